@@ -1,0 +1,43 @@
+"""Core: BaseService, configuration, logging, metrics, health and the error tree.
+
+Imports nothing else from omegafarm.
+"""
+
+from omegafarm.core.errors import (
+    ConfigError,
+    DependencyUnavailableError,
+    NotFoundError,
+    OmegaError,
+    SecurityError,
+    ServiceError,
+    ServiceStateError,
+    StoreError,
+    StoreUnavailableError,
+    TransientError,
+    ValidationError,
+    is_transient,
+)
+from omegafarm.core.health import Check, Health, HealthState, aggregate
+from omegafarm.core.service import BaseService, ErrorDecision, ServiceState
+
+__all__ = [
+    "BaseService",
+    "Check",
+    "ConfigError",
+    "DependencyUnavailableError",
+    "ErrorDecision",
+    "Health",
+    "HealthState",
+    "NotFoundError",
+    "OmegaError",
+    "SecurityError",
+    "ServiceError",
+    "ServiceState",
+    "ServiceStateError",
+    "StoreError",
+    "StoreUnavailableError",
+    "TransientError",
+    "ValidationError",
+    "aggregate",
+    "is_transient",
+]

@@ -1,0 +1,77 @@
+"""The error tree of Omega Bot Farm.
+
+Every error the project raises descends from :class:`OmegaError`. Errors that may succeed when
+tried again also inherit the :class:`TransientError` mixin; everything else is permanent.
+Third-party exceptions (ccxt, redis, pydantic) are translated at the edge, in one place per
+package, with ``raise OurError(...) from exc``::
+
+    OmegaError
+    ├── ConfigError                      bad configuration file, variable or argument
+    ├── ValidationError                  bad input at a boundary (API, CLI, service call)
+    │   └── NotFoundError                the thing asked for does not exist
+    ├── ServiceError                     a service's own failure
+    │   ├── ServiceStateError            a call made in the wrong lifecycle state
+    │   └── DependencyUnavailableError   (transient) a dependency cannot be reached
+    ├── StoreError                       Redis (see omegafarm.store.errors)
+    │   └── StoreUnavailableError        (transient) the server cannot be reached
+    ├── ExchangeError                    exchanges (see omegafarm.exchange.errors)
+    └── SecurityError                    authentication, authorization, vault
+
+``TransientError`` is a mixin, so ``isinstance(exc, TransientError)`` is the one question a
+caller asks before it retries.
+"""
+
+from __future__ import annotations
+
+
+class OmegaError(Exception):
+    """Root of every error raised by omegafarm."""
+
+
+class TransientError(OmegaError):
+    """Mixin: the operation may succeed if tried again (network, timeout, overload)."""
+
+
+class ConfigError(OmegaError):
+    """Configuration is invalid: the message names the key, the source and what is allowed."""
+
+
+class ValidationError(OmegaError):
+    """Input at a boundary is invalid: the message says which field and why."""
+
+
+class NotFoundError(ValidationError):
+    """The requested object does not exist."""
+
+
+class ServiceError(OmegaError):
+    """A service failed."""
+
+
+class ServiceStateError(ServiceError):
+    """A call was made while the service was in a state that does not allow it."""
+
+
+class DependencyUnavailableError(ServiceError, TransientError):
+    """A dependency of a service cannot be reached right now."""
+
+
+class StoreError(OmegaError):
+    """The state store (Redis) failed."""
+
+
+class StoreUnavailableError(StoreError, TransientError):
+    """The Redis server cannot be reached right now."""
+
+
+class ExchangeError(OmegaError):
+    """An exchange call failed; omegafarm.exchange.errors refines it."""
+
+
+class SecurityError(OmegaError):
+    """Authentication, authorization or secret handling failed."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` may succeed when tried again."""
+    return isinstance(exc, TransientError | TimeoutError | ConnectionError)
