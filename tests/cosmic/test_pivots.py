@@ -139,7 +139,9 @@ class _Frame:
 def test_dataframe_like_input_equals_array_input() -> None:
     high, low, close = _random_walk(300)
     arr = np.column_stack([np.arange(300) * 60_000.0, close, high, low, close, np.ones(300)])
-    frame = _Frame(dict(zip(["timestamp", "open", "high", "low", "close", "volume"], arr.T)))
+    frame = _Frame(
+        dict(zip(["timestamp", "open", "high", "low", "close", "volume"], arr.T, strict=True))
+    )
     assert np.array_equal(as_ohlcv(frame).as_array(), as_ohlcv(arr).as_array())
 
 
