@@ -25,3 +25,46 @@ def ohlcv_dir(shared_dir: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"no real candle data at {path}")
     return path
+
+
+# ---------------------------------------------------------------- Redis: the real embedded server
+import uuid  # noqa: E402  # grouped with the fixtures that use it
+from collections.abc import AsyncIterator  # noqa: E402
+
+import pytest_asyncio  # noqa: E402
+from prometheus_client import CollectorRegistry  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
+
+from omegafarm.store import RedisClient, RedisSettings  # noqa: E402
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def redis_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RedisClient]:
+    """One embedded Valkey server for the whole session, owned by this client."""
+    settings = RedisSettings(data_dir=tmp_path_factory.mktemp("valkey"), farm="session")
+    client = RedisClient(settings, metrics_registry=CollectorRegistry())
+    await client.initialize()
+    yield client
+    await client.shutdown()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisClient) -> str:
+    """A URL of the session server (contains its password)."""
+    assert redis_server.embedded is not None
+    return redis_server.embedded.address.url()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def redis_client(redis_url: str) -> AsyncIterator[RedisClient]:
+    """A RedisClient on the session server with a namespace (farm) of its own."""
+    farm = "t" + uuid.uuid4().hex[:12]
+    client = RedisClient(
+        RedisSettings(url=SecretStr(redis_url), farm=farm), metrics_registry=CollectorRegistry()
+    )
+    await client.initialize()
+    yield client
+    keys = [k async for k in client.redis.scan_iter(match=f"omega:{farm}:*")]
+    if keys:
+        await client.redis.delete(*keys)
+    await client.shutdown()

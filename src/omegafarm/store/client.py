@@ -1,0 +1,400 @@
+"""RedisClient: state, cache, pub/sub, streams and the shared rate limit on a real Redis server.
+
+With ``redis.url`` unset it starts the embedded Valkey server (see :mod:`.embedded`);
+otherwise it connects to any Redis or Valkey URL (``rediss://`` for TLS). Names passed to its
+methods are relative: they are prefixed with the farm namespace (see :mod:`.keys`). Values go
+through the codec (see :mod:`.codec`). redis-py errors are translated here, in one place:
+connection problems become ``StoreUnavailableError`` (transient), the rest ``StoreError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from prometheus_client import CollectorRegistry
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import UnixDomainSocketConnection
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from omegafarm.core.errors import StoreError, StoreUnavailableError
+from omegafarm.core.health import Check, Health, HealthState
+from omegafarm.core.service import BaseService
+from omegafarm.store import codec
+from omegafarm.store.config import RedisSettings
+from omegafarm.store.embedded import EmbeddedRedis
+from omegafarm.store.keys import Keys
+from omegafarm.store.pubsub import Message, Subscription
+from omegafarm.store.ratelimit import (
+    COOLDOWN_SCRIPT,
+    GCRA_SCRIPT,
+    GCRA_SYNC_SCRIPT,
+    RateSpec,
+    Reservation,
+)
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class StreamMessage:
+    """One stream entry: its id and the decoded value."""
+
+    id: str
+    data: Any
+
+
+class RedisClient(BaseService[RedisSettings]):
+    """The Redis Client Service."""
+
+    name = "redis"
+
+    def __init__(
+        self, settings: RedisSettings, *, metrics_registry: CollectorRegistry | None = None
+    ) -> None:
+        super().__init__(settings, metrics_registry=metrics_registry)
+        self.keys = Keys(settings.farm)
+        self._redis: Redis | None = None
+        self._embedded: EmbeddedRedis | None = None
+        self._default_sub: Subscription | None = None
+        self._subs: set[Subscription] = set()
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._scripts: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    async def _on_initialize(self) -> None:
+        await self.connect()
+
+    async def _on_shutdown(self) -> None:
+        await self.disconnect()
+
+    async def connect(self) -> None:
+        """Open the pool (starting the embedded server first when no URL is configured)."""
+        if self._redis is not None:
+            return
+        s = self.settings
+        retry = Retry(ExponentialBackoff(cap=s.reconnect_max_backoff_s, base=0.05), retries=3)
+        common: dict[str, Any] = {
+            "max_connections": s.max_connections,
+            "socket_timeout": s.socket_timeout_s,
+            "socket_connect_timeout": s.connect_timeout_s,
+            "retry": retry,
+            "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
+            "health_check_interval": 30,
+            "timeout": s.socket_timeout_s,
+        }
+        if s.url is None:
+            self._embedded = EmbeddedRedis(s.data_dir, start_timeout_s=s.start_timeout_s)
+            address = await self._embedded.start()
+            pool = BlockingConnectionPool(
+                connection_class=UnixDomainSocketConnection,
+                path=str(address.socket_path),
+                password=address.password,
+                **common,
+            )
+        else:
+            pool = BlockingConnectionPool.from_url(s.url.get_secret_value(), **common)
+        self._redis = Redis.from_pool(pool)  # the client owns the pool and closes it
+        try:
+            await self._call("ping", self._redis.ping())
+        except StoreError:
+            await self.disconnect()
+            raise
+        self.log_activity("redis_connected", embedded=self._embedded is not None)
+
+    async def disconnect(self) -> None:
+        """Close subscriptions and the pool; stop the embedded server we own."""
+        for sub in list(self._subs):
+            await sub.close()
+        self._subs.clear()
+        self._default_sub = None
+        if self._redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.aclose()
+            self._redis = None
+        if self._embedded is not None:
+            await self._embedded.stop()
+            self._embedded = None
+
+    @property
+    def embedded(self) -> EmbeddedRedis | None:
+        """The embedded server, when this client started (or adopted) one."""
+        return self._embedded
+
+    @property
+    def redis(self) -> Redis:
+        """The underlying redis-py client (for the store package's own helpers)."""
+        if self._redis is None:
+            raise StoreUnavailableError("redis client is not connected; call connect() first")
+        return self._redis
+
+    # ------------------------------------------------------------------ key/value
+    async def get(self, key: str) -> Any:
+        """The value at ``key``, or None when absent."""
+        raw = await self._call("get", self.redis.get(self.keys.key(key)))
+        return None if raw is None else codec.decode(raw)
+
+    async def set(self, key: str, value: Any, ttl_s: float | None = None) -> None:
+        """Store ``value`` at ``key`` (expiring after ``ttl_s`` seconds if given)."""
+        px = None if ttl_s is None else max(1, int(ttl_s * 1000))
+        await self._call("set", self.redis.set(self.keys.key(key), codec.encode(value), px=px))
+
+    async def delete(self, *keys: str) -> int:
+        """Delete keys; returns how many existed."""
+        return int(await self._call("delete", self.redis.delete(*(self.keys.key(k) for k in keys))))
+
+    async def set_if_absent(self, key: str, value: Any, ttl_s: float | None = None) -> bool:
+        """Store only if ``key`` does not exist; True if stored."""
+        px = None if ttl_s is None else max(1, int(ttl_s * 1000))
+        ok = await self._call(
+            "set", self.redis.set(self.keys.key(key), codec.encode(value), px=px, nx=True)
+        )
+        return bool(ok)
+
+    # ------------------------------------------------------------------ cache
+    async def get_or_set(
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[T]],
+        ttl_s: float,
+        *,
+        lock_ttl_s: float = 30.0,
+    ) -> T:
+        """The cached value, or the loader's (cached for ``ttl_s``): one loader call per miss.
+
+        Callers in this process share one in-flight load; other processes wait on a Redis lock
+        held by the process that loads, then read its result.
+        """
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)  # same key, same T
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            cache_key = self.keys.cache(key)
+            raw = await self._call("get", self.redis.get(cache_key))
+            if raw is not None:
+                value: T = codec.decode(raw)
+            else:
+                value = await self._load_once(cache_key, loader, ttl_s, lock_ttl_s)
+            future.set_result(value)
+            return value
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def _load_once(
+        self, cache_key: str, loader: Callable[[], Awaitable[T]], ttl_s: float, lock_ttl_s: float
+    ) -> T:
+        lock_key = cache_key.replace(":cache:", ":lock:cache:", 1)
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + lock_ttl_s
+        while True:
+            if await self._call(
+                "set", self.redis.set(lock_key, token, nx=True, px=int(lock_ttl_s * 1000))
+            ):
+                try:
+                    raw = await self._call("get", self.redis.get(cache_key))
+                    if raw is not None:  # another process loaded it between our get and our lock
+                        return codec.decode(raw)  # type: ignore[no-any-return]  # stored here
+                    value = await loader()
+                    await self._call(
+                        "set",
+                        self.redis.set(
+                            cache_key, codec.encode(value), px=max(1, int(ttl_s * 1000))
+                        ),
+                    )
+                    return value
+                finally:
+                    await self._call("delete", self.redis.delete(lock_key))
+            raw = await self._call("get", self.redis.get(cache_key))
+            if raw is not None:
+                return codec.decode(raw)  # type: ignore[no-any-return]  # stored by this method
+            if time.monotonic() > deadline:
+                return await loader()
+            await asyncio.sleep(0.01)
+
+    # ------------------------------------------------------------------ pub/sub
+    async def publish(self, channel: str, message: Any) -> int:
+        """Publish to a channel; returns the number of subscribers that received it."""
+        return int(
+            await self._call(
+                "publish", self.redis.publish(self.keys.channel(channel), codec.encode(message))
+            )
+        )
+
+    def subscription(self) -> Subscription:
+        """A new independent subscription (its own connection)."""
+        sub = Subscription(
+            lambda: self.redis, self.keys, max_backoff_s=self.settings.reconnect_max_backoff_s
+        )
+        self._subs.add(sub)
+        return sub
+
+    async def subscribe(self, *channels: str) -> Subscription:
+        """Subscribe the client's default subscription (read it with :meth:`listen`)."""
+        if self._default_sub is None:
+            self._default_sub = self.subscription()
+        await self._default_sub.subscribe(*channels)
+        return self._default_sub
+
+    async def listen(self) -> AsyncIterator[Message]:
+        """Messages of the default subscription, forever (survives server restarts)."""
+        if self._default_sub is None:
+            raise StoreError("call subscribe(channel) before listen()")
+        async for message in self._default_sub:
+            yield message
+
+    # ------------------------------------------------------------------ streams
+    async def stream_add(self, stream: str, message: Any, *, maxlen: int | None = None) -> str:
+        """Append to a stream; returns the entry id."""
+        entry = await self._call(
+            "xadd",
+            self.redis.xadd(
+                self.keys.stream(stream),
+                {"d": codec.encode(message)},
+                maxlen=maxlen,
+                approximate=True,
+            ),
+        )
+        return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+    async def stream_group(self, stream: str, group: str, *, start_id: str = "0") -> None:
+        """Create a consumer group (and the stream) if it does not exist yet."""
+        try:
+            await self.redis.xgroup_create(
+                self.keys.stream(stream), group, id=start_id, mkstream=True
+            )
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise StoreError(f"cannot create group {group!r} on {stream!r}: {exc}") from None
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailableError(f"redis unreachable during xgroup_create: {exc}") from None
+
+    async def stream_read(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        *,
+        count: int = 100,
+        block_ms: int | None = 1000,
+    ) -> list[StreamMessage]:
+        """New entries for ``consumer`` in ``group`` (pending until acknowledged)."""
+        reply: Any = await self._call(
+            "xreadgroup",
+            self.redis.xreadgroup(
+                group, consumer, {self.keys.stream(stream): ">"}, count=count, block=block_ms
+            ),
+        )
+        return [m for _, entries in (reply or []) for m in _entries(entries)]
+
+    async def stream_ack(self, stream: str, group: str, *ids: str) -> int:
+        """Acknowledge entries; returns how many were pending."""
+        return int(await self._call("xack", self.redis.xack(self.keys.stream(stream), group, *ids)))
+
+    async def stream_reclaim(
+        self, stream: str, group: str, consumer: str, *, min_idle_ms: int, count: int = 100
+    ) -> list[StreamMessage]:
+        """Take over entries another consumer read but did not acknowledge for ``min_idle_ms``."""
+        reply: Any = await self._call(
+            "xautoclaim",
+            self.redis.xautoclaim(
+                self.keys.stream(stream), group, consumer, min_idle_ms, "0-0", count=count
+            ),
+        )
+        return _entries(reply[1])
+
+    async def stream_pending(self, stream: str, group: str) -> int:
+        """How many entries of ``group`` are read but not acknowledged."""
+        info = await self._call("xpending", self.redis.xpending(self.keys.stream(stream), group))
+        return int(info["pending"])
+
+    # ------------------------------------------------------------------ rate limit
+    async def ratelimit_acquire(
+        self, bucket: str, spec: RateSpec, cost: float = 1.0, *, max_wait_s: float = 60.0
+    ) -> Reservation:
+        """Reserve ``cost`` units of ``bucket``; sleep ``wait_s`` before using them."""
+        reply = await self._script(GCRA_SCRIPT)(
+            keys=[self.keys.ratelimit(bucket), self.keys.cooldown(bucket)],
+            args=[repr(spec.us_per_unit), repr(spec.burst), repr(cost), str(int(max_wait_s * 1e6))],
+        )
+        wait_us, reserved, used_milli = (float(x) for x in reply)
+        return Reservation(
+            wait_s=wait_us / 1e6, reserved=bool(reserved), used_units=used_milli / 1000
+        )
+
+    async def ratelimit_cooldown(self, bucket: str, seconds: float) -> None:
+        """Make every process wait ``seconds`` before its next acquisition of ``bucket``."""
+        await self._script(COOLDOWN_SCRIPT)(
+            keys=[self.keys.cooldown(bucket)], args=[str(max(1, int(seconds * 1000)))]
+        )
+
+    async def ratelimit_sync(self, bucket: str, spec: RateSpec, remaining_units: float) -> bool:
+        """Move the bucket forward so that at most ``remaining_units`` are available now."""
+        moved = await self._script(GCRA_SYNC_SCRIPT)(
+            keys=[self.keys.ratelimit(bucket)],
+            args=[repr(spec.us_per_unit), repr(spec.burst), repr(remaining_units)],
+        )
+        return bool(moved)
+
+    def _script(self, source: str) -> Callable[..., Awaitable[Any]]:
+        script = self._scripts.get(source)
+        if script is None:
+            script = self.redis.register_script(source)
+            self._scripts[source] = script
+
+        async def run(*, keys: list[str], args: list[str]) -> Any:
+            return await self._call("ratelimit", script(keys=keys, args=args))
+
+        return run
+
+    # ------------------------------------------------------------------ health, errors
+    async def _check_health(self) -> Health:
+        start = time.perf_counter()
+        try:
+            await asyncio.wait_for(self.redis.ping(), timeout=self.settings.socket_timeout_s)
+        except (RedisError, OSError, TimeoutError, StoreError) as exc:
+            return Health(self.name, live=True, ready=False, reason=f"redis unreachable: {exc}")
+        latency_ms = (time.perf_counter() - start) * 1000
+        check = Check("redis", "responseTime", HealthState.PASS, round(latency_ms, 3), "ms")
+        where = "embedded valkey" if self._embedded is not None else "external server"
+        return Health(self.name, live=True, ready=True, reason=f"{where} answers", checks=(check,))
+
+    def _extra_metrics(self) -> dict[str, Any]:
+        return {
+            "embedded": self._embedded is not None,
+            "embedded_restarts": self._embedded.restarts if self._embedded else 0,
+            "subscription_reconnects": sum(s.reconnects for s in self._subs),
+        }
+
+    async def _call(self, operation: str, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailableError(f"redis unreachable during {operation}: {exc}") from None
+        except RedisError as exc:
+            raise StoreError(f"redis {operation} failed: {exc}") from None
+
+
+def _entries(entries: list[Any]) -> list[StreamMessage]:
+    out = []
+    for entry_id, fields in entries:
+        if fields is None:  # deleted while pending
+            continue
+        ident = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        out.append(StreamMessage(ident, codec.decode(fields[b"d"])))
+    return out

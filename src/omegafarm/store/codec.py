@@ -1,0 +1,92 @@
+"""Value codec: JSON by default, with exact round trips for Decimal, datetime and numpy.
+
+An encoded value starts with one tag byte: ``j`` for JSON, ``b`` for raw bytes (passed through
+untouched, the fast path for pre-encoded payloads). Types JSON cannot carry exactly are written
+as small tagged objects (``{"$dec": "0.1"}``), so ``decode(encode(x)) == x`` for Decimal,
+datetime (timezone kept), date, numpy arrays (dtype and shape kept) and numpy scalars
+(``numpy.float64`` is a Python float subclass and comes back as an equal ``float``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from omegafarm.core.errors import StoreError
+
+_JSON = b"j"
+_RAW = b"b"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return {"$dec": str(value)}
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, np.ndarray):
+        array = np.ascontiguousarray(value)
+        return {
+            "$nd": base64.b64encode(array.tobytes()).decode("ascii"),
+            "dtype": array.dtype.str,
+            "shape": list(array.shape),
+        }
+    if isinstance(value, np.generic):
+        return {"$np": value.item(), "dtype": value.dtype.str}
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    if isinstance(value, bytes):
+        return {"$b64": base64.b64encode(value).decode("ascii")}
+    raise TypeError(f"cannot encode a {type(value).__name__} value")
+
+
+def _object_hook(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        if "$dec" in obj:
+            return Decimal(obj["$dec"])
+        if "$dt" in obj:
+            return datetime.fromisoformat(obj["$dt"])
+        if "$date" in obj:
+            return date.fromisoformat(obj["$date"])
+        if "$b64" in obj:
+            return base64.b64decode(obj["$b64"])
+    if "$nd" in obj and len(obj) == 3:
+        raw = base64.b64decode(obj["$nd"])
+        return np.frombuffer(raw, dtype=np.dtype(obj["dtype"])).reshape(obj["shape"]).copy()
+    if "$np" in obj and len(obj) == 2:
+        return np.dtype(obj["dtype"]).type(obj["$np"])
+    return obj
+
+
+def encode(value: Any) -> bytes:
+    """Bytes for Redis: raw bytes pass through, everything else is tagged JSON."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _RAW + bytes(value)
+    try:
+        text = json.dumps(value, default=_default, separators=(",", ":"), allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"value cannot be stored: {exc}") from None
+    return _JSON + text.encode()
+
+
+def decode(data: bytes | str) -> Any:
+    """The value :func:`encode` was given."""
+    if isinstance(data, str):  # only when a caller configured decode_responses
+        data = data.encode()
+    if not data:
+        raise StoreError("stored value is empty (not written by this codec)")
+    tag, body = data[:1], data[1:]
+    if tag == _RAW:
+        return body
+    if tag == _JSON:
+        try:
+            return json.loads(body, object_hook=_object_hook)
+        except ValueError as exc:
+            raise StoreError(f"stored value is not valid JSON: {exc}") from None
+    raise StoreError(f"stored value has unknown codec tag {tag!r} (not written by this codec)")

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from omegafarm.store import RedisClient
+
+
+async def test_message_of_a_consumer_that_dies_before_ack_is_redelivered(
+    redis_client: RedisClient,
+) -> None:
+    await redis_client.stream_group("orders", "executors")
+    sent_id = await redis_client.stream_add(
+        "orders", {"client_order_id": "bot1-0001", "qty": "0.5"}
+    )
+
+    taken = await redis_client.stream_read("orders", "executors", "worker-a", block_ms=1000)
+    assert [m.id for m in taken] == [sent_id]
+    # worker-a dies here: it never acknowledges.
+    assert await redis_client.stream_pending("orders", "executors") == 1
+    assert await redis_client.stream_read("orders", "executors", "worker-b", block_ms=10) == []
+
+    reclaimed = await redis_client.stream_reclaim("orders", "executors", "worker-b", min_idle_ms=0)
+    assert [(m.id, m.data) for m in reclaimed] == [
+        (sent_id, {"client_order_id": "bot1-0001", "qty": "0.5"})
+    ]
+    assert await redis_client.stream_ack("orders", "executors", sent_id) == 1
+    assert await redis_client.stream_pending("orders", "executors") == 0
+
+
+async def test_recently_read_messages_are_not_reclaimed(redis_client: RedisClient) -> None:
+    await redis_client.stream_group("events", "g")
+    await redis_client.stream_add("events", 1)
+    await redis_client.stream_read("events", "g", "a", block_ms=10)
+    assert await redis_client.stream_reclaim("events", "g", "b", min_idle_ms=60_000) == []
+
+
+async def test_creating_a_group_twice_is_harmless(redis_client: RedisClient) -> None:
+    await redis_client.stream_group("s", "g")
+    await redis_client.stream_group("s", "g")
+    await redis_client.stream_add("s", "x")
+    assert [m.data for m in await redis_client.stream_read("s", "g", "c", block_ms=10)] == ["x"]
