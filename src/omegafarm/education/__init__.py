@@ -1,1 +1,66 @@
-"""omegafarm.education."""
+"""Education Service: lessons, glossary and tutorials shipped in the package, full-text search,
+progress, spaced-repetition reviews and recommendations, for the CLI, the API and Discord.
+"""
+
+from omegafarm.education.config import EducationSettings
+from omegafarm.education.errors import BadQueryError, ContentError, UnknownTopicError
+from omegafarm.education.lint import lint_content
+from omegafarm.education.loader import SHIPPED_CONTENT_DIR, load_content
+from omegafarm.education.models import (
+    CATEGORIES,
+    DIFFICULTIES,
+    CheckResult,
+    ComputeCheck,
+    ContentLibrary,
+    FibonacciCheck,
+    GlossaryEntry,
+    Lesson,
+    PaperOrderCheck,
+    ProgressRecord,
+    ProgressSummary,
+    QuizCheck,
+    QuizOutcome,
+    QuizQuestion,
+    Recommendation,
+    SearchHit,
+    SearchResult,
+    Status,
+    Tutorial,
+    TutorialStep,
+)
+from omegafarm.education.service import EducationService, normalize_user
+from omegafarm.education.sources import CandleSource, PaperOrderSource
+
+__all__ = [
+    "CATEGORIES",
+    "DIFFICULTIES",
+    "SHIPPED_CONTENT_DIR",
+    "BadQueryError",
+    "CandleSource",
+    "CheckResult",
+    "ComputeCheck",
+    "ContentError",
+    "ContentLibrary",
+    "EducationService",
+    "EducationSettings",
+    "FibonacciCheck",
+    "GlossaryEntry",
+    "Lesson",
+    "PaperOrderCheck",
+    "PaperOrderSource",
+    "ProgressRecord",
+    "ProgressSummary",
+    "QuizCheck",
+    "QuizOutcome",
+    "QuizQuestion",
+    "Recommendation",
+    "SearchHit",
+    "SearchResult",
+    "Status",
+    "Tutorial",
+    "TutorialStep",
+    "UnknownTopicError",
+    "lint_content",
+    "load_content",
+    "normalize_user",
+]
