@@ -1,1 +1,24 @@
-"""omegafarm.exchange.paper."""
+"""The paper exchange: a deterministic simulated venue with ccxt's async face (``id="paper"``).
+
+``PaperExchange`` is an adapter that ExchangeService drives exactly like a ccxt exchange;
+``PaperSettings`` configures it; the market sources feed it synthetic or replayed candles.
+See docs/paper-exchange.md for the matching rules and the order-book formulas.
+"""
+
+from __future__ import annotations
+
+from omegafarm.exchange.paper._source import MarketSource, MarketSpec, ReplaySource
+from omegafarm.exchange.paper._synthetic import SyntheticSource
+from omegafarm.exchange.paper.config import BookSettings, PaperSettings
+from omegafarm.exchange.paper.exchange import PaperExchange, build_source
+
+__all__ = [
+    "BookSettings",
+    "MarketSource",
+    "MarketSpec",
+    "PaperExchange",
+    "PaperSettings",
+    "ReplaySource",
+    "SyntheticSource",
+    "build_source",
+]

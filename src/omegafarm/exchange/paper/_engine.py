@@ -1,0 +1,375 @@
+"""The matching engine: accepts orders, and fills them bar by bar as the clock moves.
+
+No look-ahead: an order sent at clock time ``t`` reaches the book at ``t + latency_ms`` and is
+matched only against bars that open at or after that moment. For each bar, in this order:
+
+1. orders arriving on this bar: a market order walks the simulated book around the bar's
+   open (taker, pays slippage); a limit order takes whatever of the book at the open is at or
+   better than its price (taker), and the rest rests (IOC cancels it, FOK needs all or
+   nothing, post-only is canceled if it would take);
+2. resting limit orders, oldest first, fill at their own price (maker) when the bar trades
+   through them (buy: low < price; sell: high > price), all together at most
+   ``participation * bar volume`` per bar;
+3. swap positions are liquidated if the bar reaches their liquidation price.
+
+Bars of different symbols are processed in time order, so money freed by one symbol's fill is
+available to another's later bar, never earlier.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import ccxt
+import numpy as np
+
+from omegafarm.exchange.paper._account import Account, liquidation_price
+from omegafarm.exchange.paper._book import Book, book_at
+from omegafarm.exchange.paper._source import Candles, MarketSource, timeframe_ms
+from omegafarm.exchange.paper._state import (
+    ZERO,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    PaperMarket,
+    Side,
+    TimeInForce,
+    dec,
+    floor_to,
+    round_to,
+)
+from omegafarm.exchange.paper.config import PaperSettings
+
+
+class Engine:
+    """Orders, fills, the account and the clock of one paper exchange."""
+
+    def __init__(self, settings: PaperSettings, source: MarketSource) -> None:
+        self.settings = settings
+        self.source = source
+        self.tf_ms = timeframe_ms(source.timeframe)
+        self.now_ms = source.start_ts_ms + settings.warmup_bars * self.tf_ms
+        self.markets: dict[str, PaperMarket] = {}
+        for spec in source.specs.values():
+            base_id = f"{spec.base}{spec.quote}"
+            self.markets[spec.symbol] = PaperMarket(spec.symbol, base_id, spec, swap=False)
+            if settings.perpetuals:
+                swap_symbol = f"{spec.symbol}:{spec.quote}"
+                self.markets[swap_symbol] = PaperMarket(swap_symbol, f"{base_id}-PERP", spec, True)
+        self.account = Account(dict(settings.initial_balances))
+        self.leverage = {s: settings.leverage for s, m in self.markets.items() if m.swap}
+        self.orders: dict[str, Order] = {}
+        self.by_client_id: dict[str, Order] = {}
+        self.fills: list[Fill] = []
+        self._open: dict[str, list[Order]] = {s: [] for s in source.specs}
+        self._next: dict[str, int] = {}
+        for symbol in source.specs:
+            c = source.candles(symbol, self.now_ms)
+            self._next[symbol] = int(np.searchsorted(c.ts, self.now_ms - self.tf_ms, "right"))
+        self._order_seq = 0
+        self._fill_seq = 0
+
+    # ------------------------------------------------------------------ market data
+    def candles(self, source_symbol: str) -> tuple[Candles, int]:
+        """The candles of a source symbol and how many of them are closed on the clock."""
+        return self.source.candles(source_symbol, self.now_ms), self._next[source_symbol]
+
+    def last_price(self, source_symbol: str) -> float:
+        """Close of the last closed bar (the open of the first bar before any has closed)."""
+        c, n = self.candles(source_symbol)
+        return float(c.close[n - 1]) if n else float(c.open[0])
+
+    def book(self, market: PaperMarket) -> Book:
+        """The simulated book right now, around the last price."""
+        c, n = self.candles(market.source_symbol)
+        return book_at(c, n, self.last_price(market.source_symbol), market.spec, self.settings.book)
+
+    # ------------------------------------------------------------------ orders
+    def place(
+        self,
+        market: PaperMarket,
+        order_type: OrderType,
+        side: Side,
+        amount: float,
+        price: float | None,
+        tif: TimeInForce,
+        reduce_only: bool,
+        client_id: str | None,
+    ) -> Order:
+        """Validate, reserve funds for and queue a new order (it fills on later bars)."""
+        spec = market.spec
+        qty = floor_to(dec(amount), spec.amount_step)
+        if qty < spec.amount_step:
+            raise ccxt.InvalidOrder(
+                f"paper: amount {amount} of {market.symbol} is below the minimum {spec.amount_step}"
+            )
+        limit = None
+        if order_type == "limit":
+            if price is None or price <= 0:
+                raise ccxt.InvalidOrder(
+                    f"paper: a limit order on {market.symbol} needs a price > 0"
+                )
+            limit = max(round_to(dec(price), spec.price_tick), spec.price_tick)
+        ref = limit if limit is not None else dec(self.last_price(market.source_symbol))
+        if spec.min_cost is not None and qty * ref < spec.min_cost:
+            raise ccxt.InvalidOrder(
+                f"paper: cost {qty * ref} of {market.symbol} is below the minimum {spec.min_cost}"
+            )
+        if tif == "PO" and limit is not None:
+            book = self.book(market)
+            if limit >= book.ask(0) if side == "buy" else limit <= book.bid(0):
+                raise ccxt.OrderImmediatelyFillable(
+                    f"paper: post-only {side} at {limit} on {market.symbol} would take liquidity"
+                )
+        self._order_seq += 1
+        order = Order(
+            id=str(self._order_seq),
+            client_id=client_id,
+            market=market,
+            type=order_type,
+            side=side,
+            amount=qty,
+            price=limit,
+            tif=tif,
+            reduce_only=reduce_only,
+            ts_ms=self.now_ms,
+            arrival_ts_ms=self.now_ms + self.settings.latency_ms,
+            reserve_currency=spec.quote if market.swap or side == "buy" else spec.base,
+            last_update_ts_ms=self.now_ms,
+        )
+        self.account.reserve(order, self._reservation(order, ref))
+        self.orders[order.id] = order
+        if client_id is not None:
+            self.by_client_id[client_id] = order
+        self._open[market.source_symbol].append(order)
+        return order
+
+    def _reservation(self, order: Order, ref: Decimal) -> Decimal:
+        market, settings = order.market, self.settings
+        if order.type == "market":
+            ref = ref * (1 + settings.market_buffer)
+        if not market.swap:
+            if order.side == "sell":
+                return order.amount
+            return order.amount * ref * (1 + settings.taker_fee)
+        if order.reduce_only and not self._closable(order):
+            raise ccxt.InvalidOrder(
+                f"paper: reduce-only {order.side} on {market.symbol}: no position"
+            )
+        lev = self.leverage[market.symbol]
+        opening = ZERO if order.reduce_only else max(ZERO, order.amount - self._closable(order))
+        return opening * ref / lev + order.amount * ref * settings.taker_fee
+
+    def _closable(self, order: Order) -> Decimal:
+        return self.account.closable(self.account.positions.get(order.market.symbol), order.side)
+
+    def cancel(self, order: Order) -> None:
+        """Cancel an open order and release what it reserved."""
+        if order.status != "open":
+            raise ccxt.OrderNotFound(f"paper: order {order.id} is {order.status}, not open")
+        self._end(order, "canceled", "canceled by user")
+
+    def _end(self, order: Order, status: OrderStatus, reason: str | None) -> None:
+        order.status = status
+        order.reason = reason
+        order.last_update_ts_ms = max(self.now_ms, order.last_trade_ts_ms or 0)
+        self.account.release(order)
+        queue = self._open[order.market.source_symbol]
+        if order in queue:
+            queue.remove(order)
+
+    def _fail(self, order: Order, reason: str) -> None:
+        self._end(order, "canceled" if order.filled else "rejected", reason)
+
+    # ------------------------------------------------------------------ the clock
+    def advance_to(self, ts_ms: int) -> int:
+        """Process every bar that closes by ``ts_ms`` (in time order); returns bars processed."""
+        if ts_ms < self.now_ms:
+            raise ValueError(f"the paper clock only moves forward ({ts_ms} < {self.now_ms})")
+        done = 0
+        while True:
+            due: list[tuple[str, Candles, int]] = []
+            first = None
+            for symbol, i in self._next.items():
+                c = self.source.candles(symbol, ts_ms)
+                if i >= len(c) or int(c.ts[i]) + self.tf_ms > ts_ms:
+                    continue
+                bar_ts = int(c.ts[i])
+                if first is None or bar_ts < first:
+                    first, due = bar_ts, [(symbol, c, i)]
+                elif bar_ts == first:
+                    due.append((symbol, c, i))
+            if first is None:
+                break
+            self.now_ms = max(self.now_ms, first + self.tf_ms)
+            for symbol, c, i in due:
+                self._process_bar(symbol, c, i)
+                self._next[symbol] = i + 1
+                done += 1
+        self.now_ms = ts_ms
+        return done
+
+    def _process_bar(self, symbol: str, c: Candles, i: int) -> None:
+        queue = self._open[symbol]
+        bar_ts = int(c.ts[i])
+        if queue:
+            budget = dec(float(c.volume[i])) * dec(self.settings.participation)
+            high, low = dec(float(c.high[i])), dec(float(c.low[i]))
+            for order in list(queue):
+                if order.arrival_ts_ms > bar_ts or order.status != "open":
+                    continue
+                fill_ts = max(bar_ts, order.arrival_ts_ms)
+                if not order.arrived:
+                    self._arrive(order, c, i, fill_ts)
+                if order.status == "open" and order.type == "limit":
+                    budget = self._rest(order, high, low, budget, fill_ts)
+        for market in self.markets.values():
+            if market.swap and market.source_symbol == symbol:
+                self._check_liquidation(market, c, i, bar_ts)
+
+    def _takeable(self, order: Order) -> Decimal:
+        if order.reduce_only:
+            return min(order.remaining, self._closable(order))
+        return order.remaining
+
+    def _arrive(self, order: Order, c: Candles, i: int, ts: int) -> None:
+        order.arrived = True
+        book = book_at(c, i, float(c.open[i]), order.market.spec, self.settings.book)
+        want = self._takeable(order)
+        if want <= 0:
+            self._end(order, "canceled", "reduce-only order has nothing to reduce")
+            return
+        if order.type == "market":
+            filled, cost = book.walk(order.side, want)
+            if self._fill(order, filled, cost, "taker", ts) and order.status == "open":
+                self._end(order, "closed" if order.filled else "canceled", "book exhausted")
+            return
+        assert order.price is not None  # limit orders always carry a price (set in place())
+        crosses = order.price >= book.ask(0) if order.side == "buy" else order.price <= book.bid(0)
+        if order.tif == "PO" and crosses:
+            self._end(order, "canceled", "post-only order would have taken liquidity")
+            return
+        filled, cost = book.walk(order.side, want, order.price) if crosses else (ZERO, ZERO)
+        if order.tif == "FOK" and filled < order.remaining:
+            self._end(order, "canceled", "fill-or-kill order could not fill completely")
+            return
+        if filled and not self._fill(order, filled, cost, "taker", ts):
+            return
+        if order.tif == "IOC" and order.status == "open":
+            self._end(order, "canceled", "immediate-or-cancel remainder")
+
+    def _rest(self, order: Order, high: Decimal, low: Decimal, budget: Decimal, ts: int) -> Decimal:
+        assert order.price is not None  # only limit orders rest
+        through = low < order.price if order.side == "buy" else high > order.price
+        if not through:
+            return budget
+        qty = min(self._takeable(order), floor_to(budget, order.market.spec.amount_step))
+        if qty <= 0:
+            return budget
+        self._fill(order, qty, qty * order.price, "maker", ts)
+        return budget - qty
+
+    def _fill(self, order: Order, qty: Decimal, cost: Decimal, liq: str, ts: int) -> bool:
+        """Execute ``qty`` for ``cost``; False (and the order ends) if it cannot be paid."""
+        market = order.market
+        rate = self.settings.taker_fee if liq == "taker" else self.settings.maker_fee
+        price = cost / qty
+        pos = None
+        if market.swap:
+            pos = self.account.position(market.symbol, self.leverage[market.symbol])
+            need = self.account.swap_cost(pos, order.side, qty, price, rate)
+        else:
+            need = self.account.spot_cost(order, qty, price, rate)
+        if not self.account.can_pay(order, need):
+            self._fail(order, f"insufficient {order.reserve_currency} to pay the fill")
+            return False
+        self._fill_seq += 1
+        fill = Fill(
+            id=str(self._fill_seq),
+            order_id=order.id,
+            symbol=market.symbol,
+            side=order.side,
+            taker_or_maker="taker" if liq == "taker" else "maker",
+            price=price,
+            amount=qty,
+            cost=cost,
+            fee=cost * rate,
+            fee_currency=market.spec.quote,
+            ts_ms=ts,
+        )
+        if pos is not None:
+            self.account.settle_swap(order, pos, fill)
+        else:
+            self.account.settle_spot(order, fill)
+        order.fills.append(fill)
+        self.fills.append(fill)
+        order.filled += qty
+        order.cost += cost
+        order.fee += fill.fee
+        order.last_trade_ts_ms = order.last_update_ts_ms = ts
+        if order.remaining <= 0:
+            self._end(order, "closed", None)
+        return True
+
+    def _check_liquidation(self, market: PaperMarket, c: Candles, i: int, ts: int) -> None:
+        pos = self.account.positions.get(market.symbol)
+        if pos is None or not pos.contracts:
+            return
+        liq = liquidation_price(pos, self.settings.maintenance_margin_rate)
+        assert liq is not None  # a position with contracts always has a liquidation price
+        opn, high, low = dec(float(c.open[i])), dec(float(c.high[i])), dec(float(c.low[i]))
+        if pos.contracts > 0 and low <= liq:
+            price = min(opn, liq)
+        elif pos.contracts < 0 and high >= liq:
+            price = max(opn, liq)
+        else:
+            return
+        self._record_liquidation(market, pos.contracts, price, ts)
+
+    def _record_liquidation(
+        self, market: PaperMarket, contracts: Decimal, price: Decimal, ts: int
+    ) -> None:
+        pos = self.account.positions[market.symbol]
+        self.account.liquidate(pos, market.spec.quote, ts)
+        self._order_seq += 1
+        self._fill_seq += 1
+        side: Side = "sell" if contracts > 0 else "buy"
+        qty = abs(contracts)
+        order = Order(
+            id=str(self._order_seq),
+            client_id=None,
+            market=market,
+            type="market",
+            side=side,
+            amount=qty,
+            price=None,
+            tif="IOC",
+            reduce_only=True,
+            ts_ms=ts,
+            arrival_ts_ms=ts,
+            reserve_currency=market.spec.quote,
+            status="closed",
+            arrived=True,
+            filled=qty,
+            cost=qty * price,
+            last_trade_ts_ms=ts,
+            last_update_ts_ms=ts,
+            reason="liquidation",
+        )
+        fill = Fill(
+            str(self._fill_seq),
+            order.id,
+            market.symbol,
+            side,
+            "taker",
+            price,
+            qty,
+            qty * price,
+            ZERO,
+            market.spec.quote,
+            ts,
+        )
+        order.fills.append(fill)
+        self.fills.append(fill)
+        self.orders[order.id] = order

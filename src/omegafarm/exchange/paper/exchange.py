@@ -1,0 +1,472 @@
+"""``PaperExchange``: a simulated exchange with the face of a ccxt async exchange object.
+
+ExchangeService drives it through the same code path as ``ccxt.async_support.<id>``: the same
+attribute names (``id``, ``markets``, ``has``, ``timeframes``), the same async methods with
+ccxt's Python names and signatures, ccxt's unified dicts out and ccxt's own exception classes
+for errors. So the paper exchange is one more adapter behind the service, not an ``if`` in it.
+
+Time is simulated. The clock starts after ``warmup_bars`` closed bars and moves only when told
+to: ``advance()`` (one bar), ``step_to(ts_ms)`` (as fast as the CPU allows, for backtests) or
+``run()`` (real time, accelerated by ``speed``, or flat out with speed 0, for ``omega up``).
+``milliseconds()`` is the simulated now, as on a ccxt exchange.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+
+from omegafarm.exchange.paper import _structures as st
+from omegafarm.exchange.paper._engine import Engine
+from omegafarm.exchange.paper._ohlcv import ohlcv_rows
+from omegafarm.exchange.paper._source import MarketSource, ReplaySource, timeframe_ms
+from omegafarm.exchange.paper._state import Order, PaperMarket, Side, TimeInForce, dec
+from omegafarm.exchange.paper._synthetic import SyntheticSource
+from omegafarm.exchange.paper.config import DEFAULT_SYMBOLS, PaperSettings
+
+_HAS_TRUE = [
+    "publicAPI",
+    "privateAPI",
+    "spot",
+    "swap",
+    "fetchMarkets",
+    "fetchCurrencies",
+    "fetchTicker",
+    "fetchTickers",
+    "fetchOHLCV",
+    "fetchOrderBook",
+    "fetchBalance",
+    "fetchPositions",
+    "createOrder",
+    "createMarketOrder",
+    "createLimitOrder",
+    "cancelOrder",
+    "cancelAllOrders",
+    "fetchOrder",
+    "fetchOrders",
+    "fetchOpenOrders",
+    "fetchClosedOrders",
+    "fetchMyTrades",
+    "setLeverage",
+    "fetchTime",
+]
+_HAS_FALSE = [
+    "sandbox",
+    "margin",
+    "future",
+    "option",
+    "fetchTrades",
+    "createStopOrder",
+    "createTriggerOrder",
+    "editOrder",
+    "setMarginMode",
+    "fetchFundingRate",
+    "watchTicker",
+    "watchOHLCV",
+    "watchOrders",
+]
+_TIMEFRAME_MULTIPLES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w")
+_TIF: dict[str, TimeInForce] = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "PO": "PO"}
+Params = Mapping[str, Any]
+
+
+def build_source(settings: PaperSettings) -> MarketSource:
+    """The market source ``settings`` ask for."""
+    if settings.source == "replay":
+        assert settings.replay_path is not None  # enforced by PaperSettings' validator
+        return ReplaySource(settings.replay_path, settings.timeframe, settings.symbols or None)
+    symbols = settings.symbols or list(DEFAULT_SYMBOLS)
+    return SyntheticSource(symbols, settings.seed, settings.timeframe, settings.start_ts_ms)
+
+
+class PaperExchange:
+    """A deterministic simulated exchange that speaks ccxt's async unified API."""
+
+    id = "paper"
+    name = "Paper"
+    precisionMode = ccxt.TICK_SIZE
+
+    def __init__(
+        self,
+        settings: PaperSettings | None = None,
+        *,
+        source: MarketSource | None = None,
+        monotonic_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings or PaperSettings()
+        self._engine = Engine(self.settings, source or build_source(self.settings))
+        self._monotonic_s = monotonic_s
+        self.has: dict[str, bool] = {
+            **dict.fromkeys(_HAS_TRUE, True),
+            **dict.fromkeys(_HAS_FALSE, False),
+        }
+        tf_ms = self._engine.tf_ms
+        self.timeframes = {tf: tf for tf in _TIMEFRAME_MULTIPLES if timeframe_ms(tf) % tf_ms == 0}
+        self.timeframes.setdefault(self.timeframe, self.timeframe)
+        self.markets: dict[str, dict[str, Any]] = {
+            s: st.market_dict(m, self.settings, self.timeframe)
+            for s, m in self._engine.markets.items()
+        }
+        self.markets_by_id = {m["id"]: [m] for m in self.markets.values()}
+        self.symbols = sorted(self.markets)
+        self.currencies = {
+            c: {"id": c, "code": c, "precision": 1e-8} for c in self._currency_codes()
+        }
+        self.options: dict[str, Any] = {}
+        self.urls: dict[str, Any] = {"api": {}, "www": "local"}
+        self.apiKey = ""
+        self.secret = ""
+        self.enableRateLimit = False
+        self.rateLimit = 0
+        self.closed = False
+
+    def _currency_codes(self) -> list[str]:
+        codes = {c for m in self._engine.markets.values() for c in (m.spec.base, m.spec.quote)}
+        return sorted(codes | set(self.settings.initial_balances))
+
+    # ------------------------------------------------------------------ clock
+    @property
+    def timeframe(self) -> str:
+        """Bar size of the market source: the clock's resolution."""
+        return self._engine.source.timeframe
+
+    @property
+    def finished(self) -> bool:
+        """True when a replay has no bar left (a synthetic market never ends)."""
+        end = self._engine.source.end_ts_ms
+        return end is not None and self._engine.now_ms >= end
+
+    def milliseconds(self) -> int:
+        """The simulated now, in ms (ccxt's name)."""
+        return self._engine.now_ms
+
+    def iso8601(self, ts_ms: int | None) -> str | None:
+        """ccxt's datetime format for a timestamp in ms."""
+        return st.iso8601(ts_ms)
+
+    def advance(self, bars: int = 1) -> int:
+        """Move the clock ``bars`` bars forward, filling orders; returns bars processed."""
+        return self._engine.advance_to(self._engine.now_ms + bars * self._engine.tf_ms)
+
+    def step_to(self, ts_ms: int) -> int:
+        """Move the clock to ``ts_ms``, processing every bar that closes by then."""
+        return self._engine.advance_to(ts_ms)
+
+    async def run(self, *, speed: float | None = None, stop: asyncio.Event | None = None) -> None:
+        """Drive the clock: ``speed`` simulated seconds per wall second, 0 = as fast as possible."""
+        speed = self.settings.speed if speed is None else speed
+        stop = stop or asyncio.Event()
+        tf_ms = self._engine.tf_ms
+        wall0, sim0 = self._monotonic_s(), self._engine.now_ms
+        while not stop.is_set() and not self.finished:
+            if speed <= 0:
+                self.advance()
+                await asyncio.sleep(0)  # yield to bots between bars
+                continue
+            target = sim0 + int((self._monotonic_s() - wall0) * 1000 * speed)
+            if target > self._engine.now_ms:
+                self.step_to(target)
+            next_close = (self._engine.now_ms // tf_ms + 1) * tf_ms
+            wait_s = min(1.0, max(0.001, (next_close - target) / 1000 / speed))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait_s)
+            except TimeoutError:
+                continue
+
+    # ------------------------------------------------------------------ helpers ccxt has
+    def market(self, symbol: str) -> dict[str, Any]:
+        """The unified market of ``symbol`` or ccxt.BadSymbol."""
+        return self.markets[self._market(symbol).symbol]
+
+    def amount_to_precision(self, symbol: str, amount: float) -> str:
+        """``amount`` truncated to the market's step, as a string (like ccxt)."""
+        from omegafarm.exchange.paper._state import floor_to
+
+        return str(floor_to(dec(amount), self._market(symbol).spec.amount_step).normalize())
+
+    def price_to_precision(self, symbol: str, price: float) -> str:
+        """``price`` rounded to the market's tick, as a string (like ccxt)."""
+        from omegafarm.exchange.paper._state import round_to
+
+        return str(round_to(dec(price), self._market(symbol).spec.price_tick).normalize())
+
+    def set_sandbox_mode(self, enabled: bool) -> None:
+        """The paper exchange is already a simulation: it has no sandbox (as ccxt would say)."""
+        if enabled:
+            raise ccxt.NotSupported("paper does not have a sandbox URL (it is one already)")
+
+    def _market(self, symbol: str) -> PaperMarket:
+        found = self._engine.markets.get(symbol)
+        if found is None:
+            raise ccxt.BadSymbol(f"paper does not have market symbol {symbol}")
+        return found
+
+    def _order(self, order_id: str | None, params: Params) -> Order:
+        client_id = params.get("clientOrderId") or params.get("origClientOrderId")
+        found = self._engine.orders.get(str(order_id)) if order_id else None
+        if found is None and client_id is not None:
+            found = self._engine.by_client_id.get(str(client_id))
+        if found is None:
+            raise ccxt.OrderNotFound(f"paper: order {order_id or client_id} not found")
+        return found
+
+    # ------------------------------------------------------------------ public data
+    async def load_markets(
+        self, reload: bool = False, params: Params | None = None
+    ) -> dict[str, Any]:
+        """All markets by symbol (they never change, so ``reload`` changes nothing)."""
+        return self.markets
+
+    async def fetch_markets(self, params: Params | None = None) -> list[dict[str, Any]]:
+        """All markets as a list."""
+        return list(self.markets.values())
+
+    async def fetch_time(self, params: Params | None = None) -> int:
+        """The simulated now, in ms."""
+        return self._engine.now_ms
+
+    async def fetch_ticker(self, symbol: str, params: Params | None = None) -> dict[str, Any]:
+        """The 24 h ticker of ``symbol`` from closed bars."""
+        market = self._market(symbol)
+        c, n = self._engine.candles(market.source_symbol)
+        return st.ticker_dict(market, c, n, self._engine.now_ms, self._engine.book(market))
+
+    async def fetch_tickers(
+        self, symbols: list[str] | None = None, params: Params | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Tickers by symbol (all markets when ``symbols`` is None)."""
+        return {s: await self.fetch_ticker(s) for s in (symbols or self.symbols)}
+
+    async def fetch_ohlcv(
+        self,
+        symbol: str,
+        timeframe: str = "1m",
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[list[float]]:
+        """Closed candles ``[ts, o, h, l, c, v]``; coarser timeframes are aggregated."""
+        market = self._market(symbol)
+        if timeframe not in self.timeframes:
+            raise ccxt.NotSupported(
+                f"paper: timeframe {timeframe} is not a multiple of the source's {self.timeframe}"
+            )
+        c, n = self._engine.candles(market.source_symbol)
+        return ohlcv_rows(c, n, timeframe_ms(timeframe), since, limit)
+
+    async def fetch_order_book(
+        self, symbol: str, limit: int | None = None, params: Params | None = None
+    ) -> dict[str, Any]:
+        """The simulated book around the last price, ``limit`` levels a side."""
+        market = self._market(symbol)
+        depth = limit or self.settings.book.levels
+        return st.order_book_dict(symbol, self._engine.book(market), depth, self._engine.now_ms)
+
+    # ------------------------------------------------------------------ account
+    async def fetch_balance(self, params: Params | None = None) -> dict[str, Any]:
+        """Free, used (reserved by orders and margin) and total per currency."""
+        return st.balance_dict(self._engine.account.wallets, self._engine.now_ms)
+
+    async def fetch_positions(
+        self, symbols: list[str] | None = None, params: Params | None = None
+    ) -> list[dict[str, Any]]:
+        """Open swap positions (spot holdings are balances, as in ccxt)."""
+        engine = self._engine
+        out = []
+        for symbol, pos in sorted(engine.account.positions.items()):
+            if not pos.contracts or (symbols and symbol not in symbols):
+                continue
+            mark = dec(engine.last_price(engine.markets[symbol].source_symbol))
+            mmr = self.settings.maintenance_margin_rate
+            out.append(st.position_dict(pos, mark, mmr, engine.now_ms))
+        return out
+
+    async def set_leverage(
+        self, leverage: int, symbol: str | None = None, params: Params | None = None
+    ) -> dict[str, Any]:
+        """Set the leverage of a swap market (refused while a position is open)."""
+        if symbol is None:
+            raise ccxt.ArgumentsRequired("paper: set_leverage() requires a symbol")
+        market = self._market(symbol)
+        if not market.swap:
+            raise ccxt.BadSymbol(f"paper: {symbol} is spot; leverage applies to swaps")
+        if not 1 <= int(leverage) <= self.settings.max_leverage:
+            raise ccxt.BadRequest(f"paper: leverage must be 1..{self.settings.max_leverage}")
+        pos = self._engine.account.positions.get(symbol)
+        if pos is not None and pos.contracts:
+            raise ccxt.BadRequest(f"paper: close the {symbol} position before changing leverage")
+        self._engine.leverage[symbol] = int(leverage)
+        if pos is not None:
+            pos.leverage = int(leverage)
+        return {"symbol": symbol, "leverage": int(leverage), "info": {}}
+
+    # ------------------------------------------------------------------ orders
+    async def create_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: float,
+        price: float | None = None,
+        params: Params | None = None,
+    ) -> dict[str, Any]:
+        """Queue an order; it fills on later bars. A known clientOrderId returns that order."""
+        params = params or {}
+        client_id = params.get("clientOrderId")
+        if client_id is not None and str(client_id) in self._engine.by_client_id:
+            return st.order_dict(self._engine.by_client_id[str(client_id)])
+        market = self._market(symbol)
+        if type not in ("market", "limit"):
+            raise ccxt.NotSupported(f"paper: order type {type!r} (only market and limit)")
+        if any(params.get(k) is not None for k in ("triggerPrice", "stopPrice", "stopLossPrice")):
+            raise ccxt.NotSupported("paper: trigger/stop orders are not simulated")
+        if side not in ("buy", "sell"):
+            raise ccxt.InvalidOrder(f"paper: side must be buy or sell, not {side!r}")
+        tif = _TIF.get(str(params.get("timeInForce", "GTC")).upper())
+        if tif is None:
+            raise ccxt.InvalidOrder(f"paper: timeInForce {params.get('timeInForce')!r}")
+        if params.get("postOnly"):
+            tif = "PO"
+        reduce_only = bool(params.get("reduceOnly", False))
+        if reduce_only and not market.swap:
+            raise ccxt.InvalidOrder(f"paper: reduceOnly applies to swaps, not {symbol}")
+        order_side: Side = "buy" if side == "buy" else "sell"
+        order = self._engine.place(
+            market,
+            "market" if type == "market" else "limit",
+            order_side,
+            float(amount),
+            None if price is None else float(price),
+            tif,
+            reduce_only,
+            None if client_id is None else str(client_id),
+        )
+        return st.order_dict(order)
+
+    async def create_market_order(
+        self,
+        symbol: str,
+        side: str,
+        amount: float,
+        price: float | None = None,
+        params: Params | None = None,
+    ) -> dict[str, Any]:
+        """A market order (ccxt's convenience method)."""
+        return await self.create_order(symbol, "market", side, amount, price, params)
+
+    async def create_limit_order(
+        self, symbol: str, side: str, amount: float, price: float, params: Params | None = None
+    ) -> dict[str, Any]:
+        """A limit order (ccxt's convenience method)."""
+        return await self.create_order(symbol, "limit", side, amount, price, params)
+
+    async def cancel_order(
+        self,
+        id: str,
+        symbol: str | None = None,
+        params: Params | None = None,
+    ) -> dict[str, Any]:
+        """Cancel an open order; a closed or unknown one raises ccxt.OrderNotFound."""
+        order = self._order(id, params or {})
+        self._engine.cancel(order)
+        return st.order_dict(order)
+
+    async def cancel_all_orders(
+        self, symbol: str | None = None, params: Params | None = None
+    ) -> list[dict[str, Any]]:
+        """Cancel every open order (of ``symbol``)."""
+        open_orders = [o for o in self._select(symbol) if o.status == "open"]
+        for order in open_orders:
+            self._engine.cancel(order)
+        return [st.order_dict(o) for o in open_orders]
+
+    async def fetch_order(
+        self,
+        id: str,
+        symbol: str | None = None,
+        params: Params | None = None,
+    ) -> dict[str, Any]:
+        """One order by id, or by ``params['clientOrderId']``."""
+        return st.order_dict(self._order(id, params or {}))
+
+    def _select(self, symbol: str | None) -> list[Order]:
+        if symbol is not None:
+            self._market(symbol)
+        return [
+            o for o in self._engine.orders.values() if symbol is None or o.market.symbol == symbol
+        ]
+
+    async def fetch_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every order (of ``symbol``), oldest first."""
+        return _window([st.order_dict(o) for o in self._select(symbol)], since, limit)
+
+    async def fetch_open_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[dict[str, Any]]:
+        """Orders still open."""
+        orders = [st.order_dict(o) for o in self._select(symbol) if o.status == "open"]
+        return _window(orders, since, limit)
+
+    async def fetch_closed_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[dict[str, Any]]:
+        """Orders that ended: closed, canceled or rejected."""
+        orders = [st.order_dict(o) for o in self._select(symbol) if o.status != "open"]
+        return _window(orders, since, limit)
+
+    async def fetch_my_trades(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[dict[str, Any]]:
+        """Our fills (of ``symbol``), oldest first."""
+        if symbol is not None:
+            self._market(symbol)
+        types = {o.id: o.type for o in self._engine.orders.values()}
+        trades = [
+            st.trade_dict(f, types[f.order_id])
+            for f in self._engine.fills
+            if symbol is None or f.symbol == symbol
+        ]
+        return _window(trades, since, limit)
+
+    async def close(self) -> None:
+        """Nothing to release (no network); kept so code written for ccxt runs unchanged."""
+        self.closed = True
+
+    # ------------------------------------------------------------------ introspection
+    def balance_of(self, currency: str) -> tuple[Decimal, Decimal]:
+        """Exact (free, used) of ``currency`` as Decimals, for tests and reports."""
+        wallet = self._engine.account.wallet(currency)
+        return wallet.free, wallet.used
+
+
+def _window(
+    items: list[dict[str, Any]], since: int | None, limit: int | None
+) -> list[dict[str, Any]]:
+    """ccxt's since/limit: from ``since`` the first ``limit``; without it the last ``limit``."""
+    if since is not None:
+        items = [i for i in items if i["timestamp"] is not None and i["timestamp"] >= since]
+        return items[:limit] if limit else items
+    return items[-limit:] if limit else items
