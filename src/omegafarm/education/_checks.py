@@ -77,8 +77,8 @@ class CheckRunner:
     async def expected(self, check: FibonacciCheck | ComputeCheck) -> tuple[float, str]:
         """The right number for a check, and the context the user needs to compute it."""
         if isinstance(check, FibonacciCheck):
-            high, low, _ = await self._ohlc(check.symbol)
-            swing = _market.current_swing(high, low)
+            high, low, close = await self._ohlc(check.symbol)
+            swing = _market.current_swing(high, low, close)
             word = "low to high" if swing.rising else "high to low"
             context = (
                 f"The current swing of {check.symbol} ({self._timeframe}) runs {word}: "

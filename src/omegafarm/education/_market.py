@@ -1,18 +1,21 @@
 """Small market computations the tutorial checks need: the current swing, SMA, ATR, sizing.
 
-TODO(cosmic): switch ``current_swing`` to ``omegafarm.cosmic.pivots.find_pivots`` and the level
-to ``omegafarm.cosmic.fibonacci`` once those modules are merged; until then a percent zig-zag
-here keeps the tutorials working. Pure functions over float64 arrays, no I/O.
+The swing comes from the project's own zig-zag (``omegafarm.cosmic.find_pivots``) and its
+levels from ``omegafarm.cosmic.fibonacci``, so a tutorial teaches exactly what the analysis
+service computes. Pure functions over float64 arrays, no I/O.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from omegafarm.core.errors import ValidationError
+from omegafarm.cosmic import PIVOT_HIGH, find_pivots
+from omegafarm.cosmic.fibonacci import fibonacci_levels
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -31,41 +34,30 @@ class Swing:
         return self.end_price > self.start_price
 
     def retracement(self, ratio: float) -> float:
-        """The price that gives back ``ratio`` of the swing, measured from its end."""
+        """The price that gives back ``ratio`` of the swing, as cosmic's Fibonacci levels do."""
+        levels = fibonacci_levels(self.start_price, self.end_price).retracements
+        for level in levels:
+            if math.isclose(level.ratio, ratio, abs_tol=1e-9):
+                return level.price
         return self.end_price - ratio * (self.end_price - self.start_price)
 
 
-def _pivots(high: FloatArray, low: FloatArray, threshold: float) -> list[tuple[int, float, int]]:
-    """Percent zig-zag pivots as (index, price, +1 high / -1 low), confirmed ones only."""
-    pivots: list[tuple[int, float, int]] = []
-    trend = 0  # +1 tracking a high, -1 tracking a low, 0 not yet known
-    hi_i, lo_i = 0, 0
-    for i in range(1, len(high)):
-        if trend >= 0 and high[i] > high[hi_i]:
-            hi_i = i
-        if trend <= 0 and low[i] < low[lo_i]:
-            lo_i = i
-        if trend >= 0 and hi_i < i and low[i] < high[hi_i] * (1 - threshold):
-            pivots.append((hi_i, float(high[hi_i]), 1))
-            trend, lo_i = -1, i
-        elif trend <= 0 and lo_i < i and high[i] > low[lo_i] * (1 + threshold):
-            pivots.append((lo_i, float(low[lo_i]), -1))
-            trend, hi_i = 1, i
-    return pivots
-
-
-def current_swing(high: FloatArray, low: FloatArray, threshold: float = 0.03) -> Swing:
-    """The swing in progress: last confirmed pivot → extreme since it (no look-ahead)."""
+def current_swing(high: FloatArray, low: FloatArray, close: FloatArray) -> Swing:
+    """The swing in progress: last confirmed pivot → the extreme since it (no look-ahead)."""
     if len(high) < 3 or len(high) != len(low):
         raise ValidationError("need at least 3 candles with matching highs and lows for a swing")
-    pivots = _pivots(high, low, threshold)
-    if not pivots:
+    pivots = find_pivots(high, low, close)
+    if len(pivots) == 0:
         lo_i, hi_i = int(np.argmin(low)), int(np.argmax(high))
         if lo_i < hi_i:
             return Swing(float(low[lo_i]), float(high[hi_i]), lo_i, hi_i)
         return Swing(float(high[hi_i]), float(low[lo_i]), hi_i, lo_i)
-    start_i, start_price, kind = pivots[-1]
-    if kind == 1:
+    start_i, start_price = int(pivots.index[-1]), float(pivots.price[-1])
+    if start_i + 1 >= len(high):
+        prev_i = int(pivots.index[-2]) if len(pivots) > 1 else 0
+        prev_price = float(pivots.price[-2]) if len(pivots) > 1 else float(close[0])
+        return Swing(prev_price, start_price, prev_i, start_i)
+    if int(pivots.kind[-1]) == PIVOT_HIGH:
         end_i = start_i + 1 + int(np.argmin(low[start_i + 1 :]))
         return Swing(start_price, float(low[end_i]), start_i, end_i)
     end_i = start_i + 1 + int(np.argmax(high[start_i + 1 :]))
