@@ -1,0 +1,165 @@
+"""Building the exchange client: a ccxt async exchange (or the paper exchange) set up our way.
+
+ccxt's own throttle is off (``enableRateLimit=False``); instead a subclass of the exchange's
+class overrides ``fetch2`` — the one method every REST call passes through — to acquire ccxt's
+per-endpoint cost from our :class:`RateLimiter` first, to hand a ``Retry-After`` to the limiter,
+and to follow the used weight the exchange reports in headers (Binance
+``X-MBX-USED-WEIGHT-1M``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import ccxt
+import ccxt.async_support as ccxt_async
+
+from omegafarm.core.errors import ConfigError
+from omegafarm.exchange.ratelimit import RateLimiter
+from omegafarm.exchange.vault import Credentials
+
+# header name (lower case) → the exchange's window in seconds.
+USED_WEIGHT_HEADERS: dict[str, float] = {"x-mbx-used-weight-1m": 60.0}
+_HOST = re.compile(r"^[a-z]+://[^/]+", re.IGNORECASE)
+_classes: dict[type[Any], type[Any]] = {}
+
+
+def weight_bucket(exchange_id: str) -> str:
+    """The limiter bucket that request weight of ``exchange_id`` is counted in."""
+    return f"weight:{exchange_id}"
+
+
+def order_bucket(exchange_id: str, account: str) -> str:
+    """The limiter bucket that orders of one account are counted in."""
+    return f"orders:{exchange_id}:{account}"
+
+
+def parse_retry_after(headers: Mapping[str, Any] | None, now_s: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not headers:
+        return None
+    value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(text).timestamp() - now_s)
+    except (TypeError, ValueError):
+        return None
+
+
+def rewrite_urls(urls: Any, base_url: str) -> Any:
+    """``urls`` (a string or nested dict/list of them) with scheme and host replaced."""
+    base = base_url.rstrip("/")
+    if isinstance(urls, str):
+        return _HOST.sub(base, urls) if _HOST.match(urls) else urls
+    if isinstance(urls, dict):
+        return {key: rewrite_urls(value, base) for key, value in urls.items()}
+    if isinstance(urls, list):
+        return [rewrite_urls(value, base) for value in urls]
+    return urls
+
+
+def _limited_class(base: type[Any]) -> type[Any]:
+    """A subclass of the ccxt class ``base`` whose requests go through our limiter."""
+    found = _classes.get(base)
+    if found is not None:
+        return found
+
+    class Limited(base):  # type: ignore[misc]  # ccxt classes are untyped
+        omega_limiter: RateLimiter | None = None
+        omega_bucket: str = ""
+
+        async def fetch2(
+            self,
+            path: Any,
+            api: Any = "public",
+            method: str = "GET",
+            params: Any = None,
+            config: Any = None,
+        ) -> Any:
+            params = {} if params is None else params
+            config = {} if config is None else config
+            limiter = self.omega_limiter
+            if limiter is not None:
+                cost = self.calculate_rate_limiter_cost(api, method, path, params, config)
+                await limiter.acquire(self.omega_bucket, float(cost or 1))
+            try:
+                result = await super().fetch2(path, api, method, params, config)
+            except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as exc:
+                retry_after_s = parse_retry_after(self.last_response_headers, self.seconds())
+                exc.omega_retry_after_s = retry_after_s  # read by errors.translate
+                if limiter is not None and retry_after_s is not None:
+                    limiter.note_retry_after(self.omega_bucket, retry_after_s)
+                raise
+            self._omega_sync_weight()
+            return result
+
+        def _omega_sync_weight(self) -> None:
+            headers = self.last_response_headers
+            if not headers or self.omega_limiter is None:
+                return
+            for key, value in headers.items():
+                window_s = USED_WEIGHT_HEADERS.get(str(key).lower())
+                if window_s is None:
+                    continue
+                try:
+                    used = float(value)
+                except (TypeError, ValueError):
+                    continue
+                limit = window_s * 1000.0 / float(self.rateLimit or 1)
+                self.omega_limiter.sync_used_weight(self.omega_bucket, used, limit)
+
+    Limited.__name__ = base.__name__
+    Limited.__qualname__ = base.__qualname__
+    _classes[base] = Limited
+    return Limited
+
+
+def ccxt_class(exchange_id: str) -> type[Any]:
+    """The ccxt async exchange class for ``exchange_id``, or a ConfigError naming the choices."""
+    if exchange_id not in ccxt_async.exchanges:
+        raise ConfigError(
+            f"exchange_id {exchange_id!r} is neither 'paper' nor a ccxt exchange id "
+            f"(ccxt {ccxt.__version__} knows {len(ccxt_async.exchanges)}, e.g. binance, kraken)"
+        )
+    klass: type[Any] = getattr(ccxt_async, exchange_id)
+    return klass
+
+
+def build_ccxt_client(
+    exchange_id: str,
+    *,
+    credentials: Credentials | None,
+    limiter: RateLimiter | None,
+    timeout_ms: int,
+    use_testnet: bool = False,
+    api_base_url: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Any:
+    """A ccxt async exchange object with our limiter, credentials, sandbox and URL choices."""
+    klass = _limited_class(ccxt_class(exchange_id))
+    config: dict[str, Any] = {"enableRateLimit": False, "timeout": timeout_ms}
+    config.update(options or {})
+    if credentials is not None:
+        config.update(credentials.ccxt_config())
+    client = klass(config)
+    client.omega_limiter = limiter
+    client.omega_bucket = weight_bucket(exchange_id)
+    if use_testnet:
+        if "test" not in client.urls:
+            raise ConfigError(
+                f"exchange {exchange_id!r} has no sandbox/testnet URL in ccxt; "
+                "set use_testnet = false or pick an exchange with a testnet"
+            )
+        client.set_sandbox_mode(True)
+    if api_base_url:
+        client.urls["api"] = rewrite_urls(client.urls["api"], api_base_url)
+    return client

@@ -1,0 +1,37 @@
+"""Settings of the exchange service (one section of the root settings tree)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ExchangeSettings(BaseModel):
+    """Which exchange, how to reach it, how hard to retry and where to cache candles."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exchange_id: str = Field("paper", description="'paper' or any ccxt exchange id")
+    use_testnet: bool = Field(False, description="use the exchange's sandbox (refused if none)")
+    account: str = Field("default", description="vault owner whose keys this service uses")
+    key_id: str | None = Field(None, description="vault key id (default: the exchange id)")
+    api_base_url: str | None = Field(
+        None, description="send every API request to this base URL (a proxy or a test server)"
+    )
+    timeout_ms: int = Field(10_000, gt=0)
+    max_read_attempts: int = Field(4, ge=1, description="tries of a read, the first included")
+    max_order_attempts: int = Field(3, ge=1, description="tries of a create, the first included")
+    order_lookup_attempts: int = Field(3, ge=1, description="tries to find an order by client id")
+    backoff_base_s: float = Field(0.2, ge=0)
+    backoff_max_s: float = Field(5.0, ge=0)
+    max_retry_after_s: float = Field(60.0, ge=0, description="cap on a server's Retry-After")
+    rate_limit_headroom: float = Field(0.15, ge=0, lt=1, description="stay this far below")
+    rate_limit_burst: float = Field(10.0, gt=0, description="cost units that may go at once")
+    orders_per_s: float = Field(5.0, gt=0, description="order bucket rate per account")
+    ohlcv_cache_path: Path | None = Field(
+        None, description="SQLite file of cached candles (None: the user cache folder)"
+    )
+    ohlcv_page_limit: int = Field(1000, gt=0, description="candles asked per request")
+    load_markets_on_start: bool = Field(True, description="load markets in initialize()")
+    ccxt_options: dict[str, str | int | float | bool] = Field(default_factory=dict)

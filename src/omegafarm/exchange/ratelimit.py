@@ -1,0 +1,109 @@
+"""Rate limiting: the port every request goes through, and an in-process GCRA adapter.
+
+The service calls :meth:`RateLimiter.acquire` before each HTTP request with ccxt's cost for that
+endpoint, so ccxt's own per-process throttle is switched off. The Redis-backed limiter of the
+store package implements the same Protocol and is a drop-in replacement when several processes
+share one API key or egress IP.
+
+GCRA (generic cell rate algorithm): each bucket keeps a theoretical arrival time ``tat``. A
+request of cost ``c`` moves it to ``max(tat, now) + c·T``; it may go when the new ``tat`` is no
+more than ``burst·T`` ahead of now, else the caller reserves its slot and sleeps the difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """Admits requests against shared budgets ("buckets")."""
+
+    async def acquire(self, bucket: str, cost: float) -> None:
+        """Wait until ``cost`` units of ``bucket`` may be spent, then spend them."""
+        ...
+
+    def note_retry_after(self, bucket: str, seconds: float) -> None:
+        """The exchange asked for a pause: no request of ``bucket`` before ``seconds`` pass."""
+        ...
+
+    def sync_used_weight(self, bucket: str, used: float, limit: float) -> None:
+        """The exchange reported ``used`` of ``limit`` units spent in its current window."""
+        ...
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """A bucket's budget: ``interval_s`` per cost unit and ``burst`` units allowed at once."""
+
+    interval_s: float
+    burst: float
+
+
+class LocalRateLimiter:
+    """GCRA buckets in this process only; ``clock`` and ``sleep`` are injectable for tests."""
+
+    def __init__(
+        self,
+        default: BucketSpec,
+        buckets: dict[str, BucketSpec] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._default = default
+        self._specs = dict(buckets or {})
+        self._tat: dict[str, float] = {}
+        self._cooldown_until: dict[str, float] = {}
+        self._clock = clock
+        self._sleep = sleep
+        self.waited_s = 0.0
+
+    def configure_bucket(self, bucket: str, spec: BucketSpec) -> None:
+        """Give ``bucket`` its own budget."""
+        self._specs[bucket] = spec
+
+    def spec(self, bucket: str) -> BucketSpec:
+        """The budget of ``bucket``."""
+        return self._specs.get(bucket, self._default)
+
+    def reserve(self, bucket: str, cost: float) -> float:
+        """Spend ``cost`` units now and return how long the caller must wait first."""
+        spec = self.spec(bucket)
+        now = self._clock()
+        tat = max(self._tat.get(bucket, now), now)
+        new_tat = tat + cost * spec.interval_s
+        wait_s = max(0.0, new_tat - spec.burst * spec.interval_s - now)
+        wait_s = max(wait_s, self._cooldown_until.get(bucket, 0.0) - now)
+        self._tat[bucket] = new_tat
+        return wait_s
+
+    async def acquire(self, bucket: str, cost: float) -> None:
+        """Reserve the slot, then sleep until it comes (never fails for lack of budget)."""
+        wait_s = self.reserve(bucket, cost)
+        if wait_s > 0:
+            self.waited_s += wait_s
+            await self._sleep(wait_s)
+
+    def note_retry_after(self, bucket: str, seconds: float) -> None:
+        """Hold every request of ``bucket`` for ``seconds``."""
+        until = self._clock() + max(0.0, seconds)
+        self._cooldown_until[bucket] = max(self._cooldown_until.get(bucket, 0.0), until)
+
+    def sync_used_weight(self, bucket: str, used: float, limit: float) -> None:
+        """Move the bucket forward when the exchange has seen more use than we counted."""
+        spec = self.spec(bucket)
+        now = self._clock()
+        available = max(0.0, limit - used)
+        floor_tat = now + (spec.burst - min(available, spec.burst)) * spec.interval_s
+        self._tat[bucket] = max(self._tat.get(bucket, now), floor_tat)
+
+    def used_fraction(self, bucket: str) -> float:
+        """How much of the burst allowance is currently spent (0 = idle, 1 = must wait)."""
+        spec = self.spec(bucket)
+        ahead = self._tat.get(bucket, 0.0) - self._clock()
+        return min(1.0, max(0.0, ahead / (spec.burst * spec.interval_s)))

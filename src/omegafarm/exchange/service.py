@@ -1,0 +1,460 @@
+"""ExchangeService: one async interface over any ccxt exchange or the paper exchange.
+
+Every call goes through :meth:`ExchangeService._call`: ccxt exceptions are translated (with the
+exchange, method and symbol in the message, secrets redacted), transient read failures are
+retried with bounded exponential backoff and jitter, and ccxt's dicts become our models.
+Requests pass the :class:`RateLimiter` inside the client (see ``client.py``); orders go through
+``orders.place_once`` so they are never placed twice; candles come from ``ohlcv_cache``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import platformdirs
+from prometheus_client import CollectorRegistry
+
+from omegafarm.core.errors import NotFoundError
+from omegafarm.core.health import Health
+from omegafarm.core.service import BaseService
+from omegafarm.exchange import normalize as nz
+from omegafarm.exchange.client import build_ccxt_client, order_bucket
+from omegafarm.exchange.config import ExchangeSettings
+from omegafarm.exchange.errors import ExchangeCallError, RateLimitedError, translate
+from omegafarm.exchange.models import Balance, Market, Order, OrderBook, Position, Ticker, Trade
+from omegafarm.exchange.ohlcv_cache import OhlcvCache, fetch_latest, fetch_range
+from omegafarm.exchange.orders import OrderPolicy, PreparedOrder, place_once, prepare_order
+from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter, RateLimiter
+from omegafarm.exchange.vault import Credentials, Vault
+
+T = TypeVar("T")
+F64 = npt.NDArray[np.float64]
+SleepFn = Callable[[float], Awaitable[None]]
+
+
+class ExchangeService(BaseService[ExchangeSettings]):
+    """Markets, prices, balances, positions, candles and orders of one exchange account."""
+
+    name: ClassVar[str] = "exchange"
+
+    def __init__(
+        self,
+        settings: ExchangeSettings | None = None,
+        *,
+        credentials: Credentials | None = None,
+        vault: Vault | None = None,
+        rate_limiter: RateLimiter | None = None,
+        sleep: SleepFn = asyncio.sleep,
+        metrics_registry: CollectorRegistry | None = None,
+    ) -> None:
+        super().__init__(settings or ExchangeSettings(), metrics_registry=metrics_registry)
+        self._credentials = credentials
+        self._vault = vault
+        self._limiter = rate_limiter
+        self._sleep = sleep
+        self._rng = random.Random()  # noqa: S311  # jitter, not cryptography
+        self._client: Any = None
+        self._cache: OhlcvCache | None = None
+        self._markets: dict[str, Market] = {}
+
+    @property
+    def exchange_id(self) -> str:
+        """The configured exchange ('paper' or a ccxt id)."""
+        return self.settings.exchange_id
+
+    # ----------------------------------------------------------------- lifecycle
+    async def _on_initialize(self) -> None:
+        s = self.settings
+        if self._credentials is None and self._vault is not None and s.exchange_id != "paper":
+            try:
+                key_id = s.key_id or s.exchange_id
+                self._credentials = self._vault.get(s.account, s.exchange_id, key_id)
+            except NotFoundError:
+                self.log_activity("credentials_missing", exchange=s.exchange_id, mode="public")
+        self._client = self._build_client()
+        if self._limiter is None:
+            self._limiter = self._local_limiter(float(getattr(self._client, "rateLimit", 0) or 1))
+            if hasattr(self._client, "omega_limiter"):
+                self._client.omega_limiter = self._limiter
+        self._cache = OhlcvCache(s.ohlcv_cache_path or _default_cache_path())
+        if s.load_markets_on_start:
+            await self.fetch_markets()
+
+    async def _on_shutdown(self) -> None:
+        if self._client is not None and hasattr(self._client, "close"):
+            await self._client.close()
+        self._client = None
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    def _build_client(self) -> Any:
+        s = self.settings
+        if s.exchange_id == "paper":
+            from omegafarm.exchange.paper import PaperExchange
+
+            return PaperExchange()
+        return build_ccxt_client(
+            s.exchange_id,
+            credentials=self._credentials,
+            limiter=self._limiter,
+            timeout_ms=s.timeout_ms,
+            use_testnet=s.use_testnet,
+            api_base_url=s.api_base_url,
+            options=s.ccxt_options,
+        )
+
+    def _local_limiter(self, interval_ms: float) -> LocalRateLimiter:
+        s = self.settings
+        spec = BucketSpec(interval_ms / 1000.0 / (1 - s.rate_limit_headroom), s.rate_limit_burst)
+        limiter = LocalRateLimiter(spec, sleep=self._sleep)
+        limiter.configure_bucket(
+            order_bucket(s.exchange_id, s.account), BucketSpec(1.0 / s.orders_per_s, 1.0)
+        )
+        return limiter
+
+    def get_exchange_client(self) -> Any:
+        """The underlying ccxt (or paper) exchange object, for what the service does not wrap."""
+        self._require_running()
+        return self._client
+
+    async def _check_health(self) -> Health:
+        ok = self._client is not None
+        reason = f"{self.exchange_id}: {len(self._markets)} markets loaded"
+        return Health(self.name, live=True, ready=ok, reason=reason)
+
+    def _extra_metrics(self) -> dict[str, Any]:
+        waited = getattr(self._limiter, "waited_s", None)
+        return {"exchange": self.exchange_id, "rate_limit_waited_s": waited}
+
+    # ----------------------------------------------------------------- plumbing
+    def _translate(self, exc: BaseException, method: str, symbol: str | None) -> ExchangeCallError:
+        secrets = self._credentials.revealed() if self._credentials is not None else ()
+        retry_after_s = getattr(exc, "omega_retry_after_s", None)
+        return translate(
+            exc,
+            exchange=self.exchange_id,
+            method=method,
+            symbol=symbol,
+            retry_after_s=retry_after_s,
+            secrets=secrets,
+        )
+
+    def _delay_s(self, attempt: int, error: ExchangeCallError) -> float:
+        s = self.settings
+        if isinstance(error, RateLimitedError) and error.retry_after_s is not None:
+            return min(error.retry_after_s, s.max_retry_after_s)
+        cap = min(s.backoff_max_s, s.backoff_base_s * 2.0 ** (attempt - 1))
+        return cap / 2 + self._rng.uniform(0, cap / 2)
+
+    async def _call(
+        self, method: str, symbol: str | None, fn: Callable[[], Awaitable[T]], *, retry: bool = True
+    ) -> T:
+        """Run ``fn`` with translation, counting and (for reads) bounded retries."""
+        self._require_running()
+        attempts = self.settings.max_read_attempts if retry else 1
+        async with self.track(method):
+            for attempt in range(1, attempts + 1):
+                try:
+                    return await fn()
+                except Exception as exc:
+                    error = self._translate(exc, method, symbol)
+                    decision = self.handle_error(
+                        error, operation=method, symbol=symbol, attempt=attempt
+                    )
+                    if not decision.retry or attempt == attempts:
+                        raise error from exc
+                    await self._sleep(self._delay_s(attempt, error))
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _ctx(self, method: str) -> nz.Ctx:
+        return nz.Ctx(self.exchange_id, method)
+
+    # ----------------------------------------------------------------- markets and prices
+    async def fetch_markets(self, *, reload: bool = True) -> dict[str, Market]:
+        """Load (``reload``: again) and return every market by symbol."""
+        client = self._client
+        raw = await self._call("fetch_markets", None, lambda: client.load_markets(reload))
+        mode = int(getattr(client, "precisionMode", nz.TICK_SIZE) or nz.TICK_SIZE)
+        ctx = self._ctx("fetch_markets")
+        self._markets = {
+            str(sym): nz.market(m, ctx.at(str(sym)), precision_mode=mode) for sym, m in raw.items()
+        }
+        return dict(self._markets)
+
+    async def market(self, symbol: str) -> Market:
+        """One market (markets are loaded once when needed)."""
+        if symbol not in self._markets:
+            await self.fetch_markets(reload=not self._client.markets)
+        found = self._markets.get(symbol)
+        if found is None:
+            error = self._translate(KeyError(symbol), "market", symbol)
+            raise NotFoundError(f"{error}: no such market on {self.exchange_id}")
+        return found
+
+    async def fetch_ticker(self, symbol: str, params: dict[str, Any] | None = None) -> Ticker:
+        """The ticker of one market."""
+        raw = await self._call(
+            "fetch_ticker", symbol, lambda: self._client.fetch_ticker(symbol, params or {})
+        )
+        return nz.ticker(raw, self._ctx("fetch_ticker"))
+
+    async def fetch_tickers(
+        self, symbols: list[str] | None = None, params: dict[str, Any] | None = None
+    ) -> dict[str, Ticker]:
+        """Tickers by symbol (all markets when ``symbols`` is None)."""
+        raw = await self._call(
+            "fetch_tickers", None, lambda: self._client.fetch_tickers(symbols, params or {})
+        )
+        return nz.tickers(raw, self._ctx("fetch_tickers"))
+
+    async def fetch_order_book(
+        self, symbol: str, limit: int | None = None, params: dict[str, Any] | None = None
+    ) -> OrderBook:
+        """Bids and asks of one market."""
+        raw = await self._call(
+            "fetch_order_book",
+            symbol,
+            lambda: self._client.fetch_order_book(symbol, limit, params or {}),
+        )
+        return nz.order_book(raw, self._ctx("fetch_order_book"))
+
+    async def fetch_trades(
+        self,
+        symbol: str,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[Trade]:
+        """Recent public trades of one market."""
+        raw = await self._call(
+            "fetch_trades",
+            symbol,
+            lambda: self._client.fetch_trades(symbol, since, limit, params or {}),
+        )
+        return nz.many(raw, self._ctx("fetch_trades"), nz.trade)
+
+    async def fetch_ohlcv(
+        self,
+        symbol: str,
+        timeframe: str = "1m",
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> F64:
+        """Candles (n, 6) float64: paged, deduplicated, gap-free, cached when closed."""
+        self._require_running()
+        assert self._cache is not None  # set in initialize, checked by _require_running
+        tf_ms = int(self._client.parse_timeframe(timeframe) * 1000)
+        variant = json.dumps(params or {}, sort_keys=True, default=str)
+        key = (self.exchange_id, symbol, timeframe, variant)
+        ctx = self._ctx("fetch_ohlcv")
+
+        async def page(page_since: int | None, page_limit: int) -> F64:
+            raw = await self._call(
+                "fetch_ohlcv",
+                symbol,
+                lambda: self._client.fetch_ohlcv(
+                    symbol, timeframe, page_since, page_limit or None, params or {}
+                ),
+            )
+            return nz.ohlcv(raw, ctx)
+
+        now_ms = int(time.time() * 1000)
+        if since is None:
+            return await fetch_latest(
+                self._cache, key, page, tf_ms=tf_ms, limit=limit, now_ms=now_ms
+            )
+        return await fetch_range(
+            self._cache,
+            key,
+            page,
+            tf_ms=tf_ms,
+            since_ms=since,
+            limit=limit,
+            now_ms=now_ms,
+            page_limit=self.settings.ohlcv_page_limit,
+        )
+
+    # ----------------------------------------------------------------- account
+    async def fetch_balance(self, params: dict[str, Any] | None = None) -> Balance:
+        """Balances of the account."""
+        raw = await self._call(
+            "fetch_balance", None, lambda: self._client.fetch_balance(params or {})
+        )
+        return nz.balance(raw, self._ctx("fetch_balance"))
+
+    async def fetch_positions(
+        self, symbols: list[str] | None = None, params: dict[str, Any] | None = None
+    ) -> list[Position]:
+        """Open derivatives positions (all, or of ``symbols``)."""
+        raw = await self._call(
+            "fetch_positions", None, lambda: self._client.fetch_positions(symbols, params or {})
+        )
+        return nz.many(raw, self._ctx("fetch_positions"), nz.position)
+
+    async def _orders(self, method: str, symbol: str | None, *args: Any) -> list[Order]:
+        fn = getattr(self._client, method)
+        raw = await self._call(method, symbol, lambda: fn(symbol, *args))
+        return nz.many(raw, self._ctx(method), nz.order)
+
+    async def fetch_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[Order]:
+        """Orders of the account, open and closed."""
+        return await self._orders("fetch_orders", symbol, since, limit, params or {})
+
+    async def fetch_open_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[Order]:
+        """Open orders of the account."""
+        return await self._orders("fetch_open_orders", symbol, since, limit, params or {})
+
+    async def fetch_closed_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[Order]:
+        """Closed (filled or cancelled) orders of the account."""
+        return await self._orders("fetch_closed_orders", symbol, since, limit, params or {})
+
+    async def fetch_order(
+        self, id: str, symbol: str | None = None, params: dict[str, Any] | None = None
+    ) -> Order:
+        """One order by exchange id."""
+        raw = await self._call(
+            "fetch_order", symbol, lambda: self._client.fetch_order(id, symbol, params or {})
+        )
+        return nz.order(raw, self._ctx("fetch_order"))
+
+    async def fetch_my_trades(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[Trade]:
+        """The account's own fills."""
+        raw = await self._call(
+            "fetch_my_trades",
+            symbol,
+            lambda: self._client.fetch_my_trades(symbol, since, limit, params or {}),
+        )
+        return nz.many(raw, self._ctx("fetch_my_trades"), nz.trade)
+
+    # ----------------------------------------------------------------- orders
+    async def create_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Decimal | float | str,
+        price: Decimal | float | str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Order:
+        """Place an order exactly once (rounded, limit-checked, idempotent client id)."""
+        self._require_running()
+        market = await self.market(symbol)
+        ctx = self._ctx("create_order")
+        amount_d = nz.to_decimal(amount, ctx.at("amount"))
+        price_d = nz.to_decimal(price, ctx.at("price"))
+        if amount_d is None:
+            raise self._translate(ValueError("amount is required"), "create_order", symbol)
+        order = prepare_order(self.exchange_id, market, type, side, amount_d, price_d, params)
+        async with self.track("create_order"):
+            placed = await place_once(
+                order,
+                create=self._send_order,
+                lookup=self._find_by_client_id,
+                translate=lambda exc, method, _attempt: self._translate(exc, method, symbol),
+                backoff=lambda attempt, error: self._sleep(self._delay_s(attempt, error)),
+                now_ms=lambda: int(time.time() * 1000),
+                policy=OrderPolicy(
+                    self.settings.max_order_attempts, self.settings.order_lookup_attempts
+                ),
+            )
+        self.log_activity(
+            "order_submitted",
+            symbol=symbol,
+            side=side,
+            type=type,
+            client_order_id=order.client_order_id,
+            order_id=placed.id,
+        )
+        return placed
+
+    async def _send_order(self, order: PreparedOrder) -> Order:
+        if self._limiter is not None:
+            bucket = order_bucket(self.exchange_id, self.settings.account)
+            await self._limiter.acquire(bucket, 1.0)
+        params = {**order.params, "clientOrderId": order.client_order_id}
+        price = float(order.price) if order.price is not None else None
+        raw = await self._client.create_order(
+            order.symbol, order.type, order.side, float(order.amount), price, params
+        )
+        placed = nz.order(raw, self._ctx("create_order"))
+        if placed.client_order_id is None:
+            return _with_client_id(placed, order.client_order_id)
+        return placed
+
+    async def _find_by_client_id(self, order: PreparedOrder, since_ms: int) -> Order | None:
+        has = getattr(self._client, "has", {}) or {}
+        methods = [
+            m
+            for m in ("fetch_open_orders", "fetch_closed_orders", "fetch_orders")
+            if has.get(_camel(m))
+        ]
+        if not methods:
+            raise self._translate(
+                NotImplementedError("cannot list orders to find a client order id"),
+                "find_order_by_client_id",
+                order.symbol,
+            )
+        for method in methods[:2]:
+            raw = await getattr(self._client, method)(order.symbol, since_ms, None, {})
+            for item in nz.many(raw, self._ctx(method), nz.order):
+                if item.client_order_id == order.client_order_id:
+                    return item
+        return None
+
+    async def cancel_order(
+        self, id: str, symbol: str | None = None, params: dict[str, Any] | None = None
+    ) -> Order:
+        """Cancel one order (cancelling is idempotent, so it is retried like a read)."""
+        raw = await self._call(
+            "cancel_order", symbol, lambda: self._client.cancel_order(id, symbol, params or {})
+        )
+        return nz.order(raw, self._ctx("cancel_order"))
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _with_client_id(order: Order, client_order_id: str) -> Order:
+    return replace(order, client_order_id=client_order_id)
+
+
+def _default_cache_path() -> Path:
+    return Path(platformdirs.user_cache_dir("omegafarm")) / "ohlcv.sqlite"
