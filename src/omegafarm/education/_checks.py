@@ -43,9 +43,13 @@ def parse_number(answer: str | float | int | None) -> float:
 
 def parse_choice(answer: str | float | int | None, choices: int) -> int:
     """A 1-based choice number typed by a user → 0-based index; ValidationError otherwise."""
-    value = parse_number(answer)
+    message = f"answer with a choice number from 1 to {choices}, not {answer!r}"
+    try:
+        value = parse_number(answer)
+    except ValidationError:
+        raise ValidationError(message) from None
     if value != int(value) or not 1 <= value <= choices:
-        raise ValidationError(f"answer with a choice number from 1 to {choices}")
+        raise ValidationError(message)
     return int(value) - 1
 
 
