@@ -9,6 +9,27 @@ DataFrame with those columns.
 from __future__ import annotations
 
 from omegafarm.cosmic._ohlcv import Ohlcv, as_ohlcv, as_price_array
+from omegafarm.cosmic.fibonacci import (
+    EXTENSIONS,
+    PROJECTIONS,
+    RETRACEMENTS,
+    ConfluenceZone,
+    FibAnalysis,
+    FibLevel,
+    FibLevels,
+    confluence_zones,
+    fibonacci_analysis,
+    fibonacci_levels,
+)
+from omegafarm.cosmic.harmonics import (
+    HarmonicConfig,
+    Pattern,
+    PatternScan,
+    PatternSpec,
+    RatioTable,
+    identify_patterns,
+    load_ratio_table,
+)
 from omegafarm.cosmic.pivots import (
     PIVOT_HIGH,
     PIVOT_LOW,
@@ -21,15 +42,32 @@ from omegafarm.cosmic.pivots import (
 )
 
 __all__ = [
+    "EXTENSIONS",
     "PIVOT_HIGH",
     "PIVOT_LOW",
+    "PROJECTIONS",
+    "RETRACEMENTS",
+    "ConfluenceZone",
+    "FibAnalysis",
+    "FibLevel",
+    "FibLevels",
+    "HarmonicConfig",
     "Ohlcv",
+    "Pattern",
+    "PatternScan",
+    "PatternSpec",
     "Pivots",
+    "RatioTable",
     "ZigZag",
     "ZigZagConfig",
     "as_ohlcv",
     "as_price_array",
     "average_true_range",
+    "confluence_zones",
+    "fibonacci_analysis",
+    "fibonacci_levels",
     "find_pivots",
+    "identify_patterns",
+    "load_ratio_table",
     "pivots_from_ohlcv",
 ]

@@ -1,0 +1,328 @@
+"""Harmonic XABCD patterns (AB=CD, Gartley, Bat, Butterfly, Crab, Shark, Cypher, 5-0, ...).
+
+The ratios live in ``harmonic_ratios.toml`` (versioned, each row cited); this module only
+measures. Patterns are read off consecutive zig-zag pivots, so the scan is one vectorised
+numpy pass over pivot windows (pivots are far fewer than candles) and a pattern is known
+exactly when its D pivot is confirmed (``confirmed_index``), never earlier.
+
+A *completed* pattern has a confirmed D. A *forming* pattern has X, A, B and C confirmed and
+the current leg heading toward D; it carries the potential reversal zone (PRZ): the prices at
+which D would satisfy every D rule of the table at once. A forming pattern whose leg has
+already run through the far side of its PRZ is dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Literal
+
+import numpy as np
+
+from omegafarm.core.errors import ValidationError
+from omegafarm.cosmic._ohlcv import FloatArray, OhlcvInput, as_ohlcv
+from omegafarm.cosmic.pivots import PIVOT_LOW, Pivots, ZigZag, ZigZagConfig
+
+RATIO_NAMES: tuple[str, ...] = ("xb", "ac", "bd", "xd", "xc", "xcd", "abcd")
+D_RATIOS: frozenset[str] = frozenset({"bd", "xd", "xcd", "abcd"})
+_TABLE_FILE = "harmonic_ratios.toml"
+
+Direction = Literal["bullish", "bearish"]
+Status = Literal["completed", "forming"]
+
+
+@dataclass(frozen=True)
+class RatioRule:
+    """One ratio bound of a pattern: ``low <= ratio <= high`` (a point when equal)."""
+
+    name: str
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class PatternSpec:
+    """One row of the ratio table."""
+
+    name: str
+    label: str
+    source: str
+    note: str
+    rules: tuple[RatioRule, ...]
+
+
+@dataclass(frozen=True)
+class RatioTable:
+    """The versioned harmonic ratio table."""
+
+    version: str
+    tolerance: float
+    patterns: tuple[PatternSpec, ...]
+
+    def select(self, names: tuple[str, ...] | None) -> RatioTable:
+        """The table restricted to ``names`` (all when None); unknown names raise."""
+        if names is None:
+            return self
+        known = {p.name for p in self.patterns}
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise ValidationError(f"unknown harmonic pattern(s) {unknown}; known: {sorted(known)}")
+        return RatioTable(
+            self.version, self.tolerance, tuple(p for p in self.patterns if p.name in names)
+        )
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A detected XABCD pattern with its measured ratios, errors, score and PRZ."""
+
+    name: str
+    label: str
+    direction: Direction
+    status: Status
+    bars: tuple[int, int, int, int, int]  # X, A, B, C, D (D = -1 while forming)
+    prices: tuple[float, float, float, float, float]  # D = nan while forming
+    confirmed_index: int  # bar at whose close the pattern (or, forming, its C) was known
+    ratios: dict[str, float] = field(hash=False)
+    errors: dict[str, float] = field(hash=False)
+    score: float
+    prz: tuple[float, float]  # D zone where every D rule holds (tolerance included)
+
+
+@dataclass(frozen=True)
+class PatternScan:
+    """Result of a scan: completed and forming patterns plus the pivots they stand on."""
+
+    completed: tuple[Pattern, ...]
+    forming: tuple[Pattern, ...]
+    pivots: Pivots
+    table_version: str
+
+
+@dataclass(frozen=True)
+class HarmonicConfig:
+    """Scan settings: the zig-zag, a tolerance override and an optional pattern subset."""
+
+    zigzag: ZigZagConfig = field(default_factory=ZigZagConfig)
+    tolerance: float | None = None
+    patterns: tuple[str, ...] | None = None
+
+
+def load_ratio_table() -> RatioTable:
+    """Read the bundled ``harmonic_ratios.toml``."""
+    text = resources.files("omegafarm.cosmic").joinpath(_TABLE_FILE).read_text("utf-8")
+    return parse_ratio_table(tomllib.loads(text))
+
+
+def parse_ratio_table(doc: dict[str, object]) -> RatioTable:
+    """Build a :class:`RatioTable` from the TOML document, checking every rule."""
+    specs: list[PatternSpec] = []
+    rows = doc.get("pattern")
+    if not isinstance(rows, list) or not rows:
+        raise ValidationError("ratio table has no [[pattern]] rows")
+    for row in rows:
+        rules: list[RatioRule] = []
+        for key, bounds in dict(row["ratios"]).items():
+            if key not in RATIO_NAMES:
+                raise ValidationError(f"pattern {row['name']}: unknown ratio {key!r}")
+            low, high = (float(v) for v in bounds)
+            if not 0 < low <= high:
+                raise ValidationError(f"pattern {row['name']}: bad bounds {key} = {bounds}")
+            rules.append(RatioRule(key, low, high))
+        specs.append(
+            PatternSpec(
+                str(row["name"]),
+                str(row["label"]),
+                str(row["source"]),
+                str(row.get("note", "")),
+                tuple(rules),
+            )
+        )
+    tol = doc.get("tolerance")
+    if not isinstance(tol, int | float):
+        raise ValidationError("ratio table needs a numeric tolerance")
+    return RatioTable(str(doc.get("version", "")), float(tol), tuple(specs))
+
+
+# --------------------------------------------------------------------------- measurement
+def measure_ratios(
+    x: FloatArray, a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray
+) -> dict[str, FloatArray]:
+    """Signed XABCD ratios (see the table's header) for aligned price arrays."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "xb": (a - b) / (a - x),
+            "ac": (c - b) / (a - b),
+            "bd": (c - d) / (c - b),
+            "xd": (a - d) / (a - x),
+            "xc": (c - x) / (a - x),
+            "xcd": (c - d) / (c - x),
+            "abcd": (c - d) / (a - b),
+        }
+
+
+def _rule_mask(values: FloatArray, rule: RatioRule, tol: float) -> np.ndarray:
+    lo, hi = rule.low * (1.0 - tol), rule.high * (1.0 + tol)
+    out: np.ndarray = (values >= lo) & (values <= hi)
+    return out
+
+
+def _rule_error(value: float, rule: RatioRule) -> float:
+    if value < rule.low:
+        return (rule.low - value) / rule.low
+    if value > rule.high:
+        return (value - rule.high) / rule.high
+    return 0.0
+
+
+def _d_interval(rule: RatioRule, tol: float, pts: tuple[float, ...]) -> tuple[float, float]:
+    """Prices of D for which ``rule`` holds (with tolerance), given X, A, B, C."""
+    x, a, b, c = pts
+    anchor, span = {
+        "xd": (a, a - x),
+        "bd": (c, c - b),
+        "xcd": (c, c - x),
+        "abcd": (c, a - b),
+    }[rule.name]
+    p1 = anchor - rule.low * (1.0 - tol) * span
+    p2 = anchor - rule.high * (1.0 + tol) * span
+    return (min(p1, p2), max(p1, p2))
+
+
+def prz(spec: PatternSpec, tol: float, pts: tuple[float, ...]) -> tuple[float, float] | None:
+    """The potential reversal zone of D for X, A, B, C, or None when the D rules disagree."""
+    lo, hi = -math.inf, math.inf
+    for rule in spec.rules:
+        if rule.name in D_RATIOS:
+            r_lo, r_hi = _d_interval(rule, tol, pts)
+            lo, hi = max(lo, r_lo), min(hi, r_hi)
+    if lo > hi or not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return (lo, hi)
+
+
+def _make_pattern(
+    spec: PatternSpec,
+    tol: float,
+    status: Status,
+    bars: tuple[int, int, int, int, int],
+    prices: tuple[float, float, float, float, float],
+    confirmed: int,
+    measured: dict[str, float],
+) -> Pattern | None:
+    rules = [r for r in spec.rules if status == "completed" or r.name not in D_RATIOS]
+    errors = {r.name: _rule_error(measured[r.name], r) for r in rules}
+    score = max(0.0, 1.0 - (sum(errors.values()) / max(len(errors), 1)) / tol) if tol else 1.0
+    zone = prz(spec, tol, prices[:4])
+    if zone is None:
+        return None
+    direction: Direction = "bullish" if prices[3] > prices[2] else "bearish"
+    ratios = {k: v for k, v in measured.items() if math.isfinite(v)}
+    return Pattern(
+        spec.name,
+        spec.label,
+        direction,
+        status,
+        bars,
+        prices,
+        confirmed,
+        ratios,
+        errors,
+        score,
+        zone,
+    )
+
+
+def scan_pivots(
+    pivots: Pivots, table: RatioTable, *, tolerance: float | None = None, first_d: int = 3
+) -> list[Pattern]:
+    """Completed patterns whose D is pivot ``first_d`` or later, ordered by confirmation."""
+    n = len(pivots)
+    tol = table.tolerance if tolerance is None else tolerance
+    start = max(first_d, 3)
+    if n <= start:
+        return []
+    p = np.concatenate([[np.nan], pivots.price])  # pad so X of the first window is NaN
+    k = np.arange(start, n)
+    x, a, b, c, d = p[k - 3], p[k - 2], p[k - 1], p[k], p[k + 1]
+    ratios = measure_ratios(x, a, b, c, d)
+    found: list[tuple[int, int, Pattern]] = []
+    for order, spec in enumerate(table.patterns):
+        mask = np.ones(k.shape, dtype=bool)
+        for rule in spec.rules:
+            mask &= _rule_mask(ratios[rule.name], rule, tol)
+        for j in np.flatnonzero(mask).tolist():
+            pat = _completed(
+                spec, tol, pivots, int(k[j]), {r: float(v[j]) for r, v in ratios.items()}
+            )
+            if pat is not None:
+                found.append((pat.confirmed_index, order, pat))
+    found.sort(key=lambda t: (t[0], t[2].bars[4], t[1]))
+    return [t[2] for t in found]
+
+
+def _completed(
+    spec: PatternSpec, tol: float, pivots: Pivots, kd: int, measured: dict[str, float]
+) -> Pattern | None:
+    idx = pivots.index
+    xi = int(idx[kd - 4]) if kd >= 4 else -1
+    bars = (xi, int(idx[kd - 3]), int(idx[kd - 2]), int(idx[kd - 1]), int(idx[kd]))
+    pr = pivots.price
+    xp = float(pr[kd - 4]) if kd >= 4 else math.nan
+    prices = (xp, float(pr[kd - 3]), float(pr[kd - 2]), float(pr[kd - 1]), float(pr[kd]))
+    return _make_pattern(
+        spec, tol, "completed", bars, prices, int(pivots.confirmed_index[kd]), measured
+    )
+
+
+def forming_patterns(
+    pivots: Pivots,
+    pending: tuple[int, float, int] | None,
+    table: RatioTable,
+    *,
+    tolerance: float | None = None,
+) -> list[Pattern]:
+    """Patterns whose X, A, B, C are the last confirmed pivots and whose D is still to come."""
+    n = len(pivots)
+    tol = table.tolerance if tolerance is None else tolerance
+    if n < 3 or pending is None or pending[2] == int(pivots.kind[-1]):
+        return []
+    pr = pivots.price.tolist()
+    xp = pr[-4] if n >= 4 else math.nan
+    pts = (xp, pr[-3], pr[-2], pr[-1])
+    arr = [np.array([v]) for v in (*pts, math.nan)]
+    measured = {k: float(v[0]) for k, v in measure_ratios(*arr).items()}
+    idx = pivots.index.tolist()
+    bars = (idx[-4] if n >= 4 else -1, idx[-3], idx[-2], idx[-1], -1)
+    confirmed = int(pivots.confirmed_index[-1])
+    extreme, bullish = pending[1], pending[2] == PIVOT_LOW
+    out: list[Pattern] = []
+    for spec in table.patterns:
+        early = [r for r in spec.rules if r.name not in D_RATIOS]
+        if not all(_rule_mask(np.array([measured[r.name]]), r, tol)[0] for r in early):
+            continue
+        pat = _make_pattern(spec, tol, "forming", bars, (*pts, math.nan), confirmed, measured)
+        if pat is None:
+            continue
+        overshot = extreme < pat.prz[0] if bullish else extreme > pat.prz[1]
+        if not overshot:
+            out.append(pat)
+    return out
+
+
+def identify_patterns(
+    ohlcv: OhlcvInput, config: HarmonicConfig | None = None, table: RatioTable | None = None
+) -> PatternScan:
+    """Scan candles for completed and forming harmonic patterns."""
+    cfg = config or HarmonicConfig()
+    tab = (table or load_ratio_table()).select(cfg.patterns)
+    bars = as_ohlcv(ohlcv)
+    zz = ZigZag(cfg.zigzag)
+    if len(bars):
+        zz.feed(bars.high, bars.low, bars.close)
+    piv = zz.pivots()
+    done = scan_pivots(piv, tab, tolerance=cfg.tolerance)
+    forming = forming_patterns(piv, zz.pending(), tab, tolerance=cfg.tolerance)
+    return PatternScan(tuple(done), tuple(forming), piv, tab.version)
