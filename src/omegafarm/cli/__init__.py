@@ -1,11 +1,21 @@
-"""The ``omega`` command line."""
+"""The ``omega`` command line: thin commands that parse, call a service and render.
+
+Global options (``--config``, ``--log-format``, ``--log-level``) come before the command.
+Errors a user can cause print one clear line and exit with status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
-import typer
+from omegafarm.cli import discord_bot, learn
+from omegafarm.cli._app import app
 
-app = typer.Typer(help="Omega Bot Farm", no_args_is_help=True)
+app.add_typer(learn.app, name="learn")
+app.command("discord")(discord_bot.discord_command)
 
 
 def main() -> None:
+    """Entry point of the ``omega`` console script."""
     app()
+
+
+__all__ = ["app", "main"]

@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pydantic
 from pydantic import BaseModel, SecretStr
@@ -163,8 +163,9 @@ def _allowed(err: Mapping[str, Any]) -> str:
 
 
 def _safe_repr(key: str, value: object) -> str:
-    if any(word in key.lower() for word in SECRET_WORDS):
-        return "'***'"
+    last = key.lower().rsplit(".", 1)[-1]
+    if any(word in key.lower() for word in SECRET_WORDS) or last in ("url", "dsn"):
+        return "'***'"  # URLs usually carry a password
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -187,3 +188,12 @@ def iter_secrets(model: BaseModel) -> Iterator[str]:
 def masked_dump(model: BaseModel) -> dict[str, Any]:
     """The settings as plain data with every secret masked (for `omega config show`)."""
     return model.model_dump(mode="json")
+
+
+class LogSettings(BaseModel):
+    """Logging (section ``[log]``)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["console", "json"] = "console"

@@ -19,7 +19,7 @@ from omegafarm.core.errors import ConfigError, NotFoundError
 from omegafarm.core.health import Health
 from omegafarm.core.service import BaseService
 
-_log = structlog.get_logger("omegafarm").bind(service="registry")
+_log = structlog.get_logger("omegafarm", service="registry")
 
 AnyService: TypeAlias = BaseService[Any]  # services of any settings type
 
@@ -36,6 +36,16 @@ class ServiceRegistry:
         self._order = self._resolve_order()
         self._stop_timeout_s = stop_timeout_s
         self._started: list[AnyService] = []
+        self.started = asyncio.Event()  # set once every service runs
+
+    def add(self, service: AnyService) -> None:
+        """Add a service before the registry starts (e.g. the API, which needs the registry)."""
+        if self._started:
+            raise ConfigError(f"cannot add {service.name!r}: services are already running")
+        if service.name in self._services:
+            raise ConfigError(f"two services are named {service.name!r}")
+        self._services[service.name] = service
+        self._order = self._resolve_order()
 
     @property
     def order(self) -> Sequence[str]:
@@ -97,6 +107,7 @@ class ServiceRegistry:
                 pass
         try:
             await self.start_all()
+            self.started.set()
             _log.info("services_started", services=self.order)
             await stop_event.wait()
             _log.info("shutdown_requested")

@@ -81,7 +81,7 @@ class BaseService(Generic[SettingsT]):
         self._state = ServiceState.CREATED
         self._state_reason = "not started"
         self._metrics: ServiceMetrics = service_metrics(metrics_registry)
-        self._log = structlog.get_logger("omegafarm").bind(service=self.name)
+        self._log = structlog.get_logger("omegafarm", service=self.name)
         self._started_at_s: float | None = None
         self._op_counts: dict[str, int] = {}
         self._error_counts: dict[str, int] = {}

@@ -236,6 +236,14 @@ class RedisClient(BaseService[RedisSettings]):
             )
         )
 
+    async def publish_many(self, channel: str, messages: list[Any]) -> None:
+        """Publish several messages in one round trip (a pipeline), in order."""
+        full = self.keys.channel(channel)
+        pipe = self.redis.pipeline(transaction=False)
+        for message in messages:
+            pipe.publish(full, codec.encode(message))
+        await self._call("publish", pipe.execute())
+
     def subscription(self) -> Subscription:
         """A new independent subscription (its own connection)."""
         sub = Subscription(

@@ -86,6 +86,8 @@ def decode(data: bytes | str) -> Any:
         return body
     if tag == _JSON:
         try:
+            if b'"$' not in body:  # no tagged values: skip the per-object hook (2x faster)
+                return json.loads(body)
             return json.loads(body, object_hook=_object_hook)
         except ValueError as exc:
             raise StoreError(f"stored value is not valid JSON: {exc}") from None

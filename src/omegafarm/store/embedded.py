@@ -33,7 +33,7 @@ import structlog
 
 from omegafarm.core.errors import StoreError, StoreUnavailableError
 
-_log = structlog.get_logger("omegafarm").bind(service="redis")
+_log = structlog.get_logger("omegafarm", service="redis")
 
 MAX_SOCKET_PATH = 100
 _PR_SET_PDEATHSIG = 1

@@ -26,7 +26,7 @@ from omegafarm.core.errors import StoreError
 from omegafarm.store import codec
 from omegafarm.store.keys import Keys
 
-_log = structlog.get_logger("omegafarm").bind(service="redis")
+_log = structlog.get_logger("omegafarm", service="redis")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Subscription:
         self._keys = keys
         self._channels: set[str] = set()
         self._pubsub: PubSub | None = None
+        self._names: dict[bytes | str, str] = {}
         self._max_backoff_s = max_backoff_s
         self._closed = False
         self.reconnects = 0
@@ -85,13 +86,15 @@ class Subscription:
         """The next message, or None after ``timeout_s`` without one."""
         if not self._channels:
             raise StoreError("subscribe to at least one channel before reading messages")
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout_s is None else loop.time() + timeout_s
+        loop = asyncio.get_running_loop() if timeout_s is not None else None
+        deadline = None if loop is None or timeout_s is None else loop.time() + timeout_s
         while not self._closed:
             if self._pubsub is None:
                 await self._reconnect()
                 continue
-            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            remaining = (
+                None if loop is None or deadline is None else max(0.0, deadline - loop.time())
+            )
             try:
                 raw = await self._pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=remaining
@@ -100,16 +103,19 @@ class Subscription:
                 _log.warning("subscription_lost", error=str(exc), channels=sorted(self._channels))
                 await self._drop()
                 continue
-            if raw is not None and raw.get("type") == "message":
-                channel = (
-                    raw["channel"].decode() if isinstance(raw["channel"], bytes) else raw["channel"]
-                )
-                return Message(
-                    self._keys.relative(channel)[len("chan:") :], codec.decode(raw["data"])
-                )
-            if deadline is not None and loop.time() >= deadline:
+            if raw is not None and raw["type"] == "message":
+                return Message(self._relative(raw["channel"]), codec.decode(raw["data"]))
+            if loop is not None and deadline is not None and loop.time() >= deadline:
                 return None
         return None
+
+    def _relative(self, channel: bytes | str) -> str:
+        name = self._names.get(channel)
+        if name is None:
+            text = channel.decode() if isinstance(channel, bytes) else channel
+            name = self._keys.relative(text).removeprefix("chan:")
+            self._names[channel] = name
+        return name
 
     def __aiter__(self) -> AsyncIterator[Message]:
         return self._iterate()

@@ -1,0 +1,148 @@
+"""``omega up`` in a real subprocess: healthy, clean exit on SIGINT, no orphan server."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+URL = re.compile(r"(http://127\.0\.0\.1:\d+)  \(health")
+
+
+def valkey_pids(data_dir: Path) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"valkey-server" in cmd and str(data_dir).encode() in cmd:
+            try:
+                status = (proc / "stat").read_text().split()[2]
+            except OSError:
+                continue
+            if status != "Z":
+                pids.append(int(proc.name))
+    return pids
+
+
+class Up:
+    def __init__(self, data_dir: Path) -> None:
+        env = {**os.environ, "OMEGA_REDIS__DATA_DIR": str(data_dir), "OMEGA_API__PORT": "0"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "omegafarm", "up"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+        )
+        self.output: list[str] = []
+        self.url = self._wait_for_url(timeout_s=10)
+
+    def _wait_for_url(self, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            match = URL.search(line)
+            if match:
+                return match.group(1)
+        self.proc.kill()
+        self.finish()
+        raise AssertionError("omega up did not report its URL in 10 s:\n" + "".join(self.output))
+
+    def finish(self, timeout_s: float = 5) -> int:
+        code = self.proc.wait(timeout=timeout_s)
+        assert self.proc.stdout is not None
+        self.output.append(self.proc.stdout.read())
+        self.proc.stdout.close()
+        return code
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "redis"
+    yield path
+    for pid in valkey_pids(path):  # never leave a server behind, even when a test fails
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_up_is_healthy_and_stops_cleanly_on_sigint(data_dir: Path) -> None:
+    up = Up(data_dir)
+    response = httpx.get(f"{up.url}/health", timeout=5)
+    assert response.status_code == 200
+    assert response.json()["status"] == "pass"
+    assert len(valkey_pids(data_dir)) == 1
+
+    up.proc.send_signal(signal.SIGINT)
+    assert up.finish(timeout_s=5) == 0
+    assert "omega stopped" in "".join(up.output)
+    assert valkey_pids(data_dir) == []
+
+
+def test_after_kill_9_the_next_up_starts_cleanly_with_one_server(data_dir: Path) -> None:
+    first = Up(data_dir)
+    first.proc.kill()
+    first.finish()
+
+    second = Up(data_dir)
+    try:
+        assert httpx.get(f"{second.url}/readyz", timeout=5).status_code == 200
+        assert len(valkey_pids(data_dir)) == 1
+    finally:
+        second.proc.send_signal(signal.SIGINT)
+        assert second.finish() == 0
+    assert valkey_pids(data_dir) == []
+
+
+def test_orphan_server_of_a_killed_run_is_stopped_at_start(data_dir: Path) -> None:
+    # An orphan that outlived its parent (e.g. started by an older version): a server on our
+    # data dir whose supervisor is gone. Start one by hand from the written config.
+    first = Up(data_dir)
+    first.proc.send_signal(signal.SIGINT)
+    first.finish()
+    from omegafarm.store.embedded import server_binary
+
+    orphan = subprocess.Popen(
+        [str(server_binary()), str(data_dir / "valkey.conf")], start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while not (data_dir / "valkey.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)  # wait-ok: polling for a file another process creates
+        second = Up(data_dir)
+        assert orphan.wait(timeout=5) is not None  # the orphan was stopped
+        assert len(valkey_pids(data_dir)) == 1
+        second.proc.send_signal(signal.SIGINT)
+        assert second.finish() == 0
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+
+
+def test_bad_configuration_exits_2_with_a_clear_message(tmp_path: Path) -> None:
+    config = tmp_path / "omega.toml"
+    config.write_text("[api]\nport = 'x'\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "omegafarm", "--config", str(config), "up"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "api.port" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
