@@ -21,8 +21,6 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from omegafarm.core.errors import ValidationError
 from omegafarm.cosmic._ohlcv import OhlcvInput, as_ohlcv
 from omegafarm.cosmic.pivots import Pivots, ZigZagConfig, find_pivots
@@ -125,9 +123,12 @@ def fibonacci_levels(
     return FibLevels(float(start), float(end), third, scale, ret, ext, proj)
 
 
-def swing_levels(pivots: Pivots, swings: int = 8, *, scale: Scale = "linear") -> list[FibLevel]:
+def swing_levels(
+    pivots: Pivots, swings: int = 8, *, scale: Scale = "linear", first_swing: int = 0
+) -> list[FibLevel]:
     """Levels of the last ``swings`` pivot-to-pivot swings (retracements strictly inside,
-    extensions, and projections from each following pivot)."""
+    extensions, projections from each following pivot); swings are numbered from
+    ``first_swing`` (the position of ``pivots[0]`` in a longer pivot list)."""
     n = len(pivots)
     if n < 2:
         return []
@@ -138,7 +139,7 @@ def swing_levels(pivots: Pivots, swings: int = 8, *, scale: Scale = "linear") ->
     first = max(0, n - 1 - swings)
     for k in range(first, n - 1):
         third = prices[k + 2] if k + 2 < n else None
-        lv = fibonacci_levels(prices[k], prices[k + 1], third, scale=scale, swing=k)
+        lv = fibonacci_levels(prices[k], prices[k + 1], third, scale=scale, swing=first_swing + k)
         out.extend(x for x in lv.retracements if 0.0 < x.ratio < 1.0)
         out.extend(lv.extensions)
         out.extend(lv.projections)
@@ -164,7 +165,9 @@ def confluence_zones(
         if strength >= min_strength:
             prices = [m.price for m in members]
             zones.append(
-                ConfluenceZone(min(prices), max(prices), float(np.mean(prices)), strength, members)
+                ConfluenceZone(
+                    min(prices), max(prices), sum(prices) / len(prices), strength, members
+                )
             )
         i = j
     zones.sort(key=lambda z: (-z.strength, z.center))
@@ -188,14 +191,20 @@ def fibonacci_analysis(
 
 
 def analysis_from_pivots(
-    pivots: Pivots, *, swings: int = 8, width: float = 0.002, scale: Scale = "linear"
+    pivots: Pivots,
+    *,
+    swings: int = 8,
+    width: float = 0.002,
+    scale: Scale = "linear",
+    first_swing: int = 0,
 ) -> FibAnalysis:
-    """:func:`fibonacci_analysis` on pivots that are already known."""
+    """:func:`fibonacci_analysis` on known pivots (``first_swing``: see :func:`swing_levels`)."""
     n = len(pivots)
     if n < 2 or (scale == "log" and float(pivots.price.min()) <= 0):
         return FibAnalysis(None, ())
     last = fibonacci_levels(
-        float(pivots.price[-2]), float(pivots.price[-1]), scale=scale, swing=n - 2
+        float(pivots.price[-2]), float(pivots.price[-1]), scale=scale, swing=first_swing + n - 2
     )
-    zones = confluence_zones(swing_levels(pivots, swings, scale=scale), width=width)
+    levels = swing_levels(pivots, swings, scale=scale, first_swing=first_swing)
+    zones = confluence_zones(levels, width=width)
     return FibAnalysis(last, zones)

@@ -28,6 +28,7 @@ from omegafarm.cosmic.pivots import PIVOT_LOW, Pivots, ZigZag, ZigZagConfig
 RATIO_NAMES: tuple[str, ...] = ("xb", "ac", "bd", "xd", "xc", "xcd", "abcd")
 D_RATIOS: frozenset[str] = frozenset({"bd", "xd", "xcd", "abcd"})
 _TABLE_FILE = "harmonic_ratios.toml"
+_SMALL = 16  # at most this many windows: match in plain Python (numpy call overhead dominates)
 
 Direction = Literal["bullish", "bearish"]
 Status = Literal["completed", "forming"]
@@ -248,19 +249,43 @@ def scan_pivots(
     k = np.arange(start, n)
     x, a, b, c, d = p[k - 3], p[k - 2], p[k - 1], p[k], p[k + 1]
     ratios = measure_ratios(x, a, b, c, d)
+    matcher = _hits_small if k.size <= _SMALL else _hits_vector
+    hits = matcher(ratios, table, tol)
     found: list[tuple[int, int, Pattern]] = []
-    for order, spec in enumerate(table.patterns):
-        mask = np.ones(k.shape, dtype=bool)
-        for rule in spec.rules:
-            mask &= _rule_mask(ratios[rule.name], rule, tol)
-        for j in np.flatnonzero(mask).tolist():
-            pat = _completed(
-                spec, tol, pivots, int(k[j]), {r: float(v[j]) for r, v in ratios.items()}
-            )
-            if pat is not None:
-                found.append((pat.confirmed_index, order, pat))
+    for order, j in hits:
+        measured = {r: float(v[j]) for r, v in ratios.items()}
+        pat = _completed(table.patterns[order], tol, pivots, int(k[j]), measured)
+        if pat is not None:
+            found.append((pat.confirmed_index, order, pat))
     found.sort(key=lambda t: (t[0], t[2].bars[4], t[1]))
     return [t[2] for t in found]
+
+
+def _hits_vector(
+    ratios: dict[str, FloatArray], table: RatioTable, tol: float
+) -> list[tuple[int, int]]:
+    """(pattern order, window) pairs that match, one numpy mask per rule."""
+    size = next(iter(ratios.values())).shape[0]
+    out: list[tuple[int, int]] = []
+    for order, spec in enumerate(table.patterns):
+        mask = np.ones(size, dtype=bool)
+        for rule in spec.rules:
+            mask &= _rule_mask(ratios[rule.name], rule, tol)
+        out.extend((order, j) for j in np.flatnonzero(mask).tolist())
+    return out
+
+
+def _hits_small(
+    ratios: dict[str, FloatArray], table: RatioTable, tol: float
+) -> list[tuple[int, int]]:
+    """Same as :func:`_hits_vector` in plain Python: faster for a few windows (appends)."""
+    values = {name: arr.tolist() for name, arr in ratios.items()}
+    size = len(values["xb"])
+    out: list[tuple[int, int]] = []
+    for order, spec in enumerate(table.patterns):
+        bounds = [(values[r.name], r.low * (1.0 - tol), r.high * (1.0 + tol)) for r in spec.rules]
+        out.extend((order, j) for j in range(size) if all(lo <= v[j] <= hi for v, lo, hi in bounds))
+    return out
 
 
 def _completed(
@@ -277,6 +302,51 @@ def _completed(
     )
 
 
+def forming_candidates(
+    pivots: Pivots, table: RatioTable, *, tolerance: float | None = None
+) -> list[Pattern]:
+    """Patterns whose X, A, B, C are the last confirmed pivots (D not yet seen, not filtered)."""
+    n = len(pivots)
+    tol = table.tolerance if tolerance is None else tolerance
+    if n < 3:
+        return []
+    pr = pivots.price[-4:].tolist()
+    pts = (pr[-4] if n >= 4 else math.nan, pr[-3], pr[-2], pr[-1])
+    arr = [np.array([v]) for v in (*pts, math.nan)]
+    ratios = measure_ratios(*arr)
+    measured = {k: float(v[0]) for k, v in ratios.items()}
+    idx = pivots.index[-4:].tolist()
+    bars = (idx[-4] if n >= 4 else -1, idx[-3], idx[-2], idx[-1], -1)
+    confirmed = int(pivots.confirmed_index[-1])
+    out: list[Pattern] = []
+    early = RatioTable(
+        table.version,
+        table.tolerance,
+        tuple(
+            PatternSpec(p.name, p.label, p.source, p.note, _early_rules(p)) for p in table.patterns
+        ),
+    )
+    for order, _ in _hits_small(ratios, early, tol):
+        spec = table.patterns[order]
+        pat = _make_pattern(spec, tol, "forming", bars, (*pts, math.nan), confirmed, measured)
+        if pat is not None:
+            out.append(pat)
+    return out
+
+
+def _early_rules(spec: PatternSpec) -> tuple[RatioRule, ...]:
+    return tuple(r for r in spec.rules if r.name not in D_RATIOS)
+
+
+def still_forming(pattern: Pattern, pending: tuple[int, float, int] | None) -> bool:
+    """Whether the current leg (its extreme so far: ``pending``) has not run through the PRZ."""
+    if pending is None or pending[0] <= pattern.bars[3]:
+        return False
+    if pattern.direction == "bullish":
+        return pending[2] == PIVOT_LOW and pending[1] >= pattern.prz[0]
+    return pending[2] != PIVOT_LOW and pending[1] <= pattern.prz[1]
+
+
 def forming_patterns(
     pivots: Pivots,
     pending: tuple[int, float, int] | None,
@@ -284,32 +354,9 @@ def forming_patterns(
     *,
     tolerance: float | None = None,
 ) -> list[Pattern]:
-    """Patterns whose X, A, B, C are the last confirmed pivots and whose D is still to come."""
-    n = len(pivots)
-    tol = table.tolerance if tolerance is None else tolerance
-    if n < 3 or pending is None or pending[2] == int(pivots.kind[-1]):
-        return []
-    pr = pivots.price.tolist()
-    xp = pr[-4] if n >= 4 else math.nan
-    pts = (xp, pr[-3], pr[-2], pr[-1])
-    arr = [np.array([v]) for v in (*pts, math.nan)]
-    measured = {k: float(v[0]) for k, v in measure_ratios(*arr).items()}
-    idx = pivots.index.tolist()
-    bars = (idx[-4] if n >= 4 else -1, idx[-3], idx[-2], idx[-1], -1)
-    confirmed = int(pivots.confirmed_index[-1])
-    extreme, bullish = pending[1], pending[2] == PIVOT_LOW
-    out: list[Pattern] = []
-    for spec in table.patterns:
-        early = [r for r in spec.rules if r.name not in D_RATIOS]
-        if not all(_rule_mask(np.array([measured[r.name]]), r, tol)[0] for r in early):
-            continue
-        pat = _make_pattern(spec, tol, "forming", bars, (*pts, math.nan), confirmed, measured)
-        if pat is None:
-            continue
-        overshot = extreme < pat.prz[0] if bullish else extreme > pat.prz[1]
-        if not overshot:
-            out.append(pat)
-    return out
+    """Forming patterns whose leg toward D has not yet overshot the PRZ."""
+    cands = forming_candidates(pivots, table, tolerance=tolerance)
+    return [p for p in cands if still_forming(p, pending)]
 
 
 def identify_patterns(

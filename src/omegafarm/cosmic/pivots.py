@@ -186,6 +186,21 @@ class ZigZag:
         self.bars = start + len(hs)
         return len(self.pivots_index) - before
 
+    def push(self, high: float, low: float, close: float) -> int:
+        """Consume one bar given as floats (the incremental fast path); return new pivots."""
+        before = len(self.pivots_index)
+        if self.config.mode == "percent":
+            thr = 0.0
+        else:
+            thr = self._atr_step(high, low, close) * self.config.threshold
+        hs, ls, ts = [high], [low], [thr]
+        if self.trend == 0:  # the unknown phase consumes the bar, pivot or not
+            self._feed_unknown(hs, ls, ts, self.bars)
+        else:
+            self._feed_trend(hs, ls, ts, self.bars, 0)
+        self.bars += 1
+        return len(self.pivots_index) - before
+
     def _feed_unknown(self, hs: list[float], ls: list[float], thr: list[float], start: int) -> int:
         """Before the first pivot: track both extremes until their range exceeds the threshold."""
         pct = self.config.threshold if self.config.mode == "percent" else 0.0
