@@ -7,7 +7,7 @@ See docs/paper-exchange.md for the matching rules and the order-book formulas.
 
 from __future__ import annotations
 
-from omegafarm.exchange.paper._source import MarketSource, MarketSpec, ReplaySource
+from omegafarm.exchange.paper._source import MarketSource, MarketSpec, ReplaySource, write_candles
 from omegafarm.exchange.paper._synthetic import SyntheticSource
 from omegafarm.exchange.paper.config import BookSettings, PaperSettings
 from omegafarm.exchange.paper.exchange import PaperExchange, build_source
@@ -21,4 +21,5 @@ __all__ = [
     "ReplaySource",
     "SyntheticSource",
     "build_source",
+    "write_candles",
 ]

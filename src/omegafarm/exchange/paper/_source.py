@@ -198,3 +198,18 @@ class ReplaySource:
     def candles(self, symbol: str, until_ts_ms: int) -> Candles:
         """All bars of ``symbol`` (a replay knows its whole history up front)."""
         return self._candles[symbol]
+
+
+def write_candles(
+    folder: Path,
+    symbol: str,
+    timeframe: str,
+    rows: list[tuple[int, float, float, float, float, float]],
+) -> Path:
+    """Write ``rows`` (ts_ms, o, h, l, c, v) as ``BASE_QUOTE-TF.csv`` that ReplaySource reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{symbol.replace('/', '_')}-{timeframe}.csv"
+    lines = [",".join(CANDLE_COLUMNS)]
+    lines += [f"{int(r[0])},{r[1]!r},{r[2]!r},{r[3]!r},{r[4]!r},{r[5]!r}" for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -6,7 +6,8 @@ generated in fixed chunks of ``CHUNK_BARS`` on demand, which keeps an endless ma
 makes the output independent of how far ahead anyone has looked. Per bar t (log returns)::
 
     sigma2[t] = omega + alpha * eps[t-1]**2 + beta * sigma2[t-1]      (GARCH(1,1))
-    trend[t]  = phi * trend[t-1] + trend_noise * N(0,1)               (slow AR(1) drift)
+    trend[t]  = phi * trend[t-1] + trend_noise * N(0,1)               (slow AR(1) drift;
+                phi = exp(-bar/3 days), stationary std = 200 %/yr of drift per bar)
     eps[t]    = sqrt(sigma2[t]) * N(0,1)
     jump[t]   = N(0, jump_mult * sigma_bar) with probability jumps_per_day * bar/day
     r[t]      = drift + trend[t] - sigma2[t]/2 + eps[t] + jump[t]
@@ -30,7 +31,7 @@ CHUNK_BARS = 1024
 _YEAR_MS = 365 * 86_400_000
 _DAY_MS = 86_400_000
 _ALPHA, _BETA = 0.08, 0.90
-_PHI, _TREND_NOISE_OF_SIGMA = 0.999, 0.002
+_TREND_ANNUAL_STD, _TREND_TAU_MS = 2.0, 3 * 86_400_000  # drift regimes of ±200 %/yr, ~3 days
 _JUMPS_PER_DAY, _JUMP_MULT = 0.5, 6.0
 
 
@@ -95,17 +96,19 @@ class _SymbolGenerator:
         self.sigma2 = self.sigma_bar**2
         self.eps = 0.0
         self.trend = 0.0
+        self.phi = math.exp(-tf_ms / _TREND_TAU_MS)
+        self.trend_noise = _TREND_ANNUAL_STD * tf_ms / _YEAR_MS * math.sqrt(1 - self.phi**2)
 
     def chunk(self, n: int) -> tuple[np.ndarray, ...]:
         """The next ``n`` bars as (open, high, low, close, volume) arrays."""
         z = self.rng.standard_normal((n, 5))
         jump_hit = self.rng.random(n) < self.jump_p
         out = np.empty((n, 5), dtype=np.float64)
-        noise = _TREND_NOISE_OF_SIGMA * self.sigma_bar
+        phi, noise = self.phi, self.trend_noise
         for t in range(n):
             self.sigma2 = self.omega + _ALPHA * self.eps**2 + _BETA * self.sigma2
             sigma = math.sqrt(self.sigma2)
-            self.trend = _PHI * self.trend + noise * z[t, 1]
+            self.trend = phi * self.trend + noise * z[t, 1]
             self.eps = sigma * z[t, 0]
             jump = _JUMP_MULT * self.sigma_bar * z[t, 2] if jump_hit[t] else 0.0
             r = self.trend - self.sigma2 / 2.0 + self.eps + jump
