@@ -175,10 +175,11 @@ async def fetch_range(
             if cursor >= gap_end:
                 break
             want = min(page_limit, -(-(gap_end - cursor) // tf_ms))
-            rows = dedupe(await page(cursor, want))
-            rows = rows[rows[:, 0] >= cursor]
+            answer = dedupe(await page(cursor, want))
+            rows = answer[answer[:, 0] >= cursor]
             if len(rows) == 0:
-                cache.add_coverage(key, cursor, min(gap_end, closed_end))
+                if len(answer) == 0:  # nothing there: remember it; only older bars: do not
+                    cache.add_coverage(key, cursor, min(gap_end, closed_end))
                 break
             closed = rows[rows[:, 0] < closed_end]
             cache.put(key, closed)

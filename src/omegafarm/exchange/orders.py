@@ -54,6 +54,14 @@ class PreparedOrder:
     params: Mapping[str, Any]
 
 
+def fmt(value: Decimal | None) -> str:
+    """A Decimal in plain notation without trailing zeros (``1E+4`` → ``10000``)."""
+    if value is None:
+        return "none"
+    text = format(value.normalize(), "f")
+    return text
+
+
 def _round(value: Decimal, step: Decimal | None, rounding: str) -> Decimal:
     if step is None or step <= 0:
         return value
@@ -84,15 +92,21 @@ def prepare_order(
     if side not in ("buy", "sell"):
         raise invalid(f"side must be buy or sell, got {side!r}")
     if amount <= 0:
-        raise invalid(f"amount must be positive, got {amount}")
+        raise invalid(f"amount must be positive, got {fmt(amount)}")
     rounded = _round(amount, market.amount_step, ROUND_DOWN).normalize()
     if rounded <= 0:
-        raise invalid(f"amount {amount} rounds to 0 at the amount step {market.amount_step}")
+        raise invalid(
+            f"amount {fmt(amount)} rounds to 0 at the amount step {fmt(market.amount_step)}"
+        )
     rounded_price = None
     if price is not None:
         if price <= 0:
-            raise invalid(f"price must be positive, got {price}")
+            raise invalid(f"price must be positive, got {fmt(price)}")
         rounded_price = _round(price, market.price_step, ROUND_HALF_EVEN).normalize()
+        if rounded_price <= 0:
+            raise invalid(
+                f"price {fmt(price)} rounds to 0 at the price step {fmt(market.price_step)}"
+            )
     elif order_type == "limit":
         raise invalid("a limit order needs a price")
     _check_limits(market, rounded, rounded_price, invalid)
@@ -126,7 +140,7 @@ def _check_limits(
         if bound is None or bound == 0:
             continue
         if (direction == "below" and value < bound) or (direction == "above" and value > bound):
-            raise invalid(f"{what} {value} is {direction} the market's {name} = {bound}")
+            raise invalid(f"{what} {fmt(value)} is {direction} the market's {name} = {fmt(bound)}")
 
 
 CreateFn = Callable[[PreparedOrder], Awaitable[Order]]

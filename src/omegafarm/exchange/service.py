@@ -30,7 +30,13 @@ from omegafarm.core.service import BaseService
 from omegafarm.exchange import normalize as nz
 from omegafarm.exchange.client import build_ccxt_client, order_bucket
 from omegafarm.exchange.config import ExchangeSettings
-from omegafarm.exchange.errors import ExchangeCallError, RateLimitedError, translate
+from omegafarm.exchange.errors import (
+    BadSymbolError,
+    ExchangeCallError,
+    RateLimitedError,
+    translate,
+    where,
+)
 from omegafarm.exchange.models import Balance, Market, Order, OrderBook, Position, Ticker, Trade
 from omegafarm.exchange.ohlcv_cache import OhlcvCache, fetch_latest, fetch_range
 from omegafarm.exchange.orders import OrderPolicy, PreparedOrder, place_once, prepare_order
@@ -198,8 +204,13 @@ class ExchangeService(BaseService[ExchangeSettings]):
             await self.fetch_markets(reload=not self._client.markets)
         found = self._markets.get(symbol)
         if found is None:
-            error = self._translate(KeyError(symbol), "market", symbol)
-            raise NotFoundError(f"{error}: no such market on {self.exchange_id}")
+            raise BadSymbolError(
+                f"{where(self.exchange_id, 'market', symbol)}: unknown symbol: "
+                f"{self.exchange_id} has no market {symbol!r} ({len(self._markets)} loaded)",
+                exchange=self.exchange_id,
+                method="market",
+                symbol=symbol,
+            )
         return found
 
     async def fetch_ticker(self, symbol: str, params: dict[str, Any] | None = None) -> Ticker:

@@ -1,0 +1,129 @@
+"""ccxt dicts become our models: Decimals from floats and strings, precise errors when malformed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pytest
+
+from omegafarm.exchange import ExchangeResponseError
+from omegafarm.exchange import normalize as nz
+
+CTX = nz.Ctx("binance", "fetch_order")
+
+
+def _order(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "42",
+        "clientOrderId": "abc",
+        "symbol": "BTC/USDT",
+        "type": "limit",
+        "side": "buy",
+        "status": "open",
+        "price": 0.1,
+        "amount": "0.30000000",
+        "filled": 0,
+        "remaining": 0.3,
+        "cost": None,
+        "fee": {"currency": "USDT", "cost": 0.0001, "rate": None},
+        "timestamp": 1700000000000,
+        "info": {"orderId": 42},
+    }
+    base.update(overrides)
+    return base
+
+
+def test_order_numbers_become_exact_decimals() -> None:
+    order = nz.order(_order(), CTX)
+    assert order.price == Decimal("0.1")  # not 0.1000000000000000055511151231257827
+    assert order.amount == Decimal("0.30000000")
+    assert order.filled == Decimal(0)
+    assert order.cost is None
+    assert order.fee is not None
+    assert order.fee.cost == Decimal("0.0001")
+    assert order.info == {"orderId": 42}
+    assert order.timestamp_ms == 1700000000000
+
+
+def test_missing_required_field_names_exchange_method_and_field() -> None:
+    with pytest.raises(ExchangeResponseError) as caught:
+        nz.many([_order(), _order(id=None)], CTX, nz.order)
+    message = str(caught.value)
+    assert "binance.fetch_order" in message
+    assert "[1].id is missing" in message
+
+
+def test_non_numeric_price_is_a_response_error_not_a_crash() -> None:
+    with pytest.raises(ExchangeResponseError, match=r"field price should be a number, got 'n/a'"):
+        nz.order(_order(price="n/a"), CTX)
+    with pytest.raises(ExchangeResponseError, match="finite"):
+        nz.order(_order(price=float("nan")), CTX)
+    with pytest.raises(ExchangeResponseError, match="should be a number, got bool"):
+        nz.order(_order(amount=True), CTX)
+
+
+def test_unknown_side_is_rejected() -> None:
+    with pytest.raises(ExchangeResponseError, match="buy or sell"):
+        nz.order(_order(side="long"), CTX)
+
+
+def test_not_an_object_is_rejected() -> None:
+    with pytest.raises(ExchangeResponseError, match="should be an object, got str"):
+        nz.ticker("<html>502 Bad Gateway</html>", nz.Ctx("kraken", "fetch_ticker"))
+
+
+def test_market_precision_is_always_a_step() -> None:
+    raw = {
+        "symbol": "BTC/USDT",
+        "id": "BTCUSDT",
+        "base": "BTC",
+        "quote": "USDT",
+        "type": "spot",
+        "spot": True,
+        "contract": False,
+        "precision": {"amount": 5, "price": 2},
+        "limits": {"amount": {"min": 0.00001}, "cost": {"min": 5}},
+    }
+    decimal_places = nz.market(raw, CTX, precision_mode=nz.DECIMAL_PLACES)
+    assert decimal_places.amount_step == Decimal("0.00001")
+    assert decimal_places.price_step == Decimal("0.01")
+    tick = nz.market({**raw, "precision": {"amount": 1e-05, "price": 0.01}}, CTX)
+    assert tick.amount_step == Decimal("0.00001")
+    assert tick.min_cost == Decimal(5)
+
+
+def test_balance_lists_currencies_and_skips_summary_keys() -> None:
+    raw = {
+        "info": {"balances": []},
+        "BTC": {"free": 0.5, "used": 0.25, "total": 0.75},
+        "free": {"BTC": 0.5},
+        "used": {"BTC": 0.25},
+        "total": {"BTC": 0.75},
+        "timestamp": None,
+    }
+    balance = nz.balance(raw, nz.Ctx("binance", "fetch_balance"))
+    assert set(balance.assets) == {"BTC"}
+    assert balance.free("BTC") == Decimal("0.5")
+    assert balance.free("ETH") == Decimal(0)
+
+
+def test_ohlcv_is_a_float64_matrix_and_rejects_short_rows() -> None:
+    ctx = nz.Ctx("binance", "fetch_ohlcv")
+    arr = nz.ohlcv([[1, "2", 3, 1, 2, 10], [2, 2, 3, 1, 2.5, 0]], ctx)
+    assert arr.dtype == np.float64
+    assert arr.shape == (2, 6)
+    assert arr[0, 1] == 2.0
+    with pytest.raises(ExchangeResponseError, match=r"\[1\] should hold 6 values, got 5"):
+        nz.ohlcv([[1, 2, 3, 1, 2, 10], [2, 2, 3, 1, 2]], ctx)
+
+
+def test_order_book_levels_are_decimal_pairs() -> None:
+    book = nz.order_book(
+        {"symbol": "BTC/USDT", "bids": [[100.5, 1]], "asks": [["101", "2", 7]], "nonce": 9},
+        nz.Ctx("binance", "fetch_order_book"),
+    )
+    assert book.bids == ((Decimal("100.5"), Decimal(1)),)
+    assert book.asks == ((Decimal(101), Decimal(2)),)
+    assert book.nonce == 9
