@@ -133,11 +133,11 @@ class CheckRunner:
         off_pct = abs(value - expected) / abs(expected) * 100.0 if expected else abs(value) * 100.0
         if off_pct <= check.tolerance_pct:
             return CheckResult(
-                True, f"Correct: {expected:,.4g} (you were {off_pct:.2f} % off).", expected
+                True, f"Correct: {expected:,.6g} (you were {off_pct:.2f} % off).", expected
             )
         return CheckResult(
             False,
-            f"{value:,.4g} is {off_pct:.1f} % away from {expected:,.4g}; "
+            f"{value:,.6g} is {off_pct:.1f} % away from {expected:,.6g}; "
             f"within {check.tolerance_pct:g} % counts.",
             expected,
         )
