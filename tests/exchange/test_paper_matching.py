@@ -217,10 +217,13 @@ async def test_coarser_timeframe_aggregates_closed_bars(tmp_path: Path) -> None:
     ex.advance(4)  # B20..B23 closed
     bucket = (T0 + 20 * MIN) // (5 * MIN) * (5 * MIN)  # 5m buckets align to the epoch: B17
 
+    forming = await ex.fetch_ohlcv(SYMBOL, "5m", since=bucket)
+    ex.advance(3)  # the clock passes the end of the B22..B26 bucket (the file ends at B23)
     rows = await ex.fetch_ohlcv(SYMBOL, "5m", since=bucket)
 
     assert bucket == T0 + 17 * MIN
+    assert forming == [[bucket, 100.0, 101.0, 98.0, 99.0, 4100.0]]  # B17..B21; B22.. not done
     assert rows == [
-        [bucket, 100.0, 101.0, 98.0, 99.0, 4100.0],  # B17..B21
-        [bucket + 5 * MIN, 99.0, 102.0, 97.0, 101.0, 2000.0],  # B22, B23 (still forming)
+        [bucket, 100.0, 101.0, 98.0, 99.0, 4100.0],
+        [bucket + 5 * MIN, 99.0, 102.0, 97.0, 101.0, 2000.0],  # B22, B23
     ]

@@ -1,8 +1,9 @@
 """fetch_ohlcv for the paper exchange: closed bars, since/limit like ccxt, coarser timeframes.
 
 A timeframe that is a multiple of the source's is aggregated from closed source bars grouped by
-``ts // tf * tf`` (open of the first, max high, min low, close of the last, summed volume). The
-newest group may still be forming, as on a real exchange; it never contains an unclosed bar.
+``ts // tf * tf`` (open of the first, max high, min low, close of the last, summed volume).
+Only candles whose whole period has passed on the clock are returned, for every timeframe: the
+paper exchange never shows a forming candle, so a cache that keeps what it is given stays right.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ DEFAULT_LIMIT = 500
 
 
 def ohlcv_rows(
-    c: Candles, n: int, tf_ms: int, since: int | None, limit: int | None
+    c: Candles, n: int, tf_ms: int, now_ms: int, since: int | None, limit: int | None
 ) -> list[list[float]]:
-    """``[[ts_ms, open, high, low, close, volume], ...]`` of the first ``n`` bars of ``c``."""
+    """``[[ts_ms, open, high, low, close, volume], ...]`` of complete candles up to ``now_ms``."""
+    n = int(np.searchsorted(c.ts[:n], now_ms // tf_ms * tf_ms, "left"))  # drop a forming one
     if n == 0:
         return []
     ts = c.ts[:n]

@@ -21,6 +21,7 @@ from typing import Any
 
 import ccxt
 
+from omegafarm.core.errors import ConfigError
 from omegafarm.exchange.paper import _structures as st
 from omegafarm.exchange.paper._engine import Engine
 from omegafarm.exchange.paper._ohlcv import ohlcv_rows
@@ -195,6 +196,14 @@ class PaperExchange:
 
         return str(round_to(dec(price), self._market(symbol).spec.price_tick).normalize())
 
+    @staticmethod
+    def parse_timeframe(timeframe: str) -> int:
+        """Seconds in a timeframe such as ``5m`` (ccxt's static helper)."""
+        try:
+            return timeframe_ms(timeframe) // 1000
+        except ConfigError as exc:
+            raise ccxt.NotSupported(f"paper: timeframe unit of {timeframe!r}") from exc
+
     def set_sandbox_mode(self, enabled: bool) -> None:
         """The paper exchange is already a simulation: it has no sandbox (as ccxt would say)."""
         if enabled:
@@ -257,7 +266,18 @@ class PaperExchange:
                 f"paper: timeframe {timeframe} is not a multiple of the source's {self.timeframe}"
             )
         c, n = self._engine.candles(market.source_symbol)
-        return ohlcv_rows(c, n, timeframe_ms(timeframe), since, limit)
+        return ohlcv_rows(c, n, timeframe_ms(timeframe), self._engine.now_ms, since, limit)
+
+    async def fetch_trades(
+        self,
+        symbol: str,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[dict[str, Any]]:
+        """Public trades are not simulated (candles only): ccxt.NotSupported, as ccxt says."""
+        self._market(symbol)
+        raise ccxt.NotSupported("paper: fetch_trades (public trades) is not simulated; use OHLCV")
 
     async def fetch_order_book(
         self, symbol: str, limit: int | None = None, params: Params | None = None
