@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import time
+from multiprocessing.sharedctypes import Synchronized
 
 import numpy as np
 import pytest
@@ -26,13 +27,17 @@ def limiter_spec() -> BucketSpec:
     return BucketSpec(interval_s=1.0 / sustained, burst=BURST)
 
 
-async def _hammer(url: str, farm: str, start_at: float, until: float) -> list[float]:
-    redis = RedisClient(RedisSettings(url=SecretStr(url), farm=farm), metrics_registry=CollectorRegistry())
+async def _hammer(url: str, farm: str, ready: mp.Queue, go: Synchronized) -> list[float]:  # type: ignore[type-arg]
+    redis = RedisClient(
+        RedisSettings(url=SecretStr(url), farm=farm), metrics_registry=CollectorRegistry()
+    )
     await redis.initialize()
     limiter = SharedRateLimiter(redis, LocalRateLimiter(limiter_spec()))
     sent: list[float] = []
-    while time.time() < start_at:
-        await asyncio.sleep(0.001)
+    ready.put("ready")
+    while go.value == 0.0 or time.time() < go.value:  # noqa: ASYNC110  # cross-process start line
+        await asyncio.sleep(0.001)  # wait-ok: a cross-process start line, polled
+    until = go.value + RUN_S
     while time.time() < until:
         await limiter.acquire("weight:test", 1.0)
         sent.append(time.time())  # the moment the "request" goes out
@@ -40,8 +45,8 @@ async def _hammer(url: str, farm: str, start_at: float, until: float) -> list[fl
     return sent
 
 
-def _worker(url: str, farm: str, start_at: float, until: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
-    out.put(asyncio.run(_hammer(url, farm, start_at, until)))
+def _worker(url: str, farm: str, ready: mp.Queue, go: Synchronized, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    out.put(asyncio.run(_hammer(url, farm, ready, go)))
 
 
 def max_in_any_window(times: np.ndarray, window_s: float) -> int:
@@ -53,12 +58,18 @@ def max_in_any_window(times: np.ndarray, window_s: float) -> int:
 @pytest.mark.slow
 def test_four_processes_never_exceed_the_shared_budget_and_use_most_of_it(redis_url: str) -> None:
     ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    start_at = time.time() + 3.0  # time for the spawned interpreters to import
-    until = start_at + RUN_S
-    procs = [ctx.Process(target=_worker, args=(redis_url, "limit4", start_at, until, queue)) for _ in range(4)]
+    queue, ready = ctx.Queue(), ctx.Queue()
+    go = ctx.Value("d", 0.0)
+    procs = [
+        ctx.Process(target=_worker, args=(redis_url, "limit4", ready, go, queue)) for _ in range(4)
+    ]
     for p in procs:
         p.start()
+    for _ in procs:
+        ready.get(timeout=60)
+    start_at = time.time() + 0.2
+    until = start_at + RUN_S
+    go.value = start_at
     results = [queue.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(timeout=10)
@@ -71,13 +82,17 @@ def test_four_processes_never_exceed_the_shared_budget_and_use_most_of_it(redis_
 
 
 async def test_degrades_to_a_local_share_when_redis_is_unreachable() -> None:
-    dead = RedisClient(RedisSettings(url=SecretStr("redis://127.0.0.1:1")), metrics_registry=CollectorRegistry())
+    dead = RedisClient(
+        RedisSettings(url=SecretStr("redis://127.0.0.1:1")), metrics_registry=CollectorRegistry()
+    )
     slept: list[float] = []
 
     async def record(seconds: float) -> None:
         slept.append(seconds)
 
-    limiter = SharedRateLimiter(dead, LocalRateLimiter(BucketSpec(0.01, 4.0)), local_share=0.25, sleep=record)
+    limiter = SharedRateLimiter(
+        dead, LocalRateLimiter(BucketSpec(0.01, 4.0)), local_share=0.25, sleep=record
+    )
     for _ in range(3):
         await limiter.acquire("weight:x", 1.0)
     assert limiter.degraded

@@ -1,0 +1,146 @@
+"""The farm-wide rate limit: the exchange's :class:`RateLimiter` port on Redis (GCRA in Lua).
+
+Every process and machine that uses the same bucket names on the same Redis draws on one
+budget (the GCRA script lives in :mod:`omegafarm.store.ratelimit`: one round trip per
+acquisition, time from the server). Bucket budgets come from a :class:`LocalRateLimiter`'s
+specs, so the single-process and the shared limiter are configured the same way.
+
+If Redis cannot be reached the limiter degrades to a local limiter at a conservative share of
+each budget (``local_share``, default 1/4: four processes on one key stay within the limit),
+says so in :attr:`degraded_reason`, and tries Redis again after ``retry_redis_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from omegafarm.core.errors import StoreError
+from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter
+from omegafarm.store import RateSpec, RedisClient
+
+_log = structlog.get_logger("omegafarm", service="exchange")
+
+
+def rate_spec(spec: BucketSpec) -> RateSpec:
+    """The store's RateSpec with the same sustained rate and burst as ``spec``."""
+    return RateSpec(limit=spec.burst + 1.0 / spec.interval_s, period_s=1.0, burst=spec.burst)
+
+
+class SharedRateLimiter:
+    """GCRA buckets shared through Redis, with a local fallback when Redis is away."""
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        specs: LocalRateLimiter,
+        *,
+        local_share: float = 0.25,
+        retry_redis_s: float = 5.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_wait_s: float = 300.0,
+    ) -> None:
+        self._redis = redis
+        self._specs = specs
+        self._local_share = local_share
+        self._retry_redis_s = retry_redis_s
+        self._sleep = sleep
+        self._max_wait_s = max_wait_s
+        self._fallback = LocalRateLimiter(self._scaled(specs.spec("")), sleep=sleep)
+        self._degraded_since: float | None = None
+        self._pending: set[asyncio.Task[object]] = set()
+        self.degraded_reason = ""
+        self.waited_s = 0.0
+        self.used_units: dict[str, float] = {}
+
+    @property
+    def degraded(self) -> bool:
+        """True while requests are limited locally because Redis is unreachable."""
+        return self._degraded_since is not None
+
+    def spec(self, bucket: str) -> BucketSpec:
+        """The budget of ``bucket``."""
+        return self._specs.spec(bucket)
+
+    async def acquire(self, bucket: str, cost: float) -> None:
+        """Reserve ``cost`` units of ``bucket`` farm-wide, then sleep until the slot comes."""
+        if self._use_redis():
+            try:
+                reservation = await self._redis.ratelimit_acquire(
+                    bucket, rate_spec(self.spec(bucket)), cost, max_wait_s=self._max_wait_s
+                )
+            except StoreError as exc:
+                self._degrade(str(exc))
+            else:
+                self._recover()
+                self.used_units[bucket] = reservation.used_units
+                if reservation.wait_s > 0:
+                    self.waited_s += reservation.wait_s
+                    await self._sleep(reservation.wait_s)
+                return
+        self._fallback.configure_bucket(bucket, self._scaled(self.spec(bucket)))
+        await self._fallback.acquire(bucket, cost)
+
+    def note_retry_after(self, bucket: str, seconds: float) -> None:
+        """Every process pauses ``bucket`` for ``seconds`` (a shared cool-down key)."""
+        self._fallback.note_retry_after(bucket, seconds)
+        if self._use_redis():
+            self._background(self._redis.ratelimit_cooldown(bucket, seconds))
+
+    def sync_used_weight(self, bucket: str, used: float, limit: float) -> None:
+        """Move the shared bucket forward to what the exchange reports as used."""
+        self._fallback.sync_used_weight(bucket, used, limit)
+        if self._use_redis():
+            remaining = max(0.0, limit - used)
+            self._background(
+                self._redis.ratelimit_sync(bucket, rate_spec(self.spec(bucket)), remaining)
+            )
+
+    def used_fraction(self, bucket: str) -> float:
+        """How much of the bucket's burst is spent, as last seen (0 idle, 1 must wait)."""
+        spec = self.spec(bucket)
+        return min(1.0, max(0.0, self.used_units.get(bucket, 0.0) / spec.burst))
+
+    # ----------------------------------------------------------------- internals
+    def _scaled(self, spec: BucketSpec) -> BucketSpec:
+        return BucketSpec(
+            spec.interval_s / self._local_share, max(1.0, spec.burst * self._local_share)
+        )
+
+    def _use_redis(self) -> bool:
+        if self._degraded_since is None:
+            return True
+        return time.monotonic() - self._degraded_since >= self._retry_redis_s
+
+    def _degrade(self, reason: str) -> None:
+        if self._degraded_since is None:
+            _log.warning("rate_limit_degraded", reason=reason, local_share=self._local_share)
+        self._degraded_since = time.monotonic()
+        self.degraded_reason = (
+            f"Redis unreachable, limiting locally at {self._local_share:.0%}: {reason}"
+        )
+
+    def _recover(self) -> None:
+        if self._degraded_since is not None:
+            _log.info("rate_limit_shared_again")
+        self._degraded_since = None
+        self.degraded_reason = ""
+
+    def _background(self, awaitable: Awaitable[object]) -> None:
+        async def run() -> object:
+            try:
+                return await awaitable
+            except StoreError as exc:
+                self._degrade(str(exc))
+                return None
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the event loop: the local state was updated
+            return
+        task = loop.create_task(run())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
