@@ -39,6 +39,7 @@ def make_exchange(
     write_candles(tmp_path, SYMBOL, "1m", rows)
     values: dict[str, object] = {
         "source": "replay",
+        "clock": "manual",
         "replay_path": tmp_path,
         "timeframe": "1m",
         "warmup_bars": WARMUP,

@@ -69,6 +69,7 @@ def test_synthetic_candles_look_like_a_crypto_market() -> None:
 
 async def _scripted_trades(seed: int) -> list[tuple[str, float, float]]:
     settings = PaperSettings(
+        clock="manual",
         seed=seed,
         symbols=["BTC/USDT", "ETH/USDT"],
         initial_balances={"USDT": Decimal(100_000), "BTC": Decimal(1)},
@@ -102,6 +103,7 @@ def _csv_rows(path: Path) -> list[list[float]]:
 async def test_replay_of_real_candles_serves_them_unchanged(ohlcv_dir: Path) -> None:
     settings = PaperSettings(
         source="replay",
+        clock="manual",
         replay_path=ohlcv_dir,
         timeframe="5m",
         symbols=["ETH/BTC"],
@@ -123,6 +125,7 @@ async def test_replayed_limit_order_fills_on_the_first_real_bar_trading_through(
 ) -> None:
     settings = PaperSettings(
         source="replay",
+        clock="manual",
         replay_path=ohlcv_dir / "ETH_BTC-5m.csv",
         warmup_bars=100,
         initial_balances={"BTC": Decimal(1)},
@@ -147,7 +150,9 @@ async def test_replayed_limit_order_fills_on_the_first_real_bar_trading_through(
 async def test_run_flat_out_plays_a_replay_to_its_end(tmp_path: Path) -> None:
     rows = [(START + i * 60_000, 10.0, 11.0, 9.0, 10.0, 5.0) for i in range(50)]
     write_candles(tmp_path, "AAA/USDT", "1m", rows)
-    ex = PaperExchange(PaperSettings(source="replay", replay_path=tmp_path, warmup_bars=5))
+    ex = PaperExchange(
+        PaperSettings(source="replay", clock="manual", replay_path=tmp_path, warmup_bars=5)
+    )
 
     await asyncio.wait_for(ex.run(speed=0), timeout=30)
 
@@ -156,27 +161,49 @@ async def test_run_flat_out_plays_a_replay_to_its_end(tmp_path: Path) -> None:
     assert len(await ex.fetch_ohlcv("AAA/USDT", "1m", limit=1000)) == 50
 
 
+class FakeWallClock:
+    """Wall-clock seconds read from a script; sets ``stop`` once the script runs out."""
+
+    def __init__(self, readings: list[float], stop: asyncio.Event | None = None) -> None:
+        self.readings = readings
+        self.stop = stop
+        self.now = readings[0]
+
+    def __call__(self) -> float:
+        if self.readings:
+            self.now = self.readings.pop(0)
+        elif self.stop is not None:
+            self.stop.set()
+        return self.now
+
+
 async def test_run_in_accelerated_time_follows_the_injected_wall_clock(tmp_path: Path) -> None:
     rows = [(START + i * 60_000, 10.0, 11.0, 9.0, 10.0, 5.0) for i in range(50)]
     write_candles(tmp_path, "AAA/USDT", "1m", rows)
     stop = asyncio.Event()
-    readings = iter([100.0, 102.0])  # 2 wall seconds pass after the start
-
-    def wall_clock() -> float:
-        value = next(readings, None)
-        if value is None:
-            stop.set()
-            return 102.0
-        return value
-
-    settings = PaperSettings(source="replay", replay_path=tmp_path, warmup_bars=5)
-    ex = PaperExchange(settings, monotonic_s=wall_clock)
+    clock = FakeWallClock([0.0, 100.0, 102.0], stop)  # build, run starts, 2 wall seconds later
+    settings = PaperSettings(source="replay", clock="manual", replay_path=tmp_path, warmup_bars=5)
+    ex = PaperExchange(settings, clock_s=clock)
 
     await asyncio.wait_for(ex.run(speed=60.0, stop=stop), timeout=30)
 
     assert ex.milliseconds() == START + 5 * 60_000 + 120_000  # 2 s x 60 = 2 bars of 1m
 
 
+async def test_wall_clock_mode_catches_up_on_the_next_call() -> None:
+    clock = FakeWallClock([1_000_000.0])
+    settings = PaperSettings(clock="wall", speed=1.0, symbols=["BTC/USDT"], warmup_bars=10)
+    ex = PaperExchange(settings, clock_s=clock)
+    first = await ex.fetch_ohlcv("BTC/USDT", "1m")
+
+    clock.now += 180.0  # three minutes of wall time
+    later = await ex.fetch_ohlcv("BTC/USDT", "1m")
+
+    assert ex.milliseconds() == 1_000_180_000  # simulated now follows the wall clock
+    assert first[-1][0] == 999_900_000  # the last 1m bar closed by "now" (1e9 ms)
+    assert len(later) == len(first) + 3 == 13
+
+
 def test_replay_without_matching_files_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
-        PaperExchange(PaperSettings(source="replay", replay_path=tmp_path))
+        PaperExchange(PaperSettings(source="replay", clock="manual", replay_path=tmp_path))

@@ -34,7 +34,7 @@ def _is_number(value: object) -> bool:
 async def traded() -> PaperExchange:
     """A synthetic exchange with a filled spot order, an open order and a swap position."""
     settings = PaperSettings(
-        symbols=["BTC/USDT", "ETH/USDT"], initial_balances={"USDT": Decimal(50_000)}
+        clock="manual", symbols=["BTC/USDT", "ETH/USDT"], initial_balances={"USDT": Decimal(50_000)}
     )
     ex = PaperExchange(settings)
     await ex.load_markets()

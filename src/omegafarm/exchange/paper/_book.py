@@ -83,9 +83,9 @@ def book_at(
     sigma = 0.0
     if closes.shape[0] >= 2:
         returns = np.diff(np.log(closes))
-        sigma = math.sqrt(float(np.mean(returns * returns)))
+        sigma = math.sqrt(float((returns * returns).sum()) / returns.shape[0])
     vols = candles.volume[start:stop]
-    vbar = float(np.mean(vols)) if vols.shape[0] else 0.0
+    vbar = float(vols.sum()) / vols.shape[0] if vols.shape[0] else 0.0
     mid_d = dec(mid)
     sigma_d = dec(sigma)
     spread = max(

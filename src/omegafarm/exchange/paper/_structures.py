@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from omegafarm.exchange.paper._account import liquidation_price
@@ -26,8 +27,12 @@ def iso8601(ts_ms: int | None) -> str | None:
     """ccxt's datetime format: ``2024-01-01T00:00:00.000Z``."""
     if ts_ms is None:
         return None
-    moment = datetime.fromtimestamp(ts_ms // 1000, tz=UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ts_ms % 1000:03d}Z"
+    return f"{_iso_seconds(ts_ms // 1000)}.{ts_ms % 1000:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _iso_seconds(ts_s: int) -> str:
+    return f"{datetime.fromtimestamp(ts_s, tz=UTC):%Y-%m-%dT%H:%M:%S}"
 
 
 def _f(value: Decimal | None) -> float | None:

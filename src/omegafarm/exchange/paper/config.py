@@ -56,13 +56,22 @@ class PaperSettings(BaseModel):
     )
     seed: int = 42
     timeframe: str = Field(default="1m", description="bar size of the source (replay: file tf)")
-    start_ts_ms: int = Field(default=1_704_067_200_000, description="synthetic: first bar")
+    clock: Literal["wall", "manual"] = Field(
+        default="wall",
+        description="wall: simulated time follows the wall clock x speed (omega up); manual: it "
+        "moves only on advance()/step_to()/run() (backtests, tests)",
+    )
+    start_ts_ms: int | None = Field(
+        default=None,
+        description="synthetic: first bar; None = now minus the warm-up (wall) or "
+        "2024-01-01T00:00Z (manual)",
+    )
     warmup_bars: int = Field(default=300, ge=0, description="bars already closed at start")
     replay_path: Path | None = Field(
         default=None, description="replay: a folder of SYMBOL-TF.csv/.parquet files, or one file"
     )
     speed: float = Field(
-        default=1.0, ge=0.0, description="run(): 1 = real time, 60 = a minute per second, 0 = max"
+        default=1.0, ge=0.0, description="1 = real time, 60 = a minute per second, 0 = flat out"
     )
     maker_fee: Decimal = Field(default=Decimal("0.001"), ge=0)
     taker_fee: Decimal = Field(default=Decimal("0.001"), ge=0)
@@ -86,6 +95,8 @@ class PaperSettings(BaseModel):
     def _check(self) -> PaperSettings:
         if self.source == "replay" and self.replay_path is None:
             raise ValueError("source 'replay' needs replay_path (a folder or a candle file)")
+        if self.clock == "wall" and self.speed <= 0:
+            raise ValueError("clock 'wall' needs speed > 0 (use clock 'manual' and run(speed=0))")
         if self.leverage > self.max_leverage:
             raise ValueError("leverage must not exceed max_leverage")
         for symbol in self.symbols:

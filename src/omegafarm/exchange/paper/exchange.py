@@ -5,10 +5,12 @@ attribute names (``id``, ``markets``, ``has``, ``timeframes``), the same async m
 ccxt's Python names and signatures, ccxt's unified dicts out and ccxt's own exception classes
 for errors. So the paper exchange is one more adapter behind the service, not an ``if`` in it.
 
-Time is simulated. The clock starts after ``warmup_bars`` closed bars and moves only when told
-to: ``advance()`` (one bar), ``step_to(ts_ms)`` (as fast as the CPU allows, for backtests) or
-``run()`` (real time, accelerated by ``speed``, or flat out with speed 0, for ``omega up``).
-``milliseconds()`` is the simulated now, as on a ccxt exchange.
+Time is simulated; ``milliseconds()`` is the simulated now, as on a ccxt exchange. The clock
+starts after ``warmup_bars`` closed bars. With ``clock="wall"`` (the default, for ``omega up``)
+it follows the wall clock times ``speed``: every call first catches up with the bars that have
+closed since, so no background task is needed. With ``clock="manual"`` (backtests, tests) it
+moves only when told: ``advance()`` (one bar), ``step_to(ts_ms)`` (as fast as the CPU allows)
+or ``run()`` (real time, accelerated, or flat out with speed 0).
 """
 
 from __future__ import annotations
@@ -76,13 +78,21 @@ _TIF: dict[str, TimeInForce] = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "PO": 
 Params = Mapping[str, Any]
 
 
-def build_source(settings: PaperSettings) -> MarketSource:
-    """The market source ``settings`` ask for."""
+MANUAL_START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+
+
+def build_source(settings: PaperSettings, wall_now_ms: int | None = None) -> MarketSource:
+    """The market source ``settings`` ask for (``wall_now_ms`` places a wall-clock synthetic)."""
     if settings.source == "replay":
         assert settings.replay_path is not None  # enforced by PaperSettings' validator
         return ReplaySource(settings.replay_path, settings.timeframe, settings.symbols or None)
     symbols = settings.symbols or list(DEFAULT_SYMBOLS)
-    return SyntheticSource(symbols, settings.seed, settings.timeframe, settings.start_ts_ms)
+    start = settings.start_ts_ms
+    if start is None:
+        warmup_ms = settings.warmup_bars * timeframe_ms(settings.timeframe)
+        live = settings.clock == "wall" and wall_now_ms is not None
+        start = wall_now_ms - warmup_ms if live and wall_now_ms is not None else MANUAL_START_MS
+    return SyntheticSource(symbols, settings.seed, settings.timeframe, start)
 
 
 class PaperExchange:
@@ -97,11 +107,20 @@ class PaperExchange:
         settings: PaperSettings | None = None,
         *,
         source: MarketSource | None = None,
-        monotonic_s: Callable[[], float] = time.monotonic,
+        clock_s: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings or PaperSettings()
-        self._engine = Engine(self.settings, source or build_source(self.settings))
-        self._monotonic_s = monotonic_s
+        self._clock_s = clock_s
+        wall_s = clock_s()
+        wall_ms = int(wall_s * 1000)
+        self._engine = Engine(self.settings, source or build_source(self.settings, wall_ms))
+        # (wall seconds, simulated ms, speed) that the simulated clock follows, if any
+        self._anchor: tuple[float, int, float] | None = None
+        if self.settings.clock == "wall":
+            live = self.settings.source == "synthetic" and self.settings.start_ts_ms is None
+            sim0 = max(wall_ms, self._engine.now_ms) if live else self._engine.now_ms
+            self._anchor = (wall_s, sim0, self.settings.speed)
+            self._sync()
         self.has: dict[str, bool] = {
             **dict.fromkeys(_HAS_TRUE, True),
             **dict.fromkeys(_HAS_FALSE, False),
@@ -144,6 +163,7 @@ class PaperExchange:
 
     def milliseconds(self) -> int:
         """The simulated now, in ms (ccxt's name)."""
+        self._sync()
         return self._engine.now_ms
 
     def iso8601(self, ts_ms: int | None) -> str | None:
@@ -158,26 +178,39 @@ class PaperExchange:
         """Move the clock to ``ts_ms``, processing every bar that closes by then."""
         return self._engine.advance_to(ts_ms)
 
+    def _sync(self) -> None:
+        """Catch the simulated clock up with the wall clock (when it follows one)."""
+        if self._anchor is not None:
+            wall0, sim0, speed = self._anchor
+            target = sim0 + int((self._clock_s() - wall0) * 1000 * speed)
+            if target > self._engine.now_ms:
+                self._engine.advance_to(target)
+
     async def run(self, *, speed: float | None = None, stop: asyncio.Event | None = None) -> None:
-        """Drive the clock: ``speed`` simulated seconds per wall second, 0 = as fast as possible."""
+        """Drive the clock until ``stop`` or the end of a replay: ``speed`` simulated seconds
+        per wall second, or bar after bar as fast as possible with speed 0."""
         speed = self.settings.speed if speed is None else speed
         stop = stop or asyncio.Event()
-        tf_ms = self._engine.tf_ms
-        wall0, sim0 = self._monotonic_s(), self._engine.now_ms
-        while not stop.is_set() and not self.finished:
-            if speed <= 0:
+        if speed <= 0:
+            while not stop.is_set() and not self.finished:
                 self.advance()
                 await asyncio.sleep(0)  # yield to bots between bars
-                continue
-            target = sim0 + int((self._monotonic_s() - wall0) * 1000 * speed)
-            if target > self._engine.now_ms:
-                self.step_to(target)
-            next_close = (self._engine.now_ms // tf_ms + 1) * tf_ms
-            wait_s = min(1.0, max(0.001, (next_close - target) / 1000 / speed))
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=wait_s)
-            except TimeoutError:
-                continue
+            return
+        saved = self._anchor
+        if saved is None or saved[2] != speed:
+            self._anchor = (self._clock_s(), self._engine.now_ms, speed)
+        tf_ms = self._engine.tf_ms
+        try:
+            while not stop.is_set() and not self.finished:
+                self._sync()
+                next_close = (self._engine.now_ms // tf_ms + 1) * tf_ms
+                wait_s = min(1.0, max(0.001, (next_close - self._engine.now_ms) / 1000 / speed))
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=wait_s)
+                except TimeoutError:
+                    continue
+        finally:
+            self._anchor = saved
 
     # ------------------------------------------------------------------ helpers ccxt has
     def market(self, symbol: str) -> dict[str, Any]:
@@ -237,10 +270,12 @@ class PaperExchange:
 
     async def fetch_time(self, params: Params | None = None) -> int:
         """The simulated now, in ms."""
+        self._sync()
         return self._engine.now_ms
 
     async def fetch_ticker(self, symbol: str, params: Params | None = None) -> dict[str, Any]:
         """The 24 h ticker of ``symbol`` from closed bars."""
+        self._sync()
         market = self._market(symbol)
         c, n = self._engine.candles(market.source_symbol)
         return st.ticker_dict(market, c, n, self._engine.now_ms, self._engine.book(market))
@@ -260,6 +295,7 @@ class PaperExchange:
         params: Params | None = None,
     ) -> list[list[float]]:
         """Closed candles ``[ts, o, h, l, c, v]``; coarser timeframes are aggregated."""
+        self._sync()
         market = self._market(symbol)
         if timeframe not in self.timeframes:
             raise ccxt.NotSupported(
@@ -276,6 +312,7 @@ class PaperExchange:
         params: Params | None = None,
     ) -> list[dict[str, Any]]:
         """Public trades are not simulated (candles only): ccxt.NotSupported, as ccxt says."""
+        self._sync()
         self._market(symbol)
         raise ccxt.NotSupported("paper: fetch_trades (public trades) is not simulated; use OHLCV")
 
@@ -283,6 +320,7 @@ class PaperExchange:
         self, symbol: str, limit: int | None = None, params: Params | None = None
     ) -> dict[str, Any]:
         """The simulated book around the last price, ``limit`` levels a side."""
+        self._sync()
         market = self._market(symbol)
         depth = limit or self.settings.book.levels
         return st.order_book_dict(symbol, self._engine.book(market), depth, self._engine.now_ms)
@@ -290,12 +328,14 @@ class PaperExchange:
     # ------------------------------------------------------------------ account
     async def fetch_balance(self, params: Params | None = None) -> dict[str, Any]:
         """Free, used (reserved by orders and margin) and total per currency."""
+        self._sync()
         return st.balance_dict(self._engine.account.wallets, self._engine.now_ms)
 
     async def fetch_positions(
         self, symbols: list[str] | None = None, params: Params | None = None
     ) -> list[dict[str, Any]]:
         """Open swap positions (spot holdings are balances, as in ccxt)."""
+        self._sync()
         engine = self._engine
         out = []
         for symbol, pos in sorted(engine.account.positions.items()):
@@ -310,6 +350,7 @@ class PaperExchange:
         self, leverage: int, symbol: str | None = None, params: Params | None = None
     ) -> dict[str, Any]:
         """Set the leverage of a swap market (refused while a position is open)."""
+        self._sync()
         if symbol is None:
             raise ccxt.ArgumentsRequired("paper: set_leverage() requires a symbol")
         market = self._market(symbol)
@@ -336,6 +377,7 @@ class PaperExchange:
         params: Params | None = None,
     ) -> dict[str, Any]:
         """Queue an order; it fills on later bars. A known clientOrderId returns that order."""
+        self._sync()
         params = params or {}
         client_id = params.get("clientOrderId")
         if client_id is not None and str(client_id) in self._engine.by_client_id:
@@ -392,6 +434,7 @@ class PaperExchange:
         params: Params | None = None,
     ) -> dict[str, Any]:
         """Cancel an open order; a closed or unknown one raises ccxt.OrderNotFound."""
+        self._sync()
         order = self._order(id, params or {})
         self._engine.cancel(order)
         return st.order_dict(order)
@@ -400,6 +443,7 @@ class PaperExchange:
         self, symbol: str | None = None, params: Params | None = None
     ) -> list[dict[str, Any]]:
         """Cancel every open order (of ``symbol``)."""
+        self._sync()
         open_orders = [o for o in self._select(symbol) if o.status == "open"]
         for order in open_orders:
             self._engine.cancel(order)
@@ -412,6 +456,7 @@ class PaperExchange:
         params: Params | None = None,
     ) -> dict[str, Any]:
         """One order by id, or by ``params['clientOrderId']``."""
+        self._sync()
         return st.order_dict(self._order(id, params or {}))
 
     def _select(self, symbol: str | None) -> list[Order]:
@@ -429,6 +474,7 @@ class PaperExchange:
         params: Params | None = None,
     ) -> list[dict[str, Any]]:
         """Every order (of ``symbol``), oldest first."""
+        self._sync()
         return _window([st.order_dict(o) for o in self._select(symbol)], since, limit)
 
     async def fetch_open_orders(
@@ -439,6 +485,7 @@ class PaperExchange:
         params: Params | None = None,
     ) -> list[dict[str, Any]]:
         """Orders still open."""
+        self._sync()
         orders = [st.order_dict(o) for o in self._select(symbol) if o.status == "open"]
         return _window(orders, since, limit)
 
@@ -450,6 +497,7 @@ class PaperExchange:
         params: Params | None = None,
     ) -> list[dict[str, Any]]:
         """Orders that ended: closed, canceled or rejected."""
+        self._sync()
         orders = [st.order_dict(o) for o in self._select(symbol) if o.status != "open"]
         return _window(orders, since, limit)
 
@@ -461,6 +509,7 @@ class PaperExchange:
         params: Params | None = None,
     ) -> list[dict[str, Any]]:
         """Our fills (of ``symbol``), oldest first."""
+        self._sync()
         if symbol is not None:
             self._market(symbol)
         types = {o.id: o.type for o in self._engine.orders.values()}
