@@ -10,6 +10,7 @@ without booking, ``"429"`` answers 429 with ``Retry-After: 1`` without booking.
 from __future__ import annotations
 
 import itertools
+import time
 from collections import deque
 from typing import Any
 
@@ -85,10 +86,8 @@ class MiniBinance:
         limit = int(request.param("limit") or 500)
         start = request.param("startTime")
         times = sorted(self.candles)
-        if start is None:
-            chosen = times[-limit:]
-        else:
-            chosen = [t for t in times if t >= int(start)][:limit]
+        after = [t for t in times if start is None or t >= int(start)]
+        chosen = after[-limit:] if start is None else after[:limit]
         rows = [self.candles[t] for t in chosen]
         if self.overlap and rows:
             rows.insert(1, rows[0])  # some venues repeat a bar at page boundaries
@@ -108,6 +107,7 @@ class MiniBinance:
                 headers={"Retry-After": "1"},
             )
         client_id = request.param("newClientOrderId") or ""
+        now_ms = int(time.time() * 1000)
         order = {
             "symbol": request.param("symbol"),
             "orderId": next(self._ids),
@@ -120,9 +120,9 @@ class MiniBinance:
             "timeInForce": "GTC",
             "type": (request.param("type") or "LIMIT").upper(),
             "side": (request.param("side") or "BUY").upper(),
-            "time": T0_MS,
-            "updateTime": T0_MS,
-            "workingTime": T0_MS,
+            "time": now_ms,
+            "updateTime": now_ms,
+            "workingTime": now_ms,
         }
         self.orders.append(order)
         self.created_client_ids.append(client_id)

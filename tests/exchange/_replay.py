@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ async def replay_service(
     markets: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
     credentials: Credentials | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     **settings: Any,
 ) -> AsyncIterator[ExchangeService]:
     """A running ExchangeService whose ccxt client talks to ``server``."""
@@ -72,7 +74,9 @@ async def replay_service(
         ohlcv_cache_path=tmp_path / "ohlcv.sqlite",
         **settings,
     )
-    service = ExchangeService(config, credentials=credentials or dummy_credentials(exchange))
+    service = ExchangeService(
+        config, credentials=credentials or dummy_credentials(exchange), sleep=sleep
+    )
     async with service:
         client = service.get_exchange_client()
         if markets is not None:

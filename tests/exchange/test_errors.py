@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,9 +60,7 @@ def test_every_ccxt_error_is_mapped_explicitly(name: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "expected"), sorted(EXPECTED.items()))
-def test_ccxt_error_translates_to_our_class(
-    name: str, expected: type[e.ExchangeCallError]
-) -> None:
+def test_ccxt_error_translates_to_our_class(name: str, expected: type[e.ExchangeCallError]) -> None:
     ours = e.translate(
         getattr(ccxt, name)("binance {'code': -1}"),
         exchange="binance",
@@ -104,9 +101,7 @@ def test_foreign_exceptions_become_response_or_timeout_errors() -> None:
     parsing = e.translate(KeyError("price"), exchange="kraken", method="fetch_order")
     assert isinstance(parsing, e.ExchangeResponseError)
     assert "KeyError" in str(parsing)
-    assert isinstance(
-        e.translate(asyncio.TimeoutError(), exchange="x", method="y"), e.ExchangeTimeoutError
-    )
+    assert isinstance(e.translate(TimeoutError(), exchange="x", method="y"), e.ExchangeTimeoutError)
 
 
 def test_secrets_are_redacted_from_messages() -> None:

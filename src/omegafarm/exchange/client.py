@@ -100,6 +100,9 @@ def _limited_class(base: type[Any]) -> type[Any]:
                     limiter.note_retry_after(self.omega_bucket, retry_after_s)
                 raise
             self._omega_sync_weight()
+            if isinstance(result, str) and result.lstrip()[:1] in ("{", "["):
+                # ccxt hands back the text when JSON decoding failed: truncated or garbled.
+                raise ccxt.BadResponse(f"{self.id} {method} {path}: malformed JSON: {result[:120]}")
             return result
 
         def _omega_sync_weight(self) -> None:

@@ -142,8 +142,10 @@ def _side(data: Mapping[str, Any], ctx: Ctx) -> Side | None:
     return cast("Side", side)
 
 
-def _info(data: Mapping[str, Any]) -> Mapping[str, Any]:
+def _info(data: Mapping[str, Any], ctx: Ctx | None = None) -> Mapping[str, Any]:
     info = data.get("info")
+    if isinstance(info, str) and ctx is not None:
+        raise ctx.at("info").fail(f"is text where the exchange's JSON should be: {info[:80]!r}")
     if isinstance(info, Mapping):
         return cast("Mapping[str, Any]", info)
     return {"raw": info} if info is not None else {}
@@ -193,7 +195,7 @@ def market(raw: object, ctx: Ctx, *, precision_mode: int = TICK_SIZE) -> Market:
         max_cost=limit("cost", "max"),
         maker_fee=_dec(data, "maker", ctx),
         taker_fee=_dec(data, "taker", ctx),
-        info=_info(data),
+        info=_info(data, ctx),
     )
 
 
@@ -217,7 +219,7 @@ def ticker(raw: object, ctx: Ctx) -> Ticker:
         percentage=_dec(data, "percentage", ctx),
         base_volume=_dec(data, "baseVolume", ctx),
         quote_volume=_dec(data, "quoteVolume", ctx),
-        info=_info(data),
+        info=_info(data, ctx),
     )
 
 
@@ -274,7 +276,7 @@ def trade(raw: object, ctx: Ctx) -> Trade:
         cost=_dec(data, "cost", ctx),
         fee=fee(data.get("fee"), ctx.at("fee")),
         timestamp_ms=_int(data, "timestamp", ctx),
-        info=_info(data),
+        info=_info(data, ctx),
     )
 
 
@@ -306,7 +308,7 @@ def order(raw: object, ctx: Ctx) -> Order:
             trade(item, ctx.at("trades").at(i))
             for i, item in enumerate(_list(trades_raw, ctx.at("trades")))
         ),
-        info=_info(data),
+        info=_info(data, ctx),
     )
 
 
@@ -330,7 +332,7 @@ def position(raw: object, ctx: Ctx) -> Position:
         initial_margin=_dec(data, "initialMargin", ctx),
         maintenance_margin=_dec(data, "maintenanceMargin", ctx),
         timestamp_ms=_int(data, "timestamp", ctx),
-        info=_info(data),
+        info=_info(data, ctx),
     )
 
 

@@ -58,8 +58,7 @@ def fmt(value: Decimal | None) -> str:
     """A Decimal in plain notation without trailing zeros (``1E+4`` → ``10000``)."""
     if value is None:
         return "none"
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 def _round(value: Decimal, step: Decimal | None, rounding: str) -> Decimal:

@@ -442,7 +442,9 @@ class ExchangeService(BaseService[ExchangeSettings]):
                 order.symbol,
             )
         for method in methods[:2]:
-            raw = await getattr(self._client, method)(order.symbol, since_ms, None, {})
+            # Open orders are few: no ``since`` filter, which a skewed clock could get wrong.
+            since = None if method == "fetch_open_orders" else since_ms
+            raw = await getattr(self._client, method)(order.symbol, since, None, {})
             for item in nz.many(raw, self._ctx(method), nz.order):
                 if item.client_order_id == order.client_order_id:
                     return item
