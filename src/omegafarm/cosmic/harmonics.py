@@ -13,6 +13,7 @@ already run through the far side of its PRZ is dropped.
 
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -111,8 +112,9 @@ class HarmonicConfig:
     patterns: tuple[str, ...] | None = None
 
 
+@functools.cache  # the bundled file never changes and RatioTable is immutable: a constant
 def load_ratio_table() -> RatioTable:
-    """Read the bundled ``harmonic_ratios.toml``."""
+    """Read the bundled ``harmonic_ratios.toml`` (parsed once per process)."""
     text = resources.files("omegafarm.cosmic").joinpath(_TABLE_FILE).read_text("utf-8")
     return parse_ratio_table(tomllib.loads(text))
 

@@ -68,6 +68,16 @@ class Pivots:
     def __len__(self) -> int:
         return int(self.index.shape[0])
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pivots):
+            return NotImplemented
+        return all(
+            np.array_equal(getattr(self, f), getattr(other, f))
+            for f in ("index", "confirmed_index", "price", "kind")
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # arrays are mutable: not hashable
+
     def known_at(self, bar: int) -> Pivots:
         """The pivots known at the close of ``bar`` (confirmed at or before it)."""
         n = int(np.searchsorted(self.confirmed_index, bar, side="right"))
