@@ -138,9 +138,12 @@ def main() -> None:
         print(f"   baseline found: {dict(sorted(found_base.items()))}")
     big = random_walk(1_000_000, seed=3)
     identify_patterns(big)  # warm the allocator
-    t0 = time.perf_counter()
-    scan = identify_patterns(big)
-    t_big = time.perf_counter() - t0
+    big_times = []
+    for _ in range(3):  # best of three: the machine is shared, the minimum is the cost
+        t0 = time.perf_counter()
+        scan = identify_patterns(big)
+        big_times.append(time.perf_counter() - t0)
+    t_big = min(big_times)
     print(
         f"full scan of 1,000,000 candles: {t_big:.3f} s, {len(scan.pivots)} pivots, "
         f"{len(scan.completed)} completed patterns"

@@ -63,6 +63,14 @@ class RatioTable:
     tolerance: float
     patterns: tuple[PatternSpec, ...]
 
+    @functools.cached_property
+    def early(self) -> RatioTable:
+        """The same table without the D rules: what X, A, B, C alone must satisfy."""
+        specs = tuple(
+            PatternSpec(p.name, p.label, p.source, p.note, _early_rules(p)) for p in self.patterns
+        )
+        return RatioTable(self.version, self.tolerance, specs)
+
     def select(self, names: tuple[str, ...] | None) -> RatioTable:
         """The table restricted to ``names`` (all when None); unknown names raise."""
         if names is None:
@@ -321,14 +329,7 @@ def forming_candidates(
     bars = (idx[-4] if n >= 4 else -1, idx[-3], idx[-2], idx[-1], -1)
     confirmed = int(pivots.confirmed_index[-1])
     out: list[Pattern] = []
-    early = RatioTable(
-        table.version,
-        table.tolerance,
-        tuple(
-            PatternSpec(p.name, p.label, p.source, p.note, _early_rules(p)) for p in table.patterns
-        ),
-    )
-    for order, _ in _hits_small(ratios, early, tol):
+    for order, _ in _hits_small(ratios, table.early, tol):
         spec = table.patterns[order]
         pat = _make_pattern(spec, tol, "forming", bars, (*pts, math.nan), confirmed, measured)
         if pat is not None:
