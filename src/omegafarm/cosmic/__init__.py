@@ -9,6 +9,8 @@ DataFrame with those columns.
 from __future__ import annotations
 
 from omegafarm.cosmic._ohlcv import Ohlcv, as_ohlcv, as_price_array
+from omegafarm.cosmic.config import CosmicSettings
+from omegafarm.cosmic.cycles import CycleAnalysis, predict_cycles
 from omegafarm.cosmic.fibonacci import (
     EXTENSIONS,
     PROJECTIONS,
@@ -21,6 +23,7 @@ from omegafarm.cosmic.fibonacci import (
     fibonacci_analysis,
     fibonacci_levels,
 )
+from omegafarm.cosmic.golden import GoldenAnalysis, analyze_golden_ratio
 from omegafarm.cosmic.harmonics import (
     HarmonicConfig,
     Pattern,
@@ -30,6 +33,8 @@ from omegafarm.cosmic.harmonics import (
     identify_patterns,
     load_ratio_table,
 )
+from omegafarm.cosmic.harmony import HarmonyResult, calculate_harmony
+from omegafarm.cosmic.incremental import CosmicStream, StreamUpdate
 from omegafarm.cosmic.pivots import (
     PIVOT_HIGH,
     PIVOT_LOW,
@@ -40,6 +45,8 @@ from omegafarm.cosmic.pivots import (
     find_pivots,
     pivots_from_ohlcv,
 )
+from omegafarm.cosmic.resonance import ResonanceResult, calculate_resonance
+from omegafarm.cosmic.service import CosmicFactorService
 
 __all__ = [
     "EXTENSIONS",
@@ -48,21 +55,32 @@ __all__ = [
     "PROJECTIONS",
     "RETRACEMENTS",
     "ConfluenceZone",
+    "CosmicFactorService",
+    "CosmicSettings",
+    "CosmicStream",
+    "CycleAnalysis",
     "FibAnalysis",
     "FibLevel",
     "FibLevels",
+    "GoldenAnalysis",
     "HarmonicConfig",
+    "HarmonyResult",
     "Ohlcv",
     "Pattern",
     "PatternScan",
     "PatternSpec",
     "Pivots",
     "RatioTable",
+    "ResonanceResult",
+    "StreamUpdate",
     "ZigZag",
     "ZigZagConfig",
+    "analyze_golden_ratio",
     "as_ohlcv",
     "as_price_array",
     "average_true_range",
+    "calculate_harmony",
+    "calculate_resonance",
     "confluence_zones",
     "fibonacci_analysis",
     "fibonacci_levels",
@@ -70,4 +88,5 @@ __all__ = [
     "identify_patterns",
     "load_ratio_table",
     "pivots_from_ohlcv",
+    "predict_cycles",
 ]
