@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from omegafarm.cli import audit as _audit
 from omegafarm.cli import discord_bot, learn
+from omegafarm.cli import keys as _keys
 from omegafarm.cli import tokens as _tokens
 from omegafarm.cli import users as _users
 from omegafarm.cli._app import app
@@ -16,6 +17,7 @@ app.add_typer(learn.app, name="learn")
 app.add_typer(_users.app, name="users")
 app.add_typer(_tokens.app, name="tokens")
 app.add_typer(_audit.app, name="audit")
+app.add_typer(_keys.app, name="keys")
 app.command("discord")(discord_bot.discord_command)
 
 

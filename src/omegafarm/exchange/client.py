@@ -9,6 +9,7 @@ and to follow the used weight the exchange reports in headers (Binance
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -18,6 +19,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from omegafarm.core.errors import ConfigError
+from omegafarm.exchange.errors import redact
 from omegafarm.exchange.ratelimit import RateLimiter
 from omegafarm.exchange.vault import Credentials
 
@@ -65,6 +67,52 @@ def rewrite_urls(urls: Any, base_url: str) -> Any:
     if isinstance(urls, list):
         return [rewrite_urls(value, base) for value in urls]
     return urls
+
+
+class RedactingLogger:
+    """Stands in for ccxt's logger: its debug lines quote request headers (API keys)."""
+
+    def __init__(self, target: logging.Logger, secrets: tuple[str, ...]) -> None:
+        self._target = target
+        self._secrets = secrets
+
+    def isEnabledFor(self, level: int) -> bool:  # the logging.Logger name
+        """Whether ``level`` is logged."""
+        return self._target.isEnabledFor(level)
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log one line with every secret replaced by ``***``."""
+        if not self._target.isEnabledFor(level):
+            return
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):
+            text = " ".join(str(part) for part in (msg, *args))
+        self._target.log(level, "%s", redact(text, self._secrets), exc_info=kwargs.get("exc_info"))
+
+    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log at DEBUG."""
+        self.log(logging.DEBUG, msg, *args, **kwargs)
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log at INFO."""
+        self.log(logging.INFO, msg, *args, **kwargs)
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log at WARNING."""
+        self.log(logging.WARNING, msg, *args, **kwargs)
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log at ERROR."""
+        self.log(logging.ERROR, msg, *args, **kwargs)
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log at ERROR (ccxt's exception() calls; the traceback is not repeated)."""
+        self.log(logging.ERROR, msg, *args)
+
+    def critical(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log at CRITICAL."""
+        self.log(logging.CRITICAL, msg, *args, **kwargs)
 
 
 def _limited_class(base: type[Any]) -> type[Any]:
@@ -154,6 +202,8 @@ def build_ccxt_client(
     if credentials is not None:
         config.update(credentials.ccxt_config())
     client = klass(config)
+    secrets = credentials.revealed() if credentials is not None else ()
+    client.logger = RedactingLogger(logging.getLogger("ccxt.base.exchange"), secrets)
     client.omega_limiter = limiter
     client.omega_bucket = weight_bucket(exchange_id)
     if use_testnet:

@@ -34,6 +34,7 @@ from omegafarm.exchange.errors import (
     BadSymbolError,
     ExchangeCallError,
     RateLimitedError,
+    redact,
     translate,
     where,
 )
@@ -146,6 +147,9 @@ class ExchangeService(BaseService[ExchangeSettings]):
     # ----------------------------------------------------------------- plumbing
     def _translate(self, exc: BaseException, method: str, symbol: str | None) -> ExchangeCallError:
         secrets = self._credentials.revealed() if self._credentials is not None else ()
+        if secrets and any(secret in str(exc) for secret in secrets):
+            # The original stays chained as __cause__: scrub it too, tracebacks get printed.
+            exc.args = (redact(str(exc), secrets),)
         retry_after_s = getattr(exc, "omega_retry_after_s", None)
         return translate(
             exc,
