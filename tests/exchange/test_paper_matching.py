@@ -200,6 +200,25 @@ async def test_latency_delays_the_fill_to_the_bar_after_arrival(tmp_path: Path) 
     assert done["trades"][0]["timestamp"] == T0 + (WARMUP + 1) * MIN
 
 
+async def test_order_sent_mid_bar_fills_at_the_next_open_once_that_bar_opens(
+    tmp_path: Path,
+) -> None:
+    ex = make_exchange(tmp_path)
+    b20, b21 = T0 + WARMUP * MIN, T0 + (WARMUP + 1) * MIN
+    ex.step_to(b20 + 30_000)  # half way through B20: its open is past
+    order = await ex.create_order(SYMBOL, "market", "buy", 1)
+
+    ex.step_to(b21)  # B20 closes; B21 opens at this very instant, not yet past it
+    at_open = await ex.fetch_order(order["id"])
+    ex.step_to(b21 + 1)
+    done = await ex.fetch_order(order["id"])
+
+    assert at_open["status"] == "open"
+    assert done["status"] == "closed" and done["average"] == pytest.approx(100.05)
+    assert done["trades"][0]["timestamp"] == b21
+    assert (await ex.fetch_ohlcv(SYMBOL, "1m"))[-1][0] == b20  # B21 is still forming
+
+
 async def test_no_candle_after_the_clock_is_visible(tmp_path: Path) -> None:
     ex = make_exchange(tmp_path)
 

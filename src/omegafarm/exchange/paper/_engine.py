@@ -1,19 +1,22 @@
 """The matching engine: accepts orders, and fills them bar by bar as the clock moves.
 
 No look-ahead: an order sent at clock time ``t`` reaches the book at ``t + latency_ms`` and is
-matched only against bars that open at or after that moment. For each bar, in this order:
+matched only against bars that open at or after that moment. Each bar has two events:
 
-1. orders arriving on this bar: a market order walks the simulated book around the bar's
-   open (taker, pays slippage); a limit order takes whatever of the book at the open is at or
-   better than its price (taker), and the rest rests (IOC cancels it, FOK needs all or
-   nothing, post-only is canceled if it would take);
-2. resting limit orders, oldest first, fill at their own price (maker) when the bar trades
-   through them (buy: low < price; sell: high > price), all together at most
-   ``participation * bar volume`` per bar;
-3. swap positions are liquidated if the bar reaches their liquidation price.
+1. its open (handled once the clock has moved past the bar's open time): orders that arrived
+   by then meet the simulated book around the open price: a market order walks it (taker,
+   pays slippage); a limit order takes whatever is at or better than its price (taker) and
+   the rest rests (IOC cancels it, FOK needs all or nothing, post-only is canceled if it would
+   take);
+2. its close (once the clock reaches the close time): resting limit orders, oldest first,
+   fill at their own price (maker) when the bar traded through them (buy: low < price; sell:
+   high > price), all together at most ``participation * bar volume``; then swap positions
+   are liquidated if the bar reached their liquidation price.
 
-Bars of different symbols are processed in time order, so money freed by one symbol's fill is
-available to another's later bar, never earlier.
+Events of all symbols are handled in time order (a close before an open at the same instant),
+so money freed by one symbol's fill is available to another's later bar, never an earlier one.
+In real time a market order sent in the middle of a bar thus fills at the next bar's open, as
+soon as that bar has opened.
 """
 
 from __future__ import annotations
@@ -63,10 +66,11 @@ class Engine:
         self.by_client_id: dict[str, Order] = {}
         self.fills: list[Fill] = []
         self._open: dict[str, list[Order]] = {s: [] for s in source.specs}
-        self._next: dict[str, int] = {}
+        self._next: dict[str, int] = {}  # per symbol: the first bar not yet closed
         for symbol in source.specs:
             c = source.candles(symbol, self.now_ms)
             self._next[symbol] = int(np.searchsorted(c.ts, self.now_ms - self.tf_ms, "right"))
+        self._opened = dict(self._next)  # the first bar not yet opened (_next or _next + 1)
         self._order_seq = 0
         self._fill_seq = 0
 
@@ -184,46 +188,66 @@ class Engine:
 
     # ------------------------------------------------------------------ the clock
     def advance_to(self, ts_ms: int) -> int:
-        """Process every bar that closes by ``ts_ms`` (in time order); returns bars processed."""
+        """Move the clock to ``ts_ms``: every bar that opened before it is opened (arrivals
+        fill at its open), every bar that closed by it is closed (resting orders, liquidations),
+        all in time order. Returns the number of bars closed."""
         if ts_ms < self.now_ms:
             raise ValueError(f"the paper clock only moves forward ({ts_ms} < {self.now_ms})")
-        done = 0
+        closed = 0
         while True:
-            due: list[tuple[str, Candles, int]] = []
-            first = None
-            for symbol, i in self._next.items():
-                c = self.source.candles(symbol, ts_ms)
-                if i >= len(c) or int(c.ts[i]) + self.tf_ms > ts_ms:
-                    continue
-                bar_ts = int(c.ts[i])
-                if first is None or bar_ts < first:
-                    first, due = bar_ts, [(symbol, c, i)]
-                elif bar_ts == first:
-                    due.append((symbol, c, i))
-            if first is None:
+            event = self._next_event(ts_ms)
+            if event is None:
                 break
-            self.now_ms = max(self.now_ms, first + self.tf_ms)
-            for symbol, c, i in due:
-                self._process_bar(symbol, c, i)
+            at_ms, is_open, symbol, c, i = event
+            self.now_ms = max(self.now_ms, at_ms)
+            if is_open:
+                self._open_bar(symbol, c, i)
+                self._opened[symbol] = i + 1
+            else:
+                self._close_bar(symbol, c, i)
                 self._next[symbol] = i + 1
-                done += 1
+                closed += 1
         self.now_ms = ts_ms
-        return done
+        return closed
 
-    def _process_bar(self, symbol: str, c: Candles, i: int) -> None:
+    def _next_event(self, ts_ms: int) -> tuple[int, bool, str, Candles, int] | None:
+        """The earliest pending bar open (before ``ts_ms``) or close (by ``ts_ms``)."""
+        best: tuple[int, bool, str, Candles, int] | None = None
+        for symbol, i in self._next.items():
+            c = self.source.candles(symbol, ts_ms)
+            if i >= len(c):
+                continue
+            bar_ts = int(c.ts[i])
+            if self._opened[symbol] > i:  # bar i is open: its close is pending
+                if bar_ts + self.tf_ms > ts_ms:
+                    continue
+                key = (bar_ts + self.tf_ms, False)
+            elif bar_ts < ts_ms:
+                key = (bar_ts, True)
+            else:
+                continue
+            # at equal times a close (False) goes before an open (True)
+            if best is None or key < (best[0], best[1]):
+                best = (key[0], key[1], symbol, c, i)
+        return best
+
+    def _open_bar(self, symbol: str, c: Candles, i: int) -> None:
+        """Orders that arrived by this bar's open meet the book around the open (taker)."""
+        bar_ts = int(c.ts[i])
+        for order in list(self._open[symbol]):
+            if not order.arrived and order.arrival_ts_ms <= bar_ts and order.status == "open":
+                self._arrive(order, c, i, bar_ts)
+
+    def _close_bar(self, symbol: str, c: Candles, i: int) -> None:
+        """Resting orders fill where the bar traded through them; then liquidations."""
         queue = self._open[symbol]
         bar_ts = int(c.ts[i])
         if queue:
             budget = dec(float(c.volume[i])) * dec(self.settings.participation)
             high, low = dec(float(c.high[i])), dec(float(c.low[i]))
             for order in list(queue):
-                if order.arrival_ts_ms > bar_ts or order.status != "open":
-                    continue
-                fill_ts = max(bar_ts, order.arrival_ts_ms)
-                if not order.arrived:
-                    self._arrive(order, c, i, fill_ts)
-                if order.status == "open" and order.type == "limit":
-                    budget = self._rest(order, high, low, budget, fill_ts)
+                if order.arrived and order.status == "open" and order.type == "limit":
+                    budget = self._rest(order, high, low, budget, bar_ts)
         for market in self.markets.values():
             if market.swap and market.source_symbol == symbol:
                 self._check_liquidation(market, c, i, bar_ts)
