@@ -1,43 +1,101 @@
-"""The FastAPI application: health, readiness, liveness and metrics for every service.
+"""The FastAPI application: routes per service, health, metrics, docs and the WebSocket feed.
 
 ``/livez`` checks no dependency (a Redis outage must never get the process restarted);
 ``/readyz`` is 200 only when every service is ready; ``/health`` is the IETF draft
 ``application/health+json`` document (HTTP 503 when its status is ``fail``); ``/metrics`` is
-the Prometheus text format.
+the Prometheus text format. Every route declares its access level (see :mod:`.auth`); the
+OpenAPI document (``/openapi.json``) and its browser (``/docs``) are public.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omegafarm import __version__
+from omegafarm.api import ws
+from omegafarm.api.auth import PUBLIC
+from omegafarm.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from omegafarm.api.routes import admin, analysis, bots, education, exchange, session
 from omegafarm.core.health import HealthState, aggregate
 from omegafarm.core.metrics import render_prometheus
 from omegafarm.core.registry import ServiceRegistry
 
 HEALTH_MEDIA_TYPE = "application/health+json"
-PROBLEM_MEDIA_TYPE = "application/problem+json"
+__all__ = ["HEALTH_MEDIA_TYPE", "PROBLEM_MEDIA_TYPE", "create_app"]
+
+_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+)
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding defensive headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(
     registry: ServiceRegistry, *, metrics_registry: CollectorRegistry | None = None
 ) -> FastAPI:
     """The API for the services in ``registry``."""
-    app = FastAPI(title="Omega Bot Farm", version=__version__)
+    app = FastAPI(
+        title="Omega Bot Farm",
+        version=__version__,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.registry = registry
-    _install_problem_handlers(app)
+    app.add_middleware(SecurityHeaders)
+    install_problem_handlers(app)
+    _add_health_routes(app, registry, metrics_registry)
+    for module in (session, exchange, analysis, education, bots, admin):
+        app.include_router(module.router)
+    app.include_router(ws.router)
 
-    @app.get("/livez", tags=["health"], summary="Liveness: the process answers")
+    @app.get("/openapi.json", dependencies=[Depends(PUBLIC)], include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", dependencies=[Depends(PUBLIC)], include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Omega Bot Farm API")
+
+    return app
+
+
+def _add_health_routes(
+    app: FastAPI, registry: ServiceRegistry, metrics_registry: CollectorRegistry | None
+) -> None:
+    public = [Depends(PUBLIC)]
+
+    @app.get("/livez", tags=["health"], dependencies=public, summary="Liveness")
     async def livez() -> dict[str, str]:
         return {"status": "pass"}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness: every service is ready")
+    @app.get("/readyz", tags=["health"], dependencies=public, summary="Every service is ready")
     async def readyz() -> JSONResponse:
         reports = await registry.health()
         not_ready = {r.service: r.reason for r in reports if not r.ready}
@@ -46,54 +104,13 @@ def create_app(
             body["not_ready"] = not_ready
         return JSONResponse(body, status_code=503 if not_ready else 200)
 
-    @app.get("/health", tags=["health"], summary="Health of every service (health+json)")
+    @app.get("/health", tags=["health"], dependencies=public, summary="Health (health+json)")
     async def health() -> JSONResponse:
         doc = aggregate(await registry.health())
         doc["version"] = __version__
         status = 503 if doc["status"] == HealthState.FAIL else 200
         return JSONResponse(doc, status_code=status, media_type=HEALTH_MEDIA_TYPE)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["health"], dependencies=public, summary="Prometheus metrics")
     async def metrics() -> Response:
         return Response(render_prometheus(metrics_registry), media_type=CONTENT_TYPE_LATEST)
-
-    return app
-
-
-def _problem(status: int, title: str, detail: str, instance: str) -> JSONResponse:
-    body = {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-    }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
-
-
-def _install_problem_handlers(app: FastAPI) -> None:
-    """Errors become RFC 9457 problem details; no stack trace ever reaches a client."""
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _problem(exc.status_code, _title(exc.status_code), str(exc.detail), request.url.path)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        return _problem(422, "Invalid request", "; ".join(parts), request.url.path)
-
-    @app.exception_handler(Exception)
-    async def crashed(request: Request, exc: Exception) -> JSONResponse:
-        return _problem(
-            500, "Internal error", "the server could not complete the request", request.url.path
-        )
-
-
-def _title(status: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"

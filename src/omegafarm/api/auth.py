@@ -1,0 +1,161 @@
+"""Authentication, authorization, CSRF and per-credential rate limits for every route.
+
+Every route carries exactly one :class:`Access` dependency naming the least role it needs
+(``PUBLIC`` for health, docs and login); the role-matrix test walks the route table and fails
+on a route without one. A caller proves who they are with ``Authorization: Bearer omg_...``
+or with the browser session cookie; with the cookie, unsafe methods also need the CSRF token
+in the ``X-CSRF-Token`` header, equal to the ``omega_csrf`` cookie (signed double submit).
+Each authenticated request spends one unit of its credential's GCRA bucket in Redis; an
+empty bucket answers 429 with ``Retry-After`` (never a wait: the API must not queue).
+"""
+
+from __future__ import annotations
+
+import math
+
+from fastapi import HTTPException
+from starlette.requests import HTTPConnection
+
+from omegafarm.core.errors import ServiceStateError
+from omegafarm.core.service import ServiceState
+from omegafarm.security import AuthenticationError, Principal, Role, SecurityService
+from omegafarm.store import RateSpec
+
+SESSION_COOKIE = "omega_session"
+CSRF_COOKIE = "omega_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_RUNNING = (ServiceState.RUNNING, ServiceState.DEGRADED)
+
+
+def security_service(request: HTTPConnection) -> SecurityService:
+    """The running SecurityService, or 503 (the API cannot tell who anyone is without it)."""
+    registry = request.app.state.registry
+    if "security" in registry:
+        service = registry.get("security")
+        if isinstance(service, SecurityService) and service.state in _RUNNING:
+            return service
+    raise HTTPException(503, "security service not running: nobody can be authenticated")
+
+
+def client_address(request: HTTPConnection) -> str:
+    """The peer address (the API does not trust X-Forwarded-For)."""
+    return request.client.host if request.client else "unknown"
+
+
+class Access:
+    """A route's declared access level: ``role`` None is public; else at least ``role``."""
+
+    def __init__(self, role: Role | None) -> None:
+        self.role = role
+
+    def __repr__(self) -> str:
+        return f"Access({'public' if self.role is None else self.role.label})"
+
+    async def __call__(self, request: HTTPConnection) -> Principal | None:
+        if self.role is None:
+            return None
+        service = security_service(request)
+        principal = await _authenticate(request, service)
+        if not principal.allows(self.role):
+            await service.audit.append(
+                "access_denied",
+                actor=principal.user,
+                outcome="denied",
+                path=request.url.path,
+                method=_method(request),
+                needed=self.role.label,
+            )
+            raise HTTPException(403, f"this needs the {self.role.label} role")
+        await _spend_rate_limit(service, f"api:{principal.credential_id}", 1.0)
+        request.state.principal = principal
+        return principal
+
+
+PUBLIC = Access(None)
+VIEWER = Access(Role.VIEWER)
+TRADER = Access(Role.TRADER)
+ADMIN = Access(Role.ADMIN)
+
+
+async def _authenticate(request: HTTPConnection, service: SecurityService) -> Principal:
+    header = request.headers.get("authorization")
+    try:
+        if header is not None:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() != "bearer" or not value:
+                raise AuthenticationError("use 'Authorization: Bearer <token>'")
+            return service.authenticate(value.strip(), "omg")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie is None:
+            raise AuthenticationError("authentication required: a Bearer token or a session")
+        principal = service.authenticate(cookie, "oms")
+    except AuthenticationError as exc:
+        await _spend_rate_limit(service, f"authfail:{client_address(request)}", 1.0)
+        await service.audit.append(
+            "auth_failed",
+            actor=client_address(request),
+            outcome="denied",
+            path=request.url.path,
+            reason=str(exc),
+        )
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    if request.scope["type"] == "websocket":
+        if not _same_origin(request):  # browsers cannot add headers to a WebSocket handshake
+            await service.audit.append(
+                "csrf_rejected", actor=principal.user, outcome="denied", path=request.url.path
+            )
+            raise HTTPException(403, "cross-origin WebSocket with a session cookie")
+    elif _method(request) not in SAFE_METHODS and not service.csrf_ok(
+        cookie, request.headers.get(CSRF_HEADER), request.cookies.get(CSRF_COOKIE)
+    ):
+        await service.audit.append(
+            "csrf_rejected", actor=principal.user, outcome="denied", path=request.url.path
+        )
+        raise HTTPException(403, f"missing or wrong {CSRF_HEADER} header for this session")
+    return principal
+
+
+def _method(conn: HTTPConnection) -> str:
+    return str(conn.scope.get("method", "GET"))
+
+
+def _same_origin(conn: HTTPConnection) -> bool:
+    origin = conn.headers.get("origin")
+    host = conn.headers.get("host")
+    return origin is not None and host is not None and origin.split("://", 1)[-1] == host
+
+
+async def _spend_rate_limit(service: SecurityService, bucket: str, cost: float) -> None:
+    """One unit of ``bucket``; 429 with Retry-After when it is empty (no Redis: no limit)."""
+    redis = service.redis
+    if redis is None or redis.state not in _RUNNING:
+        return
+    s = service.settings
+    spec = RateSpec(limit=s.rate_limit_per_min, period_s=60.0, burst=s.rate_limit_burst)
+    try:
+        reservation = await redis.ratelimit_acquire(bucket, spec, cost, max_wait_s=0)
+    except ServiceStateError:
+        return
+    if not reservation.reserved:
+        retry_after = max(1, math.ceil(reservation.wait_s))
+        raise HTTPException(
+            429, "rate limit reached; retry later", headers={"Retry-After": str(retry_after)}
+        )
+
+
+async def spend_login_attempt(request: HTTPConnection, service: SecurityService) -> None:
+    """Login attempts per client address: a password guesser meets 429 quickly."""
+    redis = service.redis
+    if redis is None or redis.state not in _RUNNING:
+        return
+    per_min = service.settings.login_attempts_per_min
+    spec = RateSpec(limit=per_min, period_s=60.0, burst=max(1.0, per_min / 2))
+    reservation = await redis.ratelimit_acquire(
+        f"login:{client_address(request)}", spec, 1.0, max_wait_s=0
+    )
+    if not reservation.reserved:
+        retry_after = max(1, math.ceil(reservation.wait_s))
+        raise HTTPException(
+            429, "too many login attempts; retry later", headers={"Retry-After": str(retry_after)}
+        )
