@@ -1,6 +1,6 @@
 """Pub/sub delivery rate: RedisClient publish/listen versus raw redis-py asyncio (hiredis).
 
-Both sides send the same 100,000 small JSON messages through the same embedded Valkey server,
+Both sides encode and send the same 100,000 small JSON messages through the same embedded Valkey server,
 publisher pipelined in batches of 1,000, one async subscriber decoding every message. The rate
 is messages delivered per second from the first publish to the last message received.
 Run: python bench/redis_pubsub.py [N]
@@ -57,7 +57,7 @@ async def bench_raw(url: str, n: int) -> float:
     r = raw_redis.from_url(url)
     pubsub = r.pubsub()
     await pubsub.subscribe("raw:ticks")
-    payload = [json.dumps(m).encode() for m in messages(n)]
+    payload = messages(n)
 
     async def consume() -> None:
         received = 0
@@ -71,8 +71,8 @@ async def bench_raw(url: str, n: int) -> float:
     start = time.perf_counter()
     for i in range(0, n, BATCH):
         pipe = r.pipeline(transaction=False)
-        for body in payload[i : i + BATCH]:
-            pipe.publish("raw:ticks", body)
+        for message in payload[i : i + BATCH]:
+            pipe.publish("raw:ticks", json.dumps(message).encode())
         await pipe.execute()
     await consumer
     elapsed = time.perf_counter() - start

@@ -64,12 +64,15 @@ def _object_hook(obj: dict[str, Any]) -> Any:
     return obj
 
 
+_ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), allow_nan=True)
+
+
 def encode(value: Any) -> bytes:
     """Bytes for Redis: raw bytes pass through, everything else is tagged JSON."""
     if isinstance(value, bytes | bytearray | memoryview):
         return _RAW + bytes(value)
     try:
-        text = json.dumps(value, default=_default, separators=(",", ":"), allow_nan=True)
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise StoreError(f"value cannot be stored: {exc}") from None
     return _JSON + text.encode()
