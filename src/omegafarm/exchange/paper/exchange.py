@@ -15,7 +15,6 @@ or ``run()`` (real time, accelerated, or flat out with speed 0).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -25,10 +24,17 @@ import ccxt
 
 from omegafarm.core.errors import ConfigError
 from omegafarm.exchange.paper import _structures as st
+from omegafarm.exchange.paper._clock import PaperClock
 from omegafarm.exchange.paper._engine import Engine
 from omegafarm.exchange.paper._ohlcv import ohlcv_rows
+from omegafarm.exchange.paper._orders import PaperOrders
 from omegafarm.exchange.paper._source import MarketSource, ReplaySource, timeframe_ms
-from omegafarm.exchange.paper._state import Order, PaperMarket, Side, TimeInForce, dec
+from omegafarm.exchange.paper._state import (
+    TimeInForce,
+    dec,
+    floor_to,
+    round_to,
+)
 from omegafarm.exchange.paper._synthetic import SyntheticSource
 from omegafarm.exchange.paper.config import DEFAULT_SYMBOLS, PaperSettings
 
@@ -95,7 +101,7 @@ def build_source(settings: PaperSettings, wall_now_ms: int | None = None) -> Mar
     return SyntheticSource(symbols, settings.seed, settings.timeframe, start)
 
 
-class PaperExchange:
+class PaperExchange(PaperOrders, PaperClock):
     """A deterministic simulated exchange that speaks ccxt's async unified API."""
 
     id = "paper"
@@ -149,85 +155,24 @@ class PaperExchange:
         codes = {c for m in self._engine.markets.values() for c in (m.spec.base, m.spec.quote)}
         return sorted(codes | set(self.settings.initial_balances))
 
-    # ------------------------------------------------------------------ clock
-    @property
-    def timeframe(self) -> str:
-        """Bar size of the market source: the clock's resolution."""
-        return self._engine.source.timeframe
-
-    @property
-    def finished(self) -> bool:
-        """True when a replay has no bar left (a synthetic market never ends)."""
-        end = self._engine.source.end_ts_ms
-        return end is not None and self._engine.now_ms >= end
-
-    def milliseconds(self) -> int:
-        """The simulated now, in ms (ccxt's name)."""
-        self._sync()
-        return self._engine.now_ms
-
+    # ------------------------------------------------------------------ helpers ccxt has
     def iso8601(self, ts_ms: int | None) -> str | None:
         """ccxt's datetime format for a timestamp in ms."""
         return st.iso8601(ts_ms)
 
-    def advance(self, bars: int = 1) -> int:
-        """Move the clock ``bars`` bars forward, filling orders; returns bars processed."""
-        return self._engine.advance_to(self._engine.now_ms + bars * self._engine.tf_ms)
-
-    def step_to(self, ts_ms: int) -> int:
-        """Move the clock to ``ts_ms``, processing every bar that closes by then."""
-        return self._engine.advance_to(ts_ms)
-
-    def _sync(self) -> None:
-        """Catch the simulated clock up with the wall clock (when it follows one)."""
-        if self._anchor is not None:
-            wall0, sim0, speed = self._anchor
-            target = sim0 + int((self._clock_s() - wall0) * 1000 * speed)
-            if target > self._engine.now_ms:
-                self._engine.advance_to(target)
-
-    async def run(self, *, speed: float | None = None, stop: asyncio.Event | None = None) -> None:
-        """Drive the clock until ``stop`` or the end of a replay: ``speed`` simulated seconds
-        per wall second, or bar after bar as fast as possible with speed 0."""
-        speed = self.settings.speed if speed is None else speed
-        stop = stop or asyncio.Event()
-        if speed <= 0:
-            while not stop.is_set() and not self.finished:
-                self.advance()
-                await asyncio.sleep(0)  # yield to bots between bars
-            return
-        saved = self._anchor
-        if saved is None or saved[2] != speed:
-            self._anchor = (self._clock_s(), self._engine.now_ms, speed)
-        tf_ms = self._engine.tf_ms
-        try:
-            while not stop.is_set() and not self.finished:
-                self._sync()
-                next_close = (self._engine.now_ms // tf_ms + 1) * tf_ms
-                wait_s = min(1.0, max(0.001, (next_close - self._engine.now_ms) / 1000 / speed))
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=wait_s)
-                except TimeoutError:
-                    continue
-        finally:
-            self._anchor = saved
-
-    # ------------------------------------------------------------------ helpers ccxt has
     def market(self, symbol: str) -> dict[str, Any]:
         """The unified market of ``symbol`` or ccxt.BadSymbol."""
         return self.markets[self._market(symbol).symbol]
 
     def amount_to_precision(self, symbol: str, amount: float) -> str:
         """``amount`` truncated to the market's step, as a string (like ccxt)."""
-        from omegafarm.exchange.paper._state import floor_to
-
-        return str(floor_to(dec(amount), self._market(symbol).spec.amount_step).normalize())
+        step = self._market(symbol).spec.amount_step
+        return format(floor_to(dec(amount), step).normalize(), "f")
 
     def price_to_precision(self, symbol: str, price: float) -> str:
         """``price`` rounded to the market's tick, as a string (like ccxt)."""
-        from omegafarm.exchange.paper._state import round_to
-
-        return str(round_to(dec(price), self._market(symbol).spec.price_tick).normalize())
+        tick = self._market(symbol).spec.price_tick
+        return format(round_to(dec(price), tick).normalize(), "f")
 
     @staticmethod
     def parse_timeframe(timeframe: str) -> int:
@@ -241,21 +186,6 @@ class PaperExchange:
         """The paper exchange is already a simulation: it has no sandbox (as ccxt would say)."""
         if enabled:
             raise ccxt.NotSupported("paper does not have a sandbox URL (it is one already)")
-
-    def _market(self, symbol: str) -> PaperMarket:
-        found = self._engine.markets.get(symbol)
-        if found is None:
-            raise ccxt.BadSymbol(f"paper does not have market symbol {symbol}")
-        return found
-
-    def _order(self, order_id: str | None, params: Params) -> Order:
-        client_id = params.get("clientOrderId") or params.get("origClientOrderId")
-        found = self._engine.orders.get(str(order_id)) if order_id else None
-        if found is None and client_id is not None:
-            found = self._engine.by_client_id.get(str(client_id))
-        if found is None:
-            raise ccxt.OrderNotFound(f"paper: order {order_id or client_id} not found")
-        return found
 
     # ------------------------------------------------------------------ public data
     async def load_markets(
@@ -366,160 +296,6 @@ class PaperExchange:
             pos.leverage = int(leverage)
         return {"symbol": symbol, "leverage": int(leverage), "info": {}}
 
-    # ------------------------------------------------------------------ orders
-    async def create_order(
-        self,
-        symbol: str,
-        type: str,
-        side: str,
-        amount: float,
-        price: float | None = None,
-        params: Params | None = None,
-    ) -> dict[str, Any]:
-        """Queue an order; it fills on later bars. A known clientOrderId returns that order."""
-        self._sync()
-        params = params or {}
-        client_id = params.get("clientOrderId")
-        if client_id is not None and str(client_id) in self._engine.by_client_id:
-            return st.order_dict(self._engine.by_client_id[str(client_id)])
-        market = self._market(symbol)
-        if type not in ("market", "limit"):
-            raise ccxt.NotSupported(f"paper: order type {type!r} (only market and limit)")
-        if any(params.get(k) is not None for k in ("triggerPrice", "stopPrice", "stopLossPrice")):
-            raise ccxt.NotSupported("paper: trigger/stop orders are not simulated")
-        if side not in ("buy", "sell"):
-            raise ccxt.InvalidOrder(f"paper: side must be buy or sell, not {side!r}")
-        tif = _TIF.get(str(params.get("timeInForce", "GTC")).upper())
-        if tif is None:
-            raise ccxt.InvalidOrder(f"paper: timeInForce {params.get('timeInForce')!r}")
-        if params.get("postOnly"):
-            tif = "PO"
-        reduce_only = bool(params.get("reduceOnly", False))
-        if reduce_only and not market.swap:
-            raise ccxt.InvalidOrder(f"paper: reduceOnly applies to swaps, not {symbol}")
-        order_side: Side = "buy" if side == "buy" else "sell"
-        order = self._engine.place(
-            market,
-            "market" if type == "market" else "limit",
-            order_side,
-            float(amount),
-            None if price is None else float(price),
-            tif,
-            reduce_only,
-            None if client_id is None else str(client_id),
-        )
-        return st.order_dict(order)
-
-    async def create_market_order(
-        self,
-        symbol: str,
-        side: str,
-        amount: float,
-        price: float | None = None,
-        params: Params | None = None,
-    ) -> dict[str, Any]:
-        """A market order (ccxt's convenience method)."""
-        return await self.create_order(symbol, "market", side, amount, price, params)
-
-    async def create_limit_order(
-        self, symbol: str, side: str, amount: float, price: float, params: Params | None = None
-    ) -> dict[str, Any]:
-        """A limit order (ccxt's convenience method)."""
-        return await self.create_order(symbol, "limit", side, amount, price, params)
-
-    async def cancel_order(
-        self,
-        id: str,
-        symbol: str | None = None,
-        params: Params | None = None,
-    ) -> dict[str, Any]:
-        """Cancel an open order; a closed or unknown one raises ccxt.OrderNotFound."""
-        self._sync()
-        order = self._order(id, params or {})
-        self._engine.cancel(order)
-        return st.order_dict(order)
-
-    async def cancel_all_orders(
-        self, symbol: str | None = None, params: Params | None = None
-    ) -> list[dict[str, Any]]:
-        """Cancel every open order (of ``symbol``)."""
-        self._sync()
-        open_orders = [o for o in self._select(symbol) if o.status == "open"]
-        for order in open_orders:
-            self._engine.cancel(order)
-        return [st.order_dict(o) for o in open_orders]
-
-    async def fetch_order(
-        self,
-        id: str,
-        symbol: str | None = None,
-        params: Params | None = None,
-    ) -> dict[str, Any]:
-        """One order by id, or by ``params['clientOrderId']``."""
-        self._sync()
-        return st.order_dict(self._order(id, params or {}))
-
-    def _select(self, symbol: str | None) -> list[Order]:
-        if symbol is not None:
-            self._market(symbol)
-        return [
-            o for o in self._engine.orders.values() if symbol is None or o.market.symbol == symbol
-        ]
-
-    async def fetch_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params | None = None,
-    ) -> list[dict[str, Any]]:
-        """Every order (of ``symbol``), oldest first."""
-        self._sync()
-        return _window([st.order_dict(o) for o in self._select(symbol)], since, limit)
-
-    async def fetch_open_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params | None = None,
-    ) -> list[dict[str, Any]]:
-        """Orders still open."""
-        self._sync()
-        orders = [st.order_dict(o) for o in self._select(symbol) if o.status == "open"]
-        return _window(orders, since, limit)
-
-    async def fetch_closed_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params | None = None,
-    ) -> list[dict[str, Any]]:
-        """Orders that ended: closed, canceled or rejected."""
-        self._sync()
-        orders = [st.order_dict(o) for o in self._select(symbol) if o.status != "open"]
-        return _window(orders, since, limit)
-
-    async def fetch_my_trades(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params | None = None,
-    ) -> list[dict[str, Any]]:
-        """Our fills (of ``symbol``), oldest first."""
-        self._sync()
-        if symbol is not None:
-            self._market(symbol)
-        types = {o.id: o.type for o in self._engine.orders.values()}
-        trades = [
-            st.trade_dict(f, types[f.order_id])
-            for f in self._engine.fills
-            if symbol is None or f.symbol == symbol
-        ]
-        return _window(trades, since, limit)
-
     async def close(self) -> None:
         """Nothing to release (no network); kept so code written for ccxt runs unchanged."""
         self.closed = True
@@ -529,13 +305,3 @@ class PaperExchange:
         """Exact (free, used) of ``currency`` as Decimals, for tests and reports."""
         wallet = self._engine.account.wallet(currency)
         return wallet.free, wallet.used
-
-
-def _window(
-    items: list[dict[str, Any]], since: int | None, limit: int | None
-) -> list[dict[str, Any]]:
-    """ccxt's since/limit: from ``since`` the first ``limit``; without it the last ``limit``."""
-    if since is not None:
-        items = [i for i in items if i["timestamp"] is not None and i["timestamp"] >= since]
-        return items[:limit] if limit else items
-    return items[-limit:] if limit else items
