@@ -23,8 +23,8 @@ from omegafarm.exchange.errors import redact
 from omegafarm.exchange.ratelimit import RateLimiter
 from omegafarm.exchange.vault import Credentials
 
-# header name (lower case) → the exchange's window in seconds.
-USED_WEIGHT_HEADERS: dict[str, float] = {"x-mbx-used-weight-1m": 60.0}
+# header name (lower case) → (window in seconds, the exchange's published weight limit in it).
+USED_WEIGHT_HEADERS: dict[str, tuple[float, float]] = {"x-mbx-used-weight-1m": (60.0, 6000.0)}
 _HOST = re.compile(r"^[a-z]+://[^/]+", re.IGNORECASE)
 _classes: dict[type[Any], type[Any]] = {}
 
@@ -158,14 +158,17 @@ def _limited_class(base: type[Any]) -> type[Any]:
             if not headers or self.omega_limiter is None:
                 return
             for key, value in headers.items():
-                window_s = USED_WEIGHT_HEADERS.get(str(key).lower())
-                if window_s is None:
+                known = USED_WEIGHT_HEADERS.get(str(key).lower())
+                if known is None:
                     continue
                 try:
-                    used = float(value)
+                    used_weight = float(value)
                 except (TypeError, ValueError):
                     continue
+                window_s, weight_limit = known
+                # ccxt's cost units: one per rateLimit ms, so the window holds this many.
                 limit = window_s * 1000.0 / float(self.rateLimit or 1)
+                used = used_weight / weight_limit * limit
                 self.omega_limiter.sync_used_weight(self.omega_bucket, used, limit)
 
     Limited.__name__ = base.__name__
@@ -207,7 +210,7 @@ def build_ccxt_client(
     client.omega_limiter = limiter
     client.omega_bucket = weight_bucket(exchange_id)
     if use_testnet:
-        if "test" not in client.urls:
+        if not client.urls.get("test"):
             raise ConfigError(
                 f"exchange {exchange_id!r} has no sandbox/testnet URL in ccxt; "
                 "set use_testnet = false or pick an exchange with a testnet"

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from omegafarm.exchange.paper.config import PaperSettings
+
 
 class ExchangeSettings(BaseModel):
     """Which exchange, how to reach it, how hard to retry and where to cache candles."""
@@ -35,3 +37,6 @@ class ExchangeSettings(BaseModel):
     ohlcv_page_limit: int = Field(1000, gt=0, description="candles asked per request")
     load_markets_on_start: bool = Field(True, description="load markets in initialize()")
     ccxt_options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    paper: PaperSettings = Field(
+        default_factory=PaperSettings, description="the simulated exchange (exchange_id 'paper')"
+    )

@@ -80,7 +80,7 @@ class LocalRateLimiter:
         wait_s = max(0.0, new_tat - spec.burst * spec.interval_s - now)
         wait_s = max(wait_s, self._cooldown_until.get(bucket, 0.0) - now)
         self._tat[bucket] = new_tat
-        return wait_s
+        return wait_s if wait_s > 1e-9 else 0.0  # float noise is not a wait
 
     async def acquire(self, bucket: str, cost: float) -> None:
         """Reserve the slot, then sleep until it comes (never fails for lack of budget)."""

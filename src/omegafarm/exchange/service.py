@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 
 from omegafarm.core.errors import NotFoundError
 from omegafarm.core.health import Health
-from omegafarm.core.service import BaseService
+from omegafarm.core.service import BaseService, ServiceState
 from omegafarm.exchange import normalize as nz
 from omegafarm.exchange.client import build_ccxt_client, order_bucket
 from omegafarm.exchange.config import ExchangeSettings
@@ -110,7 +110,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         if s.exchange_id == "paper":
             from omegafarm.exchange.paper import PaperExchange
 
-            return PaperExchange()
+            return PaperExchange(s.paper)
         return build_ccxt_client(
             s.exchange_id,
             credentials=self._credentials,
@@ -171,7 +171,8 @@ class ExchangeService(BaseService[ExchangeSettings]):
         self, method: str, symbol: str | None, fn: Callable[[], Awaitable[T]], *, retry: bool = True
     ) -> T:
         """Run ``fn`` with translation, counting and (for reads) bounded retries."""
-        self._require_running()
+        if self.state is not ServiceState.STARTING:  # initialize() loads the markets
+            self._require_running()
         attempts = self.settings.max_read_attempts if retry else 1
         async with self.track(method):
             for attempt in range(1, attempts + 1):

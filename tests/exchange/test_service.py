@@ -1,0 +1,136 @@
+"""ExchangeService wiring: client choice, sandbox refusal, our limiter in place of ccxt's."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from omegafarm.core.errors import ConfigError, ServiceStateError
+from omegafarm.exchange import (
+    BadSymbolError,
+    ExchangeService,
+    ExchangeSettings,
+    Market,
+    Order,
+    Ticker,
+)
+from omegafarm.exchange.paper import PaperSettings
+from omegafarm.exchange.testing import LoopbackExchangeServer, Reply
+from tests.exchange._binance import btc_usdt_market
+from tests.exchange._replay import replay_service
+
+MARKETS = {"BTC/USDT": btc_usdt_market()}
+TICKER = {"symbol": "BTCUSDT", "lastPrice": "43000.5", "closeTime": 1700000000000}
+
+
+class RecordingLimiter:
+    """A RateLimiter that admits everything and remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.acquired: list[tuple[str, float]] = []
+        self.retry_after: list[tuple[str, float]] = []
+        self.used: list[tuple[str, float, float]] = []
+
+    async def acquire(self, bucket: str, cost: float) -> None:
+        self.acquired.append((bucket, cost))
+
+    def note_retry_after(self, bucket: str, seconds: float) -> None:
+        self.retry_after.append((bucket, seconds))
+
+    def sync_used_weight(self, bucket: str, used: float, limit: float) -> None:
+        self.used.append((bucket, used, limit))
+
+
+async def _no_wait(_delay_s: float) -> None:
+    return None
+
+
+def _settings(tmp_path: Path, **extra: object) -> ExchangeSettings:
+    return ExchangeSettings.model_validate(
+        {"load_markets_on_start": False, "ohlcv_cache_path": tmp_path / "c.sqlite", **extra}
+    )
+
+
+async def test_every_request_acquires_ccxts_endpoint_cost_from_our_limiter(
+    tmp_path: Path,
+) -> None:
+    server = LoopbackExchangeServer(TICKER)
+    server.push(
+        Reply({"code": -1003, "msg": "slow down"}, 429, {"Retry-After": "2"}),
+        Reply(TICKER, headers={"X-MBX-USED-WEIGHT-1M": "600"}),
+    )
+    limiter = RecordingLimiter()
+    async with server:
+        settings = _settings(tmp_path, exchange_id="binance", api_base_url=server.url)
+        service = ExchangeService(settings, rate_limiter=limiter, sleep=_no_wait)
+        async with service:
+            client = service.get_exchange_client()
+            client.set_markets([client.safe_market_structure(m) for m in MARKETS.values()])
+            ticker = await service.fetch_ticker("BTC/USDT")
+            assert client.enableRateLimit is False  # ccxt's own throttle is off
+    assert isinstance(ticker, Ticker)
+    assert ticker.last == Decimal("43000.5")
+    # ccxt's table: GET /api/v3/ticker/24hr with a symbol is weight 2 = 0.4 units of 50 ms.
+    assert limiter.acquired == [("weight:binance", 0.4), ("weight:binance", 0.4)]
+    assert limiter.retry_after == [("weight:binance", 2.0)]
+    # 600 of Binance's 6000 weight per minute = 10 % of ccxt's 1200 units per minute.
+    assert limiter.used == [("weight:binance", pytest.approx(120.0), 1200.0)]
+
+
+async def test_testnet_uses_the_sandbox_urls(tmp_path: Path) -> None:
+    service = ExchangeService(_settings(tmp_path, exchange_id="binance", use_testnet=True))
+    async with service:
+        urls = service.get_exchange_client().urls["api"]
+    assert "testnet" in urls["public"]
+
+
+async def test_testnet_is_refused_where_the_exchange_has_none(tmp_path: Path) -> None:
+    service = ExchangeService(_settings(tmp_path, exchange_id="bitstamp", use_testnet=True))
+    with pytest.raises(ConfigError, match="'bitstamp' has no sandbox/testnet URL"):
+        await service.initialize()
+
+
+async def test_unknown_exchange_id_is_a_config_error(tmp_path: Path) -> None:
+    service = ExchangeService(_settings(tmp_path, exchange_id="nosuchexchange"))
+    with pytest.raises(ConfigError, match="'nosuchexchange' is neither 'paper' nor a ccxt"):
+        await service.initialize()
+
+
+async def test_calls_before_initialize_are_refused(tmp_path: Path) -> None:
+    service = ExchangeService(_settings(tmp_path))
+    with pytest.raises(ServiceStateError):
+        await service.fetch_ticker("BTC/USDT")
+
+
+async def test_unknown_symbol_is_a_bad_symbol_error(tmp_path: Path) -> None:
+    server = LoopbackExchangeServer(TICKER)
+    async with server, replay_service("binance", server, tmp_path, markets=MARKETS) as service:
+        with pytest.raises(BadSymbolError, match=r"binance has no market 'DOGE/EUR'"):
+            await service.create_order("DOGE/EUR", "limit", "buy", "1", "1")
+    assert server.requests == []
+
+
+async def test_paper_is_the_default_and_speaks_the_same_models(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, load_markets_on_start=True, paper=PaperSettings())
+    service = ExchangeService(settings)
+    assert service.exchange_id == "paper"
+    async with service:
+        markets = await service.fetch_markets()
+        ticker = await service.fetch_ticker("BTC/USDT")
+        order = await service.create_order("BTC/USDT", "market", "buy", "0.01")
+        balance = await service.fetch_balance()
+        health = await service.health()
+        candles = await service.fetch_ohlcv("BTC/USDT", "1m", limit=5)
+    assert isinstance(markets["BTC/USDT"], Market)
+    assert ticker.last is not None
+    assert isinstance(order, Order)
+    assert order.client_order_id is not None
+    usdt = balance.assets["USDT"]
+    assert usdt.free is not None and usdt.used is not None
+    assert usdt.total is not None
+    assert abs(usdt.free + usdt.used - usdt.total) < Decimal("1e-9")  # ccxt-style floats
+    assert usdt.used > 0  # the market order reserved quote currency
+    assert health.ready
+    assert candles.shape == (5, 6)
