@@ -20,6 +20,7 @@ from omegafarm.cosmic.harmonics import (
     identify_patterns,
     load_ratio_table,
     measure_ratios,
+    measure_ratios_py,
     prz,
 )
 from omegafarm.cosmic.pivots import ZigZagConfig
@@ -248,3 +249,14 @@ def test_flat_or_short_input_gives_an_empty_scan(n: int) -> None:
 def test_d_rules_are_the_ones_that_define_the_prz() -> None:
     for spec in TABLE.patterns:
         assert any(r.name in D_RATIOS for r in spec.rules), spec.name
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6), min_size=5, max_size=40))
+def test_plain_float_ratios_equal_the_vectorised_ones(prices: list[float]) -> None:
+    p = np.asarray(prices)
+    vec = measure_ratios(p[:-4], p[1:-3], p[2:-2], p[3:-1], p[4:])
+    py = measure_ratios_py(prices)
+    for name, arr in vec.items():
+        for v, w in zip(arr.tolist(), py[name], strict=True):
+            assert v == w or not (math.isfinite(v) or math.isfinite(w))

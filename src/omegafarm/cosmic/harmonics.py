@@ -174,6 +174,25 @@ def measure_ratios(
         }
 
 
+def _ratio(num: float, den: float) -> float:
+    return num / den if den != 0.0 else math.nan  # numpy gives inf or nan: never a match
+
+
+def measure_ratios_py(prices: list[float]) -> dict[str, list[float]]:
+    """:func:`measure_ratios` in plain floats for every window of ``prices`` (X first)."""
+    out: dict[str, list[float]] = {name: [] for name in RATIO_NAMES}
+    for i in range(len(prices) - 4):
+        x, a, b, c, d = prices[i : i + 5]
+        out["xb"].append(_ratio(a - b, a - x))
+        out["ac"].append(_ratio(c - b, a - b))
+        out["bd"].append(_ratio(c - d, c - b))
+        out["xd"].append(_ratio(a - d, a - x))
+        out["xc"].append(_ratio(c - x, a - x))
+        out["xcd"].append(_ratio(c - d, c - x))
+        out["abcd"].append(_ratio(c - d, a - b))
+    return out
+
+
 def _rule_mask(values: FloatArray, rule: RatioRule, tol: float) -> np.ndarray:
     lo, hi = rule.low * (1.0 - tol), rule.high * (1.0 + tol)
     out: np.ndarray = (values >= lo) & (values <= hi)
@@ -255,16 +274,23 @@ def scan_pivots(
     start = max(first_d, 3)
     if n <= start:
         return []
-    p = np.concatenate([[np.nan], pivots.price])  # pad so X of the first window is NaN
-    k = np.arange(start, n)
-    x, a, b, c, d = p[k - 3], p[k - 2], p[k - 1], p[k], p[k + 1]
-    ratios = measure_ratios(x, a, b, c, d)
-    matcher = _hits_small if k.size <= _SMALL else _hits_vector
-    hits = matcher(ratios, table, tol)
+    if n - start <= _SMALL:  # a few windows (appends): plain floats beat numpy's overhead
+        pr = (
+            pivots.price[start - 4 :].tolist() if start >= 4 else [math.nan, *pivots.price.tolist()]
+        )
+        values = measure_ratios_py(pr)
+        hits = _hits_small(values, table, tol)
+    else:
+        p = np.concatenate([[np.nan], pivots.price])  # pad so X of the first window is NaN
+        k = np.arange(start, n)
+        x, a, b, c, d = p[k - 3], p[k - 2], p[k - 1], p[k], p[k + 1]
+        ratios = measure_ratios(x, a, b, c, d)
+        hits = _hits_vector(ratios, table, tol)
+        values = {name: arr.tolist() for name, arr in ratios.items()}
     found: list[tuple[int, int, Pattern]] = []
     for order, j in hits:
-        measured = {r: float(v[j]) for r, v in ratios.items()}
-        pat = _completed(table.patterns[order], tol, pivots, int(k[j]), measured)
+        measured = {r: v[j] for r, v in values.items()}
+        pat = _completed(table.patterns[order], tol, pivots, start + j, measured)
         if pat is not None:
             found.append((pat.confirmed_index, order, pat))
     found.sort(key=lambda t: (t[0], t[2].bars[4], t[1]))
@@ -286,15 +312,20 @@ def _hits_vector(
 
 
 def _hits_small(
-    ratios: dict[str, FloatArray], table: RatioTable, tol: float
+    values: dict[str, list[float]], table: RatioTable, tol: float
 ) -> list[tuple[int, int]]:
     """Same as :func:`_hits_vector` in plain Python: faster for a few windows (appends)."""
-    values = {name: arr.tolist() for name, arr in ratios.items()}
     size = len(values["xb"])
+    lo_f, hi_f = 1.0 - tol, 1.0 + tol
     out: list[tuple[int, int]] = []
     for order, spec in enumerate(table.patterns):
-        bounds = [(values[r.name], r.low * (1.0 - tol), r.high * (1.0 + tol)) for r in spec.rules]
-        out.extend((order, j) for j in range(size) if all(lo <= v[j] <= hi for v, lo, hi in bounds))
+        for j in range(size):
+            for r in spec.rules:
+                v = values[r.name][j]
+                if not (r.low * lo_f <= v <= r.high * hi_f):
+                    break
+            else:
+                out.append((order, j))
     return out
 
 
@@ -322,14 +353,13 @@ def forming_candidates(
         return []
     pr = pivots.price[-4:].tolist()
     pts = (pr[-4] if n >= 4 else math.nan, pr[-3], pr[-2], pr[-1])
-    arr = [np.array([v]) for v in (*pts, math.nan)]
-    ratios = measure_ratios(*arr)
-    measured = {k: float(v[0]) for k, v in ratios.items()}
+    values = measure_ratios_py([*pts, math.nan])
+    measured = {k: v[0] for k, v in values.items()}
     idx = pivots.index[-4:].tolist()
     bars = (idx[-4] if n >= 4 else -1, idx[-3], idx[-2], idx[-1], -1)
     confirmed = int(pivots.confirmed_index[-1])
     out: list[Pattern] = []
-    for order, _ in _hits_small(ratios, table.early, tol):
+    for order, _ in _hits_small(values, table.early, tol):
         spec = table.patterns[order]
         pat = _make_pattern(spec, tol, "forming", bars, (*pts, math.nan), confirmed, measured)
         if pat is not None:
