@@ -204,6 +204,25 @@ def test_forming_pattern_reports_the_prz_before_d_exists() -> None:
     assert not any(p.name == "bat" for p in scan.completed)
 
 
+def test_forming_pattern_completes_inside_its_prz() -> None:
+    rel = _plant(SPECS["gartley"], np.random.default_rng(9), bullish=False)
+    pts = [100 + 20 * p for p in rel]
+    start = np.linspace(pts[0] - 8, pts[0], 20, endpoint=False)
+    legs = [np.linspace(pts[i], pts[i + 1], 20, endpoint=False) for i in range(4)]
+    after = np.linspace(pts[4], pts[4] - 10, 20)  # the reversal that confirms D
+    path = np.concatenate([start, *legs, after])
+    d_bar = 20 + 4 * 20
+    before = identify_patterns(_candles(path[: d_bar - 5], 0.0), PCT)
+    (forming,) = [p for p in before.forming if p.name == "gartley"]
+    full = identify_patterns(_candles(path, 0.0), PCT)
+    (done,) = [p for p in full.completed if p.name == "gartley"]
+    assert done.direction == forming.direction == "bearish"
+    assert done.bars[:4] == forming.bars[:4]
+    assert done.bars[4] == d_bar
+    assert forming.prz[0] <= done.prices[4] <= forming.prz[1]
+    assert done.confirmed_index > d_bar
+
+
 # ----------------------------------------------------------------------------- look-ahead
 def test_truncating_the_future_never_changes_a_known_pattern(ohlcv_dir: Path) -> None:
     candles = np.loadtxt(ohlcv_dir / "XMR_BTC-5m.csv", delimiter=",", skiprows=1)
@@ -215,6 +234,8 @@ def test_truncating_the_future_never_changes_a_known_pattern(ohlcv_dir: Path) ->
         known = [p for p in full if p.confirmed_index <= cut - 1]
         assert part == tuple(known)
         assert all(max(p.bars) < p.confirmed_index for p in part)
+        forming = identify_patterns(candles[:cut], cfg).forming
+        assert all(p.confirmed_index <= cut - 1 and max(p.bars) < cut for p in forming)
 
 
 # ----------------------------------------------------------------------------- properties
