@@ -204,6 +204,29 @@ async def test_wall_clock_mode_catches_up_on_the_next_call() -> None:
     assert len(later) == len(first) + 3 == 13
 
 
+async def test_replay_reads_parquet_like_csv(ohlcv_dir: Path, tmp_path: Path) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    pq.write_table(pacsv.read_csv(ohlcv_dir / "XRP_ETH-5m.csv"), tmp_path / "XRP_ETH-5m.parquet")
+    parquet = PaperExchange(
+        PaperSettings(source="replay", clock="manual", replay_path=tmp_path, timeframe="5m")
+    )
+    csv_ex = PaperExchange(
+        PaperSettings(source="replay", clock="manual", replay_path=ohlcv_dir / "XRP_ETH-5m.csv")
+    )
+
+    assert parquet.symbols == ["XRP/ETH", "XRP/ETH:ETH"]
+    assert await parquet.fetch_ohlcv("XRP/ETH", "5m") == await csv_ex.fetch_ohlcv("XRP/ETH", "5m")
+
+
+def test_candle_file_without_a_volume_column_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "AAA_USDT-1m.csv").write_text("timestamp,open,high,low,close\n1,1,1,1,1\n")
+
+    with pytest.raises(ConfigError, match="volume"):
+        PaperExchange(PaperSettings(source="replay", clock="manual", replay_path=tmp_path))
+
+
 def test_replay_without_matching_files_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         PaperExchange(PaperSettings(source="replay", clock="manual", replay_path=tmp_path))

@@ -186,7 +186,12 @@ def trade_dict(fill: Fill, order_type: str) -> CcxtDict:
         "cost": float(fill.cost),
         "fee": fee,
         "fees": [dict(fee)],
-        "info": {"price": str(fill.price), "amount": str(fill.amount), "fee": str(fill.fee)},
+        "info": {
+            "price": str(fill.price),
+            "amount": str(fill.amount),
+            "cost": str(fill.cost),
+            "fee": str(fill.fee),
+        },
     }
 
 
