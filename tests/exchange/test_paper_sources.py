@@ -162,7 +162,7 @@ async def test_run_flat_out_plays_a_replay_to_its_end(tmp_path: Path) -> None:
 
 
 class FakeWallClock:
-    """Wall-clock seconds read from a script; sets ``stop`` once the script runs out."""
+    """Wall-clock seconds read from a script; sets ``stop`` when the last one is read."""
 
     def __init__(self, readings: list[float], stop: asyncio.Event | None = None) -> None:
         self.readings = readings
@@ -172,7 +172,7 @@ class FakeWallClock:
     def __call__(self) -> float:
         if self.readings:
             self.now = self.readings.pop(0)
-        elif self.stop is not None:
+        if not self.readings and self.stop is not None:
             self.stop.set()
         return self.now
 
