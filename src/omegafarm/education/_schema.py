@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from omegafarm.education import models
 
@@ -24,6 +24,10 @@ Category = Literal[
 ]
 Difficulty = Literal["beginner", "intermediate", "advanced"]
 Text = Annotated[str, Field(min_length=1)]
+# YAML reads `tags: [429, 2fa]` as an int and a string; a tag is a word, so numbers become text.
+Tag = Annotated[
+    str, BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v), Field(min_length=1)
+]
 
 
 class _Strict(BaseModel):
@@ -38,7 +42,7 @@ class LessonFront(_Strict):
     category: Category
     difficulty: Difficulty
     prerequisites: list[Id] = Field(default_factory=list)
-    tags: list[Text] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list)
     minutes: int = Field(ge=1, le=240)
 
     def to_domain(self, body: str) -> models.Lesson:

@@ -47,18 +47,20 @@ CREATE TABLE vocab_gram (gram TEXT NOT NULL, word TEXT NOT NULL);
 """
 
 # BM25 column weights: title 10, tags 4, body 1 (the UNINDEXED columns weigh nothing).
-_SEARCH_SQL = """
-SELECT kind, doc_id, title, snippet(docs, -1, '**', '**', '…', 16),
-       bm25(docs, 10.0, 4.0, 1.0, 0, 0, 0, 0) AS rank,
-       category, difficulty
-FROM docs
-WHERE docs MATCH ?1
-  AND (?2 IS NULL OR category = ?2)
-  AND (?3 IS NULL OR difficulty = ?3)
-  AND (?4 IS NULL OR kind = ?4)
-ORDER BY rank
-LIMIT ?5
-"""
+_RANK_SQL = (
+    "SELECT rowid, bm25(docs, 10.0, 4.0, 1.0, 0, 0, 0, 0) AS score FROM docs"
+    " WHERE docs MATCH ?1 {filters} ORDER BY score LIMIT ?2"
+)
+# Snippets are costly, so they are made in a second pass for the ranked top rows only.
+_SNIPPET_SQL = (
+    "SELECT rowid, kind, doc_id, title, snippet(docs, -1, '**', '**', '…', 16), category,"
+    " difficulty FROM docs WHERE docs MATCH ?1 AND rowid IN ({marks})"
+)
+_FILTERS = (("category", "category = ?"), ("difficulty", "difficulty = ?"), ("kind", "kind = ?"))
+# A query whose rarest word is in more documents than this is "broad": it is ranked over
+# title/tag matches first (a champion tier) and over every match only if that tier is short.
+BROAD_QUERY_DOCS = 2000
+_SUFFIXES = ("", "s", "es", "e", "ed", "ing", "y", "ies")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,19 @@ def library_documents(library: ContentLibrary) -> list[IndexDoc]:
     return docs
 
 
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _deletion_map(words: Iterable[str]) -> dict[str, list[str]]:
+    """Each word and each one-letter deletion of it → the words: one-edit lookups by key."""
+    table: dict[str, list[str]] = {}
+    for word in words:
+        for key in {word, *_deletions(word)}:
+            table.setdefault(key, []).append(word)
+    return table
+
+
 class SearchIndex:
     """An in-memory FTS5 index; build once, query many times (thread-safe)."""
 
@@ -106,6 +121,8 @@ class SearchIndex:
         self._lock = threading.Lock()
         self._max_chars = max_query_chars
         self._max_terms = max_query_terms
+        self._df: dict[str, int] = {}
+        self._deletes: dict[str, list[str]] = {}
         self.size = 0
 
     @staticmethod
@@ -134,6 +151,8 @@ class SearchIndex:
                 ((gram, word) for word in vocab if len(word) > 2 for gram in trigrams(word)),
             )
             self._db.execute("CREATE INDEX IF NOT EXISTS vocab_gram_idx ON vocab_gram (gram)")
+            self._df = dict(self._db.execute("SELECT word, df FROM vocab").fetchall())
+            self._deletes = _deletion_map(w for w in self._df if len(w) > 2)
         self.size += len(rows)
 
     def close(self) -> None:
@@ -163,6 +182,14 @@ class SearchIndex:
         return row is not None
 
     def _correct(self, term: str) -> str | None:
+        """The nearest vocabulary word: one edit via a deletion map, else two via trigrams."""
+        keys = {term, *(_deletions(term))}
+        near = {w for key in keys for w in self._deletes.get(key, ())}
+        one = [w for w in near if edit_distance(term, w, 1) <= 1]
+        if one:
+            return min(one, key=lambda w: (-self._df.get(w, 0), w))
+        if len(term) <= 5:
+            return None
         grams = sorted(trigrams(term))
         marks = ",".join("?" * len(grams))
         rows = self._db.execute(
@@ -170,24 +197,61 @@ class SearchIndex:
             f" WHERE g.gram IN ({marks}) GROUP BY g.word ORDER BY shared DESC, v.df DESC LIMIT 40",
             grams,
         ).fetchall()
-        limit = 1 if len(term) <= 5 else 2
         best: tuple[int, int, str] | None = None
         for word, df, _shared in rows:
-            distance = edit_distance(term, word, limit)
-            if distance <= limit and (best is None or (distance, -df) < best[:2]):
+            distance = edit_distance(term, word, 2)
+            if distance <= 2 and (best is None or (distance, -df) < best[:2]):
                 best = (distance, -df, word)
         return best[2] if best else None
 
+    def _variants(self, term: str) -> tuple[list[str], int]:
+        """Index words for one query word and how many documents they reach (an estimate).
+
+        A word the index holds matches itself and its inflections found in the vocabulary
+        (order → orders, ordered); any other word is taken as the start of a word (prefix).
+        """
+        if len(term) == 1:
+            row = self._db.execute("SELECT df FROM vocab WHERE word = ?", (term,)).fetchone()
+            return [f'"{term}"'], int(row[0]) if row else 0
+        stem = light_stem(term)
+        forms = sorted({term} | {stem + suffix for suffix in _SUFFIXES if len(stem) >= 3})
+        marks = ",".join("?" * len(forms))
+        found = self._db.execute(
+            f"SELECT word, df FROM vocab WHERE word IN ({marks})",  # noqa: S608  # only '?' marks
+            forms,
+        ).fetchall()
+        if term in {w for w, _ in found}:
+            return [f'"{w}"' for w, _ in found], sum(df for _, df in found)
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(df), 0) FROM vocab"
+            " WHERE word >= ?1 AND word < ?1 || char(1114111)",
+            (term,),
+        ).fetchone()
+        return [f'"{term}"*'], int(row[0])
+
     @staticmethod
-    def _expression(terms: list[str], joiner: str) -> str:
-        parts = []
-        for term in terms:
-            if len(term) == 1:
-                parts.append(f'"{term}"')
-                continue
-            stem = light_stem(term)
-            parts.append(f'"{term}"*' if stem == term else f'("{term}"* OR "{stem}"*)')
+    def _expression(groups: list[list[str]], joiner: str) -> str:
+        parts = [g[0] if len(g) == 1 else "(" + " OR ".join(g) + ")" for g in groups]
         return f" {joiner} ".join(parts)
+
+    def _ranked(
+        self, expression: str, filters: dict[str, str | None], limit: int
+    ) -> list[tuple[int, float]]:
+        where = "".join(f" AND {sql}" for key, sql in _FILTERS if filters.get(key) is not None)
+        values = [filters[key] for key, _ in _FILTERS if filters.get(key) is not None]
+        sql = _RANK_SQL.format(filters=where.replace("?", "?{}"))
+        sql = sql.format(*range(3, 3 + len(values)))
+        rows = self._db.execute(sql, (expression, limit, *values)).fetchall()
+        return [(int(rowid), float(score)) for rowid, score in rows]
+
+    def _rank(
+        self, expression: str, broad: bool, filters: dict[str, str | None], limit: int
+    ) -> list[tuple[int, float]]:
+        if broad:
+            champions = self._ranked(f"{{title tags}} : ({expression})", filters, limit)
+            if len(champions) >= limit:
+                return champions
+        return self._ranked(expression, filters, limit)
 
     def search(
         self,
@@ -200,26 +264,49 @@ class SearchIndex:
     ) -> SearchResult:
         """Ranked hits for ``query``; every word must match, else any word may (reported)."""
         terms = self._terms(query)
+        filters = {"category": category, "difficulty": difficulty, "kind": kind}
         with self._lock:
             corrections: list[tuple[str, str]] = []
-            fixed: list[str] = []
+            groups: list[list[str]] = []
+            reach: list[int] = []
             for term in terms:
                 if len(term) > 2 and not self._known_prefix(term):
                     better = self._correct(term)
                     if better is not None:
                         corrections.append((term, better))
                         term = better
-                fixed.append(term)
-            args = (category, difficulty, kind, limit)
-            rows = self._db.execute(_SEARCH_SQL, (self._expression(fixed, "AND"), *args)).fetchall()
+                forms, docs = self._variants(term)
+                groups.append(forms)
+                reach.append(docs)
+            if len(groups) > 1 and self.size:
+                # words in over half the documents add ~nothing to BM25 but cost a scan each
+                kept = [
+                    (g, r)
+                    for g, r in zip(groups, reach, strict=True)
+                    if r * 2 <= self.size or r <= BROAD_QUERY_DOCS
+                ]
+                rarest = min(zip(groups, reach, strict=True), key=lambda pair: pair[1])
+                groups, reach = map(list, zip(*(kept or [rarest]), strict=True))
+            expression = self._expression(groups, "AND")
+            ranked = self._rank(expression, min(reach) > BROAD_QUERY_DOCS, filters, limit)
             matched_any = False
-            if not rows and len(fixed) > 1:
+            if not ranked and len(groups) > 1:
                 matched_any = True
-                rows = self._db.execute(
-                    _SEARCH_SQL, (self._expression(fixed, "OR"), *args)
-                ).fetchall()
-        hits = tuple(
-            SearchHit(kind=k, id=i, title=t, snippet=s, score=-r, category=c, difficulty=d)
-            for k, i, t, s, r, c, d in rows
-        )
+                expression = self._expression(groups, "OR")
+                ranked = self._rank(expression, sum(reach) > BROAD_QUERY_DOCS, filters, limit)
+            hits = self._hits(expression, ranked)
         return SearchResult(query, hits, tuple(corrections), matched_any and bool(hits))
+
+    def _hits(self, expression: str, ranked: list[tuple[int, float]]) -> tuple[SearchHit, ...]:
+        if not ranked:
+            return ()
+        marks = ",".join("?" * len(ranked))
+        rows = self._db.execute(
+            _SNIPPET_SQL.format(marks=marks), (expression, *(rowid for rowid, _ in ranked))
+        ).fetchall()
+        by_id = {row[0]: row for row in rows}
+        hits = []
+        for rowid, score in ranked:
+            _, kind, doc_id, title, snippet, category, difficulty = by_id[rowid]
+            hits.append(SearchHit(kind, doc_id, title, snippet, -score, category, difficulty))
+        return tuple(hits)
