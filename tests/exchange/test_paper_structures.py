@@ -145,9 +145,26 @@ async def test_order_book_is_sorted_best_first(traded: PaperExchange) -> None:
     assert bids[0] < asks[0]
 
 
+async def test_every_capability_in_has_is_a_method(traded: PaperExchange) -> None:
+    verbs = ("fetch", "create", "cancel", "set")
+    promised = [k for k, v in traded.has.items() if v and k.startswith(verbs)]
+    snake = [
+        re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower().replace("o_h_l_c_v", "ohlcv") for k in promised
+    ]
+
+    missing = [name for name in snake if not callable(getattr(traded, name, None))]
+
+    assert missing == []
+    assert "fetchMarkets" in promised and traded.has["fetchTrades"] is False
+    currencies = await traded.fetch_currencies()
+    assert {"BTC", "ETH", "USDT"} <= set(currencies)
+    assert currencies["USDT"]["code"] == "USDT"
+
+
 async def test_helpers_round_like_ccxt(traded: PaperExchange) -> None:
     assert traded.amount_to_precision("BTC/USDT", 0.123456789) == "0.12345"
     assert traded.price_to_precision("BTC/USDT", 42000.129) == "42000.13"
+    assert traded.price_to_precision("BTC/USDT", 42000.001) == "42000"  # never "4.2E+4"
     assert traded.market("BTC/USDT")["id"] == "BTCUSDT"
     with pytest.raises(ccxt.BadSymbol):
         traded.market("NOPE/USDT")

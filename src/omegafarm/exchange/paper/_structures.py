@@ -97,6 +97,23 @@ def market_dict(market: PaperMarket, settings: PaperSettings, timeframe: str) ->
     }
 
 
+def currency_dict(code: str) -> CcxtDict:
+    """The unified currency structure (paper money: no networks, deposits or withdrawals)."""
+    return {
+        "id": code,
+        "code": code,
+        "name": code,
+        "active": True,
+        "deposit": False,
+        "withdraw": False,
+        "fee": None,
+        "precision": 1e-8,
+        "limits": {"amount": {"min": None, "max": None}, "withdraw": {"min": None, "max": None}},
+        "networks": {},
+        "info": {},
+    }
+
+
 def ticker_dict(market: PaperMarket, c: Candles, n: int, now_ms: int, book: Book) -> CcxtDict:
     """The unified ticker over the last 24 h of closed bars, bid/ask from the simulated book."""
     ticker: CcxtDict = dict.fromkeys(_TICKER_KEYS)

@@ -140,9 +140,7 @@ class PaperExchange(PaperOrders, PaperClock):
         }
         self.markets_by_id = {m["id"]: [m] for m in self.markets.values()}
         self.symbols = sorted(self.markets)
-        self.currencies = {
-            c: {"id": c, "code": c, "precision": 1e-8} for c in self._currency_codes()
-        }
+        self.currencies = {c: st.currency_dict(c) for c in self._currency_codes()}
         self.options: dict[str, Any] = {}
         self.urls: dict[str, Any] = {"api": {}, "www": "local"}
         self.apiKey = ""
@@ -197,6 +195,10 @@ class PaperExchange(PaperOrders, PaperClock):
     async def fetch_markets(self, params: Params | None = None) -> list[dict[str, Any]]:
         """All markets as a list."""
         return list(self.markets.values())
+
+    async def fetch_currencies(self, params: Params | None = None) -> dict[str, dict[str, Any]]:
+        """Every currency of the markets and the wallet, by code."""
+        return self.currencies
 
     async def fetch_time(self, params: Params | None = None) -> int:
         """The simulated now, in ms."""
