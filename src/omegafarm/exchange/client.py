@@ -19,9 +19,9 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from omegafarm.core.errors import ConfigError
+from omegafarm.exchange.credentials import Credentials
 from omegafarm.exchange.errors import redact
 from omegafarm.exchange.ratelimit import RateLimiter
-from omegafarm.exchange.vault import Credentials
 
 # header name (lower case) → (window in seconds, the exchange's published weight limit in it).
 USED_WEIGHT_HEADERS: dict[str, tuple[float, float]] = {"x-mbx-used-weight-1m": (60.0, 6000.0)}

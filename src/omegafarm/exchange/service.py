@@ -14,7 +14,6 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -40,13 +39,21 @@ from omegafarm.exchange.errors import (
 )
 from omegafarm.exchange.models import Balance, Market, Order, OrderBook, Position, Ticker, Trade
 from omegafarm.exchange.ohlcv_cache import OhlcvCache, fetch_latest, fetch_range
-from omegafarm.exchange.orders import OrderPolicy, PreparedOrder, place_once, prepare_order
+from omegafarm.exchange.orders import (
+    OrderPolicy,
+    PreparedOrder,
+    find_by_client_id,
+    place_once,
+    prepare_order,
+    send_order,
+)
 from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter, RateLimiter
 from omegafarm.exchange.vault import Credentials, Vault
 
 T = TypeVar("T")
 F64 = npt.NDArray[np.float64]
 SleepFn = Callable[[float], Awaitable[None]]
+Params = dict[str, Any] | None
 
 
 class ExchangeService(BaseService[ExchangeSettings]):
@@ -218,47 +225,36 @@ class ExchangeService(BaseService[ExchangeSettings]):
             )
         return found
 
-    async def fetch_ticker(self, symbol: str, params: dict[str, Any] | None = None) -> Ticker:
+    async def _fetch(
+        self, method: str, symbol: str | None, parse: Callable[[object, nz.Ctx], T], *args: Any
+    ) -> T:
+        """Call ccxt's ``method(*args)`` through ``_call`` and parse the result strictly."""
+        raw = await self._call(method, symbol, lambda: getattr(self._client, method)(*args))
+        return parse(raw, self._ctx(method))
+
+    async def fetch_ticker(self, symbol: str, params: Params = None) -> Ticker:
         """The ticker of one market."""
-        raw = await self._call(
-            "fetch_ticker", symbol, lambda: self._client.fetch_ticker(symbol, params or {})
-        )
-        return nz.ticker(raw, self._ctx("fetch_ticker"))
+        return await self._fetch("fetch_ticker", symbol, nz.ticker, symbol, params or {})
 
     async def fetch_tickers(
-        self, symbols: list[str] | None = None, params: dict[str, Any] | None = None
+        self, symbols: list[str] | None = None, params: Params = None
     ) -> dict[str, Ticker]:
         """Tickers by symbol (all markets when ``symbols`` is None)."""
-        raw = await self._call(
-            "fetch_tickers", None, lambda: self._client.fetch_tickers(symbols, params or {})
-        )
-        return nz.tickers(raw, self._ctx("fetch_tickers"))
+        return await self._fetch("fetch_tickers", None, nz.tickers, symbols, params or {})
 
     async def fetch_order_book(
-        self, symbol: str, limit: int | None = None, params: dict[str, Any] | None = None
+        self, symbol: str, limit: int | None = None, params: Params = None
     ) -> OrderBook:
         """Bids and asks of one market."""
-        raw = await self._call(
-            "fetch_order_book",
-            symbol,
-            lambda: self._client.fetch_order_book(symbol, limit, params or {}),
-        )
-        return nz.order_book(raw, self._ctx("fetch_order_book"))
+        args = (symbol, limit, params or {})
+        return await self._fetch("fetch_order_book", symbol, nz.order_book, *args)
 
     async def fetch_trades(
-        self,
-        symbol: str,
-        since: int | None = None,
-        limit: int | None = None,
-        params: dict[str, Any] | None = None,
+        self, symbol: str, since: int | None = None, limit: int | None = None, params: Params = None
     ) -> list[Trade]:
         """Recent public trades of one market."""
-        raw = await self._call(
-            "fetch_trades",
-            symbol,
-            lambda: self._client.fetch_trades(symbol, since, limit, params or {}),
-        )
-        return nz.many(raw, self._ctx("fetch_trades"), nz.trade)
+        args = (symbol, since, limit, params or {})
+        return await self._fetch("fetch_trades", symbol, _many(nz.trade), *args)
 
     async def fetch_ohlcv(
         self,
@@ -266,7 +262,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         timeframe: str = "1m",
         since: int | None = None,
         limit: int | None = None,
-        params: dict[str, Any] | None = None,
+        params: Params = None,
     ) -> F64:
         """Candles (n, 6) float64: paged, deduplicated, gap-free, cached when closed."""
         self._require_running()
@@ -303,80 +299,63 @@ class ExchangeService(BaseService[ExchangeSettings]):
         )
 
     # ----------------------------------------------------------------- account
-    async def fetch_balance(self, params: dict[str, Any] | None = None) -> Balance:
+    async def fetch_balance(self, params: Params = None) -> Balance:
         """Balances of the account."""
-        raw = await self._call(
-            "fetch_balance", None, lambda: self._client.fetch_balance(params or {})
-        )
-        return nz.balance(raw, self._ctx("fetch_balance"))
+        return await self._fetch("fetch_balance", None, nz.balance, params or {})
 
     async def fetch_positions(
-        self, symbols: list[str] | None = None, params: dict[str, Any] | None = None
+        self, symbols: list[str] | None = None, params: Params = None
     ) -> list[Position]:
         """Open derivatives positions (all, or of ``symbols``)."""
-        raw = await self._call(
-            "fetch_positions", None, lambda: self._client.fetch_positions(symbols, params or {})
-        )
-        return nz.many(raw, self._ctx("fetch_positions"), nz.position)
-
-    async def _orders(self, method: str, symbol: str | None, *args: Any) -> list[Order]:
-        fn = getattr(self._client, method)
-        raw = await self._call(method, symbol, lambda: fn(symbol, *args))
-        return nz.many(raw, self._ctx(method), nz.order)
+        return await self._fetch("fetch_positions", None, _many(nz.position), symbols, params or {})
 
     async def fetch_orders(
         self,
         symbol: str | None = None,
         since: int | None = None,
         limit: int | None = None,
-        params: dict[str, Any] | None = None,
+        params: Params = None,
     ) -> list[Order]:
         """Orders of the account, open and closed."""
-        return await self._orders("fetch_orders", symbol, since, limit, params or {})
+        args = (symbol, since, limit, params or {})
+        return await self._fetch("fetch_orders", symbol, _many(nz.order), *args)
 
     async def fetch_open_orders(
         self,
         symbol: str | None = None,
         since: int | None = None,
         limit: int | None = None,
-        params: dict[str, Any] | None = None,
+        params: Params = None,
     ) -> list[Order]:
         """Open orders of the account."""
-        return await self._orders("fetch_open_orders", symbol, since, limit, params or {})
+        args = (symbol, since, limit, params or {})
+        return await self._fetch("fetch_open_orders", symbol, _many(nz.order), *args)
 
     async def fetch_closed_orders(
         self,
         symbol: str | None = None,
         since: int | None = None,
         limit: int | None = None,
-        params: dict[str, Any] | None = None,
+        params: Params = None,
     ) -> list[Order]:
         """Closed (filled or cancelled) orders of the account."""
-        return await self._orders("fetch_closed_orders", symbol, since, limit, params or {})
+        args = (symbol, since, limit, params or {})
+        return await self._fetch("fetch_closed_orders", symbol, _many(nz.order), *args)
 
-    async def fetch_order(
-        self, id: str, symbol: str | None = None, params: dict[str, Any] | None = None
-    ) -> Order:
+    async def fetch_order(self, id: str, symbol: str | None = None, params: Params = None) -> Order:
         """One order by exchange id."""
-        raw = await self._call(
-            "fetch_order", symbol, lambda: self._client.fetch_order(id, symbol, params or {})
-        )
-        return nz.order(raw, self._ctx("fetch_order"))
+        return await self._fetch("fetch_order", symbol, nz.order, id, symbol, params or {})
 
     async def fetch_my_trades(
         self,
         symbol: str | None = None,
         since: int | None = None,
         limit: int | None = None,
-        params: dict[str, Any] | None = None,
+        params: Params = None,
     ) -> list[Trade]:
         """The account's own fills."""
-        raw = await self._call(
-            "fetch_my_trades",
-            symbol,
-            lambda: self._client.fetch_my_trades(symbol, since, limit, params or {}),
-        )
-        return nz.many(raw, self._ctx("fetch_my_trades"), nz.trade)
+        args = (symbol, since, limit, params or {})
+        return await self._fetch("fetch_my_trades", symbol, _many(nz.trade), *args)
 
     # ----------------------------------------------------------------- orders
     async def create_order(
@@ -386,7 +365,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         side: str,
         amount: Decimal | float | str,
         price: Decimal | float | str | None = None,
-        params: dict[str, Any] | None = None,
+        params: Params = None,
     ) -> Order:
         """Place an order exactly once (rounded, limit-checked, idempotent client id)."""
         self._require_running()
@@ -423,55 +402,20 @@ class ExchangeService(BaseService[ExchangeSettings]):
         if self._limiter is not None:
             bucket = order_bucket(self.exchange_id, self.settings.account)
             await self._limiter.acquire(bucket, 1.0)
-        params = {**order.params, "clientOrderId": order.client_order_id}
-        price = float(order.price) if order.price is not None else None
-        raw = await self._client.create_order(
-            order.symbol, order.type, order.side, float(order.amount), price, params
-        )
-        placed = nz.order(raw, self._ctx("create_order"))
-        if placed.client_order_id is None:
-            return _with_client_id(placed, order.client_order_id)
-        return placed
+        return await send_order(self._client, order, self.exchange_id)
 
     async def _find_by_client_id(self, order: PreparedOrder, since_ms: int) -> Order | None:
-        has = getattr(self._client, "has", {}) or {}
-        methods = [
-            m
-            for m in ("fetch_open_orders", "fetch_closed_orders", "fetch_orders")
-            if has.get(_camel(m))
-        ]
-        if not methods:
-            raise self._translate(
-                NotImplementedError("cannot list orders to find a client order id"),
-                "find_order_by_client_id",
-                order.symbol,
-            )
-        for method in methods[:2]:
-            # Open orders are few: no ``since`` filter, which a skewed clock could get wrong.
-            since = None if method == "fetch_open_orders" else since_ms
-            raw = await getattr(self._client, method)(order.symbol, since, None, {})
-            for item in nz.many(raw, self._ctx(method), nz.order):
-                if item.client_order_id == order.client_order_id:
-                    return item
-        return None
+        return await find_by_client_id(self._client, order, since_ms, self.exchange_id)
 
     async def cancel_order(
-        self, id: str, symbol: str | None = None, params: dict[str, Any] | None = None
+        self, id: str, symbol: str | None = None, params: Params = None
     ) -> Order:
-        """Cancel one order (cancelling is idempotent, so it is retried like a read)."""
-        raw = await self._call(
-            "cancel_order", symbol, lambda: self._client.cancel_order(id, symbol, params or {})
-        )
-        return nz.order(raw, self._ctx("cancel_order"))
+        """Cancel one order (retried like a read: a repeated cancel cannot double anything)."""
+        return await self._fetch("cancel_order", symbol, nz.order, id, symbol, params or {})
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
-def _with_client_id(order: Order, client_order_id: str) -> Order:
-    return replace(order, client_order_id=client_order_id)
+def _many(parse: Callable[[object, nz.Ctx], T]) -> Callable[[object, nz.Ctx], list[T]]:
+    return lambda raw, ctx: nz.many(raw, ctx, parse)
 
 
 def _default_cache_path() -> Path:

@@ -13,171 +13,48 @@ master key and bumps ``master_version``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
-import secrets
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from omegafarm.core.errors import NotFoundError, SecurityError
+from omegafarm.core.errors import NotFoundError
+from omegafarm.exchange.credentials import (
+    MASTER_KEY_ENV,
+    Credentials,
+    MasterKey,
+    Secret,
+    VaultError,
+    VaultIntegrityError,
+    VaultKeyError,
+    b64,
+    rand_bytes,
+    unb64,
+)
+
+__all__ = [
+    "MASTER_KEY_ENV",
+    "Credentials",
+    "KeyRecord",
+    "MasterKey",
+    "Secret",
+    "Vault",
+    "VaultError",
+    "VaultIntegrityError",
+    "VaultKeyError",
+    "atomic_write",
+]
 
 FORMAT = "omegafarm-vault/1"
-MASTER_KEY_ENV = "OMEGA_MASTER_KEY"
 SECRET_NAMES = ("api_key", "secret", "passphrase")
 _CHECK_PLAINTEXT = b"omegafarm vault key check"
-_ARGON2 = {"time_cost": 3, "memory_cost_kib": 65536, "parallelism": 2}
-
-
-class VaultError(SecurityError):
-    """The vault file is missing, unreadable or inconsistent."""
-
-
-class VaultKeyError(VaultError):
-    """The master key or passphrase does not open this vault."""
-
-
-class VaultIntegrityError(VaultError):
-    """A ciphertext failed authentication: it was altered or moved to another record."""
-
-
-class Secret:
-    """A string that never shows itself in ``repr``/``str``/f-strings; ``reveal()`` gives it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret value (pass it straight to the library that needs it)."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        return repr(self)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
-
-    def __hash__(self) -> int:
-        return hash(("Secret", len(self._value)))
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __reduce__(self) -> Any:
-        raise TypeError("a Secret is not picklable")
-
-
-@dataclass(frozen=True, repr=False)
-class Credentials:
-    """API credentials of one exchange account; repr and str name the record, never a secret."""
-
-    exchange: str
-    key_id: str
-    api_key: Secret
-    secret: Secret
-    passphrase: Secret | None = None
-    owner: str = "default"
-
-    def __repr__(self) -> str:
-        return (
-            f"Credentials(owner={self.owner!r}, exchange={self.exchange!r}, "
-            f"key_id={self.key_id!r}, secrets=redacted)"
-        )
-
-    __str__ = __repr__
-
-    def ccxt_config(self) -> dict[str, str]:
-        """The ccxt constructor keys (``apiKey``, ``secret``, ``password``)."""
-        config = {"apiKey": self.api_key.reveal(), "secret": self.secret.reveal()}
-        if self.passphrase is not None and self.passphrase:
-            config["password"] = self.passphrase.reveal()
-        return config
-
-    def revealed(self) -> tuple[str, ...]:
-        """Every secret value, for redacting them from text that might quote them."""
-        values = [self.api_key.reveal(), self.secret.reveal()]
-        if self.passphrase is not None:
-            values.append(self.passphrase.reveal())
-        return tuple(v for v in values if v)
-
-
-@dataclass(frozen=True)
-class MasterKey:
-    """32 bytes that wrap the data keys; ``kdf`` records how a passphrase produced them."""
-
-    key: bytes = field(repr=False)
-    kdf: Mapping[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        if len(self.key) != 32:
-            raise VaultKeyError(f"a master key must be 32 bytes, got {len(self.key)}")
-
-    @classmethod
-    def generate(cls) -> MasterKey:
-        """A fresh random master key."""
-        return cls(AESGCM.generate_key(bit_length=256))
-
-    @classmethod
-    def from_base64(cls, text: str, *, source: str = MASTER_KEY_ENV) -> MasterKey:
-        """A key given as base64 of 32 bytes (``source`` names where it came from)."""
-        try:
-            raw = base64.b64decode(text.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise VaultKeyError(f"{source} is not valid base64 (expected 32 bytes)") from None
-        if len(raw) != 32:
-            raise VaultKeyError(f"{source} must decode to 32 bytes, got {len(raw)}")
-        return cls(raw)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> MasterKey | None:
-        """The key in ``OMEGA_MASTER_KEY``, or None when the variable is unset."""
-        env = os.environ if environ is None else environ
-        text = env.get(MASTER_KEY_ENV)
-        return cls.from_base64(text) if text else None
-
-    @classmethod
-    def from_file(cls, path: Path) -> MasterKey:
-        """A key file holding 32 raw bytes or their base64."""
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise VaultKeyError(f"cannot read master key file {path}: {exc.strerror}") from None
-        if len(raw) == 32:
-            return cls(raw)
-        return cls.from_base64(raw.decode("ascii", "replace"), source=f"key file {path}")
-
-    @classmethod
-    def from_passphrase(cls, passphrase: str, kdf: Mapping[str, Any] | None = None) -> MasterKey:
-        """argon2id of ``passphrase`` with the vault's salt and costs (new ones if None)."""
-        params: dict[str, Any] = (
-            dict(kdf) if kdf else {"type": "argon2id", **_ARGON2, "salt": _b64(_rand(16))}
-        )
-        key = hash_secret_raw(
-            passphrase.encode("utf-8"),
-            _unb64(str(params["salt"])),
-            time_cost=int(params["time_cost"]),
-            memory_cost=int(params["memory_cost_kib"]),
-            parallelism=int(params["parallelism"]),
-            hash_len=32,
-            type=Type.ID,
-        )
-        return cls(key, params)
 
 
 @dataclass(frozen=True)
@@ -190,21 +67,6 @@ class KeyRecord:
     key_version: int
     created_at_s: float
     has_passphrase: bool
-
-
-def _rand(n: int) -> bytes:
-    return secrets.token_bytes(n)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise VaultError("vault file holds invalid base64") from None
 
 
 def _aad(owner: str, exchange: str, key_id: str, name: str, version: int, part: str) -> bytes:
@@ -274,18 +136,18 @@ class Vault:
         return doc
 
     def _set_check(self) -> None:
-        nonce = _rand(12)
+        nonce = rand_bytes(12)
         version = int(self._doc["master_version"])
         sealed = AESGCM(self._master.key).encrypt(nonce, _CHECK_PLAINTEXT, _check_aad(version))
         self._doc["kdf"] = dict(self._master.kdf) if self._master.kdf else None
-        self._doc["check"] = {"nonce": _b64(nonce), "ciphertext": _b64(sealed)}
+        self._doc["check"] = {"nonce": b64(nonce), "ciphertext": b64(sealed)}
 
     def _verify_master(self) -> None:
         check = self._doc.get("check") or {}
         version = int(self._doc.get("master_version", 1))
         try:
             AESGCM(self._master.key).decrypt(
-                _unb64(check["nonce"]), _unb64(check["ciphertext"]), _check_aad(version)
+                unb64(check["nonce"]), unb64(check["ciphertext"]), _check_aad(version)
             )
         except (InvalidTag, KeyError, TypeError):
             how = "passphrase" if self._doc.get("kdf") else "master key"
@@ -412,7 +274,7 @@ class Vault:
         self, owner: str, exchange: str, key_id: str, name: str, version: int, plaintext: str
     ) -> dict[str, str]:
         data_key = AESGCM.generate_key(bit_length=256)
-        nonce, wrap_nonce = _rand(12), _rand(12)
+        nonce, wrap_nonce = rand_bytes(12), rand_bytes(12)
         ciphertext = AESGCM(data_key).encrypt(
             nonce, plaintext.encode("utf-8"), _aad(owner, exchange, key_id, name, version, "data")
         )
@@ -420,10 +282,10 @@ class Vault:
             wrap_nonce, data_key, _aad(owner, exchange, key_id, name, version, "key")
         )
         return {
-            "nonce": _b64(nonce),
-            "ciphertext": _b64(ciphertext),
-            "wrap_nonce": _b64(wrap_nonce),
-            "wrapped_key": _b64(wrapped),
+            "nonce": b64(nonce),
+            "ciphertext": b64(ciphertext),
+            "wrap_nonce": b64(wrap_nonce),
+            "wrapped_key": b64(wrapped),
         }
 
     def _open_secret(self, record: Mapping[str, Any], name: str, sealed: Mapping[str, Any]) -> str:
@@ -431,13 +293,13 @@ class Vault:
         version = int(record["key_version"])
         try:
             data_key = AESGCM(self._master.key).decrypt(
-                _unb64(sealed["wrap_nonce"]),
-                _unb64(sealed["wrapped_key"]),
+                unb64(sealed["wrap_nonce"]),
+                unb64(sealed["wrapped_key"]),
                 _aad(owner, exchange, key_id, name, version, "key"),
             )
             plaintext = AESGCM(data_key).decrypt(
-                _unb64(sealed["nonce"]),
-                _unb64(sealed["ciphertext"]),
+                unb64(sealed["nonce"]),
+                unb64(sealed["ciphertext"]),
                 _aad(owner, exchange, key_id, name, version, "data"),
             )
         except (InvalidTag, KeyError, TypeError):
