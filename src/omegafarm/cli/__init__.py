@@ -6,6 +6,7 @@ Errors a user can cause print one clear line and exit with status 2, never a tra
 
 from __future__ import annotations
 
+from omegafarm.cli import analyze as _analyze
 from omegafarm.cli import audit as _audit
 from omegafarm.cli import discord_bot, learn
 from omegafarm.cli import keys as _keys
@@ -14,6 +15,7 @@ from omegafarm.cli import users as _users
 from omegafarm.cli._app import app
 
 app.add_typer(learn.app, name="learn")
+app.add_typer(_analyze.app, name="analyze")
 app.add_typer(_users.app, name="users")
 app.add_typer(_tokens.app, name="tokens")
 app.add_typer(_audit.app, name="audit")
