@@ -17,7 +17,9 @@ from omegafarm.exchange import (
     Ticker,
 )
 from omegafarm.exchange.paper import PaperSettings
+from omegafarm.exchange.shared_limit import SharedRateLimiter
 from omegafarm.exchange.testing import LoopbackExchangeServer, Reply
+from omegafarm.store import RedisClient
 from tests.exchange._binance import btc_usdt_market
 from tests.exchange._replay import replay_service
 
@@ -134,3 +136,24 @@ async def test_paper_is_the_default_and_speaks_the_same_models(tmp_path: Path) -
     assert usdt.used > 0  # the market order reserved quote currency
     assert health.ready
     assert candles.shape == (5, 6)
+
+
+async def test_shared_limit_puts_every_request_on_the_farm_wide_budget(
+    tmp_path: Path, redis_client: RedisClient
+) -> None:
+    server = LoopbackExchangeServer(TICKER)
+    async with server:
+        settings = _settings(tmp_path, exchange_id="binance", api_base_url=server.url)
+        service = ExchangeService(settings, shared_limit=redis_client, sleep=_no_wait)
+        async with service:
+            client = service.get_exchange_client()
+            client.set_markets([client.safe_market_structure(m) for m in MARKETS.values()])
+            await service.fetch_ticker("BTC/USDT")
+            await service.fetch_ticker("BTC/USDT")
+            limiter = client.omega_limiter
+            health = await service.health()
+    assert isinstance(limiter, SharedRateLimiter)
+    assert limiter.used_units["weight:binance"] > 0  # the budget lives in Redis
+    assert not limiter.degraded
+    assert health.ready
+    assert not health.degraded

@@ -48,7 +48,9 @@ from omegafarm.exchange.orders import (
     send_order,
 )
 from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter, RateLimiter
+from omegafarm.exchange.shared_limit import SharedRateLimiter
 from omegafarm.exchange.vault import Credentials, Vault
+from omegafarm.store import RedisClient
 
 T = TypeVar("T")
 F64 = npt.NDArray[np.float64]
@@ -68,6 +70,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         credentials: Credentials | None = None,
         vault: Vault | None = None,
         rate_limiter: RateLimiter | None = None,
+        shared_limit: RedisClient | None = None,
         sleep: SleepFn = asyncio.sleep,
         metrics_registry: CollectorRegistry | None = None,
     ) -> None:
@@ -75,6 +78,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         self._credentials = credentials
         self._vault = vault
         self._limiter = rate_limiter
+        self._shared_limit = shared_limit
         self._sleep = sleep
         self._rng = random.Random()  # noqa: S311  # jitter, not cryptography
         self._client: Any = None
@@ -97,7 +101,10 @@ class ExchangeService(BaseService[ExchangeSettings]):
                 self.log_activity("credentials_missing", exchange=s.exchange_id, mode="public")
         self._client = self._build_client()
         if self._limiter is None:
-            self._limiter = self._local_limiter(float(getattr(self._client, "rateLimit", 0) or 1))
+            local = self._local_limiter(float(getattr(self._client, "rateLimit", 0) or 1))
+            self._limiter = local
+            if self._shared_limit is not None and s.exchange_id != "paper":
+                self._limiter = SharedRateLimiter(self._shared_limit, local, sleep=self._sleep)
             if hasattr(self._client, "omega_limiter"):
                 self._client.omega_limiter = self._limiter
         self._cache = OhlcvCache(s.ohlcv_cache_path or _default_cache_path())
@@ -145,7 +152,10 @@ class ExchangeService(BaseService[ExchangeSettings]):
     async def _check_health(self) -> Health:
         ok = self._client is not None
         reason = f"{self.exchange_id}: {len(self._markets)} markets loaded"
-        return Health(self.name, live=True, ready=ok, reason=reason)
+        limit_problem = str(getattr(self._limiter, "degraded_reason", "") or "")
+        if limit_problem:
+            reason = f"{reason}; rate limit: {limit_problem}"
+        return Health(self.name, live=True, ready=ok, reason=reason, degraded=bool(limit_problem))
 
     def _extra_metrics(self) -> dict[str, Any]:
         waited = getattr(self._limiter, "waited_s", None)
@@ -399,7 +409,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         return placed
 
     async def _send_order(self, order: PreparedOrder) -> Order:
-        if self._limiter is not None:
+        if self._limiter is not None and self.exchange_id != "paper":
             bucket = order_bucket(self.exchange_id, self.settings.account)
             await self._limiter.acquire(bucket, 1.0)
         return await send_order(self._client, order, self.exchange_id)
