@@ -147,6 +147,31 @@ async def test_replayed_limit_order_fills_on_the_first_real_bar_trading_through(
     assert ex.balance_of("ETH") == (Decimal("0.5"), Decimal(0))
 
 
+async def test_golden_run_on_real_eth_btc_candles(ohlcv_dir: Path) -> None:
+    """Pins the whole engine's output on real data: any change to fills shows up here."""
+    settings = PaperSettings(
+        source="replay",
+        clock="manual",
+        replay_path=ohlcv_dir / "ETH_BTC-5m.csv",
+        warmup_bars=100,
+        initial_balances={"BTC": Decimal(2), "ETH": Decimal(10)},
+    )
+    ex = PaperExchange(settings)
+    for step in range(80):  # every 2 hours: a market order and a fresh pair of limit orders
+        for order in await ex.fetch_open_orders("ETH/BTC"):
+            await ex.cancel_order(order["id"], "ETH/BTC")
+        last = (await ex.fetch_ticker("ETH/BTC"))["last"]
+        await ex.create_order("ETH/BTC", "market", "buy" if step % 2 == 0 else "sell", 2.0)
+        await ex.create_order("ETH/BTC", "limit", "buy", 1.0, last * 0.997)
+        await ex.create_order("ETH/BTC", "limit", "sell", 1.0, last * 1.003)
+        ex.advance(24)
+    trades = await ex.fetch_my_trades()
+
+    assert ex.balance_of("BTC") == (Decimal("2.18319839921"), Decimal(0))
+    assert ex.balance_of("ETH") == (Decimal(8), Decimal(0))
+    assert (len(trades), sum(t["takerOrMaker"] == "maker" for t in trades)) == (224, 137)
+
+
 async def test_run_flat_out_plays_a_replay_to_its_end(tmp_path: Path) -> None:
     rows = [(START + i * 60_000, 10.0, 11.0, 9.0, 10.0, 5.0) for i in range(50)]
     write_candles(tmp_path, "AAA/USDT", "1m", rows)

@@ -18,10 +18,9 @@ prices of a fill can be checked by hand.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from dataclasses import dataclass
 from decimal import Decimal
-
-import numpy as np
 
 from omegafarm.exchange.paper._source import Candles, MarketSpec
 from omegafarm.exchange.paper._state import ZERO, Side, ceil_to, dec, floor_to
@@ -79,13 +78,13 @@ def book_at(
 ) -> Book:
     """The book around ``mid`` shaped by bars ``[stop - window, stop)`` of ``candles``."""
     start = max(0, stop - settings.window_bars)
-    closes = candles.close[max(0, start - 1) : stop]
-    sigma = 0.0
-    if closes.shape[0] >= 2:
-        returns = np.diff(np.log(closes))
-        sigma = math.sqrt(float((returns * returns).sum()) / returns.shape[0])
-    vols = candles.volume[start:stop]
-    vbar = float(vols.sum()) / vols.shape[0] if vols.shape[0] else 0.0
+    # math.log and math.fsum (exactly rounded sums) keep the book identical on every platform
+    closes = candles.close[max(0, start - 1) : stop].tolist()
+    logs = [math.log(x) for x in closes]
+    returns = [b - a for a, b in pairwise(logs)]
+    sigma = math.sqrt(math.fsum(r * r for r in returns) / len(returns)) if returns else 0.0
+    vols = candles.volume[start:stop].tolist()
+    vbar = math.fsum(vols) / len(vols) if vols else 0.0
     mid_d = dec(mid)
     sigma_d = dec(sigma)
     spread = max(
