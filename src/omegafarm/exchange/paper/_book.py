@@ -18,9 +18,9 @@ prices of a fill can be checked by hand.
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import pairwise
 
 from omegafarm.exchange.paper._source import Candles, MarketSpec
 from omegafarm.exchange.paper._state import ZERO, Side, ceil_to, dec, floor_to
