@@ -122,7 +122,7 @@ class Engine:
             )
         if tif == "PO" and limit is not None:
             book = self.book(market)
-            if limit >= book.ask(0) if side == "buy" else limit <= book.bid(0):
+            if (limit >= book.ask(0)) if side == "buy" else (limit <= book.bid(0)):
                 raise ccxt.OrderImmediatelyFillable(
                     f"paper: post-only {side} at {limit} on {market.symbol} would take liquidity"
                 )

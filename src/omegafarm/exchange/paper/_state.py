@@ -71,7 +71,7 @@ class Fill:
     ts_ms: int
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # an order is equal only to itself
 class Order:
     """An order and everything that happened to it."""
 
