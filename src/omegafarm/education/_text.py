@@ -18,7 +18,7 @@ _SPACE_RE = re.compile(r"[ \t]+")
 # Words dropped from a query when other words remain: they are in nearly every document.
 STOPWORDS = frozenset(
     "a an and are as at be by do does for from how i in is it of on or the to what when where "  # noqa: SIM905  # a word list reads best as one string
-    "which who why with you your".split()
+    "which who why with you your vs versus".split()
 )
 
 

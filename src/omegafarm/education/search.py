@@ -60,7 +60,10 @@ _FILTERS = (("category", "category = ?"), ("difficulty", "difficulty = ?"), ("ki
 # A query whose rarest word is in more documents than this is "broad": it is ranked over
 # title/tag matches first (a champion tier) and over every match only if that tier is short.
 BROAD_QUERY_DOCS = 2000
-_SUFFIXES = ("", "s", "es", "e", "ed", "ing", "y", "ies")
+MAX_PREFIX_EXPANSIONS = 12
+# Lessons and tutorials teach; a glossary entry only defines. At equal relevance the lesson
+# comes first, so glossary BM25 scores are scaled down by this factor.
+GLOSSARY_WEIGHT = 0.75
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class SearchIndex:
         self._max_terms = max_query_terms
         self._df: dict[str, int] = {}
         self._deletes: dict[str, list[str]] = {}
+        self._glossary_rows: set[int] = set()
         self.size = 0
 
     @staticmethod
@@ -139,9 +143,18 @@ class SearchIndex:
 
     def add(self, docs: Iterable[IndexDoc]) -> None:
         """Index documents and rebuild the vocabulary used for typo correction."""
-        rows = [(d.title, d.tags, d.body, d.kind, d.id, d.category, d.difficulty) for d in docs]
+        first = self.size + 1
+        rows = [
+            (first + n, d.title, d.tags, d.body, d.kind, d.id, d.category, d.difficulty)
+            for n, d in enumerate(docs)
+        ]
+        self._glossary_rows.update(r[0] for r in rows if r[4] == "glossary")
         with self._lock, self._db:
-            self._db.executemany("INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany(
+                "INSERT INTO docs (rowid, title, tags, body, kind, doc_id, category, difficulty)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             self._db.execute("DELETE FROM vocab")
             self._db.execute("DELETE FROM vocab_gram")
             self._db.execute("INSERT INTO vocab SELECT term, doc FROM docs_terms")
@@ -204,35 +217,31 @@ class SearchIndex:
                 best = (distance, -df, word)
         return best[2] if best else None
 
-    def _variants(self, term: str) -> tuple[list[str], int]:
-        """Index words for one query word and how many documents they reach (an estimate).
+    def _variants(self, term: str) -> tuple[str, int]:
+        """The FTS5 phrase for one query word and how many documents it reaches (estimated).
 
-        A word the index holds matches itself and its inflections found in the vocabulary
-        (order → orders, ordered); any other word is taken as the start of a word (prefix).
+        The word's light stem is searched as a prefix (orders → ``"order"*`` matches order,
+        orders, ordering) when few vocabulary words share that prefix; a prefix shared by many
+        words would be slow and vague, so then the word is matched exactly. One phrase per word
+        keeps BM25 from counting a document twice for two forms of the same word.
         """
-        if len(term) == 1:
+        if len(term) <= 2:
             row = self._db.execute("SELECT df FROM vocab WHERE word = ?", (term,)).fetchone()
-            return [f'"{term}"'], int(row[0]) if row else 0
+            return f'"{term}"', int(row[0]) if row else 0
         stem = light_stem(term)
-        forms = sorted({term} | {stem + suffix for suffix in _SUFFIXES if len(stem) >= 3})
-        marks = ",".join("?" * len(forms))
-        found = self._db.execute(
-            f"SELECT word, df FROM vocab WHERE word IN ({marks})",  # noqa: S608  # only '?' marks
-            forms,
-        ).fetchall()
-        if term in {w for w, _ in found}:
-            return [f'"{w}"' for w, _ in found], sum(df for _, df in found)
-        row = self._db.execute(
-            "SELECT COALESCE(SUM(df), 0) FROM vocab"
+        count, reach = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(df), 0) FROM vocab"
             " WHERE word >= ?1 AND word < ?1 || char(1114111)",
-            (term,),
+            (stem,),
         ).fetchone()
-        return [f'"{term}"*'], int(row[0])
+        if 0 < count <= MAX_PREFIX_EXPANSIONS:
+            return f'"{stem}"*', int(reach)
+        row = self._db.execute("SELECT df FROM vocab WHERE word = ?", (term,)).fetchone()
+        return f'"{term}"', int(row[0]) if row else 0
 
     @staticmethod
-    def _expression(groups: list[list[str]], joiner: str) -> str:
-        parts = [g[0] if len(g) == 1 else "(" + " OR ".join(g) + ")" for g in groups]
-        return f" {joiner} ".join(parts)
+    def _expression(phrases: list[str], joiner: str) -> str:
+        return f" {joiner} ".join(phrases)
 
     def _ranked(
         self, expression: str, filters: dict[str, str | None], limit: int
@@ -247,11 +256,23 @@ class SearchIndex:
     def _rank(
         self, expression: str, broad: bool, filters: dict[str, str | None], limit: int
     ) -> list[tuple[int, float]]:
+        """Top rows by BM25 (glossary entries scaled by GLOSSARY_WEIGHT), best first.
+
+        Three times ``limit`` rows are fetched before the glossary scaling, which only moves
+        entries down; a lesson deeper than that would need many glossary entries above it.
+        """
+        fetch = limit * 3
+        rows: list[tuple[int, float]] = []
         if broad:
-            champions = self._ranked(f"{{title tags}} : ({expression})", filters, limit)
-            if len(champions) >= limit:
-                return champions
-        return self._ranked(expression, filters, limit)
+            rows = self._ranked(f"{{title tags}} : ({expression})", filters, fetch)
+        if len(rows) < limit:
+            rows = self._ranked(expression, filters, fetch)
+        weighted = [
+            (rowid, score * GLOSSARY_WEIGHT if rowid in self._glossary_rows else score)
+            for rowid, score in rows
+        ]
+        weighted.sort(key=lambda pair: pair[1])  # SQLite's BM25: more negative is better
+        return weighted[:limit]
 
     def search(
         self,
@@ -262,40 +283,51 @@ class SearchIndex:
         kind: Kind | None = None,
         limit: int = 10,
     ) -> SearchResult:
-        """Ranked hits for ``query``; every word must match, else any word may (reported)."""
+        """Ranked hits: documents with every word first, then (flagged) ones with some words."""
         terms = self._terms(query)
         filters = {"category": category, "difficulty": difficulty, "kind": kind}
         with self._lock:
-            corrections: list[tuple[str, str]] = []
-            groups: list[list[str]] = []
-            reach: list[int] = []
-            for term in terms:
-                if len(term) > 2 and not self._known_prefix(term):
-                    better = self._correct(term)
-                    if better is not None:
-                        corrections.append((term, better))
-                        term = better
-                forms, docs = self._variants(term)
-                groups.append(forms)
-                reach.append(docs)
-            if len(groups) > 1 and self.size:
-                # words in over half the documents add ~nothing to BM25 but cost a scan each
-                kept = [
-                    (g, r)
-                    for g, r in zip(groups, reach, strict=True)
-                    if r * 2 <= self.size or r <= BROAD_QUERY_DOCS
-                ]
-                rarest = min(zip(groups, reach, strict=True), key=lambda pair: pair[1])
-                groups, reach = map(list, zip(*(kept or [rarest]), strict=True))
-            expression = self._expression(groups, "AND")
-            ranked = self._rank(expression, min(reach) > BROAD_QUERY_DOCS, filters, limit)
+            corrections, phrases, reach = self._phrases(terms)
+            ranked = self._rank(
+                self._expression(phrases, "AND"), min(reach) > BROAD_QUERY_DOCS, filters, limit
+            )
             matched_any = False
-            if not ranked and len(groups) > 1:
-                matched_any = True
-                expression = self._expression(groups, "OR")
-                ranked = self._rank(expression, sum(reach) > BROAD_QUERY_DOCS, filters, limit)
-            hits = self._hits(expression, ranked)
-        return SearchResult(query, hits, tuple(corrections), matched_any and bool(hits))
+            if len(ranked) < limit and len(phrases) > 1:
+                seen = {rowid for rowid, _ in ranked}
+                broad = sum(reach) > BROAD_QUERY_DOCS
+                extra = self._rank(self._expression(phrases, "OR"), broad, filters, limit)
+                extra = [pair for pair in extra if pair[0] not in seen][: limit - len(ranked)]
+                matched_any = bool(extra)
+                ranked += extra
+            hits = self._hits(self._expression(phrases, "OR"), ranked)
+        return SearchResult(query, hits, tuple(corrections), matched_any)
+
+    def _phrases(self, terms: list[str]) -> tuple[list[tuple[str, str]], list[str], list[int]]:
+        corrections: list[tuple[str, str]] = []
+        phrases: list[str] = []
+        reach: list[int] = []
+        for term in terms:
+            if len(term) > 2 and not self._known_prefix(term):
+                better = self._correct(term)
+                if better is not None:
+                    corrections.append((term, better))
+                    term = better
+            phrase, docs = self._variants(term)
+            phrases.append(phrase)
+            reach.append(docs)
+        if len(phrases) > 1 and self.size:
+            # a word in over half the documents adds ~nothing to BM25 but costs a full scan
+            kept = [
+                (p, r)
+                for p, r in zip(phrases, reach, strict=True)
+                if r * 2 <= self.size or r <= BROAD_QUERY_DOCS
+            ]
+            if kept:
+                phrases, reach = [p for p, _ in kept], [r for _, r in kept]
+            else:
+                rarest = reach.index(min(reach))
+                phrases, reach = [phrases[rarest]], [reach[rarest]]
+        return corrections, phrases, reach
 
     def _hits(self, expression: str, ranked: list[tuple[int, float]]) -> tuple[SearchHit, ...]:
         if not ranked:
