@@ -35,7 +35,7 @@ class PasswordHasher:
             type=Type.ID,
         )
         self._limit = asyncio.Semaphore(max_concurrent)
-        self._dummy = self._argon.hash("not a password: equalizes timing for unknown users")
+        self._dummy: str | None = None  # made on first need: a CLI run never pays for it
 
     def hash(self, password: str) -> str:
         """The argon2id hash (PHC string) of ``password``; checks the length first."""
@@ -54,8 +54,10 @@ class PasswordHasher:
         return self._argon.check_needs_rehash(stored_hash)
 
     def _verify(self, stored_hash: str | None, password: str) -> bool:
+        if stored_hash is None and self._dummy is None:
+            self._dummy = self._argon.hash("not a password: equalizes timing for unknown users")
         try:
-            self._argon.verify(stored_hash or self._dummy, password)
+            self._argon.verify(stored_hash or self._dummy or "", password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
         return stored_hash is not None
