@@ -138,14 +138,16 @@ def main() -> None:
         print(f"   baseline found: {dict(sorted(found_base.items()))}")
     big = random_walk(1_000_000, seed=3)
     identify_patterns(big)  # warm the allocator
-    big_times = []
+    big_times, big_cpu = [], []
     for _ in range(3):  # best of three: the machine is shared, the minimum is the cost
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         scan = identify_patterns(big)
         big_times.append(time.perf_counter() - t0)
-    t_big = min(big_times)
+        big_cpu.append(time.process_time() - c0)
+    t_big, cpu_big = min(big_times), min(big_cpu)
     print(
-        f"full scan of 1,000,000 candles: {t_big:.3f} s, {len(scan.pivots)} pivots, "
+        f"full scan of 1,000,000 candles: {t_big:.3f} s wall, {cpu_big:.3f} s CPU (best of 3; "
+        f"wall {', '.join(f'{t:.2f}' for t in big_times)}), {len(scan.pivots)} pivots, "
         f"{len(scan.completed)} completed patterns"
     )
     label, t_ours, t_base, _ = rows[-1]
@@ -158,6 +160,7 @@ def main() -> None:
         "ratio": round(t_base / t_ours, 1),
         "better": "higher",
         "ours_1m_candles_s": round(t_big, 3),
+        "ours_1m_candles_cpu_s": round(cpu_big, 3),
     }
     print(json.dumps(result))
 

@@ -35,6 +35,7 @@ from omegafarm.cosmic._ohlcv import FloatArray, IntArray, OhlcvInput, as_ohlcv
 PIVOT_HIGH = 1
 PIVOT_LOW = -1
 _INF = math.inf
+_CHUNK = 32_768  # bars converted to Python floats at a time
 
 
 @dataclass(frozen=True)
@@ -140,21 +141,19 @@ class ZigZag:
     _tr_seed: list[float] = field(default_factory=list)
 
     # ------------------------------------------------------------------ thresholds
-    def thresholds(self, high: FloatArray, low: FloatArray, close: FloatArray) -> list[float]:
+    def thresholds(self, high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
         """Absolute thresholds per bar (ATR mode) or zeros (percent mode); advances ATR state."""
         n = high.shape[0]
         if self.config.mode == "percent":
-            return [0.0] * n
+            return np.zeros(n)
         if self.bars == 0 and n > 1:
             atr = average_true_range(high, low, close, self.config.atr_period)
             self._set_atr_state(high, low, close, atr)
-            thr: list[float] = (np.nan_to_num(atr, nan=_INF) * self.config.threshold).tolist()
+            thr: FloatArray = np.nan_to_num(atr, nan=_INF) * self.config.threshold
             return thr
-        out: list[float] = []
         k = self.config.threshold
-        for h, lo, c in zip(high.tolist(), low.tolist(), close.tolist(), strict=True):
-            out.append(self._atr_step(h, lo, c) * k)
-        return out
+        steps = zip(high.tolist(), low.tolist(), close.tolist(), strict=True)
+        return np.array([self._atr_step(h, lo, c) * k for h, lo, c in steps], dtype=np.float64)
 
     def _atr_step(self, h: float, lo: float, c: float) -> float:
         p = self.config.atr_period
@@ -186,14 +185,14 @@ class ZigZag:
         """Consume bars; return how many new pivots were confirmed."""
         before = len(self.pivots_index)
         thr = self.thresholds(high, low, close)
-        hs, ls = high.tolist(), low.tolist()
-        start = self.bars
-        j0 = 0
-        if self.trend == 0:
-            j0 = self._feed_unknown(hs, ls, thr, start)
-        if j0 < len(hs):
-            self._feed_trend(hs, ls, thr, start, j0)
-        self.bars = start + len(hs)
+        start, n = self.bars, high.shape[0]
+        for c0 in range(0, n, _CHUNK):  # chunks keep the float lists small and cache-warm
+            c1 = min(n, c0 + _CHUNK)
+            hs, ls, ts = high[c0:c1].tolist(), low[c0:c1].tolist(), thr[c0:c1].tolist()
+            j0 = self._feed_unknown(hs, ls, ts, start + c0) if self.trend == 0 else 0
+            if j0 < len(hs):
+                self._feed_trend(hs, ls, ts, start + c0, j0)
+        self.bars = start + n
         return len(self.pivots_index) - before
 
     def push(self, high: float, low: float, close: float) -> int:
