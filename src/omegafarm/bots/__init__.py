@@ -1,1 +1,37 @@
-"""omegafarm.bots."""
+"""omegafarm.bots: the Strategy interface, the Trader, the backtest runner and the bot farm.
+
+A strategy subclasses :class:`Strategy`; the same class runs in a backtest
+(:func:`run_backtest`, no Redis) and as a live bot on the farm. See docs/bots.md.
+"""
+
+from __future__ import annotations
+
+from omegafarm.bots.backtest import BacktestConfig, BacktestResult, run_backtest
+from omegafarm.bots.feed import CandleFeed, Indicator, crossover, sma
+from omegafarm.bots.ledger import Fill, Ledger, OrderUpdate, Trade
+from omegafarm.bots.performance import Performance
+from omegafarm.bots.strategies import STRATEGIES, get_strategy
+from omegafarm.bots.strategy import Candle, Strategy, Tick
+from omegafarm.bots.trader import RiskLimits, Trader
+
+__all__ = [
+    "STRATEGIES",
+    "BacktestConfig",
+    "BacktestResult",
+    "Candle",
+    "CandleFeed",
+    "Fill",
+    "Indicator",
+    "Ledger",
+    "OrderUpdate",
+    "Performance",
+    "RiskLimits",
+    "Strategy",
+    "Tick",
+    "Trade",
+    "Trader",
+    "crossover",
+    "get_strategy",
+    "run_backtest",
+    "sma",
+]

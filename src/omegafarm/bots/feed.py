@@ -1,0 +1,183 @@
+"""Candles a strategy sees: numpy columns up to "now", and indicators computed over them.
+
+One class serves both modes. A backtest loads the whole history once and moves ``stop`` (the
+number of closed bars visible) forward bar by bar, so reading ``feed.close`` is an O(1) numpy
+view and never shows a bar that has not closed. A live bot appends each closed candle to a
+bounded buffer. Indicators are computed by a *causal* function (output ``i`` depends only on
+inputs ``0..i``): a backtest computes it once over the full history and reveals it bar by bar
+(the trick that makes backtesting.py fast), a live bot recomputes it after every append.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from omegafarm.core.errors import ValidationError
+
+F64 = npt.NDArray[np.float64]
+COLUMNS = ("ts_ms", "open", "high", "low", "close", "volume")
+
+
+class CandleFeed:
+    """Closed candles of one symbol as float64 columns; ``stop`` bars are visible."""
+
+    def __init__(self, matrix: F64 | None = None, *, capacity: int = 2000, full: bool = False):
+        data = np.empty((0, 6)) if matrix is None else np.asarray(matrix, dtype=np.float64)
+        if data.ndim != 2 or data.shape[1] != 6:
+            raise ValidationError("candles must be an (n, 6) array: ts_ms, o, h, l, c, v")
+        self.capacity = max(capacity, 16)
+        self.full = full  # the whole history is loaded up front (backtest)
+        self._cols = [np.ascontiguousarray(data[:, k]) for k in range(6)]
+        self.stop = data.shape[0] if not full else 0
+        self.version = 0
+
+    # ----------------------------------------------------------------- columns (views)
+    @property
+    def ts_ms(self) -> F64:
+        return self._cols[0][: self.stop]
+
+    @property
+    def open(self) -> F64:
+        return self._cols[1][: self.stop]
+
+    @property
+    def high(self) -> F64:
+        return self._cols[2][: self.stop]
+
+    @property
+    def low(self) -> F64:
+        return self._cols[3][: self.stop]
+
+    @property
+    def close(self) -> F64:
+        return self._cols[4][: self.stop]
+
+    @property
+    def volume(self) -> F64:
+        return self._cols[5][: self.stop]
+
+    def column(self, name: str, *, full: bool = False) -> F64:
+        """A column by name (``full``: including bars not yet visible, for precomputation)."""
+        if name not in COLUMNS:
+            raise ValidationError(f"unknown candle column {name!r}; one of {', '.join(COLUMNS)}")
+        col = self._cols[COLUMNS.index(name)]
+        return col if full else col[: self.stop]
+
+    def matrix(self, last: int | None = None) -> F64:
+        """The visible candles (the last ``last`` of them) as an (n, 6) matrix."""
+        start = 0 if last is None else max(0, self.stop - last)
+        return np.column_stack([c[start : self.stop] for c in self._cols])
+
+    def __len__(self) -> int:
+        return self.stop
+
+    def last_close(self) -> float:
+        """Close of the latest visible bar (NaN before any)."""
+        return float(self._cols[4][self.stop - 1]) if self.stop else math.nan
+
+    # ----------------------------------------------------------------- moving forward
+    def reveal(self, stop: int) -> None:
+        """Backtest: make bars ``[0, stop)`` visible."""
+        self.stop = stop
+        self.version += 1
+
+    def append(self, candle: list[float] | tuple[float, ...] | F64) -> bool:
+        """Live: add one closed candle; False (and nothing changes) if it is not newer."""
+        row = [float(x) for x in candle]
+        if self.stop and row[0] <= self._cols[0][self.stop - 1]:
+            return False
+        if self.stop >= self._cols[0].shape[0]:
+            keep = min(self.stop, self.capacity - 1)
+            size = max(self.capacity, 16)
+            self._cols = [_regrow(c[self.stop - keep : self.stop], size) for c in self._cols]
+            self.stop = keep
+        for k in range(6):
+            self._cols[k][self.stop] = row[k]
+        self.stop += 1
+        self.version += 1
+        return True
+
+
+def _regrow(tail: F64, size: int) -> F64:
+    out = np.empty(size, dtype=np.float64)
+    out[: tail.shape[0]] = tail
+    return out
+
+
+IndicatorFn = Callable[..., Any]
+
+
+class Indicator:
+    """A causal indicator over a feed: ``ind[-1]`` is its value at the latest closed bar."""
+
+    __slots__ = ("_args", "_feed", "_fn", "_kwargs", "_list", "_values", "_version")
+
+    def __init__(self, feed: CandleFeed, fn: IndicatorFn, args: tuple[Any, ...], kwargs: Any):
+        self._feed, self._fn, self._args, self._kwargs = feed, fn, args, kwargs
+        self._version = -1
+        self._values: F64 = np.empty(0)
+        self._list: list[float] | None = None
+        if feed.full:
+            self._values = self._compute(full=True)
+            self._list = self._values.tolist()  # plain floats: the per-bar read is a list index
+            self._version = -2  # never recomputed
+
+    def _compute(self, *, full: bool) -> F64:
+        args = [self._feed.column(a, full=full) if isinstance(a, str) else a for a in self._args]
+        return np.asarray(self._fn(*args, **self._kwargs), dtype=np.float64)
+
+    def _refresh(self) -> F64:
+        if self._version != -2 and self._version != self._feed.version:
+            self._values = self._compute(full=False)
+            self._version = self._feed.version
+        return self._values
+
+    def __getitem__(self, k: int) -> float:
+        """Value ``k`` bars back from now (``-1`` = latest); NaN before the data starts."""
+        stop = self._feed.stop
+        i = stop + k if k < 0 else k
+        if i < 0 or i >= stop:
+            return math.nan
+        if self._list is not None:
+            return self._list[i]
+        return float(self._refresh()[i])
+
+    def last2(self) -> tuple[float, float]:
+        """(previous, latest) values; NaN where a bar does not exist yet."""
+        stop = self._feed.stop
+        values = self._list if self._list is not None else self._refresh().tolist()
+        if stop >= 2:
+            return values[stop - 2], values[stop - 1]
+        return math.nan, (values[0] if stop == 1 else math.nan)
+
+    @property
+    def values(self) -> F64:
+        """Every visible value, oldest first."""
+        return self._refresh()[: self._feed.stop]
+
+
+# --------------------------------------------------------------------- causal helpers
+def sma(x: F64, n: int) -> F64:
+    """Simple moving average of the last ``n`` values (NaN for the first ``n - 1``)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.full(x.shape[0], np.nan)
+    if n <= 0 or x.shape[0] < n:
+        return out
+    csum = np.cumsum(np.concatenate(([0.0], x)))
+    out[n - 1 :] = (csum[n:] - csum[:-n]) / n
+    return out
+
+
+def crossover(a: Indicator | F64, b: Indicator | F64 | float) -> bool:
+    """True when ``a`` crossed above ``b`` on the latest bar (was below, is above)."""
+    a2, a1 = a.last2() if isinstance(a, Indicator) else (a[-2], a[-1])
+    if isinstance(b, float | int):
+        b2 = b1 = float(b)
+    else:
+        b2, b1 = b.last2() if isinstance(b, Indicator) else (b[-2], b[-1])
+    return bool(a2 < b2 and a1 > b1)
