@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from omegafarm.cli import analyze as _analyze
 from omegafarm.cli import audit as _audit
+from omegafarm.cli import backtest as _backtest
 from omegafarm.cli import discord_bot, learn
 from omegafarm.cli import keys as _keys
 from omegafarm.cli import tokens as _tokens
@@ -21,6 +22,7 @@ app.add_typer(_tokens.app, name="tokens")
 app.add_typer(_audit.app, name="audit")
 app.add_typer(_keys.app, name="keys")
 app.command("discord")(discord_bot.discord_command)
+app.command("backtest")(_backtest.backtest)
 
 
 def main() -> None:
