@@ -210,12 +210,15 @@ def _rule_error(value: float, rule: RatioRule) -> float:
 def _d_interval(rule: RatioRule, tol: float, pts: tuple[float, ...]) -> tuple[float, float]:
     """Prices of D for which ``rule`` holds (with tolerance), given X, A, B, C."""
     x, a, b, c = pts
-    anchor, span = {
-        "xd": (a, a - x),
-        "bd": (c, c - b),
-        "xcd": (c, c - x),
-        "abcd": (c, a - b),
-    }[rule.name]
+    name = rule.name
+    if name == "xd":
+        anchor, span = a, a - x
+    elif name == "bd":
+        anchor, span = c, c - b
+    elif name == "xcd":
+        anchor, span = c, c - x
+    else:  # abcd
+        anchor, span = c, a - b
     p1 = anchor - rule.low * (1.0 - tol) * span
     p2 = anchor - rule.high * (1.0 + tol) * span
     return (min(p1, p2), max(p1, p2))
