@@ -77,23 +77,32 @@ def _list(value: object, ctx: Ctx) -> Sequence[Any]:
     return value
 
 
-def to_decimal(value: object, ctx: Ctx) -> Decimal | None:
-    """``Decimal(str(value))`` for numbers and numeric strings; ``None``/``""`` stay ``None``."""
+_NUMBER_TYPES = (int, float, str, Decimal)
+
+
+def to_decimal(value: object, ctx: Ctx, key: str | int | None = None) -> Decimal | None:
+    """``Decimal(str(value))`` for numbers and numeric strings; ``None``/``""`` stay ``None``.
+
+    ``key`` names the field under ``ctx``; the path is only built when there is an error.
+    """
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise ctx.fail(f"should be a number, got {type(value).__name__} {value!r}")
+    if type(value) not in _NUMBER_TYPES:  # bool is not accepted, nor int/str subclasses
+        where_ = ctx if key is None else ctx.at(key)
+        raise where_.fail(f"should be a number, got {type(value).__name__} {value!r}")
     try:
         result = Decimal(str(value))
     except InvalidOperation:
-        raise ctx.fail(f"should be a number, got {value!r}") from None
+        where_ = ctx if key is None else ctx.at(key)
+        raise where_.fail(f"should be a number, got {value!r}") from None
     if not result.is_finite():
-        raise ctx.fail(f"should be a finite number, got {value!r}")
+        where_ = ctx if key is None else ctx.at(key)
+        raise where_.fail(f"should be a finite number, got {value!r}")
     return result
 
 
 def _dec(data: Mapping[str, Any], key: str, ctx: Ctx) -> Decimal | None:
-    return to_decimal(data.get(key), ctx.at(key))
+    return to_decimal(data.get(key), ctx, key)
 
 
 def _int(data: Mapping[str, Any], key: str, ctx: Ctx) -> int | None:
