@@ -7,6 +7,10 @@ Two numbers, both measured in this run:
 * median period error on a period-40 sine plus unit Gaussian noise (N = 2,000, 20 seeds):
   |median(estimated period) - 40| / 40, and the median of |estimate - 40| / 40 per bar.
 
+Both run on one core: TA-Lib is single-threaded, so BLAS is pinned to one thread here (set
+before numpy loads); a multi-threaded BLAS on a loaded 2-core machine was 1.5-3x slower, not
+faster, because its threads fight the other processes.
+
 Run: ``python bench/cycle_estimation.py``. The last line is the JSON summary (ratio = our
 time / HT_DCPERIOD time; lower is better).
 """
@@ -14,13 +18,17 @@ time / HT_DCPERIOD time; lower is better).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 
-import numpy as np
-import talib
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy loads: compare one core with one core
 
-from omegafarm.cosmic.cycles import cycle_track
+import numpy as np  # noqa: E402  (after the thread pinning above)
+import talib  # noqa: E402
+
+from omegafarm.cosmic.cycles import cycle_track  # noqa: E402
 
 N_BIG = 1_000_000
 
