@@ -21,6 +21,7 @@ soon as that bar has opened.
 
 from __future__ import annotations
 
+import heapq
 from decimal import Decimal
 
 import ccxt
@@ -70,7 +71,11 @@ class Engine:
         for symbol in source.specs:
             c = source.candles(symbol, self.now_ms)
             self._next[symbol] = int(np.searchsorted(c.ts, self.now_ms - self.tf_ms, "right"))
-        self._opened = dict(self._next)  # the first bar not yet opened (_next or _next + 1)
+        self._opened = dict(self._next)
+        self._swaps = {
+            s: [m for m in self.markets.values() if m.swap and m.source_symbol == s]
+            for s in source.specs
+        }  # the first bar not yet opened (_next or _next + 1)
         self._order_seq = 0
         self._fill_seq = 0
 
@@ -194,42 +199,42 @@ class Engine:
         if ts_ms < self.now_ms:
             raise ValueError(f"the paper clock only moves forward ({ts_ms} < {self.now_ms})")
         closed = 0
-        while True:
-            event = self._next_event(ts_ms)
-            if event is None:
-                break
-            at_ms, is_open, symbol, c, i = event
+        heap: list[tuple[int, bool, int, str]] = []  # (time, is_open, rank, symbol): due events
+        for rank, symbol in enumerate(self._next):
+            self._push_due(heap, rank, symbol, ts_ms)
+        while heap:
+            at_ms, is_open, rank, symbol = heapq.heappop(heap)
+            c = self.source.candles(symbol, ts_ms)
             self.now_ms = max(self.now_ms, at_ms)
             if is_open:
+                i = self._opened[symbol]
                 self._open_bar(symbol, c, i)
                 self._opened[symbol] = i + 1
             else:
+                i = self._next[symbol]
                 self._close_bar(symbol, c, i)
                 self._next[symbol] = i + 1
                 closed += 1
+            self._push_due(heap, rank, symbol, ts_ms)
         self.now_ms = ts_ms
         return closed
 
-    def _next_event(self, ts_ms: int) -> tuple[int, bool, str, Candles, int] | None:
-        """The earliest pending bar open (before ``ts_ms``) or close (by ``ts_ms``)."""
-        best: tuple[int, bool, str, Candles, int] | None = None
-        for symbol, i in self._next.items():
-            c = self.source.candles(symbol, ts_ms)
-            if i >= len(c):
-                continue
-            bar_ts = int(c.ts[i])
-            if self._opened[symbol] > i:  # bar i is open: its close is pending
-                if bar_ts + self.tf_ms > ts_ms:
-                    continue
-                key = (bar_ts + self.tf_ms, False)
-            elif bar_ts < ts_ms:
-                key = (bar_ts, True)
-            else:
-                continue
-            # at equal times a close (False) goes before an open (True)
-            if best is None or key < (best[0], best[1]):
-                best = (key[0], key[1], symbol, c, i)
-        return best
+    def _push_due(
+        self, heap: list[tuple[int, bool, int, str]], rank: int, symbol: str, ts_ms: int
+    ) -> None:
+        """Queue the symbol's next event if it is due by ``ts_ms``: the open of its next bar
+        (due once the clock is past it) or the close of its open bar (due at its close).
+        At equal times a close (False) sorts before an open (True)."""
+        i = self._next[symbol]
+        c = self.source.candles(symbol, ts_ms)
+        if i >= len(c):
+            return
+        bar_ts = int(c.ts[i])
+        if self._opened[symbol] > i:
+            if bar_ts + self.tf_ms <= ts_ms:
+                heapq.heappush(heap, (bar_ts + self.tf_ms, False, rank, symbol))
+        elif bar_ts < ts_ms:
+            heapq.heappush(heap, (bar_ts, True, rank, symbol))
 
     def _open_bar(self, symbol: str, c: Candles, i: int) -> None:
         """Orders that arrived by this bar's open meet the book around the open (taker)."""
@@ -248,9 +253,8 @@ class Engine:
             for order in list(queue):
                 if order.arrived and order.status == "open" and order.type == "limit":
                     budget = self._rest(order, high, low, budget, bar_ts)
-        for market in self.markets.values():
-            if market.swap and market.source_symbol == symbol:
-                self._check_liquidation(market, c, i, bar_ts)
+        for market in self._swaps[symbol]:
+            self._check_liquidation(market, c, i, bar_ts)
 
     def _takeable(self, order: Order) -> Decimal:
         if order.reduce_only:
