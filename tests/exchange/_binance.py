@@ -3,7 +3,7 @@
 Only the far side of the network is simulated: the requests come from real ccxt through the
 real ExchangeService. ``faults`` scripts what happens to the next create requests:
 ``"timeout_after"`` books the order and answers too late (the client times out although the
-order exists), ``"timeout_before"`` answers too late without booking, ``"503"`` answers 503
+order exists), ``"timeout_before"`` answers too late without booking (cancels take ``"timeout_after"`` too), ``"503"`` answers 503
 without booking, ``"429"`` answers 429 with ``Retry-After: 1`` without booking.
 """
 
@@ -56,6 +56,7 @@ class MiniBinance:
         self.faults: deque[str] = deque()
         self.orders: list[dict[str, Any]] = []
         self.created_client_ids: list[str] = []
+        self.cancel_requests = 0
         self._ids = itertools.count(1000)
         self.candles = {
             T0_MS + i * HOUR_MS: self._kline(T0_MS + i * HOUR_MS, i)
@@ -76,6 +77,13 @@ class MiniBinance:
             return self._klines(request)
         if request.path.endswith("/order") and request.method == "POST":
             return self._create(request)
+        if request.path.endswith("/order") and request.method == "DELETE":
+            return self._cancel(request)
+        if request.path.endswith("/order") and request.method == "GET":
+            found = self._find(request.param("orderId"))
+            if found is None:
+                return Reply({"code": -2013, "msg": "Order does not exist."}, status=400)
+            return Reply(found)
         if request.path.endswith("/openOrders"):
             return Reply([o for o in self.orders if o["status"] == "NEW"])
         if request.path.endswith("/allOrders"):
@@ -92,6 +100,20 @@ class MiniBinance:
         if self.overlap and rows:
             rows.insert(1, rows[0])  # some venues repeat a bar at page boundaries
         return Reply(rows)
+
+    def _find(self, order_id: str | None) -> dict[str, Any] | None:
+        return next((o for o in self.orders if str(o["orderId"]) == order_id), None)
+
+    def _cancel(self, request: RecordedRequest) -> Reply:
+        fault = self.faults.popleft() if self.faults else None
+        order = self._find(request.param("orderId"))
+        if order is None or order["status"] != "NEW":
+            return Reply({"code": -2013, "msg": "Order does not exist."}, status=400)
+        order["status"] = "CANCELED"
+        self.cancel_requests += 1
+        if fault == "timeout_after":
+            return Reply(order, delay_s=self.timeout_s * 3 + 0.5)
+        return Reply(order)
 
     def _create(self, request: RecordedRequest) -> Reply:
         fault = self.faults.popleft() if self.faults else None

@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from omegafarm.core.errors import ConfigError, ServiceStateError
 from omegafarm.exchange import (
@@ -157,3 +158,24 @@ async def test_shared_limit_puts_every_request_on_the_farm_wide_budget(
     assert not limiter.degraded
     assert health.ready
     assert not health.degraded
+
+
+async def test_rate_limit_usage_is_a_prometheus_gauge(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    server = LoopbackExchangeServer(TICKER)
+    async with server:
+        settings = _settings(tmp_path, exchange_id="binance", api_base_url=server.url)
+        service = ExchangeService(settings, metrics_registry=registry, sleep=_no_wait)
+        async with service:
+            client = service.get_exchange_client()
+            client.set_markets([client.safe_market_structure(m) for m in MARKETS.values()])
+            for _ in range(5):
+                await service.fetch_ticker("BTC/USDT")
+            used = registry.get_sample_value(
+                "omega_exchange_rate_limit_used_ratio",
+                {"exchange": "binance", "bucket": "weight:binance"},
+            )
+            metrics = service.get_metrics()
+    assert used is not None
+    assert 0 < used <= 1
+    assert metrics["rate_limit_used"]["weight:binance"] == pytest.approx(used, abs=0.05)

@@ -215,3 +215,18 @@ async def test_authentication_failure_is_not_retried(tmp_path: Path, sleep: Slee
     assert isinstance(result, AuthenticationError)
     assert requests == 1
     assert "binance.fetch_ticker(BTC/USDT)" in str(result)
+
+
+async def test_cancel_whose_answer_was_lost_returns_the_cancelled_order(
+    tmp_path: Path, sleep: SleepRecorder
+) -> None:
+    exchange = MiniBinance()
+    exchange.timeout_s = TIMEOUT_MS / 1000
+    async with exchange.server, _service(exchange, tmp_path, sleep) as service:
+        order = await service.create_order("BTC/USDT", "limit", "buy", "0.01", "43000")
+        exchange.faults.append("timeout_after")
+        cancelled = await service.cancel_order(order.id, "BTC/USDT")
+    assert cancelled.id == order.id
+    assert cancelled.status == "canceled"
+    assert exchange.cancel_requests == 1
+    assert exchange.server.count("DELETE", "/order") == 2  # retried, found nothing to cancel

@@ -27,16 +27,18 @@ from omegafarm.core.errors import NotFoundError
 from omegafarm.core.health import Health
 from omegafarm.core.service import BaseService, ServiceState
 from omegafarm.exchange import normalize as nz
-from omegafarm.exchange.client import build_ccxt_client, order_bucket
+from omegafarm.exchange.client import build_ccxt_client, order_bucket, weight_bucket
 from omegafarm.exchange.config import ExchangeSettings
 from omegafarm.exchange.errors import (
     BadSymbolError,
     ExchangeCallError,
+    OrderNotFoundError,
     RateLimitedError,
     redact,
     translate,
     where,
 )
+from omegafarm.exchange.metrics import report_rate_limit
 from omegafarm.exchange.models import Balance, Market, Order, OrderBook, Position, Ticker, Trade
 from omegafarm.exchange.ohlcv_cache import OhlcvCache, fetch_latest, fetch_range
 from omegafarm.exchange.orders import (
@@ -84,6 +86,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         self._client: Any = None
         self._cache: OhlcvCache | None = None
         self._markets: dict[str, Market] = {}
+        report_rate_limit(self, self._metrics.registry)
 
     @property
     def exchange_id(self) -> str:
@@ -157,9 +160,24 @@ class ExchangeService(BaseService[ExchangeSettings]):
             reason = f"{reason}; rate limit: {limit_problem}"
         return Health(self.name, live=True, ready=ok, reason=reason, degraded=bool(limit_problem))
 
+    def rate_limit_usage(self) -> dict[str, float]:
+        """Share in use of each bucket this service draws on (0 idle, 1 callers wait)."""
+        used = getattr(self._limiter, "used_fraction", None)
+        if used is None:
+            return {}
+        buckets = [
+            weight_bucket(self.exchange_id),
+            order_bucket(self.exchange_id, self.settings.account),
+        ]
+        return {bucket: float(used(bucket)) for bucket in buckets}
+
     def _extra_metrics(self) -> dict[str, Any]:
         waited = getattr(self._limiter, "waited_s", None)
-        return {"exchange": self.exchange_id, "rate_limit_waited_s": waited}
+        return {
+            "exchange": self.exchange_id,
+            "rate_limit_waited_s": waited,
+            "rate_limit_used": self.rate_limit_usage(),
+        }
 
     # ----------------------------------------------------------------- plumbing
     def _translate(self, exc: BaseException, method: str, symbol: str | None) -> ExchangeCallError:
@@ -420,8 +438,25 @@ class ExchangeService(BaseService[ExchangeSettings]):
     async def cancel_order(
         self, id: str, symbol: str | None = None, params: Params = None
     ) -> Order:
-        """Cancel one order (retried like a read: a repeated cancel cannot double anything)."""
-        return await self._fetch("cancel_order", symbol, nz.order, id, symbol, params or {})
+        """Cancel one order; retried like a read, since a second cancel cannot double anything.
+
+        If an attempt was lost (timeout) but went through, the retry finds no order to cancel:
+        then the order is fetched and returned instead of an OrderNotFoundError.
+        """
+        attempts = 0
+
+        async def cancel() -> Any:
+            nonlocal attempts
+            attempts += 1
+            return await self._client.cancel_order(id, symbol, params or {})
+
+        try:
+            raw = await self._call("cancel_order", symbol, cancel)
+        except OrderNotFoundError:
+            if attempts < 2:
+                raise
+            return await self.fetch_order(id, symbol)
+        return nz.order(raw, self._ctx("cancel_order"))
 
 
 def _many(parse: Callable[[object, nz.Ctx], T]) -> Callable[[object, nz.Ctx], list[T]]:
