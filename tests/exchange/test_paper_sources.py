@@ -120,6 +120,16 @@ async def test_replay_of_real_candles_serves_them_unchanged(ohlcv_dir: Path) -> 
     assert ex.milliseconds() == int(rows[100][0])
 
 
+def test_replay_folder_plays_the_timeframe_most_files_have(ohlcv_dir: Path) -> None:
+    ex = PaperExchange(PaperSettings(source="replay", clock="manual", replay_path=ohlcv_dir))
+    files = sorted(p.name for p in ohlcv_dir.glob("*-5m.csv"))
+
+    spot = [s for s in ex.symbols if ":" not in s]
+    assert ex.timeframe == "5m"
+    assert len(spot) == len(files) >= 10
+    assert "XRP/ETH" in spot and "ETH/BTC:BTC" in ex.symbols
+
+
 async def test_replayed_limit_order_fills_on_the_first_real_bar_trading_through(
     ohlcv_dir: Path,
 ) -> None:

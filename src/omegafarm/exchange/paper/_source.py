@@ -152,23 +152,30 @@ def _symbol_and_tf(path: Path) -> tuple[str, str | None]:
     return name.replace("_", "/", 1), (tf or None)
 
 
-class ReplaySource:
-    """Real candles from files, played back bar by bar (all in memory: a few MB per year)."""
+def _most_common_timeframe(timeframes: list[str | None]) -> str:
+    known = [tf for tf in timeframes if tf]
+    if not known:
+        return "1m"
+    return min(set(known), key=lambda tf: (-known.count(tf), timeframe_ms(tf)))
 
-    def __init__(self, path: Path, timeframe: str, symbols: list[str] | None = None) -> None:
+
+class ReplaySource:
+    """Real candles from files, played back bar by bar (all in memory: a few MB per year).
+
+    ``timeframe`` None picks the timeframe most files of the folder have (the shorter on a tie).
+    """
+
+    def __init__(self, path: Path, timeframe: str | None, symbols: list[str] | None = None) -> None:
         files = [path] if path.is_file() else sorted(path.glob("*"))
-        found: dict[str, Candles] = {}
-        for file in files:
-            if file.suffix not in (".csv", ".parquet"):
-                continue
-            symbol, tf = _symbol_and_tf(file)
-            if path.is_file() and tf:
-                timeframe = tf  # one file: its name says its timeframe
-            elif tf != timeframe:
-                continue
-            if symbols and symbol not in symbols:
-                continue
-            found[symbol] = load_candles(file)
+        named = [(f, *_symbol_and_tf(f)) for f in files if f.suffix in (".csv", ".parquet")]
+        if path.is_file() and named and named[0][2]:
+            timeframe = named[0][2]  # one file: its name says its timeframe
+        timeframe = timeframe or _most_common_timeframe([tf for _, _, tf in named])
+        found = {
+            symbol: load_candles(file)
+            for file, symbol, tf in named
+            if (path.is_file() or tf == timeframe) and (not symbols or symbol in symbols)
+        }
         missing = sorted(set(symbols or ()) - set(found))
         if missing or not found:
             raise ConfigError(f"replay: no {timeframe} candles for {missing or 'any'} in {path}")

@@ -55,7 +55,11 @@ class PaperSettings(BaseModel):
         description="spot symbols; empty = DEFAULT_SYMBOLS (synthetic) or every file (replay)",
     )
     seed: int = 42
-    timeframe: str = Field(default="1m", description="bar size of the source (replay: file tf)")
+    timeframe: str | None = Field(
+        default=None,
+        description="bar size of the source; None = 1m (synthetic) or the timeframe most files "
+        "in the replay folder have",
+    )
     clock: Literal["wall", "manual"] = Field(
         default="wall",
         description="wall: simulated time follows the wall clock x speed (omega up); manual: it "

@@ -95,10 +95,10 @@ def build_source(settings: PaperSettings, wall_now_ms: int | None = None) -> Mar
     symbols = settings.symbols or list(DEFAULT_SYMBOLS)
     start = settings.start_ts_ms
     if start is None:
-        warmup_ms = settings.warmup_bars * timeframe_ms(settings.timeframe)
+        warmup_ms = settings.warmup_bars * timeframe_ms(settings.timeframe or "1m")
         live = settings.clock == "wall" and wall_now_ms is not None
         start = wall_now_ms - warmup_ms if live and wall_now_ms is not None else MANUAL_START_MS
-    return SyntheticSource(symbols, settings.seed, settings.timeframe, start)
+    return SyntheticSource(symbols, settings.seed, settings.timeframe or "1m", start)
 
 
 class PaperExchange(PaperOrders, PaperClock):
