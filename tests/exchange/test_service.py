@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -179,3 +180,14 @@ async def test_rate_limit_usage_is_a_prometheus_gauge(tmp_path: Path) -> None:
     assert used is not None
     assert 0 < used <= 1
     assert metrics["rate_limit_used"]["weight:binance"] == pytest.approx(used, abs=0.05)
+
+
+async def test_concurrent_identical_reads_share_one_request(tmp_path: Path) -> None:
+    server = LoopbackExchangeServer(TICKER)
+    server.push(Reply(TICKER, delay_s=0.2))  # slow enough for all callers to pile up
+    async with server, replay_service("binance", server, tmp_path, markets=MARKETS) as service:
+        tickers = await asyncio.gather(*(service.fetch_ticker("BTC/USDT") for _ in range(20)))
+        after = await service.fetch_ticker("BTC/USDT")  # not in flight any more: a new call
+    assert len(server.requests) == 2
+    assert all(t == tickers[0] for t in tickers)
+    assert after.last == Decimal("43000.5")

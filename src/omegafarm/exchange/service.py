@@ -27,6 +27,7 @@ from omegafarm.core.errors import NotFoundError
 from omegafarm.core.health import Health
 from omegafarm.core.service import BaseService, ServiceState
 from omegafarm.exchange import normalize as nz
+from omegafarm.exchange.account import AccountReads, many
 from omegafarm.exchange.client import build_ccxt_client, order_bucket, weight_bucket
 from omegafarm.exchange.config import ExchangeSettings
 from omegafarm.exchange.errors import (
@@ -39,7 +40,7 @@ from omegafarm.exchange.errors import (
     where,
 )
 from omegafarm.exchange.metrics import report_rate_limit
-from omegafarm.exchange.models import Balance, Market, Order, OrderBook, Position, Ticker, Trade
+from omegafarm.exchange.models import Market, Order, OrderBook, Ticker, Trade
 from omegafarm.exchange.ohlcv_cache import OhlcvCache, fetch_latest, fetch_range
 from omegafarm.exchange.orders import (
     OrderPolicy,
@@ -58,9 +59,12 @@ T = TypeVar("T")
 F64 = npt.NDArray[np.float64]
 SleepFn = Callable[[float], Awaitable[None]]
 Params = dict[str, Any] | None
+_COALESCED = frozenset(
+    {"fetch_ticker", "fetch_tickers", "fetch_order_book", "fetch_balance", "fetch_positions"}
+)
 
 
-class ExchangeService(BaseService[ExchangeSettings]):
+class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
     """Markets, prices, balances, positions, candles and orders of one exchange account."""
 
     name: ClassVar[str] = "exchange"
@@ -86,6 +90,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         self._client: Any = None
         self._cache: OhlcvCache | None = None
         self._markets: dict[str, Market] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
         report_rate_limit(self, self._metrics.registry)
 
     @property
@@ -256,8 +261,22 @@ class ExchangeService(BaseService[ExchangeSettings]):
     async def _fetch(
         self, method: str, symbol: str | None, parse: Callable[[object, nz.Ctx], T], *args: Any
     ) -> T:
-        """Call ccxt's ``method(*args)`` through ``_call`` and parse the result strictly."""
-        raw = await self._call(method, symbol, lambda: getattr(self._client, method)(*args))
+        """Call ccxt's ``method(*args)`` through ``_call`` and parse the result strictly.
+
+        Identical market-data and account reads in flight at the same time share one request:
+        twenty bots asking for the BTC/USDT ticker at once cost one exchange call.
+        """
+        if method not in _COALESCED:
+            raw = await self._call(method, symbol, lambda: getattr(self._client, method)(*args))
+            return parse(raw, self._ctx(method))
+        key = (method, json.dumps(args, sort_keys=True, default=str))
+        task = self._inflight.get(key)
+        if task is None:
+            call = self._call(method, symbol, lambda: getattr(self._client, method)(*args))
+            task = asyncio.ensure_future(call)
+            self._inflight[key] = task
+            task.add_done_callback(lambda _done: self._inflight.pop(key, None))
+        raw = await asyncio.shield(task)  # one caller's cancellation leaves the others served
         return parse(raw, self._ctx(method))
 
     async def fetch_ticker(self, symbol: str, params: Params = None) -> Ticker:
@@ -282,7 +301,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
     ) -> list[Trade]:
         """Recent public trades of one market."""
         args = (symbol, since, limit, params or {})
-        return await self._fetch("fetch_trades", symbol, _many(nz.trade), *args)
+        return await self._fetch("fetch_trades", symbol, many(nz.trade), *args)
 
     async def fetch_ohlcv(
         self,
@@ -327,64 +346,6 @@ class ExchangeService(BaseService[ExchangeSettings]):
         )
 
     # ----------------------------------------------------------------- account
-    async def fetch_balance(self, params: Params = None) -> Balance:
-        """Balances of the account."""
-        return await self._fetch("fetch_balance", None, nz.balance, params or {})
-
-    async def fetch_positions(
-        self, symbols: list[str] | None = None, params: Params = None
-    ) -> list[Position]:
-        """Open derivatives positions (all, or of ``symbols``)."""
-        return await self._fetch("fetch_positions", None, _many(nz.position), symbols, params or {})
-
-    async def fetch_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[Order]:
-        """Orders of the account, open and closed."""
-        args = (symbol, since, limit, params or {})
-        return await self._fetch("fetch_orders", symbol, _many(nz.order), *args)
-
-    async def fetch_open_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[Order]:
-        """Open orders of the account."""
-        args = (symbol, since, limit, params or {})
-        return await self._fetch("fetch_open_orders", symbol, _many(nz.order), *args)
-
-    async def fetch_closed_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[Order]:
-        """Closed (filled or cancelled) orders of the account."""
-        args = (symbol, since, limit, params or {})
-        return await self._fetch("fetch_closed_orders", symbol, _many(nz.order), *args)
-
-    async def fetch_order(self, id: str, symbol: str | None = None, params: Params = None) -> Order:
-        """One order by exchange id."""
-        return await self._fetch("fetch_order", symbol, nz.order, id, symbol, params or {})
-
-    async def fetch_my_trades(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[Trade]:
-        """The account's own fills."""
-        args = (symbol, since, limit, params or {})
-        return await self._fetch("fetch_my_trades", symbol, _many(nz.trade), *args)
-
     # ----------------------------------------------------------------- orders
     async def create_order(
         self,
@@ -457,10 +418,6 @@ class ExchangeService(BaseService[ExchangeSettings]):
                 raise
             return await self.fetch_order(id, symbol)
         return nz.order(raw, self._ctx("cancel_order"))
-
-
-def _many(parse: Callable[[object, nz.Ctx], T]) -> Callable[[object, nz.Ctx], list[T]]:
-    return lambda raw, ctx: nz.many(raw, ctx, parse)
 
 
 def _default_cache_path() -> Path:
