@@ -12,33 +12,9 @@ from pathlib import Path
 import ccxt
 import pytest
 
-from omegafarm.exchange.paper import BookSettings, PaperExchange, PaperSettings, write_candles
+from tests.exchange.test_paper_matching import SYMBOL, make_exchange
 
-SYMBOL = "TST/USDT"
 SWAP = "TST/USDT:USDT"
-T0 = 1_699_999_980_000
-MIN = 60_000
-FLAT = [(100.0, 100.0, 100.0, 100.0, 1000.0)] * 20
-
-
-def make_exchange(
-    tmp_path: Path, bars: list[tuple[float, float, float, float, float]], **overrides: object
-) -> PaperExchange:
-    rows = [(T0 + i * MIN, *bar) for i, bar in enumerate(FLAT + bars)]
-    write_candles(tmp_path, SYMBOL, "1m", rows)
-    values: dict[str, object] = {
-        "source": "replay",
-        "clock": "manual",
-        "replay_path": tmp_path,
-        "timeframe": "1m",
-        "warmup_bars": 20,
-        "initial_balances": {"USDT": Decimal(10_000)},
-        "taker_fee": Decimal("0.001"),
-        "maker_fee": Decimal("0.0005"),
-        "book": BookSettings(spread_floor_bps=10.0, level_volume_fraction=0.02),
-    }
-    values.update(overrides)
-    return PaperExchange(PaperSettings.model_validate(values))
 
 
 CALM = [(100.0, 101.0, 99.0, 100.0, 1000.0)] * 3

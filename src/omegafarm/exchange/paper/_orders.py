@@ -142,6 +142,18 @@ class PaperOrders:
             o for o in self._engine.orders.values() if symbol is None or o.market.symbol == symbol
         ]
 
+    def _listed(
+        self, symbol: str | None, since: int | None, limit: int | None, status: str
+    ) -> list[dict[str, Any]]:
+        """Orders of ``symbol`` that are ``open``, ``ended`` or (``any``) either, oldest first."""
+        self._sync()
+        keep = [
+            o
+            for o in self._select(symbol)
+            if status == "any" or (o.status == "open") == (status == "open")
+        ]
+        return _window([st.order_dict(o) for o in keep], since, limit)
+
     async def fetch_orders(
         self,
         symbol: str | None = None,
@@ -150,8 +162,7 @@ class PaperOrders:
         params: Params | None = None,
     ) -> list[dict[str, Any]]:
         """Every order (of ``symbol``), oldest first."""
-        self._sync()
-        return _window([st.order_dict(o) for o in self._select(symbol)], since, limit)
+        return self._listed(symbol, since, limit, "any")
 
     async def fetch_open_orders(
         self,
@@ -161,9 +172,7 @@ class PaperOrders:
         params: Params | None = None,
     ) -> list[dict[str, Any]]:
         """Orders still open."""
-        self._sync()
-        orders = [st.order_dict(o) for o in self._select(symbol) if o.status == "open"]
-        return _window(orders, since, limit)
+        return self._listed(symbol, since, limit, "open")
 
     async def fetch_closed_orders(
         self,
@@ -173,9 +182,7 @@ class PaperOrders:
         params: Params | None = None,
     ) -> list[dict[str, Any]]:
         """Orders that ended: closed, canceled or rejected."""
-        self._sync()
-        orders = [st.order_dict(o) for o in self._select(symbol) if o.status != "open"]
-        return _window(orders, since, limit)
+        return self._listed(symbol, since, limit, "ended")
 
     async def fetch_my_trades(
         self,
