@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import talib
+from scipy.signal import lfilter
 
 from omegafarm.core.errors import ValidationError
 from omegafarm.cosmic.cycles import CycleTracker, cycle_track, predict_cycles
@@ -77,6 +78,17 @@ def test_random_walk_false_positive_rate_is_near_alpha() -> None:
         x = np.exp(np.cumsum(0.01 * rng.standard_normal(1500)))
         hits += predict_cycles(x, n_surrogates=99).significant
     assert hits <= 5  # alpha 5 % of 30 is 1.5; 5 or more would be p < 0.02 under the null
+
+
+def test_fat_tailed_random_walk_with_volatility_clustering_is_not_a_cycle() -> None:
+    # A Gaussian AR(1) null called 16 of 40 such walks "cyclic"; the wild-bootstrap null must not.
+    hits = 0
+    for seed in range(25):
+        rng = np.random.default_rng(seed)
+        log_vol = lfilter([1.0], [1.0, -0.99], 0.15 * rng.standard_normal(3000))
+        steps = np.exp(log_vol) * rng.standard_t(4, 3000) * 0.001
+        hits += predict_cycles(np.exp(np.cumsum(steps)), n_surrogates=99).significant
+    assert hits <= 4
 
 
 def test_turning_points_bracket_the_true_next_crest_of_a_clean_sine() -> None:
