@@ -1,0 +1,64 @@
+"""Every Redis name the farm uses (relative to the farm namespace), in one place."""
+
+from __future__ import annotations
+
+BOTS = "state:farm:bots"  # {bot_id: BotSettings dict}
+COMMANDS = "gw:commands"  # stream: bots → gateway (place, cancel, sync)
+GATEWAY_GROUP = "gateway"
+UPDATES_GROUP = "bot"
+GATEWAY_OPEN = "state:gw:open"  # {client_order_id: {bot, symbol, order_id}}
+
+
+def desired(bot_id: str) -> str:
+    """'running' or 'stopped', set by ``omega bots start/stop``."""
+    return f"state:farm:desired:{bot_id}"
+
+
+def status(bot_id: str) -> str:
+    """The bot's last reported status (with a TTL)."""
+    return f"state:farm:status:{bot_id}"
+
+
+def bot_state(bot_id: str) -> str:
+    """Ledger, order sequence, halt reason and strategy state."""
+    return f"state:bot:{bot_id}"
+
+
+def lease(bot_id: str) -> str:
+    return f"lock:lease:bot:{bot_id}"
+
+
+def fence(bot_id: str) -> str:
+    return f"state:fence:bot:{bot_id}"
+
+
+def updates(bot_id: str) -> str:
+    """Stream of order updates for one bot (gateway → bot)."""
+    return f"bot:{bot_id}:updates"
+
+
+def order_record(client_order_id: str) -> str:
+    """The gateway's latest snapshot of one order (the exchange's view)."""
+    return f"state:gw:order:{client_order_id}"
+
+
+def candles(symbol: str, timeframe: str) -> str:
+    """Channel of closed candles of one symbol."""
+    return f"md:{symbol}:{timeframe}"
+
+
+def history(symbol: str, timeframe: str) -> str:
+    """The last candles of one symbol (so a starting bot has history)."""
+    return f"state:md:{symbol}:{timeframe}"
+
+
+def ticks(symbol: str) -> str:
+    return f"tick:{symbol}"
+
+
+def worker(worker_id: str) -> str:
+    """Heartbeat of a worker (with a TTL)."""
+    return f"health:worker:{worker_id}"
+
+
+WORKERS_PREFIX = "health:worker:"

@@ -1,0 +1,212 @@
+"""The gateway: the farm's only contact with the exchange, next to the Exchange Service.
+
+* Market data: once per symbol (not per bot) it asks the Exchange Service for candles and a
+  ticker, keeps the last ``history_bars`` candles in Redis (so a starting bot has history) and
+  publishes each newly closed candle on ``md:{symbol}:{tf}`` and the ticker on ``tick:{symbol}``
+  (pub/sub fan-out to every bot of every worker).
+* Orders: bots append commands (place, cancel, sync) to the ``gw:commands`` stream; the gateway
+  executes them through the Exchange Service (idempotent client order ids) and appends every
+  change of an order to that bot's update stream, after recording it as the exchange's view.
+  Commands carry the bot's lease token; one older than a token already seen is dropped (fencing).
+* Open orders are polled (one ``fetch_order`` each) so fills reach the bots without the bots
+  ever polling the exchange themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from omegafarm.bots import _names
+from omegafarm.bots._convert import update_from_order
+from omegafarm.bots.config import FarmSettings
+from omegafarm.bots.ledger import OrderUpdate
+from omegafarm.core.errors import OmegaError, StoreUnavailableError, is_transient
+from omegafarm.exchange import ExchangeService, OrderNotFoundError
+from omegafarm.store import RedisClient, StreamMessage
+
+_log = structlog.get_logger("omegafarm.bots.gateway")
+
+
+def encode_update(update: OrderUpdate) -> dict[str, Any]:
+    """An update as a stream message."""
+    return asdict(update)
+
+
+class Gateway:
+    """Market data publisher and order executor of one farm (run it in one process)."""
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        exchange: ExchangeService,
+        settings: FarmSettings,
+        markets: set[tuple[str, str]],
+    ) -> None:
+        self.redis, self.exchange, self.settings = redis, exchange, settings
+        self.markets = set(markets)
+        self._last_ts: dict[tuple[str, str], int] = {}
+        self._fence: dict[str, int] = {}
+        self._open: dict[str, dict[str, Any]] = {}
+        self._seen: dict[str, tuple[Decimal, str]] = {}
+        self.commands_done = 0
+        self.dropped_stale = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish market data and execute commands until ``stop``."""
+        await self.redis.stream_group(_names.COMMANDS, _names.GATEWAY_GROUP)
+        self._open = dict(await self.redis.get(_names.GATEWAY_OPEN) or {})
+        tasks = [
+            asyncio.create_task(self._loop(stop, self._market_tick, "market")),
+            asyncio.create_task(self._loop(stop, self._commands_tick, "commands")),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self, stop: asyncio.Event, step: Any, name: str) -> None:
+        delay_s = self.settings.poll_interval_s
+        while not stop.is_set():
+            try:
+                await step()
+                delay_s = self.settings.poll_interval_s
+            except Exception as exc:  # supervisor loop: log, count, back off, keep going
+                _log.warning(
+                    "gateway_step_failed", loop=name, error=str(exc), error_class=type(exc).__name__
+                )
+                delay_s = min(2.0, delay_s * 2)
+            if name == "market":
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay_s)
+            elif delay_s > self.settings.poll_interval_s:
+                await asyncio.sleep(delay_s)
+
+    # ----------------------------------------------------------------- market data
+    async def _market_tick(self) -> None:
+        for symbol, tf in sorted(self.markets):
+            await self._publish_candles(symbol, tf)
+        await self._poll_open_orders()
+
+    async def _publish_candles(self, symbol: str, tf: str) -> None:
+        key = (symbol, tf)
+        first = key not in self._last_ts
+        limit = self.settings.history_bars if first else 5
+        rows = await self.exchange.fetch_ohlcv(symbol, tf, limit=limit)
+        if rows.shape[0] == 0:
+            return
+        last = self._last_ts.get(key, -1)
+        new = rows[rows[:, 0] > last]
+        if new.shape[0] == 0:
+            return
+        history = [list(map(float, r)) for r in rows.tolist()] if first else None
+        if history is None:
+            old = await self.redis.get(_names.history(symbol, tf)) or []
+            history = (old + [list(map(float, r)) for r in new.tolist()])[
+                -self.settings.history_bars :
+            ]
+        await self.redis.set(_names.history(symbol, tf), history)
+        self._last_ts[key] = int(rows[-1, 0])
+        if not first:
+            payloads = [{"symbol": symbol, "tf": tf, "candle": list(map(float, r))} for r in new]
+            await self.redis.publish_many(_names.candles(symbol, tf), payloads)
+
+    # ----------------------------------------------------------------- orders
+    async def _commands_tick(self) -> None:
+        pending = await self.redis.stream_reclaim(
+            _names.COMMANDS, _names.GATEWAY_GROUP, "gw", min_idle_ms=5_000
+        )
+        fresh = await self.redis.stream_read(
+            _names.COMMANDS, _names.GATEWAY_GROUP, "gw", block_ms=200
+        )
+        for message in pending + fresh:
+            if await self._handle(message):
+                await self.redis.stream_ack(_names.COMMANDS, _names.GATEWAY_GROUP, message.id)
+
+    async def _handle(self, message: StreamMessage) -> bool:
+        """Execute one command; False leaves it pending (a transient failure: retried)."""
+        cmd: dict[str, Any] = message.data
+        bot, token = str(cmd["bot_id"]), int(cmd["token"])
+        if token < self._fence.get(bot, 0):
+            self.dropped_stale += 1
+            _log.warning("stale_command_dropped", bot_id=bot, token=token, cid=cmd.get("cid"))
+            return True
+        self._fence[bot] = token
+        try:
+            order = await self._execute(cmd)
+        except OmegaError as exc:
+            if is_transient(exc) or isinstance(exc, StoreUnavailableError):
+                return False
+            if cmd["kind"] == "place":
+                await self._publish(bot, _rejected(cmd, str(exc)))
+            return True
+        if order is not None:
+            await self._publish(bot, order)
+        self.commands_done += 1
+        return True
+
+    async def _execute(self, cmd: dict[str, Any]) -> OrderUpdate | None:
+        kind, cid, symbol = cmd["kind"], str(cmd["cid"]), str(cmd["symbol"])
+        params = {"clientOrderId": cid}
+        if kind == "place":
+            price = cmd.get("price")
+            order = await self.exchange.create_order(
+                symbol, cmd["type"], cmd["side"], Decimal(str(cmd["amount"])),
+                None if price is None else Decimal(str(price)), params,
+            )  # fmt: skip
+        elif kind == "cancel":
+            try:
+                order = await self.exchange.cancel_order(cmd.get("order_id") or "", symbol, params)
+            except OrderNotFoundError:  # already finished: report how it ended
+                order = await self.exchange.fetch_order(cmd.get("order_id") or "", symbol, params)
+        else:  # sync: what does the exchange know of this client order id?
+            try:
+                order = await self.exchange.fetch_order(cmd.get("order_id") or "", symbol, params)
+            except OrderNotFoundError:
+                return None
+        update = update_from_order(order, cid)
+        if update.is_open:
+            self._open[cid] = {"bot": str(cmd["bot_id"]), "symbol": symbol, "order_id": order.id}
+        return update
+
+    async def _poll_open_orders(self) -> None:
+        changed = False
+        for cid, info in list(self._open.items()):
+            params = {"clientOrderId": cid}
+            order = await self.exchange.fetch_order(info["order_id"], info["symbol"], params)
+            update = update_from_order(order, cid)
+            if (update.filled, update.status) != self._seen.get(cid):
+                await self._publish(info["bot"], update)
+            if not update.is_open:
+                self._open.pop(cid, None)
+                changed = True
+        if changed:
+            await self.redis.set(_names.GATEWAY_OPEN, self._open)
+
+    async def _publish(self, bot_id: str, update: OrderUpdate) -> None:
+        cid = update.client_order_id
+        self._seen[cid] = (update.filled, update.status)
+        if update.is_open:
+            self._open.setdefault(cid, {"bot": bot_id, "symbol": update.symbol,
+                                        "order_id": update.order_id})  # fmt: skip
+        else:
+            self._open.pop(cid, None)
+        await self.redis.set(_names.GATEWAY_OPEN, self._open)
+        await self.redis.set(_names.order_record(cid), encode_update(update))
+        await self.redis.stream_add(_names.updates(bot_id), encode_update(update), maxlen=5_000)
+
+
+def _rejected(cmd: dict[str, Any], reason: str) -> OrderUpdate:
+    price = cmd.get("price")
+    return OrderUpdate(
+        str(cmd["cid"]), None, str(cmd["symbol"]), cmd["side"], str(cmd["type"]), "rejected",
+        Decimal(str(cmd["amount"])), Decimal(0), Decimal(0), Decimal(0), None,
+        None if price is None else Decimal(str(price)), 0, reason,
+    )  # fmt: skip

@@ -1,0 +1,97 @@
+"""Bot leases: each bot runs on exactly one worker at a time, with a fencing token.
+
+A lease is a Redis key ``lock:lease:bot:{id}`` holding ``"{worker}|{token}"`` with a TTL.
+Acquiring increments the bot's fence counter first, so every new holder has a larger token
+than any before it; renewing and releasing are compare-and-set Lua scripts, so a worker whose
+lease expired can never renew or release someone else's. The token travels with every order
+command; the gateway drops commands whose token is older than one it has already seen, so a
+worker that lost its lease without noticing (a long GC pause, a partition) cannot place orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegafarm.bots import _names
+from omegafarm.core.errors import StoreUnavailableError
+from omegafarm.store import RedisClient
+
+_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
+return token
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_FENCED_SET = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A held lease: which bot, which worker, which fencing token."""
+
+    bot_id: str
+    worker_id: str
+    token: int
+
+    @property
+    def value(self) -> str:
+        return f"{self.worker_id}|{self.token}"
+
+
+class Leases:
+    """Acquire, renew and release bot leases for one worker."""
+
+    def __init__(self, redis: RedisClient, worker_id: str, ttl_s: float) -> None:
+        self.redis = redis
+        self.worker_id = worker_id
+        self.ttl_ms = int(ttl_s * 1000)
+
+    async def _eval(self, script: str, keys: list[str], args: list[str | bytes]) -> int:
+        absolute = [self.redis.keys.key(k) for k in keys]
+        try:
+            reply = await self.redis.redis.eval(script, len(absolute), *absolute, *args)
+        except Exception as exc:  # redis-py errors, translated here (only store imports redis)
+            raise StoreUnavailableError(f"lease script failed: {exc}") from None
+        return int(reply or 0)
+
+    async def acquire(self, bot_id: str) -> Lease | None:
+        """Take the bot's lease if nobody holds it (None when someone does)."""
+        keys = [_names.lease(bot_id), _names.fence(bot_id)]
+        token = await self._eval(_ACQUIRE, keys, [self.worker_id, str(self.ttl_ms)])
+        return Lease(bot_id, self.worker_id, token) if token else None
+
+    async def renew(self, lease: Lease) -> bool:
+        """Extend a lease we still hold; False if it expired or moved."""
+        keys = [_names.lease(lease.bot_id)]
+        return bool(await self._eval(_RENEW, keys, [lease.value, str(self.ttl_ms)]))
+
+    async def release(self, lease: Lease) -> bool:
+        """Give a lease back (only if we still hold it)."""
+        return bool(await self._eval(_RELEASE, [_names.lease(lease.bot_id)], [lease.value]))
+
+    async def fenced_set(self, lease: Lease, key: str, encoded: bytes) -> bool:
+        """Write ``key`` only while ``lease`` is still ours (bot state writes)."""
+        keys = [_names.lease(lease.bot_id), key]
+        return bool(await self._eval(_FENCED_SET, keys, [lease.value, encoded]))
+
+    async def holder(self, bot_id: str) -> str | None:
+        """Which worker holds the bot's lease right now."""
+        value = await self.redis.redis.get(self.redis.keys.key(_names.lease(bot_id)))
+        if value is None:
+            return None
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        return text.split("|", 1)[0]

@@ -1,0 +1,243 @@
+"""A live bot: a Trader whose state lives in Redis and whose orders go through the gateway.
+
+Events arrive from its worker (candles from pub/sub, order updates from its own stream). After
+each event the bot *first* writes its state (ledger with the orders it is about to send, order
+sequence, brackets, halt reason, strategy state) under its lease — a fenced write that fails
+if the lease has moved — and *then* appends the commands for the gateway. So a crash between
+the two leaves orders marked "pending" in the saved ledger, and the next owner re-sends them
+with the same client order ids (idempotent: never a duplicate). On start the bot reconciles:
+it replays its update stream (applying a snapshot twice adds nothing), re-sends pending orders
+and asks the gateway to look up every open one by client order id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from omegafarm.bots import _names
+from omegafarm.bots.config import BotSettings
+from omegafarm.bots.feed import CandleFeed
+from omegafarm.bots.lease import Lease, Leases
+from omegafarm.bots.ledger import Ledger, OrderUpdate
+from omegafarm.bots.strategies import get_strategy
+from omegafarm.bots.strategy import Candle, Tick
+from omegafarm.bots.trader import Brackets, CancelOrder, Command, PlaceOrder, RiskLimits, Trader
+from omegafarm.core.errors import ServiceError
+from omegafarm.store import RedisClient, encode
+
+
+class LeaseLostError(ServiceError):
+    """The bot's lease moved to another worker: this copy must stop at once."""
+
+
+def _split(symbol: str) -> tuple[str, str]:
+    base, _, quote = symbol.partition("/")
+    return base, quote.split(":", 1)[0]
+
+
+class LiveBot:
+    """One bot on one worker, for as long as the worker holds its lease."""
+
+    def __init__(self, spec: BotSettings, redis: RedisClient, leases: Leases, lease: Lease):
+        self.spec, self.redis, self.leases, self.lease = spec, redis, leases, lease
+        self.trader: Trader | None = None
+        self.consumer = f"{leases.worker_id}"
+        self.commands_sent = 0
+        self._lock = asyncio.Lock()  # one event at a time: saved state follows event order
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    # ----------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        """Load state and history, start the strategy, reconcile open orders."""
+        spec = self.spec
+        state: dict[str, Any] | None = await self.redis.get(_names.bot_state(spec.id))
+        base, quote = _split(spec.symbol)
+        if state:
+            ledger = Ledger.restore(state["ledger"])
+        else:
+            ledger = Ledger(spec.id, spec.symbol, base, quote, spec.capital)
+        history = await self.redis.get(_names.history(spec.symbol, spec.timeframe)) or []
+        matrix = np.asarray(history, dtype=np.float64).reshape(-1, 6)
+        feed = CandleFeed(matrix, capacity=max(2000, matrix.shape[0] + 100))
+        strategy = get_strategy(spec.strategy)(spec.params)
+        limits = RiskLimits(spec.max_position, spec.max_daily_loss, spec.max_open_orders)
+        trader = Trader(
+            spec.id, strategy, ledger, feed, limits, seq=int((state or {}).get("seq", 0))
+        )
+        if state:
+            trader.halted = state.get("halted")
+            strategy.state = dict(state.get("strategy_state") or {})
+            b = state.get("brackets") or {}
+            trader.brackets = Brackets(
+                b.get("stop_loss"), b.get("take_profit"), b.get("tp_order"), b.get("closing"),
+                {k: tuple(v) for k, v in (b.get("entries") or {}).items()},
+            )  # fmt: skip
+        self.trader = trader
+        trader.start()
+        await self.redis.stream_group(_names.updates(spec.id), _names.UPDATES_GROUP)
+        await self._reconcile()
+
+    async def _reconcile(self) -> None:
+        trader = self._t
+        stream = _names.updates(self.id)
+        old = await self.redis.stream_reclaim(
+            stream, _names.UPDATES_GROUP, self.consumer, min_idle_ms=0, count=10_000
+        )
+        await self._apply_messages(stream, old)
+        await self._apply_messages(
+            stream,
+            await self.redis.stream_read(
+                stream, _names.UPDATES_GROUP, self.consumer, count=10_000, block_ms=None
+            ),
+        )
+        for order in trader.ledger.open_orders():
+            if order.order_id is None:  # saved as about-to-send: send again (same id)
+                trader.outbox.append(
+                    PlaceOrder(order.client_order_id, order.symbol, order.side, order.type,
+                               order.amount, order.price)
+                )  # fmt: skip
+            else:
+                await self._send({"kind": "sync", "cid": order.client_order_id,
+                                  "order_id": order.order_id, "symbol": order.symbol})  # fmt: skip
+        await self.flush()
+        trader.log("bot_reconciled", open_orders=len(trader.ledger.open_orders()))
+
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop the strategy, save state and (normally) give the lease back."""
+        if self.trader is not None:
+            async with self._lock:
+                self.trader.stop()
+                try:
+                    await self.flush()
+                except LeaseLostError:
+                    return
+        if release:
+            await self.leases.release(self.lease)
+
+    @property
+    def _t(self) -> Trader:
+        if self.trader is None:
+            raise ServiceError(f"bot {self.id} is not started")
+        return self.trader
+
+    # ----------------------------------------------------------------- events
+    async def on_candle(self, row: list[float]) -> None:
+        """A closed candle of the bot's symbol arrived."""
+        async with self._lock:
+            trader = self._t
+            if not trader.feed.append(row):
+                return
+            ts, o, h, lo, c, v = row
+            trader.candle(Candle(int(ts), o, h, lo, c, v))
+            await self.flush()
+
+    async def on_tick(self, data: dict[str, Any]) -> None:
+        """A live ticker of the bot's symbol arrived."""
+        async with self._lock:
+            self._t.tick(Tick(int(data["ts_ms"]), float(data["last"])))
+            if self._t.outbox:
+                await self.flush()
+
+    async def poll_updates(self) -> int:
+        """Apply new order updates from the bot's stream; returns how many."""
+        stream = _names.updates(self.id)
+        async with self._lock:
+            messages = await self.redis.stream_read(
+                stream, _names.UPDATES_GROUP, self.consumer, count=200, block_ms=None
+            )
+            await self._apply_messages(stream, messages)
+        return len(messages)
+
+    async def _apply_messages(self, stream: str, messages: list[Any]) -> None:
+        if not messages:
+            return
+        trader = self._t
+        for message in messages:
+            update = OrderUpdate(**message.data)
+            if trader.ledger.owns(update.client_order_id):
+                trader.order_update(update)
+        await self.flush()
+        await self.redis.stream_ack(stream, _names.UPDATES_GROUP, *(m.id for m in messages))
+
+    # ----------------------------------------------------------------- persistence
+    async def flush(self) -> None:
+        """Save state under the lease, then send the queued commands."""
+        trader = self._t
+        commands = trader.drain()
+        saved = await self.leases.fenced_set(
+            self.lease, _names.bot_state(self.id), encode(self.snapshot())
+        )
+        if not saved:
+            raise LeaseLostError(f"bot {self.id}: lease lost; not sending {len(commands)} orders")
+        for cmd in commands:
+            await self._send(_command(cmd))
+        await self._report()
+
+    async def _send(self, body: dict[str, Any]) -> None:
+        body = {**body, "bot_id": self.id, "token": self.lease.token}
+        await self.redis.stream_add(_names.COMMANDS, body)
+        self.commands_sent += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state saved in Redis."""
+        trader = self._t
+        b = trader.brackets
+        return {
+            "ledger": trader.ledger.snapshot(),
+            "seq": trader.seq,
+            "halted": trader.halted,
+            "strategy_state": trader.strategy.state,
+            "brackets": {
+                "stop_loss": b.stop_loss, "take_profit": b.take_profit, "tp_order": b.tp_order,
+                "closing": b.closing, "entries": {k: list(v) for k, v in b.entries.items()},
+            },
+        }  # fmt: skip
+
+    async def _report(self) -> None:
+        trader = self._t
+        ledger = trader.ledger
+        status = {
+            "bot_id": self.id,
+            "worker": self.leases.worker_id,
+            "state": "halted" if trader.halted else "running",
+            "halted": trader.halted,
+            "symbol": self.spec.symbol,
+            "strategy": self.spec.strategy,
+            "position": ledger.position,
+            "cash": ledger.cash,
+            "equity": trader.equity(),
+            "realized_pnl": ledger.realized_pnl,
+            "fees": ledger.fees,
+            "trades": len([t for t in ledger.trades if t.exit_ts_ms is not None]),
+            "open_orders": len(ledger.open_orders()),
+            "updated_ms": int(time.time() * 1000),
+        }
+        await self.redis.set(
+            _names.status(self.id), status, ttl_s=max(30.0, 3 * self.leases.ttl_ms / 1000)
+        )
+
+
+def _command(cmd: Command) -> dict[str, Any]:
+    if isinstance(cmd, CancelOrder):
+        return {"kind": "cancel", "cid": cmd.client_order_id, "order_id": cmd.order_id,
+                "symbol": cmd.symbol}  # fmt: skip
+    body = asdict(cmd)
+    return {
+        "kind": "place", "cid": body["client_order_id"], "symbol": cmd.symbol, "side": cmd.side,
+        "type": cmd.type, "amount": str(cmd.amount),
+        "price": None if cmd.price is None else str(cmd.price),
+    }  # fmt: skip
+
+
+def equity_sample(status: dict[str, Any]) -> tuple[int, Decimal]:
+    """(ms, equity) of a status record (for the farm's equity time series)."""
+    return int(status["updated_ms"]), Decimal(str(status["equity"]))

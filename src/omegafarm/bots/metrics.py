@@ -1,0 +1,57 @@
+"""Per-bot and farm performance on ``/metrics``, read from the bots' status records in Redis.
+
+Each live bot writes a status record (equity, position, PnL, fees, trades) after every event;
+this collector turns the latest records into Prometheus gauges at scrape time, so the numbers
+are the farm's, whichever worker runs which bot. The scrape is served from a cache refreshed
+by :meth:`FarmCollector.refresh` (Prometheus collectors must not block on I/O).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from omegafarm.bots import _names
+from omegafarm.store import RedisClient
+
+_FIELDS = ("equity", "position", "realized_pnl", "fees", "trades", "open_orders")
+
+
+async def read_statuses(redis: RedisClient) -> dict[str, dict[str, Any]]:
+    """The latest status record of every registered bot (missing ones are left out)."""
+    specs: dict[str, Any] = await redis.get(_names.BOTS) or {}
+    out = {}
+    for bot_id in sorted(specs):
+        status = await redis.get(_names.status(bot_id))
+        if status:
+            out[bot_id] = status
+    return out
+
+
+class FarmCollector(Collector):
+    """Prometheus gauges ``omega_bot_<field>{bot}`` and ``omega_farm_<field>``."""
+
+    def __init__(self, redis: RedisClient) -> None:
+        self.redis = redis
+        self.statuses: dict[str, dict[str, Any]] = {}
+
+    async def refresh(self) -> None:
+        """Read the bots' status records (call it from the service's loop or before a scrape)."""
+        self.statuses = await read_statuses(self.redis)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The gauges of the last refresh."""
+        for field in _FIELDS:
+            per_bot = GaugeMetricFamily(f"omega_bot_{field}", f"Bot {field}.", labels=["bot"])
+            total = 0.0
+            for bot_id, status in self.statuses.items():
+                value = float(status.get(field) or 0)
+                per_bot.add_metric([bot_id], value)
+                total += value
+            yield per_bot
+            yield GaugeMetricFamily(f"omega_farm_{field}", f"Sum of bot {field}.", value=total)
+        halted = sum(1 for s in self.statuses.values() if s.get("halted"))
+        yield GaugeMetricFamily("omega_farm_bots_halted", "Bots halted by a risk limit.", halted)
