@@ -8,8 +8,9 @@ amount plus what its fills brought in minus what they took out, nothing goes neg
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import ccxt
 import pytest
@@ -21,6 +22,7 @@ from omegafarm.exchange.paper import PaperExchange, PaperSettings
 SYMBOL = "SOL/USDT"
 Kind = Literal["market", "limit", "cancel", "advance"]
 Op = tuple[Kind, Literal["buy", "sell"], float, float]
+T = TypeVar("T")
 INITIAL = {"USDT": Decimal(1000), "SOL": Decimal(5)}
 
 ops_strategy = st.lists(
@@ -32,6 +34,16 @@ ops_strategy = st.lists(
     ),
     max_size=25,
 )
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a private loop (hypothesis drives sync tests; the suite's loop is left
+    alone)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
 
 
 async def _play(ops: list[Op], seed: int) -> PaperExchange:
@@ -58,12 +70,12 @@ async def _play(ops: list[Op], seed: int) -> PaperExchange:
 @settings(max_examples=40, deadline=None)
 @given(ops=ops_strategy, seed=st.integers(min_value=0, max_value=3))
 def test_money_is_conserved_and_reservations_add_up(ops: list[Op], seed: int) -> None:
-    ex = asyncio.run(_play(ops, seed))
+    ex = _run(_play(ops, seed))
 
     async def snapshot() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
         return await ex.fetch_my_trades(), await ex.fetch_open_orders()
 
-    trades, open_orders = asyncio.run(snapshot())
+    trades, open_orders = _run(snapshot())
     expected = dict(INITIAL)
     for trade in trades:
         info = trade["info"]
@@ -87,9 +99,9 @@ def test_money_is_conserved_and_reservations_add_up(ops: list[Op], seed: int) ->
 @settings(max_examples=25, deadline=None)
 @given(ops=ops_strategy)
 def test_every_order_adds_up(ops: list[Op]) -> None:
-    ex = asyncio.run(_play(ops, 0))
+    ex = _run(_play(ops, 0))
 
-    orders = asyncio.run(ex.fetch_orders())
+    orders = _run(ex.fetch_orders())
 
     for order in orders:
         assert order["filled"] + order["remaining"] == pytest.approx(order["amount"])
