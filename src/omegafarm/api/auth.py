@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import structlog
 from fastapi import HTTPException
 from starlette.requests import HTTPConnection
 
@@ -26,6 +27,7 @@ CSRF_COOKIE = "omega_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RUNNING = (ServiceState.RUNNING, ServiceState.DEGRADED)
+_log = structlog.get_logger("omegafarm", service="api")
 
 
 def security_service(request: HTTPConnection) -> SecurityService:
@@ -91,6 +93,7 @@ async def _authenticate(request: HTTPConnection, service: SecurityService) -> Pr
             raise AuthenticationError("authentication required: a Bearer token or a session")
         principal = service.authenticate(cookie, "oms")
     except AuthenticationError as exc:
+        _log.info("authentication_failed", path=request.url.path, reason=str(exc))
         await _spend_rate_limit(service, f"authfail:{client_address(request)}", 1.0)
         await service.audit.append(
             "auth_failed",

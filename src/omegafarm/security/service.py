@@ -189,6 +189,7 @@ class SecurityService(BaseService[SecuritySettings]):
             )
         )
         await self.audit.append("token_create", actor=actor, user=user, prefix=issued.prefix)
+        self.log_activity("token_created", user=user, prefix=issued.prefix, actor=actor)
         return issued
 
     async def revoke_token(self, prefix: str, *, actor: str) -> TokenInfo:
@@ -228,6 +229,7 @@ class SecurityService(BaseService[SecuritySettings]):
         ok = await self.passwords.verify(None if user is None else user.password_hash, password)
         if user is None or not ok:
             await self.audit.append("login", actor=name[:64], outcome="denied", source=source)
+            self._log.warning("login_failed", user=name[:64], source=source)
             raise AuthenticationError("wrong user name or password")
         issued = tokens.issue(tokens.SESSION_KIND)
         now = self._now_ms()
@@ -245,6 +247,7 @@ class SecurityService(BaseService[SecuritySettings]):
             )
         )
         await self.audit.append("login", actor=user.name, source=source, session=issued.prefix)
+        self.log_activity("login_succeeded", user=user.name, session=issued.prefix)
         principal = Principal(user.name, Role(user.role), "session", issued.prefix)
         return Session(principal, issued, self.csrf_for(issued.value), expires)
 

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Query
 
 SYMBOL_PATTERN = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$"
-TIMEFRAME_PATTERN = r"^[1-9][0-9]{0,2}[smhdwM]$"
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2_592_000}
+TIMEFRAME_PATTERN = r"^[1-9][0-9]{0,2}[smhdw]$"
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 Symbol = Annotated[str, Query(pattern=SYMBOL_PATTERN, description="Unified symbol, e.g. BTC/USDT.")]
 Timeframe = Annotated[
