@@ -223,6 +223,36 @@ def test_forming_pattern_completes_inside_its_prz() -> None:
     assert done.confirmed_index > d_bar
 
 
+# ----------------------------------------------------------------------------- golden values
+GOLDEN_ETH_BTC = [
+    ("bat", "bearish", (49, 59, 63, 69, 91), 111),
+    ("abcd", "bullish", (334, 345, 368, 371, 393), 396),
+    ("abcd", "bearish", (681, 707, 710, 721, 747), 772),
+    ("shark", "bullish", (1016, 1034, 1039, 1056, 1084), 1090),
+    ("cypher", "bearish", (1056, 1084, 1088, 1123, 1170), 1178),
+    ("abcd", "bullish", (1676, 1711, 1771, 1775, 1794), 1804),
+    ("abcd", "bearish", (2055, 2144, 2172, 2189, 2225), 2235),
+    ("abcd", "bearish", (5450, 5460, 5491, 5510, 5562), 5569),
+]
+
+
+def test_default_scan_of_real_candles_matches_golden_values(ohlcv_dir: Path) -> None:
+    # pinned on ETH_BTC-5m with the defaults (3 x ATR(14) zig-zag, table tolerance 5 %)
+    candles = np.loadtxt(ohlcv_dir / "ETH_BTC-5m.csv", delimiter=",", skiprows=1)
+    scan = identify_patterns(candles)
+    assert len(scan.pivots) == 210
+    got = [(p.name, p.direction, p.bars, p.confirmed_index) for p in scan.completed]
+    assert got == GOLDEN_ETH_BTC
+    bat = scan.completed[0]
+    x, a, b, c, d = bat.prices
+    assert (a - b) / (a - x) == pytest.approx(bat.ratios["xb"])
+    assert (a - d) / (a - x) == pytest.approx(bat.ratios["xd"])
+    assert (c - d) / (c - b) == pytest.approx(bat.ratios["bd"])
+    assert 0.382 * 0.95 <= bat.ratios["xb"] <= 0.5 * 1.05
+    assert bat.ratios["xd"] == pytest.approx(0.886, rel=0.05)
+    assert candles[bat.bars[1], 3] == a  # a bearish A is a low: its price is that bar's low
+
+
 # ----------------------------------------------------------------------------- look-ahead
 def test_truncating_the_future_never_changes_a_known_pattern(ohlcv_dir: Path) -> None:
     candles = np.loadtxt(ohlcv_dir / "XMR_BTC-5m.csv", delimiter=",", skiprows=1)
