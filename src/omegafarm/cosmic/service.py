@@ -21,11 +21,12 @@ from typing import Any, ClassVar, TypeVar
 import numpy.typing as npt
 from prometheus_client import CollectorRegistry
 
-from omegafarm.core.errors import OmegaError
+from omegafarm.core.errors import NotFoundError, OmegaError
 from omegafarm.core.service import BaseService
 from omegafarm.cosmic._ohlcv import OhlcvInput
 from omegafarm.cosmic.config import CosmicSettings
 from omegafarm.cosmic.cycles import CycleAnalysis, predict_cycles
+from omegafarm.cosmic.evaluation import EvalSettings, EvaluationRow, evaluate_candles
 from omegafarm.cosmic.fibonacci import FibAnalysis, FibLevels, fibonacci_analysis, fibonacci_levels
 from omegafarm.cosmic.golden import GoldenAnalysis, analyze_golden_ratio
 from omegafarm.cosmic.harmonics import PatternScan, RatioTable, identify_patterns, load_ratio_table
@@ -63,6 +64,7 @@ class CosmicFactorService(BaseService[CosmicSettings]):
     ) -> None:
         super().__init__(settings or CosmicSettings(), metrics_registry=metrics_registry)
         self._table = load_ratio_table()
+        self._evidence: dict[str, EvaluationRow] = {}
 
     # ------------------------------------------------------------------ reference data
     @property
@@ -158,6 +160,30 @@ class CosmicFactorService(BaseService[CosmicSettings]):
         """Golden-ratio relations of swing lengths and durations, and time projections."""
         opts = {"zigzag": self.settings.zigzag(), "seed": self.settings.seed, **options}
         return self._run("analyze_golden_ratio", lambda: analyze_golden_ratio(close, **opts))
+
+    # ------------------------------------------------------------------ evidence
+    def evaluate(
+        self, markets: Mapping[str, OhlcvInput], **options: Any
+    ) -> tuple[EvaluationRow, ...]:
+        """Walk-forward evidence (patterns, Fibonacci zones, cycles); kept as the latest table.
+
+        ``options`` are :class:`EvalSettings` fields (``horizon_bars``, ``cost_bps``, ...).
+        """
+        s = self.settings
+        opts = {"seed": s.seed, **options}
+        rows = self._run(
+            "evaluate",
+            lambda: tuple(evaluate_candles(markets, EvalSettings(**opts), zigzag=s.zigzag())),
+        )
+        self._evidence = {r.kind: r for r in rows}
+        return rows
+
+    def evidence(self, kind: str) -> EvaluationRow:
+        """The latest evaluation row for a signal kind: a pattern name, ``fib_0.618``, ..."""
+        row = self._evidence.get(kind)
+        if row is None:
+            raise NotFoundError(f"no evaluation of {kind!r} yet: run evaluate() on candles first")
+        return row
 
     # ------------------------------------------------------------------ plumbing
     def _run(self, operation: str, call: Callable[[], T]) -> T:
