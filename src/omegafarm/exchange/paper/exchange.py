@@ -102,7 +102,11 @@ def build_source(settings: PaperSettings, wall_now_ms: int | None = None) -> Mar
 
 
 class PaperExchange(PaperOrders, PaperClock):
-    """A deterministic simulated exchange that speaks ccxt's async unified API."""
+    """A deterministic simulated exchange that speaks ccxt's async unified API.
+
+    ``create_order`` answers ``status="open"``: an order fills on later bars (a market order at
+    the next bar's open plus slippage), so callers poll ``fetch_order`` as with any exchange.
+    """
 
     id = "paper"
     name = "Paper"
