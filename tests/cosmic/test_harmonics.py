@@ -3,6 +3,7 @@ no look-ahead, and properties (finite, scale invariant, empty on flat or short i
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -201,6 +202,8 @@ def test_forming_pattern_reports_the_prz_before_d_exists() -> None:
     assert bat.bars[4] == -1 and math.isnan(bat.prices[4])
     assert bat.prz[0] <= pts[4] <= bat.prz[1]
     assert bat.confirmed_index < path.size
+    view = json.loads(json.dumps(bat.to_dict(), allow_nan=False))
+    assert view["prices"]["D"] is None and view["bars"]["D"] == -1
     assert not any(p.name == "bat" for p in scan.completed)
 
 

@@ -100,6 +100,25 @@ class Pattern:
     score: float
     prz: tuple[float, float]  # D zone where every D rule holds (tolerance included)
 
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready view (NaN prices of a forming D become None)."""
+        return {
+            "name": self.name,
+            "label": self.label,
+            "direction": self.direction,
+            "status": self.status,
+            "bars": dict(zip("XABCD", self.bars, strict=True)),
+            "prices": {
+                k: (v if math.isfinite(v) else None)
+                for k, v in zip("XABCD", self.prices, strict=True)
+            },
+            "confirmed_index": self.confirmed_index,
+            "ratios": dict(self.ratios),
+            "errors": dict(self.errors),
+            "score": self.score,
+            "prz": list(self.prz),
+        }
+
 
 @dataclass(frozen=True)
 class PatternScan:
