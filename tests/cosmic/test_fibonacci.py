@@ -13,11 +13,12 @@ from hypothesis import strategies as st
 from omegafarm.core.errors import ValidationError
 from omegafarm.cosmic.fibonacci import (
     FibLevel,
+    analysis_from_pivots,
     confluence_zones,
     fibonacci_analysis,
     fibonacci_levels,
 )
-from omegafarm.cosmic.pivots import ZigZagConfig
+from omegafarm.cosmic.pivots import ZigZagConfig, find_pivots
 
 
 def _prices(levels: tuple[FibLevel, ...]) -> dict[float, float]:
@@ -122,3 +123,12 @@ def test_levels_are_finite_and_scale_with_prices(
     for x, y in zip(base.all(), scaled.all(), strict=True):
         assert math.isfinite(x.price)
         assert y.price == pytest.approx(x.price * k, rel=1e-9, abs=1e-9 * k * max(a, b, c))
+
+
+def test_levels_at_a_bar_use_only_pivots_known_by_then(ohlcv_dir: Path) -> None:
+    candles = np.loadtxt(ohlcv_dir / "ADA_BTC-5m.csv", delimiter=",", skiprows=1)
+    cfg = ZigZagConfig("atr", 2.0)
+    full = find_pivots(candles[:, 2], candles[:, 3], candles[:, 4], cfg)
+    for cut in (800, 2_222, 5_000):
+        truncated = fibonacci_analysis(candles[:cut], zigzag=cfg)
+        assert truncated == analysis_from_pivots(full.known_at(cut - 1))
