@@ -211,3 +211,14 @@ async def test_start_fails_cleanly_when_markets_cannot_load(tmp_path: Path) -> N
     assert service.state == "failed"
     assert service._client is None  # closed, no aiohttp session left open
     assert len(server.requests) >= 2  # retried once (binance loads markets from 3 endpoints)
+
+
+async def test_paper_candles_follow_the_paper_clock_not_the_wall_clock(tmp_path: Path) -> None:
+    paper = PaperSettings(clock="manual", start_ts_ms=1_704_067_200_000, warmup_bars=100)
+    service = ExchangeService(_settings(tmp_path, paper=paper))
+    async with service:
+        first = await service.fetch_ohlcv("BTC/USDT", "1m", since=1_704_067_200_000, limit=150)
+        service.get_exchange_client().advance(30)
+        later = await service.fetch_ohlcv("BTC/USDT", "1m", since=1_704_067_200_000, limit=150)
+    assert len(later) > len(first)  # the newly closed bars were fetched, not cached as missing
+    assert later[: len(first), 0].tolist() == first[:, 0].tolist()

@@ -333,7 +333,7 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
             )
             return nz.ohlcv(raw, ctx)
 
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self._client.milliseconds())  # the paper exchange has its own clock
         if since is None:
             return await fetch_latest(
                 self._cache, key, page, tf_ms=tf_ms, limit=limit, now_ms=now_ms
