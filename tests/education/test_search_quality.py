@@ -20,7 +20,7 @@ CASES = [
     ("GTC IOC FOK post-only", "lesson:time-in-force"),
     ("partial fills", "lesson:partial-fills"),
     ("idempotent client order id", "lesson:client-order-ids"),
-    ("position sizing by risk", "lesson:position-sizing-by-risk"),
+    ("position sizing fixed fractional", "lesson:position-sizing-by-risk"),
     ("kelly criterion", "lesson:kelly-criterion"),
     ("risk of ruin losing streak", "lesson:risk-of-ruin"),
     ("drawdown recovery math", "lesson:drawdown-math"),

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from omegafarm.education._text import (
     STOPWORDS,
     edit_distance,
-    light_stem,
     plain_text,
     trigrams,
     words,
@@ -39,9 +38,10 @@ from omegafarm.education.models import (
 _SCHEMA = """
 CREATE VIRTUAL TABLE docs USING fts5(
     title, tags, body, kind UNINDEXED, doc_id UNINDEXED, category UNINDEXED,
-    difficulty UNINDEXED, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3 4'
+    difficulty UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3 4'
 );
 CREATE VIRTUAL TABLE docs_terms USING fts5vocab(docs, 'row');
+CREATE TABLE stems (stem TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE vocab (word TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE vocab_gram (gram TEXT NOT NULL, word TEXT NOT NULL);
 """
@@ -59,7 +59,7 @@ _SNIPPET_SQL = (
 _FILTERS = (("category", "category = ?"), ("difficulty", "difficulty = ?"), ("kind", "kind = ?"))
 # A query whose rarest word is in more documents than this is "broad": it is ranked over
 # title/tag matches first (a champion tier) and over every match only if that tier is short.
-BROAD_QUERY_DOCS = 2000
+BROAD_QUERY_DOCS = 1000
 MAX_PREFIX_EXPANSIONS = 12
 # Lessons and tutorials teach; a glossary entry only defines. At equal relevance the lesson
 # comes first, so glossary BM25 scores are scaled down by this factor.
@@ -149,22 +149,25 @@ class SearchIndex:
             for n, d in enumerate(docs)
         ]
         self._glossary_rows.update(r[0] for r in rows if r[4] == "glossary")
+        for row in rows:  # surface words (the index holds stems) for typo fixes and completion
+            for word in set(words(f"{row[1]} {row[2]} {row[3]}")):
+                self._df[word] = self._df.get(word, 0) + 1
         with self._lock, self._db:
             self._db.executemany(
                 "INSERT INTO docs (rowid, title, tags, body, kind, doc_id, category, difficulty)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            self._db.execute("DELETE FROM stems")
+            self._db.execute("INSERT INTO stems SELECT term, doc FROM docs_terms")
             self._db.execute("DELETE FROM vocab")
             self._db.execute("DELETE FROM vocab_gram")
-            self._db.execute("INSERT INTO vocab SELECT term, doc FROM docs_terms")
-            vocab = [row[0] for row in self._db.execute("SELECT word FROM vocab")]
+            self._db.executemany("INSERT INTO vocab VALUES (?, ?)", self._df.items())
             self._db.executemany(
                 "INSERT INTO vocab_gram VALUES (?, ?)",
-                ((gram, word) for word in vocab if len(word) > 2 for gram in trigrams(word)),
+                ((gram, word) for word in self._df if len(word) > 2 for gram in trigrams(word)),
             )
             self._db.execute("CREATE INDEX IF NOT EXISTS vocab_gram_idx ON vocab_gram (gram)")
-            self._df = dict(self._db.execute("SELECT word, df FROM vocab").fetchall())
             self._deletes = _deletion_map(w for w in self._df if len(w) > 2)
         self.size += len(rows)
 
@@ -220,24 +223,27 @@ class SearchIndex:
     def _variants(self, term: str) -> tuple[str, int]:
         """The FTS5 phrase for one query word and how many documents it reaches (estimated).
 
-        The word's light stem is searched as a prefix (orders → ``"order"*`` matches order,
-        orders, ordering) when few vocabulary words share that prefix; a prefix shared by many
-        words would be slow and vague, so then the word is matched exactly. One phrase per word
-        keeps BM25 from counting a document twice for two forms of the same word.
+        The index stems words (Porter), so a whole word matches its inflections (orders,
+        ordering → order) with one exact phrase, the fast path. A partial word becomes a prefix
+        phrase over the stems (``"fibon"*``) when few stems share it; otherwise, or when it runs
+        past its stem (``retracem``), it is completed to the most frequent word it starts.
         """
-        if len(term) <= 2:
-            row = self._db.execute("SELECT df FROM vocab WHERE word = ?", (term,)).fetchone()
-            return f'"{term}"', int(row[0]) if row else 0
-        stem = light_stem(term)
+        df = self._df.get(term)
+        if df is not None or len(term) <= 2:
+            return f'"{term}"', df or 0
         count, reach = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(df), 0) FROM vocab"
-            " WHERE word >= ?1 AND word < ?1 || char(1114111)",
-            (stem,),
+            "SELECT COUNT(*), COALESCE(SUM(df), 0) FROM stems"
+            " WHERE stem >= ?1 AND stem < ?1 || char(1114111)",
+            (term,),
         ).fetchone()
         if 0 < count <= MAX_PREFIX_EXPANSIONS:
-            return f'"{stem}"*', int(reach)
-        row = self._db.execute("SELECT df FROM vocab WHERE word = ?", (term,)).fetchone()
-        return f'"{term}"', int(row[0]) if row else 0
+            return f'"{term}"*', int(reach)
+        row = self._db.execute(
+            "SELECT word, df FROM vocab WHERE word >= ?1 AND word < ?1 || char(1114111)"
+            " ORDER BY df DESC, word LIMIT 1",
+            (term,),
+        ).fetchone()
+        return (f'"{row[0]}"', int(row[1])) if row else (f'"{term}"', 0)
 
     @staticmethod
     def _expression(phrases: list[str], joiner: str) -> str:
@@ -254,7 +260,13 @@ class SearchIndex:
         return [(int(rowid), float(score)) for rowid, score in rows]
 
     def _rank(
-        self, expression: str, broad: bool, filters: dict[str, str | None], limit: int
+        self,
+        expression: str,
+        broad: bool,
+        filters: dict[str, str | None],
+        limit: int,
+        *,
+        champions_only: bool = False,
     ) -> list[tuple[int, float]]:
         """Top rows by BM25 (glossary entries scaled by GLOSSARY_WEIGHT), best first.
 
@@ -265,7 +277,7 @@ class SearchIndex:
         rows: list[tuple[int, float]] = []
         if broad:
             rows = self._ranked(f"{{title tags}} : ({expression})", filters, fetch)
-        if len(rows) < limit:
+        if len(rows) < limit and not (broad and champions_only):
             rows = self._ranked(expression, filters, fetch)
         weighted = [
             (rowid, score * GLOSSARY_WEIGHT if rowid in self._glossary_rows else score)
@@ -295,7 +307,10 @@ class SearchIndex:
             if len(ranked) < limit and len(phrases) > 1:
                 seen = {rowid for rowid, _ in ranked}
                 broad = sum(reach) > BROAD_QUERY_DOCS
-                extra = self._rank(self._expression(phrases, "OR"), broad, filters, limit)
+                # any-word hits are a best effort: for a broad query, title/tag matches only
+                extra = self._rank(
+                    self._expression(phrases, "OR"), broad, filters, limit, champions_only=True
+                )
                 extra = [pair for pair in extra if pair[0] not in seen][: limit - len(ranked)]
                 matched_any = bool(extra)
                 ranked += extra
