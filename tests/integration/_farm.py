@@ -41,7 +41,7 @@ def bots(n: int, strategy: str = "sma_cross") -> list[BotSettings]:
             symbol=SYMBOLS[i % len(SYMBOLS)],
             capital=Decimal(20_000),
             params={"fast": 2 + i % 3, "slow": 6 + i % 4},
-        )  # fmt: skip
+        )
         for i in range(n)
     ]
 
