@@ -9,6 +9,7 @@ from __future__ import annotations
 from omegafarm.cli import analyze as _analyze
 from omegafarm.cli import audit as _audit
 from omegafarm.cli import backtest as _backtest
+from omegafarm.cli import bots as _bots
 from omegafarm.cli import discord_bot, learn
 from omegafarm.cli import keys as _keys
 from omegafarm.cli import tokens as _tokens
@@ -23,6 +24,8 @@ app.add_typer(_audit.app, name="audit")
 app.add_typer(_keys.app, name="keys")
 app.command("discord")(discord_bot.discord_command)
 app.command("backtest")(_backtest.backtest)
+app.add_typer(_bots.app, name="bots")
+app.command("worker")(_bots.worker_command)
 
 
 def main() -> None:
