@@ -11,6 +11,7 @@ from omegafarm.cli import audit as _audit
 from omegafarm.cli import backtest as _backtest
 from omegafarm.cli import bots as _bots
 from omegafarm.cli import discord_bot, learn
+from omegafarm.cli import exchange as _exchange
 from omegafarm.cli import keys as _keys
 from omegafarm.cli import tokens as _tokens
 from omegafarm.cli import users as _users
@@ -22,6 +23,7 @@ app.add_typer(_users.app, name="users")
 app.add_typer(_tokens.app, name="tokens")
 app.add_typer(_audit.app, name="audit")
 app.add_typer(_keys.app, name="keys")
+app.add_typer(_exchange.app, name="exchange")
 app.command("discord")(discord_bot.discord_command)
 app.command("backtest")(_backtest.backtest)
 app.add_typer(_bots.app, name="bots")

@@ -148,13 +148,7 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
         )
 
     def _local_limiter(self, interval_ms: float) -> LocalRateLimiter:
-        s = self.settings
-        spec = BucketSpec(interval_ms / 1000.0 / (1 - s.rate_limit_headroom), s.rate_limit_burst)
-        limiter = LocalRateLimiter(spec, sleep=self._sleep)
-        limiter.configure_bucket(
-            order_bucket(s.exchange_id, s.account), BucketSpec(1.0 / s.orders_per_s, 1.0)
-        )
-        return limiter
+        return local_limiter(self.settings, interval_ms, sleep=self._sleep)
 
     def get_exchange_client(self) -> Any:
         """The underlying ccxt (or paper) exchange object, for what the service does not wrap."""
@@ -422,6 +416,22 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
                 raise
             return await self.fetch_order(id, symbol)
         return nz.order(raw, self._ctx("cancel_order"))
+
+
+def local_limiter(
+    settings: ExchangeSettings, interval_ms: float, *, sleep: SleepFn = asyncio.sleep
+) -> LocalRateLimiter:
+    """The budgets of one exchange account: ccxt's ``rateLimit`` less the headroom, orders/s."""
+    weight = BucketSpec(
+        interval_ms / 1000.0 / (1 - settings.rate_limit_headroom), settings.rate_limit_burst
+    )
+    limiter = LocalRateLimiter(weight, sleep=sleep)
+    limiter.configure_bucket(weight_bucket(settings.exchange_id), weight)
+    limiter.configure_bucket(
+        order_bucket(settings.exchange_id, settings.account),
+        BucketSpec(1.0 / settings.orders_per_s, 1.0),
+    )
+    return limiter
 
 
 def _default_cache_path() -> Path:

@@ -1,0 +1,68 @@
+"""``omega exchange``: look at the exchange side of the farm (rate-limit budgets for now)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from omegafarm.cli._app import console, fail, load_settings_or_exit
+from omegafarm.core.errors import OmegaError
+from omegafarm.exchange.client import ccxt_class
+from omegafarm.exchange.ratelimit import BucketSpec
+from omegafarm.exchange.service import local_limiter
+from omegafarm.exchange.shared_limit import rate_spec
+from omegafarm.store import RedisClient
+
+app = typer.Typer(help="The exchange: rate-limit budgets and their use.", no_args_is_help=True)
+
+
+def budgets(section: Any) -> dict[str, BucketSpec]:
+    """The buckets of the configured exchange account and their budgets."""
+    exchange_id = section.exchange_id
+    interval_ms = 1.0 if exchange_id == "paper" else float(ccxt_class(exchange_id)().rateLimit)
+    limiter = local_limiter(section, interval_ms)
+    names = [f"weight:{exchange_id}", f"orders:{exchange_id}:{section.account}"]
+    return {name: limiter.spec(name) for name in names}
+
+
+async def _shared_usage(redis_settings: Any, specs: dict[str, BucketSpec]) -> dict[str, float]:
+    async with RedisClient(redis_settings) as redis:
+        # A zero-cost acquisition reads the shared GCRA state without spending anything.
+        return {
+            name: (await redis.ratelimit_acquire(name, rate_spec(spec), 0.0)).used_units
+            for name, spec in specs.items()
+        }
+
+
+@app.command("limits")
+def limits(
+    ctx: typer.Context,
+    exchange: Annotated[
+        str | None, typer.Option("--exchange", help="ccxt id (default: the configured one).")
+    ] = None,
+) -> None:
+    """Budgets of the exchange's rate-limit buckets and, with a shared Redis, their use now."""
+    settings = load_settings_or_exit(ctx)
+    section = settings.exchange
+    if exchange:
+        section = section.model_copy(update={"exchange_id": exchange})
+    try:
+        specs = budgets(section)
+        shared = settings.redis.url is not None
+        usage = asyncio.run(_shared_usage(settings.redis, specs)) if shared else {}
+    except OmegaError as exc:
+        raise fail(str(exc)) from None
+    table = Table("bucket", "units/s", "burst", "used now")
+    for name, spec in specs.items():
+        used = f"{usage[name]:.1f} of {spec.burst:g}" if name in usage else "-"
+        table.add_row(name, f"{1.0 / spec.interval_s:.2f}", f"{spec.burst:g}", used)
+    console.print(table)
+    headroom = section.rate_limit_headroom
+    console.print(
+        f"{section.exchange_id}: {headroom:.0%} below ccxt's published rate; "
+        + ("usage read from the shared Redis" if shared else "no shared Redis (redis.url) set"),
+        highlight=False,
+    )

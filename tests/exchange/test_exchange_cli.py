@@ -1,0 +1,64 @@
+"""``omega exchange limits``: budgets of the exchange's buckets and their live use in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from typer.testing import CliRunner
+
+from omegafarm.cli import app
+from omegafarm.exchange import ExchangeSettings
+from omegafarm.exchange.service import local_limiter
+from omegafarm.exchange.shared_limit import SharedRateLimiter
+from omegafarm.store import RedisClient
+
+
+@pytest.fixture
+def cli() -> Iterator[CliRunner]:
+    """``omega`` in-process; the logging it configures is put back afterwards."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield CliRunner()
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_limits_show_the_budgets_without_redis(cli: CliRunner) -> None:
+    result = cli.invoke(
+        app, ["exchange", "limits", "--exchange", "binance"], env={"OMEGA_REDIS__URL": ""}
+    )
+    assert result.exit_code == 0, result.output
+    assert "weight:binance" in result.output
+    assert "17.00" in result.output  # ccxt's 20 units/s less the 15 % headroom
+    assert "orders:binance:default" in result.output
+
+
+def test_unknown_exchange_is_one_clear_line(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["exchange", "limits", "--exchange", "nosuch"])
+    assert result.exit_code == 2
+    assert "'nosuch' is neither 'paper' nor a ccxt exchange id" in result.output
+    assert "Traceback" not in result.output
+
+
+async def test_limits_read_the_shared_usage(
+    redis_client: RedisClient, redis_url: str, cli: CliRunner
+) -> None:
+    settings = ExchangeSettings(exchange_id="binance")
+    shared = SharedRateLimiter(redis_client, local_limiter(settings, 50.0))
+    for _ in range(6):
+        await shared.acquire("weight:binance", 1.0)
+    env = {"OMEGA_REDIS__URL": redis_url, "OMEGA_REDIS__FARM": redis_client.settings.farm}
+    result = await asyncio.to_thread(
+        cli.invoke, app, ["exchange", "limits", "--exchange", "binance"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "usage read from the shared Redis" in result.output
+    row = next(line for line in result.output.splitlines() if "weight:binance" in line)
+    used = float(row.split("│")[4].split("of")[0])
+    assert 0.0 < used <= 6.0  # six units spent, some refilled since (17 units/s)
