@@ -93,11 +93,13 @@ class CheckRunner:
 
     async def _compute(self, check: ComputeCheck) -> tuple[float, str]:
         if check.answer_from == "position_size":
-            args = {
-                k: float(check.param(k, 0.0) or 0.0)
-                for k in ("equity", "risk_pct", "entry", "stop")
-            }
-            return _market.position_size(**args), ""
+            keys = ("equity", "risk_pct", "entry", "stop")
+            args = {k: float(check.param(k, 0.0) or 0.0) for k in keys}
+            context = (
+                f"Equity {args['equity']:,.2f}, risk {args['risk_pct']:g} % per trade, "
+                f"entry {args['entry']:,.2f}, stop {args['stop']:,.2f}."
+            )
+            return _market.position_size(**args), context
         symbol = str(check.param("symbol", "BTC/USDT"))
         period = int(float(check.param("period", 14) or 14))
         high, low, close = await self._ohlc(symbol)
