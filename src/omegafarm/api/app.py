@@ -57,7 +57,10 @@ class SecurityHeaders:
 
 
 def create_app(
-    registry: ServiceRegistry, *, metrics_registry: CollectorRegistry | None = None
+    registry: ServiceRegistry,
+    *,
+    metrics_registry: CollectorRegistry | None = None,
+    ws_queue_size: int = ws.QUEUE_SIZE,
 ) -> FastAPI:
     """The API for the services in ``registry``."""
     app = FastAPI(
@@ -68,6 +71,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.registry = registry
+    app.state.feed_hub = ws.FeedHub(registry, queue_size=ws_queue_size)
     app.add_middleware(SecurityHeaders)
     install_problem_handlers(app)
     _add_health_routes(app, registry, metrics_registry)

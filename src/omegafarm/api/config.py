@@ -20,6 +20,7 @@ class ApiSettings(BaseModel):
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     stop_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    ws_queue_size: int = Field(default=256, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _public_needs_tls_or_consent(self) -> ApiSettings:

@@ -12,6 +12,7 @@ from collections.abc import Generator
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from omegafarm.api.app import create_app
@@ -45,6 +46,7 @@ class ApiService(BaseService[ApiSettings]):
         self._registry = registry
         self._metrics_registry = metrics_registry
         self._server: _Server | None = None
+        self.app: FastAPI | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -61,8 +63,11 @@ class ApiService(BaseService[ApiSettings]):
         ssl: dict[str, Any] = {}
         if s.tls_certfile and s.tls_keyfile:
             ssl = {"ssl_certfile": str(s.tls_certfile), "ssl_keyfile": str(s.tls_keyfile)}
+        self.app = create_app(
+            self._registry, metrics_registry=self._metrics_registry, ws_queue_size=s.ws_queue_size
+        )
         config = uvicorn.Config(
-            create_app(self._registry, metrics_registry=self._metrics_registry),
+            self.app,
             host=s.host,
             port=s.port,
             log_config=None,
