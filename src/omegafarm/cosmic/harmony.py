@@ -29,6 +29,7 @@ from omegafarm.cosmic.pivots import Pivots, ZigZagConfig, find_pivots
 
 FIB_RATIOS: tuple[float, ...] = (0.382, 0.5, 0.618, 1.618, 2.618)
 _MIN_SCALE = 8
+_DEGENERATE = 1e-9  # block sd / fluctuation (in units of the return sd) treated as zero
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,10 @@ def rescaled_range(returns: FloatArray, scales: npt.NDArray[np.int64]) -> FloatA
         dev = np.cumsum(blocks - blocks.mean(axis=2, keepdims=True), axis=2)
         r = dev.max(axis=2) - dev.min(axis=2)
         sd = blocks.std(axis=2)
+        ok = sd > _DEGENERATE
         with np.errstate(divide="ignore", invalid="ignore"):
-            rs = np.where(sd > 0, r / sd, np.nan)
-        out[:, j] = np.nanmean(np.where(np.isfinite(rs), rs, np.nan), axis=1)
+            total = np.where(ok, r / np.where(ok, sd, 1.0), 0.0).sum(axis=1)
+            out[:, j] = np.where(ok.any(axis=1), total / ok.sum(axis=1), np.nan)
     return out
 
 
@@ -203,7 +205,8 @@ def dfa_fluctuation(returns: FloatArray, scales: npt.NDArray[np.int64]) -> Float
         centred = seg - seg.mean(axis=2, keepdims=True)
         slope = (centred @ t) / float(t @ t)
         resid = centred - slope[..., None] * t
-        out[:, j] = np.sqrt((resid**2).mean(axis=(1, 2)))
+        f = np.sqrt((resid**2).mean(axis=(1, 2)))
+        out[:, j] = np.where(f > _DEGENERATE, f, np.nan)
     return out
 
 
@@ -213,10 +216,16 @@ def persistence(
     """Hurst R/S and DFA exponents of the log returns, with shuffled-null intervals."""
     if close.size < 3:
         return _NAN_PERSISTENCE, _NAN_PERSISTENCE
-    returns = np.diff(np.log(close)) if bool((close > 0).all()) else np.diff(close)
+    positive = bool((close > 0).all())
+    returns = np.diff(np.log(close)) if positive else np.diff(close)
+    # rounding noise is not a return: snap it to zero, then work in units of the return sd
+    tol = 1e-12 if positive else 1e-12 * float(np.abs(close).max())
+    returns = np.where(np.abs(returns) < tol, 0.0, returns)
     scales = _scales(returns.size)
-    if scales.size < 3 or float(returns.std()) == 0.0:
+    sd = float(returns.std())
+    if scales.size < 3 or sd == 0.0:
         return _NAN_PERSISTENCE, _NAN_PERSISTENCE
+    returns = returns / sd
     shuffled = rng.permuted(np.tile(returns, (n_surrogates, 1)), axis=1)
     both = np.vstack([returns[None, :], shuffled])
     out = []
