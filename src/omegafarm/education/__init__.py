@@ -2,6 +2,7 @@
 progress, spaced-repetition reviews and recommendations, for the CLI, the API and Discord.
 """
 
+from omegafarm.education._ids import normalize_user
 from omegafarm.education.config import EducationSettings
 from omegafarm.education.errors import BadQueryError, ContentError, UnknownTopicError
 from omegafarm.education.lint import lint_content
@@ -28,7 +29,7 @@ from omegafarm.education.models import (
     Tutorial,
     TutorialStep,
 )
-from omegafarm.education.service import EducationService, normalize_user
+from omegafarm.education.service import EducationService
 from omegafarm.education.sources import CandleSource, PaperOrderSource
 
 __all__ = [

@@ -8,13 +8,12 @@ in-memory SQLite FTS5 table; progress and spaced-repetition cards live in a SQLi
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import platformdirs
-from fsrs import Rating, Scheduler
+from fsrs import Scheduler
 from prometheus_client import CollectorRegistry
 
 from omegafarm.core.errors import ServiceError, ValidationError
@@ -23,11 +22,17 @@ from omegafarm.core.health import Health, HealthState
 from omegafarm.core.service import BaseService
 from omegafarm.education import _quiz
 from omegafarm.education._checks import CheckRunner, parse_choice
+from omegafarm.education._ids import (
+    lesson_terms,
+    normalize_topic,
+    normalize_user,
+    parse_rating,
+    unknown_topic,
+)
 from omegafarm.education._progress import ProgressStore
 from omegafarm.education._recommend import recommend, user_level
 from omegafarm.education.config import EducationSettings
 from omegafarm.education.errors import UnknownTopicError
-from omegafarm.education.lint import iter_links
 from omegafarm.education.loader import load_content
 from omegafarm.education.models import (
     CATEGORIES,
@@ -48,26 +53,6 @@ from omegafarm.education.models import (
 )
 from omegafarm.education.search import SearchIndex, library_documents
 from omegafarm.education.sources import CandleSource, PaperOrderSource
-
-_USER_RE = re.compile(r"^(discord:\d{1,20}|[A-Za-z0-9][A-Za-z0-9_.@-]{0,63})$")
-_RATINGS = {"again": Rating.Again, "hard": Rating.Hard, "good": Rating.Good, "easy": Rating.Easy}
-
-
-def normalize_user(user: str) -> str:
-    """Validate a user id: a platform user name or ``discord:<numeric id>``."""
-    value = user.strip() if isinstance(user, str) else ""
-    if not _USER_RE.match(value):
-        raise ValidationError(
-            f"invalid user {user!r}: use a user name (letters, digits, . _ @ -) or discord:<id>"
-        )
-    return value
-
-
-def normalize_topic(topic: str) -> str:
-    """Turn a typed topic ("Order books") into an id ("order-books"); reject junk."""
-    if not isinstance(topic, str) or not topic.strip() or len(topic) > 120:
-        raise ValidationError("a topic is a lesson, tutorial or glossary id of 1-120 characters")
-    return re.sub(r"[\s_]+", "-", topic.strip().lower())
 
 
 class EducationService(BaseService[EducationSettings]):
@@ -157,25 +142,11 @@ class EducationService(BaseService[EducationSettings]):
         return self._store
 
     def _unknown(self, topic: str, wanted: str) -> UnknownTopicError:
-        lib = self.library
-        elsewhere = [
-            kind
-            for kind, ids in (
-                ("lesson", lib.lessons),
-                ("tutorial", lib.tutorials),
-                ("glossary term", lib.glossary),
-            )
-            if topic in ids
-        ]
-        if elsewhere:
-            return UnknownTopicError(f"{topic!r} is a {elsewhere[0]}, not a {wanted}")
-        hint = ""
         try:
             hits = self.search_content(topic.replace("-", " "), limit=3).hits
-            hint = "; did you mean: " + ", ".join(h.id for h in hits) if hits else ""
         except ValidationError:
-            pass
-        return UnknownTopicError(f"no {wanted} {topic!r}{hint}")
+            hits = ()
+        return unknown_topic(self.library, topic, wanted, [h.id for h in hits])
 
     def get_content(self, topic: str) -> Lesson:
         """One lesson by id (``"order-books"``; ``"Order books"`` works too)."""
@@ -247,10 +218,7 @@ class EducationService(BaseService[EducationSettings]):
         raise self._unknown(key, "lesson or tutorial")
 
     def _lesson_terms(self, lesson_id: str) -> list[str]:
-        lib = self.library
-        linked = [t for _, kind, t in iter_links(lib.lessons[lesson_id].body) if kind == "glossary"]
-        listed = [g.id for g in lib.glossary.values() if lesson_id in g.lessons]
-        return [t for t in dict.fromkeys([*linked, *listed]) if t in lib.glossary]
+        return lesson_terms(self.library, lesson_id)
 
     async def track_progress(
         self,
@@ -346,11 +314,7 @@ class EducationService(BaseService[EducationSettings]):
         """Grade one glossary review (1-4 or again/hard/good/easy); returns the next due time."""
         who = normalize_user(user)
         entry = self.get_term(term)
-        grade = _RATINGS.get(rating.lower()) if isinstance(rating, str) else None
-        if grade is None and isinstance(rating, int) and 1 <= rating <= 4:
-            grade = Rating(rating)
-        if grade is None:
-            raise ValidationError(f"rating must be 1-4 or again/hard/good/easy, not {rating!r}")
+        grade = parse_rating(rating)
         now = self._clock()
         card = await asyncio.to_thread(self._progress.card, who, entry.id)
         if card is None:
