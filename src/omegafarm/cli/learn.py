@@ -88,7 +88,11 @@ def _run(
 def _user(user: str | None) -> str:
     if user:
         return user
-    return re.sub(r"[^A-Za-z0-9_.@-]", "-", getpass.getuser()) or "me"
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no user name in the environment or the password database
+        return "me"
+    return re.sub(r"[^A-Za-z0-9_.@-]", "-", name).lstrip("-._@") or "me"
 
 
 def _highlight(snippet: str) -> str:
