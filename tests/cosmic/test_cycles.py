@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,3 +147,23 @@ def test_non_finite_input_is_a_validation_error() -> None:
     x[5] = np.nan
     with pytest.raises(ValidationError):
         predict_cycles(x)
+
+
+@pytest.mark.parametrize(
+    ("pair", "significant", "period"),
+    [("ETH_BTC-5m", False, None), ("TRX_BTC-5m", True, 9.71)],
+    ids=["eth-btc-no-cycle", "trx-btc-short-cycle"],
+)
+def test_golden_values_on_real_candles(
+    ohlcv_dir: Path, pair: str, significant: bool, period: float | None
+) -> None:
+    close = np.loadtxt(ohlcv_dir / f"{pair}.csv", delimiter=",", skiprows=1)[:, 4]
+    result = predict_cycles(close)
+    assert result.significant is significant
+    if period is None:
+        assert result.p_value > 0.5
+        assert result.turning_points == ()
+    else:
+        assert result.p_value <= 0.01
+        assert result.dominant_period == pytest.approx(period, abs=0.05)
+        assert len(result.turning_points) == 4
