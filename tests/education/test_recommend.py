@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from omegafarm.education import EducationService
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from omegafarm.education import EducationService, EducationSettings
 
 from .conftest import Clock
 
@@ -82,3 +86,25 @@ async def test_easy_review_schedules_later_than_again(service: EducationService)
     easy = await service.review_term("alice", "spread", "easy")
     again = await service.review_term("bob", "spread", 1)
     assert easy > again
+
+
+async def test_a_learner_following_recommendations_reaches_every_shipped_lesson(
+    tmp_path: Path, clock: Clock
+) -> None:
+    settings = EducationSettings(db_path=tmp_path / "walk.sqlite3")
+    async with EducationService(settings, clock=clock, metrics_registry=CollectorRegistry()) as svc:
+        lessons = svc.library.lessons
+        done: set[str] = set()
+        levels = []
+        for _ in range(len(lessons)):
+            recs = [r for r in await svc.recommend_content("walker") if r.kind == "lesson"]
+            if not recs:
+                break
+            nxt = recs[0].id
+            assert set(lessons[nxt].prerequisites) <= done, nxt
+            await svc.track_progress("walker", nxt, status="completed")
+            done.add(nxt)
+            levels.append((await svc.progress_summary("walker")).level)
+    assert done == set(lessons)
+    assert levels[0] == "beginner"
+    assert levels[-1] == "advanced"
