@@ -18,7 +18,7 @@ from omegafarm.cosmic.evaluation import (
     MarketSignals,
     Signal,
     audit_by_truncation,
-    cycle_row,
+    cycle_rows,
     evaluate_candles,
     evaluate_signals,
     fibonacci_signals,
@@ -67,7 +67,7 @@ def test_random_walk_shows_no_significant_edge_for_any_pattern(
 ) -> None:
     rows = evaluate_candles(walks, FAST)
     kinds = {r.kind for r in rows}
-    assert {"fib_0.618", "abcd", "cycle_direction_24bars"} <= kinds
+    assert {"fib_0.618", "abcd", "cycle_direction_24bars", "cycle_turn_timing"} <= kinds
     assert sum(r.n_signals for r in rows if r.family == "pattern") >= 20
     assert not [r.kind for r in rows if r.significant]
     assert all(r.p_adjusted >= r.p_value for r in rows if r.n_signals)
@@ -158,14 +158,33 @@ def test_signal_outside_the_data_or_with_unknown_pool_is_rejected() -> None:
         evaluate_signals({"m": MarketSignals(candles, (pool,))})
 
 
-def test_cycle_projection_beats_momentum_on_a_planted_cycle() -> None:
-    rng = np.random.default_rng(9)
+def _cycle_candles(seed: int, noise: float) -> np.ndarray:
+    rng = np.random.default_rng(seed)
     t = np.arange(6000)
-    close = 100 * np.exp(0.01 * np.sin(2 * np.pi * t / 40) + 0.0005 * rng.standard_normal(6000))
-    row = cycle_row([close], EvalSettings(horizon_bars=10, cost_bps=0.0, n_resamples=500))
-    assert row.hit_rate > 0.8
-    assert row.hit_rate > row.baseline_hit_rate
-    assert row.p_value < 0.01
+    close = 100 * np.exp(0.01 * np.sin(2 * np.pi * t / 40) + noise * rng.standard_normal(6000))
+    spread = close * 0.0002
+    ts = t * 300_000.0
+    return np.column_stack([ts, close, close + spread, close - spread, close, np.ones(6000)])
+
+
+def test_cycle_projection_beats_momentum_and_random_phase_on_a_planted_cycle() -> None:
+    st = EvalSettings(horizon_bars=10, cost_bps=0.0, n_resamples=500)
+    direction, timing = cycle_rows([_cycle_candles(9, 0.0005)], st)
+    assert direction.hit_rate > 0.8
+    assert direction.hit_rate > direction.baseline_hit_rate
+    assert direction.p_value < 0.01
+    assert timing.n_signals > 100
+    assert timing.hit_rate > timing.baseline_hit_rate + 0.15
+    assert timing.p_value < 0.01
+
+
+def test_cycle_rows_show_no_skill_on_random_walks(walks: dict[str, np.ndarray]) -> None:
+    direction, timing = cycle_rows(list(walks.values()), FAST)
+    assert direction.n_signals > 0
+    assert timing.n_signals > 0
+    assert direction.p_value > 0.01
+    assert timing.p_value > 0.01
+    assert timing.hit_rate <= timing.baseline_hit_rate + 0.05  # momentum is the stronger naive
 
 
 def test_holm_over_rows_and_csv_table() -> None:

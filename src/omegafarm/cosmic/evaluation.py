@@ -33,6 +33,7 @@ import numpy.typing as npt
 from scipy.stats import binom
 
 from omegafarm.core.errors import ValidationError
+from omegafarm.cosmic._eval_cycles import CycleOutcomes, cycle_outcomes
 from omegafarm.cosmic._eval_signals import (
     FIB_POOL,
     LookAheadError,
@@ -43,7 +44,6 @@ from omegafarm.cosmic._eval_signals import (
     pattern_signals,
 )
 from omegafarm.cosmic._ohlcv import FloatArray, Ohlcv, OhlcvInput, as_ohlcv
-from omegafarm.cosmic.cycles import cycle_track
 from omegafarm.cosmic.harmonics import HarmonicConfig
 from omegafarm.cosmic.pivots import ZigZagConfig
 from omegafarm.cosmic.resonance import holm
@@ -58,7 +58,7 @@ __all__ = [
     "Signal",
     "audit_by_truncation",
     "check_no_lookahead",
-    "cycle_row",
+    "cycle_rows",
     "evaluate_candles",
     "evaluate_signals",
     "fibonacci_signals",
@@ -302,51 +302,61 @@ def _signal_rows(
 # ---------------------------------------------------------------------- cycles
 
 
-def _cycle_calls(
-    close: FloatArray, st: EvalSettings, window: int, every: int
-) -> tuple[FloatArray, FloatArray]:
-    """Net returns of the cycle's implied direction over the horizon and of momentum."""
-    h, cost = st.horizon_bars, 2.0 * st.cost_bps / 1e4
-    n = close.size
-    if n < window + 2 * h + 1:
-        return np.empty(0), np.empty(0)
-    track = cycle_track(close, window=window, step=1)
-    t = np.arange(window - 1 + h, n - h, every)
-    t = t[np.isfinite(track.period[t])]
-    ph, per = track.phase[t], track.period[t]
-    forecast = np.where(np.cos(ph + 2 * np.pi * h / per) >= np.cos(ph), 1.0, -1.0)
-    naive = np.where(close[t] >= close[t - h], 1.0, -1.0)
-    fwd = close[t + h] / close[t] - 1.0
-    return forecast * fwd - cost, naive * fwd - cost
+def cycle_rows(
+    markets: Sequence[OhlcvInput],
+    settings: EvalSettings | None = None,
+    *,
+    window: int = 128,
+    zigzag: ZigZagConfig | None = None,
+) -> list[EvaluationRow]:
+    """Skill of the projected cycle turns, direction and timing, against momentum projections.
 
-
-def cycle_row(
-    closes: Sequence[FloatArray], settings: EvalSettings | None = None, *, window: int = 128
-) -> EvaluationRow:
-    """Skill of the projected cycle turns (direction over the horizon) vs naive momentum.
-
-    At every ``horizon/2``-th bar the causal per-bar track says where the cycle will be after
-    ``horizon`` bars (past a trough: up; past a crest: down). The baseline is momentum over the
-    same horizon on the same bars; the p-value is a one-sided paired block bootstrap.
+    At every ``horizon/2``-th bar the causal per-bar track projects the cycle (see
+    :mod:`omegafarm.cosmic._eval_cycles`). p-values are one-sided paired block bootstraps.
     """
     st = settings or EvalSettings()
     rng = np.random.default_rng(st.seed + 1)
-    every = max(1, st.horizon_bars // 2)
-    calls = [_cycle_calls(np.asarray(c, dtype=np.float64), st, window, every) for c in closes]
-    kind = f"cycle_direction_{st.horizon_bars}bars"
-    cyc = np.concatenate([c[0] for c in calls]) if calls else np.empty(0)
-    nav = np.concatenate([c[1] for c in calls]) if calls else np.empty(0)
-    if cyc.size < 2:
-        return _empty_row("cycle", kind)
-    hits = (cyc > 0).astype(np.float64)
-    p = _paired_p_value(hits - (nav > 0), st.n_resamples, rng)
-    h_lo, h_hi = _ci(hits, st.n_resamples, rng)
-    m_lo, m_hi = _ci(cyc * 1e4, st.n_resamples, rng)
-    return EvaluationRow(
-        "cycle", kind, int(cyc.size), float(hits.mean()), h_lo, h_hi,
-        float((nav > 0).mean()), float(cyc.mean() * 1e4), m_lo, m_hi, float(nav.mean() * 1e4),
-        p, note="baseline: momentum over the same horizon, same bars",
-    )  # fmt: skip
+    cost, every = 2.0 * st.cost_bps / 1e4, max(1, st.horizon_bars // 2)
+    parts = [
+        cycle_outcomes(
+            as_ohlcv(m),
+            horizon=st.horizon_bars,
+            cost=cost,
+            window=window,
+            every=every,
+            zigzag=zigzag,
+        )
+        for m in markets
+    ]
+    cyc, mom, hit, base = (
+        np.concatenate([getattr(p, f.name) for p in parts]) if parts else np.empty(0)
+        for f in fields(CycleOutcomes)
+    )
+    direction = _empty_row("cycle", f"cycle_direction_{st.horizon_bars}bars")
+    if cyc.size >= 2:
+        hits = (cyc > 0).astype(np.float64)
+        (h_lo, h_hi), (m_lo, m_hi) = (
+            _ci(hits, st.n_resamples, rng),
+            _ci(cyc * 1e4, st.n_resamples, rng),
+        )
+        direction = replace(
+            direction, n_signals=int(cyc.size), hit_rate=float(hits.mean()), hit_ci_low=h_lo,
+            hit_ci_high=h_hi, baseline_hit_rate=float((mom > 0).mean()),
+            mean_net_bp=float(cyc.mean() * 1e4), mean_ci_low_bp=m_lo, mean_ci_high_bp=m_hi,
+            baseline_mean_bp=float(mom.mean() * 1e4),
+            p_value=_paired_p_value(hits - (mom > 0), st.n_resamples, rng),
+            note="baseline: momentum over the same horizon, same bars",
+        )  # fmt: skip
+    timing = _empty_row("cycle", "cycle_turn_timing")
+    if hit.size >= 2:
+        t_lo, t_hi = _ci(hit, st.n_resamples, rng)
+        timing = replace(
+            timing, n_signals=int(hit.size), hit_rate=float(hit.mean()), hit_ci_low=t_lo,
+            hit_ci_high=t_hi, baseline_hit_rate=float(base.mean()),
+            p_value=_paired_p_value(hit - base, st.n_resamples, rng),
+            note="hit: next zig-zag turn within P/4 of projection; baseline: momentum projection",
+        )  # fmt: skip
+    return [direction, timing]
 
 
 # ---------------------------------------------------------------------- one call for the CLI
@@ -378,7 +388,7 @@ def evaluate_candles(
         )
         prepared[name] = MarketSignals(bars, tuple(pats) + fib.signals, fib.pools)
     rows = _signal_rows(prepared, st, unsafe=False)
-    rows.append(cycle_row([as_ohlcv(d).close for d in markets.values()], st))
+    rows += cycle_rows(list(markets.values()), st, zigzag=zigzag)
     return finalize(rows, st.alpha)
 
 
