@@ -69,10 +69,13 @@ async def test_twenty_bots_share_one_account_and_every_fill_reconciles(
         assert (mine.filled, mine.cost) == (order.filled, order.cost)
     balance = await exchange.fetch_balance()
     quote_delta = sum((lg.cash - lg.capital for lg in ledgers.values()), Decimal(0))
-    assert balance.assets["USDT"].total == QUOTE_START + quote_delta
+    exact_free, exact_used = exchange.get_exchange_client().balance_of("USDT")
+    assert exact_free + exact_used == QUOTE_START + quote_delta  # exact Decimals, no floats
     for base in {s.symbol.split("/")[0] for s in specs}:
         held = sum((lg.position for lg in ledgers.values() if lg.base == base), Decimal(0))
         asset = balance.assets.get(base)
+        free, used = exchange.get_exchange_client().balance_of(base)
+        assert free + used == held
         assert (asset.total if asset else Decimal(0)) == held
     await exchange.shutdown()
 

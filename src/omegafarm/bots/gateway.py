@@ -184,7 +184,7 @@ class Gateway:
             update = update_from_order(order, cid)
             if (update.filled, update.status) != self._seen.get(cid):
                 await self._publish(info["bot"], update)
-            if not update.is_open:
+            elif not update.is_open:
                 self._open.pop(cid, None)
                 changed = True
         if changed:
@@ -192,15 +192,19 @@ class Gateway:
 
     async def _publish(self, bot_id: str, update: OrderUpdate) -> None:
         cid = update.client_order_id
-        self._seen[cid] = (update.filled, update.status)
+        info = {"bot": bot_id, "symbol": update.symbol, "order_id": update.order_id}
+        opened = {k: v for k, v in self._open.items() if k != cid}
         if update.is_open:
-            self._open.setdefault(cid, {"bot": bot_id, "symbol": update.symbol,
-                                        "order_id": update.order_id})  # fmt: skip
-        else:
-            self._open.pop(cid, None)
-        await self.redis.set(_names.GATEWAY_OPEN, self._open)
+            opened[cid] = info
+        # Redis first: if it is down, nothing here changes and the update is sent again later
+        await self.redis.set(_names.GATEWAY_OPEN, opened)
         await self.redis.set(_names.order_record(cid), encode_update(update))
         await self.redis.stream_add(_names.updates(bot_id), encode_update(update), maxlen=5_000)
+        if update.is_open:  # in place: the command and poll loops share this dict
+            self._open.setdefault(cid, info)
+        else:
+            self._open.pop(cid, None)
+        self._seen[cid] = (update.filled, update.status)
 
 
 def _rejected(cmd: dict[str, Any], reason: str) -> OrderUpdate:

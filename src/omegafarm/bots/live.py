@@ -28,7 +28,7 @@ from omegafarm.bots.ledger import Ledger, OrderUpdate
 from omegafarm.bots.strategies import get_strategy
 from omegafarm.bots.strategy import Candle, Tick
 from omegafarm.bots.trader import Brackets, CancelOrder, Command, PlaceOrder, RiskLimits, Trader
-from omegafarm.core.errors import ServiceError
+from omegafarm.core.errors import OmegaError, ServiceError
 from omegafarm.store import RedisClient, encode
 
 
@@ -173,13 +173,21 @@ class LiveBot:
         """Save state under the lease, then send the queued commands."""
         trader = self._t
         commands = trader.drain()
-        saved = await self.leases.fenced_set(
-            self.lease, _names.bot_state(self.id), encode(self.snapshot())
-        )
+        try:
+            saved = await self.leases.fenced_set(
+                self.lease, _names.bot_state(self.id), encode(self.snapshot())
+            )
+        except OmegaError:
+            trader.outbox[:0] = commands  # Redis is down: keep them for the next flush
+            raise
         if not saved:
             raise LeaseLostError(f"bot {self.id}: lease lost; not sending {len(commands)} orders")
-        for cmd in commands:
-            await self._send(_command(cmd))
+        for k, cmd in enumerate(commands):
+            try:
+                await self._send(_command(cmd))
+            except OmegaError:
+                trader.outbox[:0] = commands[k:]  # saved as pending; send the rest later
+                raise
         await self._report()
 
     async def _send(self, body: dict[str, Any]) -> None:

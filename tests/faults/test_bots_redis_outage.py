@@ -1,0 +1,96 @@
+"""Stop the Redis server while the farm trades and start it again: bots pause, resume, reconcile."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from omegafarm.bots import _names
+from omegafarm.bots.gateway import Gateway
+from omegafarm.bots.service import register_bots
+from omegafarm.bots.worker import Worker
+from omegafarm.store import EmbeddedRedis, RedisClient, RedisSettings
+from tests.integration._farm import (
+    QUOTE_START,
+    audited_ledgers,
+    bots,
+    farm_settings,
+    paper_exchange,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _filled(exchange: object) -> int:
+    orders = await exchange.fetch_orders()  # type: ignore[attr-defined]
+    return len([o for o in orders if o.filled])
+
+
+async def test_bots_pause_while_redis_is_down_then_resume_and_reconcile(tmp_path: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="vk") as short:  # unix socket paths must be short
+        server = EmbeddedRedis(Path(short))
+        url = (await server.start()).url()
+        clients = [
+            RedisClient(
+                RedisSettings(url=SecretStr(url), farm="outage", reconnect_max_backoff_s=0.5),
+                metrics_registry=CollectorRegistry(),
+            )
+            for _ in range(2)
+        ]
+        for client in clients:
+            await client.initialize()
+        gw_redis, worker_redis = clients
+        exchange = paper_exchange(tmp_path)
+        await exchange.initialize()
+        specs = bots(6)
+        await register_bots(gw_redis, specs)
+        settings = farm_settings(ttl_s=2.0)
+        stop = asyncio.Event()
+        gateway = Gateway(gw_redis, exchange, settings, {(b.symbol, b.timeframe) for b in specs})
+        worker = Worker(worker_redis, settings)
+        tasks = [asyncio.create_task(gateway.run(stop)), asyncio.create_task(worker.run(stop))]
+        try:
+            await wait_for(lambda: _true(len(worker.bots) == 6), 15, "6 bots running")
+            await wait_for(lambda: _true_async(_filled(exchange), 10), 20, "10 filled orders")
+            await server.stop()
+            await wait_for(lambda: _true(worker.paused), 10, "the worker to pause")
+            before = await _filled(exchange)
+            await server.start()
+            await wait_for(lambda: _true(not worker.paused and len(worker.bots) == 6), 20, "resume")
+            await wait_for(lambda: _true_async(_filled(exchange), before + 10), 20, "new fills")
+            for spec in specs:
+                await gw_redis.set(_names.desired(spec.id), "stopped")
+            await wait_for(lambda: _true(not worker.bots), 10, "bots stopped")
+            await wait_for(lambda: _true(not gateway._open), 10, "no open orders")
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        ledgers = await audited_ledgers(gw_redis, [s.id for s in specs])
+        orders = await exchange.fetch_orders()
+        assert len({o.client_order_id for o in orders}) == len(orders)
+        for order in orders:
+            owner = ledgers[str(order.client_order_id).split("-")[0]]
+            mine = owner.orders[str(order.client_order_id)]
+            assert (mine.filled, mine.cost) == (order.filled, order.cost)
+        delta = sum((lg.cash - lg.capital for lg in ledgers.values()), Decimal(0))
+        exact_free, exact_used = exchange.get_exchange_client().balance_of("USDT")
+        assert exact_free + exact_used == QUOTE_START + delta  # to the last unit, not via floats
+        await exchange.shutdown()
+        for client in clients:
+            await client.shutdown()
+        await server.stop()
+
+
+async def _true_async(count: object, at_least: int) -> bool:
+    return int(await count) >= at_least  # type: ignore[misc]
