@@ -66,6 +66,7 @@ class CredentialDB:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._reader: sqlite3.Connection | None = None
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._connect(transaction=False) as db:
             db.executescript(_SCHEMA)
@@ -97,6 +98,38 @@ class CredentialDB:
             raise
         finally:
             db.close()
+
+    def close(self) -> None:
+        """Close the shared read connection."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _read(self, query: str, args: tuple[object, ...]) -> tuple[object, ...] | None:
+        """One row from the long-lived read connection (autocommit: sees every commit)."""
+        try:
+            if self._reader is None:
+                self._reader = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+                self._reader.execute("PRAGMA query_only=ON")
+            row: tuple[object, ...] | None = self._reader.execute(query, args).fetchone()
+        except sqlite3.Error as exc:
+            self.close()
+            raise CredentialStoreError(f"credential database error: {exc}") from None
+        return row
+
+    def credential_with_role(self, prefix: str) -> tuple[CredentialRow, int] | None:
+        """The credential with this prefix and its user's role, in one indexed lookup."""
+        row = self._read(
+            "SELECT c.*, u.role FROM credentials c JOIN users u ON u.name = c.user "
+            "WHERE c.prefix = ?",
+            (prefix,),
+        )
+        return None if row is None else (_credential(row[:8]), int(str(row[8])))
+
+    def user_count(self) -> int:
+        """How many users exist (a cheap read for health checks)."""
+        row = self._read("SELECT count(*) FROM users", ())
+        return 0 if row is None else int(str(row[0]))
 
     # ------------------------------------------------------------------ users
     def insert_user(self, row: UserRow) -> bool:

@@ -110,8 +110,12 @@ class SecurityService(BaseService[SecuritySettings]):
         self._db = CredentialDB(data_dir / "credentials.sqlite3")
         self._db.purge_expired(self._now_ms())
 
+    async def _on_shutdown(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
     async def _check_health(self) -> Health:
-        users = len(self.db.users())
+        users = self.db.user_count()
         return Health(self.name, live=True, ready=True, reason=f"{users} users")
 
     @property
@@ -210,18 +214,18 @@ class SecurityService(BaseService[SecuritySettings]):
         parsed = tokens.parse(value)
         if parsed is None or parsed[0] != kind:
             raise AuthenticationError("malformed credential")
-        row = self.db.credential(parsed[1])
-        if row is None or row.kind != kind or not tokens.matches(self._secret, value, row.digest):
+        found = self.db.credential_with_role(parsed[1])
+        if found is None:
+            raise AuthenticationError("unknown credential")
+        row, role = found
+        if row.kind != kind or not tokens.matches(self._secret, value, row.digest):
             raise AuthenticationError("unknown credential")
         if row.revoked:
             raise AuthenticationError(f"credential {row.prefix} was revoked")
         if row.expires_ms is not None and row.expires_ms <= self._now_ms():
             raise AuthenticationError(f"credential {row.prefix} has expired")
-        user = self.db.user(row.user)
-        if user is None:
-            raise AuthenticationError("unknown credential")
         via = "token" if kind == tokens.TOKEN_KIND else "session"
-        return Principal(user.name, Role(user.role), via, row.prefix)
+        return Principal(row.user, Role(role), via, row.prefix)
 
     async def login(self, name: str, password: str, *, source: str) -> Session:
         """Check a password (argon2id, bounded) and open a browser session."""
