@@ -213,3 +213,13 @@ def test_real_candles_produce_a_complete_table(ohlcv_dir: Path) -> None:
         if r.n_signals:
             assert 0.0 < r.p_value <= 1.0
             assert 0.0 <= r.baseline_hit_rate <= 1.0
+
+
+def test_the_table_does_not_change_when_prices_are_scaled(walks: dict[str, np.ndarray]) -> None:
+    scaled = {k: v * np.array([1.0, 1e3, 1e3, 1e3, 1e3, 1.0]) for k, v in walks.items()}
+    a, b = evaluate_candles(walks, FAST), evaluate_candles(scaled, FAST)
+    assert [r.kind for r in a] == [r.kind for r in b]
+    for x, y in zip(a, b, strict=True):
+        assert x.n_signals == y.n_signals
+        assert x.hit_rate == pytest.approx(y.hit_rate, nan_ok=True)
+        assert x.mean_net_bp == pytest.approx(y.mean_net_bp, rel=1e-9, nan_ok=True)
