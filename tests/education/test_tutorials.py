@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
+
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
@@ -67,6 +70,36 @@ async def test_paper_order_step_passes_once_a_near_limit_buy_exists(market_servi
     near = await svc.check_step("alice", TUTORIAL, 1, None)
     assert near.passed
     assert "1.00 %" in near.message
+
+
+@dataclass(frozen=True)
+class OrderObject:
+    """An order as ExchangeService returns it (attributes, Decimal price), not a dict."""
+
+    side: str
+    type: str
+    status: str
+    price: Decimal | None
+
+
+async def test_paper_order_step_accepts_order_objects(
+    settings: EducationSettings, clock: Clock
+) -> None:
+    last = Decimal(str(Candles().rows[-1, 4]))
+
+    class Orders:
+        async def fetch_orders(self, symbol: str) -> list[OrderObject]:
+            return [OrderObject("buy", "limit", "open", last * Decimal("0.99"))]
+
+    async with EducationService(
+        settings,
+        orders=Orders(),
+        candles=Candles(),
+        clock=clock,
+        metrics_registry=CollectorRegistry(),
+    ) as svc:
+        result = await svc.check_step("alice", TUTORIAL, 1, None)
+    assert result.passed, result.message
 
 
 async def test_fibonacci_step_uses_the_current_swing(market_service) -> None:  # type: ignore[no-untyped-def]

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import getpass
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markdown import Markdown
@@ -23,15 +23,20 @@ from rich.table import Table
 from omegafarm.cli._app import console, fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError, ValidationError
 from omegafarm.education import (
+    CandleSource,
     EducationService,
     EducationSettings,
     PaperOrderCheck,
+    PaperOrderSource,
     QuizCheck,
     SearchResult,
     Status,
     Tutorial,
     lint_content,
 )
+
+if TYPE_CHECKING:  # the paper exchange imports ccxt: loaded only when a tutorial runs
+    from omegafarm.exchange.paper import PaperExchange
 
 T = TypeVar("T")
 
@@ -73,10 +78,11 @@ def _settings(ctx: typer.Context, **extra: Any) -> EducationSettings:
 def _run(
     settings: EducationSettings,
     action: Callable[[EducationService], Awaitable[T]],
-    **sources: Any,
+    orders: PaperOrderSource | None = None,
+    candles: CandleSource | None = None,
 ) -> T:
     async def main() -> T:
-        async with EducationService(settings, **sources) as service:
+        async with EducationService(settings, orders=orders, candles=candles) as service:
             return await action(service)
 
     try:
@@ -256,26 +262,19 @@ def _ask(prompt: str) -> str:
         raise fail("no more input; the walk-through stopped") from None
 
 
-class _PaperAdapter:
-    """The in-process paper exchange seen through the education ports."""
+class _PaperCandles:
+    """The paper exchange's ``fetch_ohlcv`` as the education ``CandleSource``."""
 
-    def __init__(self, exchange: Any) -> None:
-        self.exchange = exchange
-
-    async def fetch_orders(self, symbol: str) -> Sequence[Mapping[str, object]]:
-        orders: list[Mapping[str, object]] = await self.exchange.fetch_orders(symbol)
-        return orders
+    def __init__(self, exchange: PaperExchange) -> None:
+        self._exchange = exchange
 
     async def fetch_candles(
         self, symbol: str, timeframe: str, limit: int
     ) -> Sequence[Sequence[float]]:
-        rows: list[list[float]] = await self.exchange.fetch_ohlcv(
-            symbol, timeframe=timeframe, limit=limit
-        )
-        return rows
+        return await self._exchange.fetch_ohlcv(symbol, timeframe=timeframe, limit=limit)
 
 
-async def _place_order(paper: _PaperAdapter, check: PaperOrderCheck, text: str) -> None:
+async def _place_order(paper: PaperExchange, check: PaperOrderCheck, text: str) -> None:
     """Parse ``buy limit 61000 [0.01]`` (or ``sell market [0.01]``) and submit it."""
     words = text.lower().split()
     if len(words) < 2 or words[0] not in ("buy", "sell") or words[1] not in ("limit", "market"):
@@ -286,13 +285,13 @@ async def _place_order(paper: _PaperAdapter, check: PaperOrderCheck, text: str) 
     price = numbers[0] if words[1] == "limit" and numbers else None
     amount = numbers[-1] if len(numbers) > (1 if price is not None else 0) else 0.01
     try:
-        await paper.exchange.create_order(check.symbol, words[1], words[0], amount, price)
+        await paper.create_order(check.symbol, words[1], words[0], amount, price)
     except Exception as exc:  # the exchange's own (ccxt) errors; the cli may not import ccxt
         raise ValidationError(f"the paper exchange refused the order: {exc}") from exc
 
 
 async def _walk_step(
-    svc: EducationService, paper: _PaperAdapter, who: str, tutorial: Tutorial, index: int
+    svc: EducationService, paper: PaperExchange, who: str, tutorial: Tutorial, index: int
 ) -> bool:
     step = tutorial.steps[index]
     console.rule(f"Step {index + 1}/{len(tutorial.steps)}: {escape(step.title)}")
@@ -338,7 +337,6 @@ def tutorial(
 
     who = _user(user)
     exchange = PaperExchange()
-    paper = _PaperAdapter(exchange)
     settings = _settings(ctx, candles_timeframe=exchange.timeframe)
 
     async def act(svc: EducationService) -> None:
@@ -348,11 +346,11 @@ def tutorial(
             console.print(f"[bold]{escape(found.title)}[/]  [dim]{meta}[/]")
             passed = 0
             for index in range(len(found.steps)):
-                passed += await _walk_step(svc, paper, who, found, index)
+                passed += await _walk_step(svc, exchange, who, found, index)
             score = passed / len(found.steps)
             await svc.track_progress(who, found.id, Status.COMPLETED, quiz_score=score)
             console.print(f"[bold]done[/]: {passed}/{len(found.steps)} steps right ({score:.0%})")
         finally:
             await exchange.close()
 
-    _run(settings, act, orders=paper, candles=paper)
+    _run(settings, act, orders=exchange, candles=_PaperCandles(exchange))

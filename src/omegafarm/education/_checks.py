@@ -9,6 +9,7 @@ message that says what is missing, never with an exception.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from omegafarm.education.models import (
     PaperOrderCheck,
     QuizCheck,
 )
-from omegafarm.education.sources import CandleSource, PaperOrderSource
+from omegafarm.education.sources import CandleSource, OrderLike, PaperOrderSource
 
 _LIVE_STATUSES = frozenset({"open", "closed", "filled", "partially_filled", "new"})
 
@@ -144,11 +145,15 @@ class CheckRunner:
             expected,
         )
 
-    def _matches(self, check: PaperOrderCheck, order: Mapping[str, object]) -> bool:
+    @staticmethod
+    def _field(order: Mapping[str, object] | OrderLike, name: str) -> object:
+        return order.get(name) if isinstance(order, Mapping) else getattr(order, name, None)
+
+    def _matches(self, check: PaperOrderCheck, order: Mapping[str, object] | OrderLike) -> bool:
         return (
-            str(order.get("side", "")).lower() == check.side
-            and str(order.get("type", "")).lower() == check.order_type
-            and str(order.get("status", "")).lower() in _LIVE_STATUSES
+            str(self._field(order, "side") or "").lower() == check.side
+            and str(self._field(order, "type") or "").lower() == check.order_type
+            and str(self._field(order, "status") or "").lower() in _LIVE_STATUSES
         )
 
     async def _verify_order(self, check: PaperOrderCheck) -> CheckResult:
@@ -167,9 +172,9 @@ class CheckRunner:
         _, _, close = await self._ohlc(check.symbol)
         last = float(close[-1])
         for order in orders:
-            price = order.get("price")
-            if isinstance(price, int | float | str) and price != "":
-                distance = abs(parse_number(price) - last) / last * 100.0
+            price = self._field(order, "price")
+            if isinstance(price, int | float | str | Decimal) and price != "":
+                distance = abs(parse_number(str(price)) - last) / last * 100.0
                 if distance <= check.max_distance_pct:
                     return CheckResult(
                         True, f"Found your {what}, {distance:.2f} % from the last price."
