@@ -37,6 +37,11 @@ def updates(bot_id: str) -> str:
     return f"bot:{bot_id}:updates"
 
 
+def equity(bot_id: str) -> str:
+    """Stream of (candle time, equity, position, realized PnL) samples: the equity curve."""
+    return f"bot:{bot_id}:equity"
+
+
 def order_record(client_order_id: str) -> str:
     """The gateway's latest snapshot of one order (the exchange's view)."""
     return f"state:gw:order:{client_order_id}"

@@ -31,6 +31,8 @@ from omegafarm.bots.trader import Brackets, CancelOrder, Command, PlaceOrder, Ri
 from omegafarm.core.errors import OmegaError, ServiceError
 from omegafarm.store import RedisClient, encode
 
+EQUITY_SAMPLES = 10_000  # per bot, in the stream bot:{id}:equity (a time series)
+
 
 class LeaseLostError(ServiceError):
     """The bot's lease moved to another worker: this copy must stop at once."""
@@ -49,6 +51,7 @@ class LiveBot:
         self.trader: Trader | None = None
         self.consumer = f"{leases.worker_id}"
         self.commands_sent = 0
+        self._sampled = -1
         self._lock = asyncio.Lock()  # one event at a time: saved state follows event order
 
     @property
@@ -232,6 +235,11 @@ class LiveBot:
         await self.redis.set(
             _names.status(self.id), status, ttl_s=max(30.0, 3 * self.leases.ttl_ms / 1000)
         )
+        if trader.feed.stop and trader.feed.version != self._sampled:  # one sample per candle
+            self._sampled = trader.feed.version
+            sample = {"ts_ms": int(trader.feed.ts_ms[-1]), "equity": status["equity"],
+                      "position": ledger.position, "realized_pnl": ledger.realized_pnl}  # fmt: skip
+            await self.redis.stream_add(_names.equity(self.id), sample, maxlen=EQUITY_SAMPLES)
 
 
 def _command(cmd: Command) -> dict[str, Any]:

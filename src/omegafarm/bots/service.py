@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 from typing import Any, ClassVar
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from omegafarm.bots import _names
 from omegafarm.bots.config import BotSettings, FarmSettings, load_farm_file
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.metrics import FarmCollector
 from omegafarm.bots.worker import Worker
+from omegafarm.core.errors import OmegaError
 from omegafarm.core.health import Health
 from omegafarm.core.service import BaseService
 from omegafarm.exchange import ExchangeService
@@ -48,9 +49,8 @@ class BotFarmService(BaseService[FarmSettings]):
         self.gateway: Gateway | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._collector = FarmCollector(redis)
-        if metrics_registry is not None:
-            metrics_registry.register(self._collector)
+        self.collector = FarmCollector(redis)
+        (metrics_registry or REGISTRY).register(self.collector)
 
     async def _on_initialize(self) -> None:
         bots = load_farm_file(self.settings.farm_file)
@@ -63,7 +63,18 @@ class BotFarmService(BaseService[FarmSettings]):
         if self.settings.run_worker:
             self.worker = Worker(self.redis, self.settings)
             self._tasks.append(asyncio.create_task(self.worker.run(self._stop)))
+        self._tasks.append(asyncio.create_task(self._refresh_metrics()))
         self.log_activity("farm_started", bots=len(bots), worker=bool(self.worker))
+
+    async def _refresh_metrics(self) -> None:
+        """Keep the Prometheus view of every bot's status fresh (every second)."""
+        while not self._stop.is_set():
+            try:
+                await self.collector.refresh()
+            except OmegaError as exc:
+                self.handle_error(exc, operation="refresh_metrics")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=1.0)
 
     async def _on_shutdown(self) -> None:
         self._stop.set()
