@@ -31,6 +31,7 @@ class Swing:
 
     @property
     def rising(self) -> bool:
+        """Whether the swing runs from a low up to a high."""
         return self.end_price > self.start_price
 
     def retracement(self, ratio: float) -> float:

@@ -46,6 +46,7 @@ class LessonFront(_Strict):
     minutes: int = Field(ge=1, le=240)
 
     def to_domain(self, body: str) -> models.Lesson:
+        """The frozen value object this file entry describes."""
         return models.Lesson(
             id=self.id,
             title=self.title,
@@ -68,6 +69,7 @@ class GlossaryItem(_Strict):
     lessons: list[Id] = Field(default_factory=list)
 
     def to_domain(self) -> models.GlossaryEntry:
+        """The frozen value object this file entry describes."""
         return models.GlossaryEntry(
             id=self.id,
             term=self.term,
@@ -78,6 +80,8 @@ class GlossaryItem(_Strict):
 
 
 class QuizModel(_Strict):
+    """A multiple-choice check."""
+
     type: Literal["quiz"]
     question: Text
     choices: list[Text] = Field(min_length=2, max_length=8)
@@ -91,12 +95,15 @@ class QuizModel(_Strict):
         return self
 
     def to_domain(self) -> models.QuizCheck:
+        """The frozen value object this file entry describes."""
         return models.QuizCheck(
             question=self.question, choices=tuple(self.choices), answer=self.answer, why=self.why
         )
 
 
 class PaperOrderModel(_Strict):
+    """A check that the user placed an order on the paper exchange."""
+
     type: Literal["paper_order"]
     instruction: Text
     symbol: Text
@@ -105,6 +112,7 @@ class PaperOrderModel(_Strict):
     max_distance_pct: float | None = Field(default=None, gt=0, le=100)
 
     def to_domain(self) -> models.PaperOrderCheck:
+        """The frozen value object this file entry describes."""
         return models.PaperOrderCheck(
             instruction=self.instruction,
             symbol=self.symbol,
@@ -115,6 +123,8 @@ class PaperOrderModel(_Strict):
 
 
 class FibonacciModel(_Strict):
+    """A check of a retracement level of the current swing."""
+
     type: Literal["fibonacci_level"]
     instruction: Text
     symbol: Text
@@ -122,6 +132,7 @@ class FibonacciModel(_Strict):
     tolerance_pct: float = Field(gt=0, le=50)
 
     def to_domain(self) -> models.FibonacciCheck:
+        """The frozen value object this file entry describes."""
         return models.FibonacciCheck(
             instruction=self.instruction,
             symbol=self.symbol,
@@ -131,6 +142,8 @@ class FibonacciModel(_Strict):
 
 
 class ComputeModel(_Strict):
+    """A check of a number the user computes (SMA, ATR, position size)."""
+
     type: Literal["compute_answer"]
     instruction: Text
     question: Text
@@ -139,6 +152,7 @@ class ComputeModel(_Strict):
     tolerance_pct: float = Field(gt=0, le=50)
 
     def to_domain(self) -> models.ComputeCheck:
+        """The frozen value object this file entry describes."""
         return models.ComputeCheck(
             instruction=self.instruction,
             question=self.question,
@@ -154,11 +168,14 @@ CheckModel = Annotated[
 
 
 class StepModel(_Strict):
+    """One tutorial step: explanation and check."""
+
     title: Text
     explanation: Text
     check: CheckModel
 
     def to_domain(self) -> models.TutorialStep:
+        """The frozen value object this file entry describes."""
         return models.TutorialStep(
             title=self.title, explanation=self.explanation, check=self.check.to_domain()
         )
@@ -176,6 +193,7 @@ class TutorialModel(_Strict):
     steps: list[StepModel] = Field(min_length=1)
 
     def to_domain(self) -> models.Tutorial:
+        """The frozen value object this file entry describes."""
         return models.Tutorial(
             id=self.id,
             title=self.title,

@@ -21,16 +21,24 @@ class OrderLike(Protocol):
     """An order object (e.g. ``omegafarm.exchange.models.Order``): side, type, status, price."""
 
     @property
-    def side(self) -> object: ...
+    def side(self) -> object:
+        """The order's side."""
+        ...
 
     @property
-    def type(self) -> object: ...
+    def type(self) -> object:
+        """The order's type."""
+        ...
 
     @property
-    def status(self) -> object: ...
+    def status(self) -> object:
+        """The order's status."""
+        ...
 
     @property
-    def price(self) -> object: ...
+    def price(self) -> object:
+        """The order's price."""
+        ...
 
 
 class PaperOrderSource(Protocol):
