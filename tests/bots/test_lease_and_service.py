@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -76,20 +75,11 @@ async def test_farm_service_runs_the_example_farm_and_exports_bot_metrics(
         text = generate_latest(registry).decode()
         assert 'omega_bot_position{bot="sma_btc"}' in text
         assert (await service.health()).ready
-        samples = (
-            await redis_client.stream_read(_names.equity("sma_btc"), "t", "t", block_ms=None)
-            if await _group(redis_client, _names.equity("sma_btc"))
-            else []
-        )
+        await redis_client.stream_group(_names.equity("sma_btc"), "t")
+        samples = await redis_client.stream_read(_names.equity("sma_btc"), "t", "t", block_ms=None)
         assert samples and "equity" in samples[0].data
     await exchange.shutdown()
     assert load_farm_file(farm)[0] == BotSettings(
         id="sma_btc", strategy="sma_cross", symbol="BTC/USDT", capital=Decimal(5000),
         params={"fast": 2, "slow": 5}, max_open_orders=3,
     )  # fmt: skip
-
-
-async def _group(redis: RedisClient, stream: str) -> bool:
-    await redis.stream_group(stream, "t")
-    await asyncio.sleep(0)
-    return True
