@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from prometheus_client import CollectorRegistry
 
-from omegafarm.core.errors import ServiceStateError, ValidationError
+from omegafarm.core.errors import ConfigError, ServiceStateError, ValidationError
 from omegafarm.education import EducationService, EducationSettings, Status, UnknownTopicError
 
-from .conftest import Clock
+from .conftest import FIXTURE_CONTENT, Clock
 
 
 async def test_progress_survives_a_restart(settings: EducationSettings, clock: Clock) -> None:
@@ -107,3 +109,12 @@ async def test_health_and_metrics_report_content(service: EducationService) -> N
     health = await service.health()
     assert health.ready
     assert service.get_metrics()["lessons"] == 4
+
+
+async def test_unusable_database_path_is_a_config_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    settings = EducationSettings(content_dir=FIXTURE_CONTENT, db_path=blocker / "db.sqlite3")
+    svc = EducationService(settings, metrics_registry=CollectorRegistry())
+    with pytest.raises(ConfigError, match="cannot open the education progress database"):
+        await svc.initialize()

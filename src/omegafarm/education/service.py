@@ -8,6 +8,7 @@ in-memory SQLite FTS5 table; progress and spaced-repetition cards live in a SQLi
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,7 @@ import platformdirs
 from fsrs import Scheduler
 from prometheus_client import CollectorRegistry
 
-from omegafarm.core.errors import ServiceError, ValidationError
+from omegafarm.core.errors import ConfigError, ServiceError, ValidationError
 from omegafarm.core.health import Check as HealthCheck
 from omegafarm.core.health import Health, HealthState
 from omegafarm.core.service import BaseService
@@ -89,11 +90,15 @@ class EducationService(BaseService[EducationSettings]):
             max_query_chars=self.settings.max_query_chars,
             max_query_terms=self.settings.max_query_terms,
         )
-        index.add(library_documents(library))
+        await asyncio.to_thread(index.add, library_documents(library))
         path = (
             self.settings.db_path or platformdirs.user_data_path("omegafarm") / "education.sqlite3"
         )
-        self._store = await asyncio.to_thread(ProgressStore, path)
+        try:
+            self._store = await asyncio.to_thread(ProgressStore, path)
+        except (sqlite3.Error, OSError) as exc:
+            index.close()
+            raise ConfigError(f"cannot open the education progress database {path}: {exc}") from exc
         self._library, self._index = library, index
         self.log_activity(
             "content_loaded",
