@@ -89,7 +89,7 @@ def _cycle(ax: Axes, result: CycleAnalysis, lo: int, n: int) -> None:
     track = result.track
     x = np.arange(lo, n)
     period = track.period[lo:]
-    ax.plot(x, period, ".", color="#1e88e5", markersize=2, label="dominant period (bars)")
+    ax.plot(x, period, ".", color="#1e88e5", markersize=2, label="raw spectral peak (bars)")
     share = float(np.isfinite(period).mean()) if period.size else 0.0
     ax.text(
         0.99, 0.9, f"interior spectral peak in {share:.0%} of bars (else: red noise, no period)",
@@ -100,6 +100,12 @@ def _cycle(ax: Axes, result: CycleAnalysis, lo: int, n: int) -> None:
     wave = track.amplitude[lo:] * np.cos(track.phase[lo:])
     wave_ax.plot(x, wave, color="#fb8c00", linewidth=0.9, label="cycle wave (log price)")
     wave_ax.set_ylabel("cycle", fontsize=8)
+    if result.significant:  # the tested cycle: fitted on the last window, projected forward
+        p = result.dominant_period
+        xs = np.arange(max(lo, n - 128), n + int(2 * p) + 1)
+        fit = result.amplitude * np.cos(result.phase + 2 * np.pi * (xs - (n - 1)) / p)
+        wave_ax.plot(xs, fit, color="#6a1b9a", linewidth=1.3, label=f"tested {p:.1f}-bar cycle")
+        wave_ax.legend(loc="lower left", fontsize=7)
     for tp in result.turning_points[:2]:  # the next crest and trough; later ones blur
         colour = _DOWN if tp.kind == "peak" else _UP
         wave_ax.axvspan(n - 1 + tp.low, n - 1 + tp.high, color=colour, alpha=0.15)

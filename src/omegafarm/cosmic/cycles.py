@@ -292,6 +292,19 @@ def _red_noise_test(
     return obs, ratio, (sur / null).max(axis=1)
 
 
+def _amplitude_text(raw: FloatArray, amp: float) -> str:
+    """Amplitude as a percentage of price (log scale) or in the series' units."""
+    return f"{100.0 * amp:.2g} % of price" if bool((raw > 0).all()) else f"{amp:.3g}"
+
+
+def _period_sd(recent: FloatArray, period: float, window: int) -> float:
+    """Spread of the recent per-bar estimates near ``period`` (within 20 %), or, with fewer
+    than 10 of them, the spectral resolution ``period^2 / (2 window)``."""
+    near = recent[np.isfinite(recent) & (np.abs(recent - period) <= 0.2 * period)]
+    resolution = period**2 / (2.0 * window)
+    return float(np.std(near)) if near.size >= 10 else resolution
+
+
 def _turning_points(
     period: float, phase: float, period_sd: float, phase_sd: float, n: int, count: int = 2
 ) -> tuple[TurningPoint, ...]:
@@ -303,9 +316,8 @@ def _turning_points(
             ahead = first + j * period
             cycles = ahead / period
             sd = math.hypot(cycles * period_sd, phase_sd / (2.0 * math.pi) * period)
-            out.append(
-                TurningPoint(kind, ahead, n - 1 + ahead, ahead - 1.96 * sd, ahead + 1.96 * sd)
-            )
+            low = max(0.0, ahead - 1.96 * sd)  # a band reaching into the past: "any time now"
+            out.append(TurningPoint(kind, ahead, n - 1 + ahead, low, ahead + 1.96 * sd))
     return tuple(sorted(out, key=lambda tp: tp.bars_ahead))
 
 
@@ -384,14 +396,12 @@ def predict_cycles(
             message=f"no significant cycle (p={best.p_value:.3f} against red noise)", alpha=alpha,
         )  # fmt: skip
     amp, phase, phase_sd = _fit_last_window(x, best.period, window)
-    recent = track.period[-len(seg) :]
-    recent = recent[np.isfinite(recent)]
-    period_sd = float(np.std(recent)) if recent.size > 1 else best.period * 0.1
-    period_sd = max(period_sd, 0.5 * best.period**2 * (basis.freqs[1] - basis.freqs[0]))
+    period_sd = _period_sd(track.period[-len(seg) :], best.period, window)
     turns = _turning_points(best.period, phase, period_sd, phase_sd, n)
     return CycleAnalysis(
         track, n, True, best.p_value, best.period, peaks, phase, amp, turns,
-        f"cycle of {best.period:.1f} bars (p={best.p_value:.3f} against red noise)", alpha,
+        f"cycle of {best.period:.1f} bars, amplitude {_amplitude_text(x_raw, amp)} "
+        f"(p={best.p_value:.3f} against red noise)", alpha,
     )  # fmt: skip
 
 
