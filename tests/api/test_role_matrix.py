@@ -87,6 +87,10 @@ def test_policy_writes_need_trader_and_admin_paths_need_admin() -> None:
                 "/openapi.json",
                 "/docs",
                 "/api/v1/auth/login",
+                "/",
+                "/dashboard/",
+                "/dashboard/app.js",
+                "/dashboard/style.css",
             }, f"{route.path} is public"
 
 

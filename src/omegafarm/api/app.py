@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omegafarm import __version__
-from omegafarm.api import ws
+from omegafarm.api import dashboard, ws
 from omegafarm.api.auth import PUBLIC
 from omegafarm.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from omegafarm.api.routes import admin, analysis, bots, education, exchange, session
@@ -78,6 +78,7 @@ def create_app(
     for module in (session, exchange, analysis, education, bots, admin):
         app.include_router(module.router)
     app.include_router(ws.router)
+    app.include_router(dashboard.router)
 
     @app.get("/openapi.json", dependencies=[Depends(PUBLIC)], include_in_schema=False)
     async def openapi() -> JSONResponse:

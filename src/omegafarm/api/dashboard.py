@@ -1,0 +1,52 @@
+"""The dashboard: static HTML, CSS and JavaScript shipped in the package (no build step).
+
+The pages themselves are public; every piece of data they show comes from the API with the
+session cookie, so a visitor who is not logged in only sees the login form. A strict
+Content-Security-Policy allows scripts, styles and connections to this origin only.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import RedirectResponse, Response
+
+from omegafarm.api.auth import PUBLIC
+
+router = APIRouter(tags=["dashboard"], include_in_schema=False, dependencies=[Depends(PUBLIC)])
+_STATIC = files("omegafarm.api") / "static"
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+_TYPES = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+
+
+def _asset(name: str) -> Response:
+    body = (_STATIC / name).read_bytes()
+    return Response(body, media_type=_TYPES[name], headers={"Content-Security-Policy": _CSP})
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    return RedirectResponse("/dashboard/", status_code=307)
+
+
+@router.get("/dashboard/")
+async def index() -> Response:
+    return _asset("index.html")
+
+
+@router.get("/dashboard/app.js")
+async def script() -> Response:
+    return _asset("app.js")
+
+
+@router.get("/dashboard/style.css")
+async def style() -> Response:
+    return _asset("style.css")

@@ -1,0 +1,44 @@
+"""The dashboard is served without a build step, under a strict CSP, and every API path its
+script calls exists in the route table. (A headless-browser test is not here: Chromium is
+not installed in this environment.)"""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+
+import fastapi.routing
+
+from omegafarm.api import create_app
+from omegafarm.core.registry import ServiceRegistry
+from tests.api.conftest import Farm
+
+
+async def test_root_redirects_to_the_dashboard_with_a_strict_csp(farm: Farm) -> None:
+    async with farm.client() as http:
+        root = await http.get("/")
+        page = await http.get("/dashboard/")
+        script = await http.get("/dashboard/app.js")
+        style = await http.get("/dashboard/style.css")
+    assert root.status_code == 307 and root.headers["location"] == "/dashboard/"
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert '<script src="/dashboard/app.js"' in page.text and "<script>" not in page.text
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert style.status_code == 200
+
+
+def test_every_api_path_the_script_calls_is_a_route() -> None:
+    script = (files("omegafarm.api") / "static" / "app.js").read_text()
+    called = set(re.findall(r"[\"`](/api/v1/[a-z/]+)", script))
+    app = create_app(ServiceRegistry([]))
+    routes = [rc.path for rc in fastapi.routing.iter_route_contexts(app.routes)]
+    patterns = [re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", p) + "/?$") for p in routes]
+    assert len(called) >= 10
+    for path in called:
+        trimmed = path.rstrip("/")
+        assert any(
+            p.match(trimmed) or r.startswith(trimmed + "/")
+            for p, r in zip(patterns, routes, strict=True)
+        ), path
