@@ -1,28 +1,88 @@
-"""The composition root: builds every configured service and the registry that runs them."""
+"""The composition root: builds every configured service and the registry that runs them.
+
+Start order follows ``depends_on``: redis → security, exchange, cosmic, education → api.
+The Exchange Service draws on the farm-wide rate limit in Redis; the Education Service checks
+tutorial tasks against the Exchange Service (orders) and its candles, through two small
+adapters defined here because only the composition root knows both sides.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 
 from omegafarm.api.server import ApiService
 from omegafarm.core.registry import AnyService, ServiceRegistry
+from omegafarm.cosmic.service import CosmicFactorService
+from omegafarm.education.service import EducationService
+from omegafarm.exchange.service import ExchangeService
+from omegafarm.exchange.shared_limit import shared_limiter
+from omegafarm.security.service import SecurityService
 from omegafarm.settings import Settings
 from omegafarm.store.client import RedisClient
+
+
+class ExchangeOrders:
+    """The education service's view of paper orders, from the Exchange Service."""
+
+    def __init__(self, exchange: ExchangeService) -> None:
+        self._exchange = exchange
+
+    async def fetch_orders(self, symbol: str) -> Sequence[Mapping[str, object]]:
+        """Orders of ``symbol`` as plain dicts (side, type, status, price)."""
+        orders = await self._exchange.fetch_orders(symbol)
+        return [
+            {
+                "side": o.side,
+                "type": o.type,
+                "status": o.status,
+                "price": float(o.price) if o.price is not None else None,
+                "symbol": o.symbol,
+            }
+            for o in orders
+        ]
+
+
+class ExchangeCandles:
+    """The education service's view of candles, from the Exchange Service."""
+
+    def __init__(self, exchange: ExchangeService) -> None:
+        self._exchange = exchange
+
+    async def fetch_candles(
+        self, symbol: str, timeframe: str, limit: int
+    ) -> Sequence[Sequence[float]]:
+        """The last ``limit`` candles, oldest first."""
+        candles = await self._exchange.fetch_ohlcv(symbol, timeframe, limit=limit)
+        return [list(map(float, row)) for row in candles]
 
 
 def build_registry(
     settings: Settings, *, metrics_registry: CollectorRegistry | None = None
 ) -> ServiceRegistry:
     """Every service of ``omega up``, in a registry that starts them in dependency order."""
-    services: list[AnyService] = [RedisClient(settings.redis, metrics_registry=metrics_registry)]
+    m = metrics_registry
+    redis = RedisClient(settings.redis, metrics_registry=m)
+    exchange = ExchangeService(
+        settings.exchange,
+        rate_limiter=shared_limiter(settings.exchange, redis),
+        metrics_registry=m,
+    )
+    services: list[AnyService] = [
+        redis,
+        SecurityService(settings.security, redis=redis, metrics_registry=m),
+        exchange,
+        CosmicFactorService(settings.cosmic, metrics_registry=m),
+        EducationService(
+            settings.education,
+            orders=ExchangeOrders(exchange),
+            candles=ExchangeCandles(exchange),
+            metrics_registry=m,
+        ),
+    ]
     registry = ServiceRegistry(services, stop_timeout_s=5.0)
     if settings.api.enabled:
-        registry.add(
-            ApiService(
-                settings.api,
-                registry,
-                depends_on=tuple(s.name for s in services),
-                metrics_registry=metrics_registry,
-            )
-        )
+        depends = tuple(s.name for s in services)
+        registry.add(ApiService(settings.api, registry, depends_on=depends, metrics_registry=m))
     return registry

@@ -13,6 +13,10 @@ from pydantic import Field
 
 from omegafarm.api.config import ApiSettings
 from omegafarm.core.config import LogSettings, OmegaSettings, config_file_from_env, load_settings
+from omegafarm.cosmic.config import CosmicSettings
+from omegafarm.education.config import EducationSettings
+from omegafarm.exchange.config import ExchangeSettings
+from omegafarm.security.config import SecuritySettings
 from omegafarm.store.config import RedisSettings
 
 
@@ -22,6 +26,10 @@ class Settings(OmegaSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
+    cosmic: CosmicSettings = Field(default_factory=CosmicSettings)
+    education: EducationSettings = Field(default_factory=EducationSettings)
 
 
 def load(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:

@@ -39,7 +39,15 @@ def valkey_pids(data_dir: Path) -> list[int]:
 
 class Up:
     def __init__(self, data_dir: Path) -> None:
-        env = {**os.environ, "OMEGA_REDIS__DATA_DIR": str(data_dir), "OMEGA_API__PORT": "0"}
+        state = data_dir.parent
+        env = {
+            **os.environ,
+            "OMEGA_REDIS__DATA_DIR": str(data_dir),
+            "OMEGA_API__PORT": "0",
+            "OMEGA_SECURITY__DATA_DIR": str(state / "security"),
+            "OMEGA_EDUCATION__DB_PATH": str(state / "education.sqlite3"),
+            "OMEGA_EXCHANGE__OHLCV_CACHE_PATH": str(state / "ohlcv.sqlite3"),
+        }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "omegafarm", "up"],
             stdout=subprocess.PIPE,

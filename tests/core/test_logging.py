@@ -62,3 +62,14 @@ def test_console_format_is_human_readable() -> None:
     assert "redis_connected" in line
     assert "service=redis" in line
     assert not line.lstrip().startswith("{")
+
+
+def test_file_paths_and_plain_words_are_not_taken_for_secrets() -> None:
+    stream = capture()
+    path = "/tmp/pytest-of-root/pytest-12/test_after_kill_9_the_next_up_starts_cleanly_wi0/redis"
+    structlog.get_logger("test").info(
+        "started", data_dir=path, note="an_ordinary_identifier_with_many_words_1"
+    )
+    output = stream.getvalue()
+    assert path in output
+    assert "an_ordinary_identifier_with_many_words_1" in output

@@ -107,17 +107,14 @@ async def _announce_when_started(registry: Any) -> None:
     await registry.started.wait()
     lines = ["[bold green]omega is up[/]"]
     for service in registry:
-        detail = ""
-        if service.name == "redis":
+        if service.name == "redis" and service.embedded is not None:
             server = service.embedded
-            detail = (
-                f"embedded valkey (pid {server.pid}, data {server.data_dir})"
-                if server is not None
-                else "external server"
-            )
+            detail = f"embedded valkey (pid {server.pid}, data {server.data_dir})"
         elif service.name == "api":
             url = service.url
-            detail = f"{url}  (health: {url}/health, metrics: {url}/metrics)"
+            detail = f"{url}  (health: {url}/health, metrics: {url}/metrics, docs: {url}/docs)"
+        else:
+            detail = (await service.health()).reason
         lines.append(f"  {service.name:<10} {detail}")
     lines.append("Press Ctrl-C to stop.")
     console.print("\n".join(lines), highlight=False, soft_wrap=True)

@@ -22,9 +22,11 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from omegafarm.core.config import SECRET_WORDS
 
 MASK = "***"
-# 32+ characters of the alphabets API keys use, with at least one digit and one letter.
+# Long runs that look like keys: hex (32+), or base64-ish (32+) mixing upper, lower and digits.
+# "/" is left out so that file paths are not taken for secrets.
 _SECRET_LIKE = re.compile(
-    r"(?<![A-Za-z0-9+/_=-])(?=[A-Za-z0-9+/_=-]*\d)(?=[A-Za-z0-9+/_=-]*[A-Za-z])[A-Za-z0-9+/_=-]{32,}"
+    r"(?<![A-Za-z0-9+_=-])(?:[0-9a-fA-F]{32,}"
+    r"|(?=[A-Za-z0-9+_=-]*\d)(?=[A-Za-z0-9+_=-]*[a-z])(?=[A-Za-z0-9+_=-]*[A-Z])[A-Za-z0-9+_=-]{32,})"
 )
 _KV_SECRET = re.compile(r"(?i)\b(" + "|".join(SECRET_WORDS) + r")(\s*[=:]\s*)(['\"]?)[^\s'\",;&]+")
 

@@ -27,7 +27,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import lfilter
 
 from omegafarm.core.errors import ValidationError
 from omegafarm.cosmic._ohlcv import FloatArray, IntArray, OhlcvInput, as_ohlcv
@@ -113,6 +112,8 @@ def average_true_range(
     out[period - 1] = seed
     if tr.size > period:
         a = 1.0 - 1.0 / period
+        from scipy.signal import lfilter  # imported here: scipy.signal costs ~1 s at start-up
+
         rest, _ = lfilter([1.0 / period], [1.0, -a], tr[period:], zi=[a * seed])
         out[period:] = rest
     return out

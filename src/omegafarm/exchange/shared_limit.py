@@ -19,10 +19,28 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from omegafarm.core.errors import StoreError
+from omegafarm.exchange.config import ExchangeSettings
 from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter
 from omegafarm.store import RateSpec, RedisClient
 
 _log = structlog.get_logger("omegafarm", service="exchange")
+
+
+def shared_limiter(
+    settings: ExchangeSettings, redis: RedisClient, *, egress: str = "default"
+) -> SharedRateLimiter:
+    """The farm-wide limiter for the configured exchange account (ccxt's published rate less
+    the headroom; orders per account). ``egress`` names the public IP the requests leave from:
+    processes that share it share the weight budget."""
+    from omegafarm.exchange.client import ccxt_class
+    from omegafarm.exchange.service import local_limiter
+
+    interval_ms = (
+        1.0
+        if settings.exchange_id == "paper"
+        else float(ccxt_class(settings.exchange_id)().rateLimit)
+    )
+    return SharedRateLimiter(redis, local_limiter(settings, interval_ms), egress=egress)
 
 
 def rate_spec(spec: BucketSpec) -> RateSpec:
@@ -42,6 +60,7 @@ class SharedRateLimiter:
         retry_redis_s: float = 5.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_wait_s: float = 300.0,
+        egress: str = "default",
     ) -> None:
         self._redis = redis
         self._specs = specs
@@ -55,6 +74,7 @@ class SharedRateLimiter:
         self.degraded_reason = ""
         self.waited_s = 0.0
         self.used_units: dict[str, float] = {}
+        self.egress = egress
 
     @property
     def degraded(self) -> bool:
@@ -70,7 +90,10 @@ class SharedRateLimiter:
         if self._use_redis():
             try:
                 reservation = await self._redis.ratelimit_acquire(
-                    bucket, rate_spec(self.spec(bucket)), cost, max_wait_s=self._max_wait_s
+                    self._key(bucket),
+                    rate_spec(self.spec(bucket)),
+                    cost,
+                    max_wait_s=self._max_wait_s,
                 )
             except StoreError as exc:
                 self._degrade(str(exc))
@@ -88,7 +111,7 @@ class SharedRateLimiter:
         """Every process pauses ``bucket`` for ``seconds`` (a shared cool-down key)."""
         self._fallback.note_retry_after(bucket, seconds)
         if self._use_redis():
-            self._background(self._redis.ratelimit_cooldown(bucket, seconds))
+            self._background(self._redis.ratelimit_cooldown(self._key(bucket), seconds))
 
     def sync_used_weight(self, bucket: str, used: float, limit: float) -> None:
         """Move the shared bucket forward to what the exchange reports as used."""
@@ -96,7 +119,9 @@ class SharedRateLimiter:
         if self._use_redis():
             remaining = max(0.0, limit - used)
             self._background(
-                self._redis.ratelimit_sync(bucket, rate_spec(self.spec(bucket)), remaining)
+                self._redis.ratelimit_sync(
+                    self._key(bucket), rate_spec(self.spec(bucket)), remaining
+                )
             )
 
     def used_fraction(self, bucket: str) -> float:
@@ -105,6 +130,10 @@ class SharedRateLimiter:
         return min(1.0, max(0.0, self.used_units.get(bucket, 0.0) / spec.burst))
 
     # ----------------------------------------------------------------- internals
+    def _key(self, bucket: str) -> str:
+        """Request weight is counted per egress IP, orders per account (already in the name)."""
+        return f"{bucket}@{self.egress}" if bucket.startswith("weight:") else bucket
+
     def _scaled(self, spec: BucketSpec) -> BucketSpec:
         return BucketSpec(
             spec.interval_s / self._local_share, max(1.0, spec.burst * self._local_share)
