@@ -173,6 +173,17 @@ def sma(x: F64, n: int) -> F64:
     return out
 
 
+def cross(a: Indicator, b: Indicator) -> int:
+    """+1 when ``a`` crossed above ``b`` on the latest bar, -1 when below, else 0 (one read)."""
+    a2, a1 = a.last2()
+    b2, b1 = b.last2()
+    if a2 < b2 and a1 > b1:
+        return 1
+    if a2 > b2 and a1 < b1:
+        return -1
+    return 0
+
+
 def crossover(a: Indicator | F64, b: Indicator | F64 | float) -> bool:
     """True when ``a`` crossed above ``b`` on the latest bar (was below, is above)."""
     a2, a1 = a.last2() if isinstance(a, Indicator) else (a[-2], a[-1])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from omegafarm.bots.feed import crossover, sma
+from omegafarm.bots.feed import cross, sma
 from omegafarm.bots.strategy import Candle, ParamValue, Strategy
 from omegafarm.core.errors import ValidationError
 
@@ -35,9 +35,9 @@ class SmaCross(Strategy):
         self.slow = self.indicator(sma, "close", slow)
 
     def on_candle(self, candle: Candle) -> None:
-        if crossover(self.fast, self.slow):
-            if self.position <= 0:
-                amount = float(self.params["amount"])
-                self.buy(amount if amount > 0 else self.size_by_fraction(self.params["fraction"]))
-        elif crossover(self.slow, self.fast) and self.position > 0:
+        signal = cross(self.fast, self.slow)  # +1 crossed above, -1 crossed below, 0 neither
+        if signal > 0 and self.position <= 0:
+            amount = float(self.params["amount"])
+            self.buy(amount if amount > 0 else self.size_by_fraction(self.params["fraction"]))
+        elif signal < 0 and self.position > 0:
             self.close_position()
