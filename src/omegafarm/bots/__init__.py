@@ -7,9 +7,11 @@ A strategy subclasses :class:`Strategy`; the same class runs in a backtest
 from __future__ import annotations
 
 from omegafarm.bots.backtest import BacktestConfig, BacktestResult, run_backtest
+from omegafarm.bots.config import BotSettings, FarmSettings, load_farm_file
 from omegafarm.bots.feed import CandleFeed, Indicator, crossover, sma
 from omegafarm.bots.ledger import Fill, Ledger, OrderUpdate, Trade
 from omegafarm.bots.performance import Performance
+from omegafarm.bots.service import BotFarmService
 from omegafarm.bots.strategies import STRATEGIES, get_strategy
 from omegafarm.bots.strategy import Candle, Strategy, Tick
 from omegafarm.bots.trader import RiskLimits, Trader
@@ -18,8 +20,11 @@ __all__ = [
     "STRATEGIES",
     "BacktestConfig",
     "BacktestResult",
+    "BotFarmService",
+    "BotSettings",
     "Candle",
     "CandleFeed",
+    "FarmSettings",
     "Fill",
     "Indicator",
     "Ledger",
@@ -32,6 +37,7 @@ __all__ = [
     "Trader",
     "crossover",
     "get_strategy",
+    "load_farm_file",
     "run_backtest",
     "sma",
 ]
