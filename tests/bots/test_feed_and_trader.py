@@ -70,7 +70,7 @@ def test_daily_loss_limit_halts_cancels_and_closes_the_position() -> None:
 def test_farm_file_errors_name_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "farm.toml"
     bad.write_text('[[bots]]\nid = "A B"\nstrategy = "sma_cross"\nsymbol = "BTC/USDT"\n')
-    with pytest.raises(ConfigError, match="farm.toml"):
+    with pytest.raises(ConfigError, match=r"farm\.toml"):
         load_farm_file(bad)
     bad.write_text(
         "[[bots]]\nid = 'a'\nstrategy = 'x'\nsymbol = 'B/U'\n" * 1
