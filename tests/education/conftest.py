@@ -3,12 +3,13 @@ and in-test market sources standing in for the Exchange Service (built in parall
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+import structlog
 from prometheus_client import CollectorRegistry
 
 from omegafarm.education import EducationService, EducationSettings
@@ -58,6 +59,15 @@ class Candles:
         self, symbol: str, timeframe: str, limit: int
     ) -> Sequence[Sequence[float]]:
         return self.rows[-limit:].tolist()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """``omega`` configures structlog to the stderr CliRunner captured and then closes; put
+    the configuration back after each test so later log lines do not write to a closed file."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture

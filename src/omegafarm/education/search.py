@@ -51,9 +51,10 @@ _RANK_SQL = (
     "SELECT rowid, bm25(docs, 10.0, 4.0, 1.0, 0, 0, 0, 0) AS score FROM docs"
     " WHERE docs MATCH ?1 {filters} ORDER BY score LIMIT ?2"
 )
-# Snippets are costly, so they are made in a second pass for the ranked top rows only.
+# Snippets (from the body: a title is shown anyway) are costly, so they are made in a second
+# pass for the ranked top rows only.
 _SNIPPET_SQL = (
-    "SELECT rowid, kind, doc_id, title, snippet(docs, -1, '**', '**', '…', 16), category,"
+    "SELECT rowid, kind, doc_id, title, snippet(docs, 2, '**', '**', '…', 16), category,"
     " difficulty FROM docs WHERE docs MATCH ?1 AND rowid IN ({marks})"
 )
 _FILTERS = (("category", "category = ?"), ("difficulty", "difficulty = ?"), ("kind", "kind = ?"))
