@@ -167,3 +167,19 @@ def test_golden_values_on_real_candles(
         assert result.p_value <= 0.01
         assert result.dominant_period == pytest.approx(period, abs=0.05)
         assert len(result.turning_points) == 4
+
+
+def test_long_inputs_in_float32_agree_with_float64_on_a_prefix() -> None:
+    # 20,000 windows take the float32 path; a 10,000-bar prefix takes the float64 path.
+    rng = np.random.default_rng(12)
+    t = np.arange(20_200, dtype=np.float64)
+    x = 50 * np.exp(
+        0.01 * np.sin(2 * np.pi * t / 30) + np.cumsum(0.001 * rng.standard_normal(t.size))
+    )
+    long_track = cycle_track(x, step=1)
+    short_track = cycle_track(x[:10_000], step=1)
+    both = np.isfinite(short_track.period) & np.isfinite(long_track.period[:10_000])
+    assert both.mean() > 0.9
+    np.testing.assert_allclose(
+        long_track.period[:10_000][both], short_track.period[both], rtol=1e-4
+    )

@@ -37,6 +37,7 @@ from omegafarm.cosmic._ohlcv import FloatArray, as_price_array
 
 _CHUNK_WINDOWS = 4096
 _MAX_SPECTRA = 65_536
+_FLOAT32_FROM = 16_384
 _OVERSAMPLE = 2
 
 
@@ -82,14 +83,24 @@ def spectral_basis(window: int, min_period: float, max_period: float) -> Spectra
 def window_spectra(
     x: FloatArray, basis: SpectralBasis, step: int = 1
 ) -> tuple[FloatArray, FloatArray]:
-    """Real and imaginary spectra of the windows ending at bars ``W-1, W-1+step, ...`` (rows)."""
+    """Real and imaginary spectra of the windows ending at bars ``W-1, W-1+step, ...`` (rows).
+
+    From ``_FLOAT32_FROM`` windows on, the product runs in float32 on each window minus its
+    first value (computed in float64): the detrend removes that constant anyway, the values
+    left are local moves, and float32 halves the time of the one expensive step. Relative
+    differences to float64 are about 1e-6 (see the tests).
+    """
     views = sliding_window_view(x, basis.window)[::step]
     k = basis.freqs.shape[0]
-    out = np.empty((views.shape[0], 2 * k), dtype=np.float64)
+    single = views.shape[0] >= _FLOAT32_FROM
+    dtype = np.float32 if single else np.float64
+    matrix = basis.matrix.astype(dtype)
+    out = np.empty((views.shape[0], 2 * k), dtype=dtype)
     for s in range(0, views.shape[0], _CHUNK_WINDOWS):
-        chunk = np.ascontiguousarray(views[s : s + _CHUNK_WINDOWS])
-        np.matmul(chunk, basis.matrix, out=out[s : s + _CHUNK_WINDOWS])
-    return out[:, :k], out[:, k:]
+        chunk = views[s : s + _CHUNK_WINDOWS]
+        local = (chunk - chunk[:, :1]).astype(dtype) if single else np.ascontiguousarray(chunk)
+        np.matmul(local, matrix, out=out[s : s + _CHUNK_WINDOWS])
+    return out[:, :k].astype(np.float64), out[:, k:].astype(np.float64)
 
 
 def _interpolated_peak(
@@ -458,19 +469,24 @@ class CycleTracker:
         return self._state(self._buf[start : start + w])
 
     def _state(self, seg: FloatArray) -> CycleState:
+        """The batch peak rule on one window, in plain floats (numpy call overhead dominates)."""
         basis = self._basis
         if basis is None:  # pragma: no cover - set in __post_init__
             raise ValidationError("tracker not initialised")
-        proj = (seg - seg[0]) @ basis.matrix
+        proj = ((seg - seg[0]) @ basis.matrix).tolist()
         k = basis.freqs.shape[0]
-        spec = proj[:k] + 1j * proj[k:]
-        power = spec.real**2 + spec.imag**2
-        total = float(power.sum())
-        f_hat, idx, interior = _interpolated_peak(power[None, :], basis.freqs)
-        i = int(idx[0])
-        if total <= 0 or not bool(interior[0]):
+        re, im = proj[:k], proj[k:]
+        power = [a * a + b * b for a, b in zip(re, im, strict=True)]
+        total = sum(power)
+        i = max(range(k), key=power.__getitem__)
+        if total <= 0 or not 0 < i < k - 1:
             return CycleState(math.nan, math.nan, math.nan, math.nan)
-        f = float(f_hat[0])
-        phase = (float(np.angle(spec[i])) + math.pi * f * (self.window - 1)) % (2.0 * math.pi)
-        amp = 2.0 * math.sqrt(float(power[i])) / basis.coherent_gain
-        return CycleState(1.0 / f, float(power[i]) / total, phase, amp)
+        tiny = np.finfo(np.float64).tiny
+        la, lb, lc = (math.log(power[j] + tiny) for j in (i - 1, i, i + 1))
+        denom = la - 2.0 * lb + lc
+        delta = min(0.5, max(-0.5, 0.5 * (la - lc) / denom)) if denom < 0 else 0.0
+        f0, f1 = float(basis.freqs[0]), float(basis.freqs[1])
+        f = f0 + (i + delta) * (f1 - f0)
+        phase = (math.atan2(im[i], re[i]) + math.pi * f * (self.window - 1)) % (2.0 * math.pi)
+        amp = 2.0 * math.sqrt(power[i]) / basis.coherent_gain
+        return CycleState(1.0 / f, power[i] / total, phase, amp)
