@@ -13,7 +13,7 @@ from omegafarm.core.errors import OmegaError
 from omegafarm.exchange.client import ccxt_class
 from omegafarm.exchange.ratelimit import BucketSpec
 from omegafarm.exchange.service import local_limiter
-from omegafarm.exchange.shared_limit import rate_spec
+from omegafarm.exchange.shared_limit import shared_limiter
 from omegafarm.store import RedisClient
 
 app = typer.Typer(help="The exchange: rate-limit budgets and their use.", no_args_is_help=True)
@@ -28,13 +28,14 @@ def budgets(section: Any) -> dict[str, BucketSpec]:
     return {name: limiter.spec(name) for name in names}
 
 
-async def _shared_usage(redis_settings: Any, specs: dict[str, BucketSpec]) -> dict[str, float]:
+async def _shared_usage(
+    section: Any, redis_settings: Any, specs: dict[str, BucketSpec]
+) -> dict[str, float]:
     async with RedisClient(redis_settings) as redis:
-        # A zero-cost acquisition reads the shared GCRA state without spending anything.
-        return {
-            name: (await redis.ratelimit_acquire(name, rate_spec(spec), 0.0)).used_units
-            for name, spec in specs.items()
-        }
+        limiter = shared_limiter(section, redis)
+        for name in specs:
+            await limiter.acquire(name, 0.0)  # costs nothing, reads the shared state
+        return {name: limiter.used_units.get(name, 0.0) for name in specs}
 
 
 @app.command("limits")
@@ -52,12 +53,15 @@ def limits(
     try:
         specs = budgets(section)
         shared = settings.redis.url is not None
-        usage = asyncio.run(_shared_usage(settings.redis, specs)) if shared else {}
+        usage = asyncio.run(_shared_usage(section, settings.redis, specs)) if shared else {}
     except OmegaError as exc:
         raise fail(str(exc)) from None
     table = Table("bucket", "units/s", "burst", "used now")
     for name, spec in specs.items():
-        used = f"{usage[name]:.1f} of {spec.burst:g}" if name in usage else "-"
+        used = "-"
+        if name in usage:
+            queued = "  (callers queued)" if usage[name] > spec.burst else ""
+            used = f"{usage[name]:.1f} of {spec.burst:g}{queued}"
         table.add_row(name, f"{1.0 / spec.interval_s:.2f}", f"{spec.burst:g}", used)
     console.print(table)
     headroom = section.rate_limit_headroom
