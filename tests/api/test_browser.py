@@ -107,7 +107,7 @@ async def test_a_trader_uses_the_dashboard_end_to_end(farm: Farm, tmp_path: Path
 
     seen = await asyncio.to_thread(_journey, farm.url, shots, publish)
     assert seen["farm"] == "bot farm not running"
-    assert seen["ticker"].startswith("BTC/USDT  last")
+    assert seen["ticker"].startswith("BTC/USDT last")
     assert seen["cookie_flags"] == "True True Strict"
     assert "BTC/USDT" in seen["placed"] and "open" in seen["placed"]
     assert "canceled" in seen["cancelled"]
