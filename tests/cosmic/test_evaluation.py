@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -223,3 +224,13 @@ def test_the_table_does_not_change_when_prices_are_scaled(walks: dict[str, np.nd
         assert x.n_signals == y.n_signals
         assert x.hit_rate == pytest.approx(y.hit_rate, nan_ok=True)
         assert x.mean_net_bp == pytest.approx(y.mean_net_bp, rel=1e-9, nan_ok=True)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"horizon_bars": 0}, {"cost_bps": -1.0}, {"alpha": 1.5}, {"n_resamples": 1}],
+    ids=["horizon", "cost", "alpha", "resamples"],
+)
+def test_bad_settings_are_validation_errors(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        EvalSettings(**bad)

@@ -79,6 +79,12 @@ class EvalSettings:
     alpha: float = 0.05
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.horizon_bars < 1 or self.n_baseline < 1 or self.n_resamples < 10:
+            raise ValidationError("horizon_bars, n_baseline >= 1 and n_resamples >= 10 required")
+        if not (self.cost_bps >= 0 and 0 < self.alpha < 1):
+            raise ValidationError(f"cost_bps must be >= 0 and alpha in (0, 1), got {self}")
+
 
 @dataclass(frozen=True)
 class EvaluationRow:
