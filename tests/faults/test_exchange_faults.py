@@ -26,7 +26,7 @@ from tests.exchange._binance import MiniBinance, btc_usdt_market
 from tests.exchange._replay import replay_service
 
 MARKETS = {"BTC/USDT": btc_usdt_market()}
-TIMEOUT_MS = 300
+TIMEOUT_MS = 800  # generous: only injected delays may hit it, even on a loaded CI machine
 TICKER = {
     "symbol": "BTCUSDT",
     "lastPrice": "43000.10",
