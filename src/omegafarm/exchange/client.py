@@ -122,6 +122,8 @@ def _limited_class(base: type[Any]) -> type[Any]:
         return found
 
     class Limited(base):  # type: ignore[misc]  # ccxt classes are untyped
+        """The ccxt exchange class with every REST request passing our limiter."""
+
         omega_limiter: RateLimiter | None = None
         omega_bucket: str = ""
 
@@ -133,6 +135,7 @@ def _limited_class(base: type[Any]) -> type[Any]:
             params: Any = None,
             config: Any = None,
         ) -> Any:
+            """ccxt's request path: acquire the endpoint's cost, send, note what came back."""
             params = {} if params is None else params
             config = {} if config is None else config
             limiter = self.omega_limiter

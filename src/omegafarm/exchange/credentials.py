@@ -169,14 +169,17 @@ class MasterKey:
 
 
 def rand_bytes(n: int) -> bytes:
+    """``n`` random bytes from the OS."""
     return secrets.token_bytes(n)
 
 
 def b64(data: bytes) -> str:
+    """Base64 text of ``data``."""
     return base64.b64encode(data).decode("ascii")
 
 
 def unb64(text: str) -> bytes:
+    """Bytes of base64 ``text``; a VaultError when it is not base64."""
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):

@@ -21,9 +21,13 @@ class LimitReporter(Protocol):
     """What the collector asks a service."""
 
     @property
-    def exchange_id(self) -> str: ...
+    def exchange_id(self) -> str:
+        """The exchange the service talks to."""
+        ...
 
-    def rate_limit_usage(self) -> dict[str, float]: ...
+    def rate_limit_usage(self) -> dict[str, float]:
+        """Share in use of each bucket."""
+        ...
 
 
 class _LimitCollector:
@@ -31,6 +35,7 @@ class _LimitCollector:
         self.services: weakref.WeakSet[LimitReporter] = weakref.WeakSet()
 
     def collect(self) -> Iterator[Metric]:
+        """The gauge, computed now (Prometheus calls this on every scrape)."""
         family = GaugeMetricFamily(
             METRIC, "Share of an exchange rate-limit bucket in use.", labels=["exchange", "bucket"]
         )
