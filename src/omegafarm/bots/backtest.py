@@ -185,14 +185,15 @@ class Backtest:
             self.exchange.step_to(self._now_ms)
 
     def _execute(self) -> None:
+        """Send queued commands in order (ones the strategy adds meanwhile go to the back)."""
         self._catch_up()
-        for cmd in self.trader.drain():
+        outbox = self.trader.outbox
+        while outbox:
+            cmd = outbox.pop(0)
             if isinstance(cmd, PlaceOrder):
                 self._place(cmd)
             elif isinstance(cmd, CancelOrder):
                 self._cancel(cmd)
-            if self.trader.outbox:  # the strategy reacted to an update: send that too
-                self._execute()
 
     def _place(self, cmd: PlaceOrder) -> None:
         price = None if cmd.price is None else float(cmd.price)

@@ -42,6 +42,10 @@ class FarmCollector(Collector):
         """Read the bots' status records (call it from the service's loop or before a scrape)."""
         self.statuses = await read_statuses(self.redis)
 
+    def describe(self) -> list[GaugeMetricFamily]:
+        """Nothing up front: the bots (hence the series) are only known at scrape time."""
+        return []
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """The gauges of the last refresh."""
         for field in _FIELDS:
