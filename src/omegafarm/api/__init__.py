@@ -1,7 +1,16 @@
-"""api: the FastAPI application and the service that serves it."""
+"""api: the FastAPI application, the service that serves it, and alerting."""
 
+from omegafarm.api.alerting import AlertEvent, AlertingService
 from omegafarm.api.app import create_app
-from omegafarm.api.config import ApiSettings
+from omegafarm.api.config import AlertRule, AlertSettings, ApiSettings
 from omegafarm.api.server import ApiService
 
-__all__ = ["ApiService", "ApiSettings", "create_app"]
+__all__ = [
+    "AlertEvent",
+    "AlertRule",
+    "AlertSettings",
+    "AlertingService",
+    "ApiService",
+    "ApiSettings",
+    "create_app",
+]

@@ -1,11 +1,12 @@
-"""Settings of the HTTP API (section ``[api]``)."""
+"""Settings of the HTTP API (section ``[api]``) and of alerting (section ``[alerts]``)."""
 
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class ApiSettings(BaseModel):
@@ -42,3 +43,63 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class AlertRule(BaseModel):
+    """One alert condition, true for at least ``for_s`` seconds before it fires.
+
+    ``unavailable``: the service named ``service`` is not ready (Redis or exchange unreachable).
+    ``metric``: the Prometheus samples named ``metric`` (summed over those carrying ``labels``)
+    compared with ``threshold``; ``mode = "rate"`` uses their per-second increase instead
+    (error rate), ``"value"`` the value itself (bot drawdown, rate-limit budget used).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    kind: Literal["unavailable", "metric"]
+    service: str | None = None
+    metric: str | None = Field(default=None, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+    labels: dict[str, str] = Field(default_factory=dict)
+    mode: Literal["value", "rate"] = "value"
+    op: Literal[">", "<"] = ">"
+    threshold: float = 0.0
+    for_s: float = Field(default=0.0, ge=0)
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+    @model_validator(mode="after")
+    def _target(self) -> AlertRule:
+        if self.kind == "unavailable" and not self.service:
+            raise ValueError(f"alert {self.name}: an 'unavailable' rule needs service")
+        if self.kind == "metric" and not self.metric:
+            raise ValueError(f"alert {self.name}: a 'metric' rule needs metric")
+        return self
+
+
+def _default_rules() -> list[AlertRule]:
+    return [
+        AlertRule(name="redis-unreachable", kind="unavailable", service="redis", for_s=30),
+        AlertRule(name="exchange-unreachable", kind="unavailable", service="exchange", for_s=30),
+        AlertRule(
+            name="error-rate",
+            kind="metric",
+            metric="omega_service_errors_total",
+            mode="rate",
+            threshold=1.0,
+            for_s=60,
+        ),
+    ]
+
+
+class AlertSettings(BaseModel):
+    """Alert rules, how often they are evaluated and where notifications go (the log always)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    interval_s: float = Field(default=5.0, gt=0, le=3600)
+    webhook_url: SecretStr | None = None
+    discord_webhook_url: SecretStr | None = None
+    repeat_after_s: float | None = Field(default=None, gt=0)
+    notify_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    rules: list[AlertRule] = Field(default_factory=_default_rules)
