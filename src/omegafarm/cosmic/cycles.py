@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import lfilter
 
 from omegafarm.core.errors import ValidationError
 from omegafarm.cosmic._ohlcv import FloatArray, as_price_array
@@ -276,6 +275,8 @@ def _ar1_surrogates(x: FloatArray, n_sur: int, rng: np.random.Generator) -> Floa
     bootstrap), so volatility clustering and fat tails are in the null too. With Gaussian
     steps instead, a random walk with stochastic volatility showed "cycles" in 16 of 40 runs.
     """
+    from scipy.signal import lfilter  # here: scipy.signal costs ~1 s at import
+
     t = np.arange(x.shape[0], dtype=np.float64)
     phi = _lag1(x - np.polyval(np.polyfit(t, x, 1), t))
     if phi <= 0.9 or x.shape[0] < 4:

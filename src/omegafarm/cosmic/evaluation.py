@@ -30,7 +30,6 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import binom
 
 from omegafarm.core.errors import ValidationError
 from omegafarm.cosmic._eval_cycles import CycleOutcomes, cycle_outcomes
@@ -188,6 +187,8 @@ def _edge_p_value(
     """One-sided p of mean(hits) > mean(base_hits): max(block bootstrap, exact binomial)."""
     n, base_rate = hits.size, float(base_hits.mean())
     observed = float(hits.mean()) - base_rate
+    from scipy.stats import binom  # here: scipy.stats costs ~1 s at import
+
     p_binom = float(binom.sf(int(hits.sum()) - 1, n, base_rate))
     if n < 2 or base_hits.size < 2:
         return p_binom
