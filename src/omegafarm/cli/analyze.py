@@ -18,7 +18,6 @@ from rich.table import Table
 from omegafarm.cli._app import console, fail
 from omegafarm.core.errors import OmegaError
 from omegafarm.cosmic._ohlcv import Ohlcv, as_ohlcv
-from omegafarm.cosmic.chart import save_chart
 from omegafarm.cosmic.evaluation import EvalSettings, EvaluationRow, evaluate_candles, rows_to_csv
 
 app = typer.Typer(
@@ -120,6 +119,8 @@ def chart(
         raise fail("--bars must be >= 10")
     candles = _read_candles(data)
     try:
+        from omegafarm.cosmic.chart import save_chart  # matplotlib: only when drawing
+
         path = save_chart(candles, out, bars=bars, title=data.stem)
     except OmegaError as exc:
         raise fail(str(exc)) from None
