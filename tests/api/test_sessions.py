@@ -201,3 +201,20 @@ async def test_password_guessing_meets_429(strict_farm: Farm) -> None:
         ]
     assert codes[0] == 401
     assert 429 in codes
+
+
+async def test_without_redis_auth_still_works_and_the_audit_file_still_grows(
+    strict_farm: Farm,
+) -> None:
+    await strict_farm.redis.shutdown()  # rate limits and the audit mirror are gone
+    async with strict_farm.client("viewer") as http:
+        codes = [(await http.get("/api/v1/auth/me")).status_code for _ in range(4)]
+        denied = await http.get("/api/v1/admin/users")
+    async with strict_farm.client() as anon:
+        anonymous = await anon.get("/api/v1/auth/me")
+    assert codes == [200, 200, 200, 200]  # the limiter fails open...
+    assert denied.status_code == 403  # ...authorization does not
+    assert anonymous.status_code == 401
+    assert ("access_denied", "denied") in _actions(strict_farm)
+    assert strict_farm.security.audit.mirror_failures >= 1
+    assert strict_farm.security.audit.verify_file().ok

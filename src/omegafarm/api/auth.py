@@ -17,7 +17,7 @@ import structlog
 from fastapi import HTTPException
 from starlette.requests import HTTPConnection
 
-from omegafarm.core.errors import ServiceStateError
+from omegafarm.core.errors import ServiceStateError, StoreError
 from omegafarm.core.service import ServiceState
 from omegafarm.security import AuthenticationError, Principal, Role, SecurityService
 from omegafarm.store import RateSpec
@@ -59,6 +59,7 @@ class Access:
             return None
         service = security_service(request)
         principal = await _authenticate(request, service)
+        await _spend_rate_limit(service, f"api:{principal.credential_id}", 1.0)
         if not principal.allows(self.role):
             await service.audit.append(
                 "access_denied",
@@ -69,7 +70,6 @@ class Access:
                 needed=self.role.label,
             )
             raise HTTPException(403, f"this needs the {self.role.label} role")
-        await _spend_rate_limit(service, f"api:{principal.credential_id}", 1.0)
         request.state.principal = principal
         return principal
 
@@ -138,7 +138,8 @@ async def _spend_rate_limit(service: SecurityService, bucket: str, cost: float) 
     spec = RateSpec(limit=s.rate_limit_per_min, period_s=60.0, burst=s.rate_limit_burst)
     try:
         reservation = await redis.ratelimit_acquire(bucket, spec, cost, max_wait_s=0)
-    except ServiceStateError:
+    except (ServiceStateError, StoreError) as exc:  # abuse protection fails open; auth does not
+        _log.warning("rate_limit_unavailable", bucket=bucket.split(":", 1)[0], error=str(exc))
         return
     if not reservation.reserved:
         retry_after = max(1, math.ceil(reservation.wait_s))
