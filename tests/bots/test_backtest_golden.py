@@ -89,3 +89,12 @@ def test_slippage_makes_fills_worse_than_the_next_open_never_better(eth_btc: Pat
     assert [(t[0], t[2]) for t in slipped] == [(t[0], t[2]) for t in ideal]
     assert all(s[1] > i[1] for s, i in zip(slipped, ideal, strict=True))  # buys pay up
     assert all(s[3] < i[3] for s, i in zip(slipped, ideal, strict=True))  # sells get less
+
+
+def test_parquet_input_gives_the_same_trades_as_csv(eth_btc: Path, tmp_path: Path) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    parquet = tmp_path / "ETH_BTC-5m.parquet"
+    pq.write_table(pacsv.read_csv(eth_btc), parquet)
+    assert _run(parquet, NO_SLIPPAGE) == _run(eth_btc, NO_SLIPPAGE)
