@@ -3,8 +3,8 @@
 Both talk to the same loopback server answering Binance's recorded ticker response (from
 ``../shared/fixtures/ccxt``; a built-in copy of its shape when that folder is absent). The
 service adds the limiter, translation/retry wrapper, metrics and normalization into Decimal
-models; the baseline is a plain ``ccxt.async_support.binance`` with its throttle off. Rounds
-alternate between the two to cancel drift; the median round counts.
+models; the baseline is a plain ``ccxt.async_support.binance`` with its throttle off. Calls
+alternate one by one between the two so both see the same machine load; the median round counts.
 
     python bench/exchange_overhead.py [--calls 300] [--rounds 5]
 """
@@ -68,12 +68,15 @@ def ticker_body() -> tuple[str, str]:
     return json.dumps(FALLBACK), "built-in copy"
 
 
-async def time_calls(call: Any, calls: int) -> float:
-    """Mean seconds per awaited call."""
-    start = time.perf_counter()
-    for _ in range(calls):
-        await call()
-    return (time.perf_counter() - start) / calls
+async def paired(first: Any, second: Any, calls: int) -> tuple[float, float]:
+    """Mean seconds per call of each, alternating call by call so both see the same load."""
+    spent = [0.0, 0.0]
+    for i in range(2 * calls):
+        which = i % 2
+        start = time.perf_counter()
+        await (first if which == 0 else second)()
+        spent[which] += time.perf_counter() - start
+    return spent[0] / calls, spent[1] / calls
 
 
 async def main(calls: int, rounds: int) -> dict[str, Any]:
@@ -99,8 +102,13 @@ async def main(calls: int, rounds: int) -> dict[str, Any]:
                 await service.fetch_ticker("BTC/USDT")
             ours_s, base_s = [], []
             for _ in range(rounds):
-                base_s.append(await time_calls(lambda: raw.fetch_ticker("BTC/USDT"), calls))
-                ours_s.append(await time_calls(lambda: service.fetch_ticker("BTC/USDT"), calls))
+                base, ours = await paired(
+                    lambda: raw.fetch_ticker("BTC/USDT"),
+                    lambda: service.fetch_ticker("BTC/USDT"),
+                    calls,
+                )
+                base_s.append(base)
+                ours_s.append(ours)
         await raw.close()
     ours_us = statistics.median(ours_s) * 1e6
     base_us = statistics.median(base_s) * 1e6

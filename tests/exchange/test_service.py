@@ -21,7 +21,7 @@ from omegafarm.exchange import (
 )
 from omegafarm.exchange.paper import PaperSettings
 from omegafarm.exchange.shared_limit import SharedRateLimiter
-from omegafarm.exchange.testing import LoopbackExchangeServer, Reply
+from omegafarm.exchange.testing import LoopbackExchangeServer, RecordedRequest, Reply
 from omegafarm.store import RedisClient
 from tests.exchange._binance import btc_usdt_market
 from tests.exchange._replay import replay_service
@@ -222,3 +222,24 @@ async def test_paper_candles_follow_the_paper_clock_not_the_wall_clock(tmp_path:
         later = await service.fetch_ohlcv("BTC/USDT", "1m", since=1_704_067_200_000, limit=150)
     assert len(later) > len(first)  # the newly closed bars were fetched, not cached as missing
     assert later[: len(first), 0].tolist() == first[:, 0].tolist()
+
+
+async def test_cancelling_the_caller_that_asked_leaves_the_others_served(tmp_path: Path) -> None:
+    arrived = asyncio.Event()
+
+    async def slow_first(request: RecordedRequest) -> Reply:
+        first = not arrived.is_set()
+        arrived.set()
+        return Reply(TICKER, delay_s=0.3 if first else 0.0)
+
+    server = LoopbackExchangeServer(handler=slow_first)
+    async with server, replay_service("binance", server, tmp_path, markets=MARKETS) as service:
+        leader = asyncio.ensure_future(service.fetch_ticker("BTC/USDT"))
+        await asyncio.wait_for(arrived.wait(), timeout=5)  # the leader's request is on the wire
+        followers = [asyncio.ensure_future(service.fetch_ticker("BTC/USDT")) for _ in range(3)]
+        await asyncio.sleep(0)  # let the followers join the leader's call
+        leader.cancel()
+        results = await asyncio.gather(*followers)
+    assert leader.cancelled()
+    assert all(r.last == Decimal("43000.5") for r in results)
+    assert len(server.requests) == 2  # the followers asked once more, together

@@ -267,14 +267,29 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
         if method not in _COALESCED:
             raw = await self._call(method, symbol, lambda: getattr(self._client, method)(*args))
             return parse(raw, self._ctx(method))
-        key = (method, json.dumps(args, sort_keys=True, default=str))
-        task = self._inflight.get(key)
-        if task is None:
-            call = self._call(method, symbol, lambda: getattr(self._client, method)(*args))
-            task = asyncio.ensure_future(call)
-            self._inflight[key] = task
-            task.add_done_callback(lambda _done: self._inflight.pop(key, None))
-        raw = await asyncio.shield(task)  # one caller's cancellation leaves the others served
+        key = (method, repr(args))
+        while (shared := self._inflight.get(key)) is not None:
+            try:  # another caller is asking the same: wait for its answer
+                return parse(await asyncio.shield(shared), self._ctx(method))
+            except asyncio.CancelledError:
+                if not shared.cancelled():
+                    raise  # we were cancelled ourselves
+                # the asking caller was cancelled: ask again
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_mark_retrieved)
+        self._inflight[key] = future
+        try:
+            raw = await self._call(method, symbol, lambda: getattr(self._client, method)(*args))
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        else:
+            future.set_result(raw)
+        finally:
+            del self._inflight[key]
         return parse(raw, self._ctx(method))
 
     async def fetch_ticker(self, symbol: str, params: Params = None) -> Ticker:
@@ -416,6 +431,12 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
                 raise
             return await self.fetch_order(id, symbol)
         return nz.order(raw, self._ctx("cancel_order"))
+
+
+def _mark_retrieved(future: asyncio.Future[Any]) -> None:
+    """Read a shared call's outcome so asyncio does not report it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 def local_limiter(
