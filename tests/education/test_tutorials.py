@@ -195,3 +195,24 @@ def test_swing_helper_agrees_on_a_simple_rise() -> None:
     assert swing.rising
     assert swing.start_price == pytest.approx(80 * 0.999)
     assert swing.retracement(0.5) == pytest.approx((swing.start_price + swing.end_price) / 2)
+
+
+async def test_answer_is_judged_against_the_swing_the_user_was_shown(
+    settings: EducationSettings, clock: Clock
+) -> None:
+    candles = Candles()
+    async with EducationService(
+        settings, candles=candles, clock=clock, metrics_registry=CollectorRegistry()
+    ) as svc:
+        await svc.prepare_step(TUTORIAL, 2)
+        shown = (await svc.check_step("alice", TUTORIAL, 2, "1")).expected
+        assert shown is not None
+        last = candles.rows[-1].copy()
+        last[2:5] = last[4] * 1.2  # a new candle far above: the current swing changes
+        candles.rows = np.vstack([candles.rows, last])
+        clock.advance(minutes=1)
+        assert (await svc.check_step("alice", TUTORIAL, 2, str(shown))).passed
+        clock.advance(minutes=30)  # too late: the live swing counts again
+        late = await svc.check_step("alice", TUTORIAL, 2, str(shown))
+        assert not late.passed
+        assert late.expected != pytest.approx(shown)

@@ -115,14 +115,21 @@ class CheckRunner:
         )
         return _market.atr(high, low, close, period), f"Recent candles of {symbol}: {rows}."
 
-    async def prepare(self, check: Check) -> str:
-        """Text the user needs before answering (empty when the step carries it already)."""
+    async def prepare(self, check: Check) -> tuple[str, float | None]:
+        """Text the user needs before answering, and the answer it implies (if numeric)."""
         if isinstance(check, FibonacciCheck | ComputeCheck):
-            return (await self.expected(check))[1]
-        return ""
+            expected, context = await self.expected(check)
+            return context, expected
+        return "", None
 
-    async def verify(self, check: Check, answer: str | float | int | None) -> CheckResult:
-        """Judge one answer; ValidationError when the answer is malformed or data is missing."""
+    async def verify(
+        self, check: Check, answer: str | float | int | None, shown: float | None = None
+    ) -> CheckResult:
+        """Judge one answer; ValidationError when the answer is malformed or data is missing.
+
+        ``shown`` is the expected number behind the context the user was shown: a market that
+        moved on since (a new candle extending the swing) must not turn a right answer wrong.
+        """
         if isinstance(check, QuizCheck):
             chosen = parse_choice(answer, len(check.choices))
             right = check.choices[check.answer]
@@ -132,7 +139,7 @@ class CheckRunner:
         if isinstance(check, PaperOrderCheck):
             return await self._verify_order(check)
         value = parse_number(answer)
-        expected, _ = await self.expected(check)
+        expected = shown if shown is not None else (await self.expected(check))[0]
         off_pct = abs(value - expected) / abs(expected) * 100.0 if expected else abs(value) * 100.0
         if off_pct <= check.tolerance_pct:
             return CheckResult(

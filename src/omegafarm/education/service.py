@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import platformdirs
@@ -55,6 +55,8 @@ from omegafarm.education.models import (
 from omegafarm.education.search import SearchIndex, library_documents
 from omegafarm.education.sources import CandleSource, PaperOrderSource
 
+PREPARED_TTL = timedelta(minutes=15)
+
 
 class EducationService(BaseService[EducationSettings]):
     """The learning product: content, search, progress, recommendations and tutorials."""
@@ -77,6 +79,7 @@ class EducationService(BaseService[EducationSettings]):
         self._library: ContentLibrary | None = None
         self._index: SearchIndex | None = None
         self._store: ProgressStore | None = None
+        self._prepared: dict[tuple[str, int], tuple[datetime, float]] = {}
         self._scheduler = Scheduler(
             desired_retention=settings.desired_retention, enable_fuzzing=False
         )
@@ -405,9 +408,16 @@ class EducationService(BaseService[EducationSettings]):
         return tutorial
 
     async def prepare_step(self, tutorial_id: str, step: int) -> str:
-        """Live context a step needs (e.g. the current swing's prices); may be empty."""
+        """Live context a step needs (e.g. the current swing's prices); may be empty.
+
+        The number that context implies is remembered for ``PREPARED_TTL`` so the answer is
+        judged against what the user saw, even if a new candle arrives meanwhile.
+        """
         tutorial = self._step(tutorial_id, step)
-        return await self._checks().prepare(tutorial.steps[step].check)
+        context, expected = await self._checks().prepare(tutorial.steps[step].check)
+        if expected is not None:
+            self._prepared[(tutorial.id, step)] = (self._clock(), expected)
+        return context
 
     async def check_step(
         self, user: str, tutorial_id: str, step: int, answer: str | float | None
@@ -415,7 +425,9 @@ class EducationService(BaseService[EducationSettings]):
         """Verify one step of a tutorial for ``user`` and mark the tutorial started."""
         who = normalize_user(user)
         tutorial = self._step(tutorial_id, step)
+        prepared = self._prepared.get((tutorial.id, step))
+        shown = prepared[1] if prepared and self._clock() - prepared[0] <= PREPARED_TTL else None
         async with self.track("check_step"):
-            result = await self._checks().verify(tutorial.steps[step].check, answer)
+            result = await self._checks().verify(tutorial.steps[step].check, answer, shown)
         await self.track_progress(who, tutorial.id, Status.STARTED)
         return result
