@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from omegafarm.cli import app
 from omegafarm.exchange import ExchangeSettings
-from omegafarm.exchange.service import local_limiter
+from omegafarm.exchange.ratelimit import local_limiter
 from omegafarm.exchange.shared_limit import SharedRateLimiter
 from omegafarm.store import RedisClient
 

@@ -11,8 +11,7 @@ from rich.table import Table
 from omegafarm.cli._app import console, fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError
 from omegafarm.exchange.client import ccxt_class
-from omegafarm.exchange.ratelimit import BucketSpec
-from omegafarm.exchange.service import local_limiter
+from omegafarm.exchange.ratelimit import BucketSpec, local_limiter
 from omegafarm.exchange.shared_limit import shared_limiter
 from omegafarm.store import RedisClient
 

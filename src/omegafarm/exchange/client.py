@@ -21,22 +21,13 @@ import ccxt.async_support as ccxt_async
 from omegafarm.core.errors import ConfigError
 from omegafarm.exchange.credentials import Credentials
 from omegafarm.exchange.errors import redact
-from omegafarm.exchange.ratelimit import RateLimiter
+from omegafarm.exchange.ratelimit import RateLimiter, order_bucket, weight_bucket
 
 # header name (lower case) → (window in seconds, the exchange's published weight limit in it).
 USED_WEIGHT_HEADERS: dict[str, tuple[float, float]] = {"x-mbx-used-weight-1m": (60.0, 6000.0)}
 _HOST = re.compile(r"^[a-z]+://[^/]+", re.IGNORECASE)
 _classes: dict[type[Any], type[Any]] = {}
-
-
-def weight_bucket(exchange_id: str) -> str:
-    """The limiter bucket that request weight of ``exchange_id`` is counted in."""
-    return f"weight:{exchange_id}"
-
-
-def order_bucket(exchange_id: str, account: str) -> str:
-    """The limiter bucket that orders of one account are counted in."""
-    return f"orders:{exchange_id}:{account}"
+__all__ = ["build_ccxt_client", "ccxt_class", "order_bucket", "rewrite_urls", "weight_bucket"]
 
 
 def parse_retry_after(headers: Mapping[str, Any] | None, now_s: float) -> float | None:

@@ -16,7 +16,10 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from omegafarm.exchange.config import ExchangeSettings
 
 
 @runtime_checkable
@@ -107,3 +110,32 @@ class LocalRateLimiter:
         spec = self.spec(bucket)
         ahead = self._tat.get(bucket, 0.0) - self._clock()
         return min(1.0, max(0.0, ahead / (spec.burst * spec.interval_s)))
+
+
+def weight_bucket(exchange_id: str) -> str:
+    """The bucket that request weight of ``exchange_id`` is counted in."""
+    return f"weight:{exchange_id}"
+
+
+def order_bucket(exchange_id: str, account: str) -> str:
+    """The bucket that orders of one account are counted in."""
+    return f"orders:{exchange_id}:{account}"
+
+
+def local_limiter(
+    settings: ExchangeSettings,
+    interval_ms: float,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> LocalRateLimiter:
+    """The budgets of one exchange account: ccxt's ``rateLimit`` less the headroom, orders/s."""
+    weight = BucketSpec(
+        interval_ms / 1000.0 / (1 - settings.rate_limit_headroom), settings.rate_limit_burst
+    )
+    limiter = LocalRateLimiter(weight, sleep=sleep)
+    limiter.configure_bucket(weight_bucket(settings.exchange_id), weight)
+    limiter.configure_bucket(
+        order_bucket(settings.exchange_id, settings.account),
+        BucketSpec(1.0 / settings.orders_per_s, 1.0),
+    )
+    return limiter

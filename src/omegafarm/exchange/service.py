@@ -29,6 +29,7 @@ from omegafarm.core.service import BaseService, ServiceState
 from omegafarm.exchange import normalize as nz
 from omegafarm.exchange.account import AccountReads, many
 from omegafarm.exchange.client import build_ccxt_client, order_bucket, weight_bucket
+from omegafarm.exchange.coalesce import SingleFlight
 from omegafarm.exchange.config import ExchangeSettings
 from omegafarm.exchange.errors import (
     BadSymbolError,
@@ -50,10 +51,12 @@ from omegafarm.exchange.orders import (
     prepare_order,
     send_order,
 )
-from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter, RateLimiter
+from omegafarm.exchange.ratelimit import LocalRateLimiter, RateLimiter, local_limiter
 from omegafarm.exchange.shared_limit import SharedRateLimiter
 from omegafarm.exchange.vault import Credentials, Vault
 from omegafarm.store import RedisClient
+
+__all__ = ["ExchangeService", "local_limiter"]  # local_limiter: re-exported for shared_limit
 
 T = TypeVar("T")
 F64 = npt.NDArray[np.float64]
@@ -90,7 +93,7 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
         self._client: Any = None
         self._cache: OhlcvCache | None = None
         self._markets: dict[str, Market] = {}
-        self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self._single_flight = SingleFlight()
         report_rate_limit(self, self._metrics.registry)
 
     @property
@@ -267,29 +270,10 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
         if method not in _COALESCED:
             raw = await self._call(method, symbol, lambda: getattr(self._client, method)(*args))
             return parse(raw, self._ctx(method))
-        key = (method, repr(args))
-        while (shared := self._inflight.get(key)) is not None:
-            try:  # another caller is asking the same: wait for its answer
-                return parse(await asyncio.shield(shared), self._ctx(method))
-            except asyncio.CancelledError:
-                if not shared.cancelled():
-                    raise  # we were cancelled ourselves
-                # the asking caller was cancelled: ask again
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_mark_retrieved)
-        self._inflight[key] = future
-        try:
-            raw = await self._call(method, symbol, lambda: getattr(self._client, method)(*args))
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except BaseException as exc:
-            future.set_exception(exc)
-            raise
-        else:
-            future.set_result(raw)
-        finally:
-            del self._inflight[key]
+        raw = await self._single_flight.run(
+            (method, repr(args)),
+            lambda: self._call(method, symbol, lambda: getattr(self._client, method)(*args)),
+        )
         return parse(raw, self._ctx(method))
 
     async def fetch_ticker(self, symbol: str, params: Params = None) -> Ticker:
@@ -431,28 +415,6 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
                 raise
             return await self.fetch_order(id, symbol)
         return nz.order(raw, self._ctx("cancel_order"))
-
-
-def _mark_retrieved(future: asyncio.Future[Any]) -> None:
-    """Read a shared call's outcome so asyncio does not report it as never retrieved."""
-    if not future.cancelled():
-        future.exception()
-
-
-def local_limiter(
-    settings: ExchangeSettings, interval_ms: float, *, sleep: SleepFn = asyncio.sleep
-) -> LocalRateLimiter:
-    """The budgets of one exchange account: ccxt's ``rateLimit`` less the headroom, orders/s."""
-    weight = BucketSpec(
-        interval_ms / 1000.0 / (1 - settings.rate_limit_headroom), settings.rate_limit_burst
-    )
-    limiter = LocalRateLimiter(weight, sleep=sleep)
-    limiter.configure_bucket(weight_bucket(settings.exchange_id), weight)
-    limiter.configure_bucket(
-        order_bucket(settings.exchange_id, settings.account),
-        BucketSpec(1.0 / settings.orders_per_s, 1.0),
-    )
-    return limiter
 
 
 def _default_cache_path() -> Path:

@@ -1,0 +1,56 @@
+"""Single flight: identical calls in progress at the same time share one execution.
+
+The first caller runs the call itself; callers arriving while it runs wait for its outcome
+(result or exception). If the first caller is cancelled, the waiting ones are not: the next of
+them runs the call again. Used for market-data and account reads, so twenty bots asking for the
+same ticker at once cost the exchange one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+
+def _mark_retrieved(future: asyncio.Future[Any]) -> None:
+    """Read a shared outcome so asyncio does not report it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
+class SingleFlight:
+    """In-process coalescing of identical concurrent calls, keyed by the caller."""
+
+    def __init__(self) -> None:
+        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+
+    def in_flight(self) -> int:
+        """How many distinct calls are running now."""
+        return len(self._inflight)
+
+    async def run(self, key: Hashable, call: Callable[[], Awaitable[Any]]) -> Any:
+        """The outcome of ``call()``, shared with every caller of the same ``key`` meanwhile."""
+        while (shared := self._inflight.get(key)) is not None:
+            try:
+                return await asyncio.shield(shared)
+            except asyncio.CancelledError:
+                if not shared.cancelled():
+                    raise  # this caller was cancelled itself
+                # the caller that ran it was cancelled: run it again
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_mark_retrieved)
+        self._inflight[key] = future
+        try:
+            result = await call()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        else:
+            future.set_result(result)
+        finally:
+            del self._inflight[key]
+        return result
