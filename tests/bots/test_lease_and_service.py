@@ -83,3 +83,26 @@ async def test_farm_service_runs_the_example_farm_and_exports_bot_metrics(
         id="sma_btc", strategy="sma_cross", symbol="BTC/USDT", capital=Decimal(5000),
         params={"fast": 2, "slow": 5}, max_open_orders=3,
     )  # fmt: skip
+
+
+async def test_gateway_drops_commands_of_a_worker_whose_lease_was_taken_over(
+    redis_client: RedisClient, tmp_path: Path
+) -> None:
+    exchange = paper_exchange(tmp_path)
+    await exchange.initialize()
+    old_owner, new_owner = Leases(redis_client, "wa", 0.3), Leases(redis_client, "wb", 5.0)
+    old = await old_owner.acquire("b2")
+    assert old is not None
+    await wait_for(lambda: _gone(redis_client, "b2"), 5, "the old lease to expire")
+    assert await new_owner.acquire("b2") is not None
+    gateway = Gateway(redis_client, exchange, FarmSettings(), set())
+    place = {"kind": "place", "symbol": "BTC/USDT", "side": "buy", "type": "market",
+             "amount": "0.001", "price": None, "bot_id": "b2", "cid": "b2-1"}  # fmt: skip
+    assert await gateway._handle(StreamMessage("1-0", {**place, "token": old.token}))
+    assert await exchange.fetch_orders() == []  # the zombie's order never reached the exchange
+    assert gateway.dropped_stale == 1
+    await exchange.shutdown()
+
+
+async def _gone(redis: RedisClient, bot_id: str) -> bool:
+    return await Leases(redis, "probe", 1.0).holder(bot_id) is None

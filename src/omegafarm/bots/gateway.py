@@ -7,7 +7,8 @@
 * Orders: bots append commands (place, cancel, sync) to the ``gw:commands`` stream; the gateway
   executes them through the Exchange Service (idempotent client order ids) and appends every
   change of an order to that bot's update stream, after recording it as the exchange's view.
-  Commands carry the bot's lease token; one older than a token already seen is dropped (fencing).
+  Commands carry the bot's lease token; one older than the bot's newest lease (or than a token
+  already seen) is dropped (fencing): a worker that lost its lease cannot trade any more.
 * Open orders are polled (one ``fetch_order`` each) so fills reach the bots without the bots
   ever polling the exchange themselves.
 """
@@ -25,6 +26,7 @@ import structlog
 from omegafarm.bots import _names
 from omegafarm.bots._convert import update_from_order
 from omegafarm.bots.config import FarmSettings
+from omegafarm.bots.lease import newest_token
 from omegafarm.bots.ledger import OrderUpdate
 from omegafarm.core.errors import OmegaError, StoreUnavailableError, is_transient
 from omegafarm.exchange import ExchangeService, OrderNotFoundError
@@ -134,7 +136,8 @@ class Gateway:
         """Execute one command; False leaves it pending (a transient failure: retried)."""
         cmd: dict[str, Any] = message.data
         bot, token = str(cmd["bot_id"]), int(cmd["token"])
-        if token < self._fence.get(bot, 0):
+        granted = await newest_token(self.redis, bot)  # the newest lease's token
+        if token < max(self._fence.get(bot, 0), granted):
             self.dropped_stale += 1
             _log.warning("stale_command_dropped", bot_id=bot, token=token, cid=cmd.get("cid"))
             return True

@@ -95,3 +95,12 @@ class Leases:
             return None
         text = value.decode() if isinstance(value, bytes) else str(value)
         return text.split("|", 1)[0]
+
+
+async def newest_token(redis: RedisClient, bot_id: str) -> int:
+    """The token of the bot's most recent lease (0 if it never had one)."""
+    try:
+        value = await redis.redis.get(redis.keys.key(_names.fence(bot_id)))
+    except Exception as exc:  # redis-py errors, translated here (only store imports redis)
+        raise StoreUnavailableError(f"cannot read the fence of {bot_id}: {exc}") from None
+    return int(value) if value else 0
