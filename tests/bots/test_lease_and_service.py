@@ -74,6 +74,7 @@ async def test_farm_service_runs_the_example_farm_and_exports_bot_metrics(
         await service.collector.refresh()
         text = generate_latest(registry).decode()
         assert 'omega_bot_position{bot="sma_btc"}' in text
+        assert 'omega_bot_max_drawdown{bot="sma_btc"}' in text
         assert (await service.health()).ready
         await redis_client.stream_group(_names.equity("sma_btc"), "t")
         samples = await redis_client.stream_read(_names.equity("sma_btc"), "t", "t", block_ms=None)

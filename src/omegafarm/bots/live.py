@@ -52,6 +52,7 @@ class LiveBot:
         self.consumer = f"{leases.worker_id}"
         self.commands_sent = 0
         self._sampled = -1
+        self._peak, self._max_dd = 0.0, 0.0
         self._lock = asyncio.Lock()  # one event at a time: saved state follows event order
 
     @property
@@ -216,6 +217,8 @@ class LiveBot:
     async def _report(self) -> None:
         trader = self._t
         ledger = trader.ledger
+        equity = trader.equity()
+        closed = [t for t in ledger.trades if t.exit_ts_ms is not None]
         status = {
             "bot_id": self.id,
             "worker": self.leases.worker_id,
@@ -225,10 +228,13 @@ class LiveBot:
             "strategy": self.spec.strategy,
             "position": ledger.position,
             "cash": ledger.cash,
-            "equity": trader.equity(),
+            "equity": equity,
             "realized_pnl": ledger.realized_pnl,
             "fees": ledger.fees,
-            "trades": len([t for t in ledger.trades if t.exit_ts_ms is not None]),
+            "trades": len(closed),
+            "win_rate": sum(1 for t in closed if t.pnl > 0) / len(closed) if closed else None,
+            "return": float(equity / ledger.capital - 1),
+            "max_drawdown": self._drawdown(float(equity)),
             "open_orders": len(ledger.open_orders()),
             "updated_ms": int(time.time() * 1000),
         }
@@ -240,6 +246,13 @@ class LiveBot:
             sample = {"ts_ms": int(trader.feed.ts_ms[-1]), "equity": status["equity"],
                       "position": ledger.position, "realized_pnl": ledger.realized_pnl}  # fmt: skip
             await self.redis.stream_add(_names.equity(self.id), sample, maxlen=EQUITY_SAMPLES)
+
+    def _drawdown(self, equity: float) -> float:
+        """Largest fall from the running equity peak seen by this bot (a fraction)."""
+        self._peak = max(self._peak, equity)
+        if self._peak > 0:
+            self._max_dd = max(self._max_dd, 1.0 - equity / self._peak)
+        return self._max_dd
 
 
 def _command(cmd: Command) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from omegafarm.bots import _names
 from omegafarm.store import RedisClient
 
 _FIELDS = ("equity", "position", "realized_pnl", "fees", "trades", "open_orders")
+_RATIOS = ("return", "max_drawdown", "win_rate")  # per bot only: a sum would mean nothing
 
 
 async def read_statuses(redis: RedisClient) -> dict[str, dict[str, Any]]:
@@ -57,5 +58,11 @@ class FarmCollector(Collector):
                 total += value
             yield per_bot
             yield GaugeMetricFamily(f"omega_farm_{field}", f"Sum of bot {field}.", value=total)
+        for field in _RATIOS:
+            ratio = GaugeMetricFamily(f"omega_bot_{field}", f"Bot {field}.", labels=["bot"])
+            for bot_id, status in self.statuses.items():
+                if status.get(field) is not None:
+                    ratio.add_metric([bot_id], float(status[field]))
+            yield ratio
         halted = sum(1 for s in self.statuses.values() if s.get("halted"))
         yield GaugeMetricFamily("omega_farm_bots_halted", "Bots halted by a risk limit.", halted)
