@@ -49,7 +49,7 @@ async def markets(
     return [jsonable(m) for m in sorted(chosen, key=lambda m: m.symbol)[:limit]]
 
 
-@router.get("/ticker", dependencies=[Depends(VIEWER)], summary="One ticker (cached 1 s)")
+@router.get("/ticker", dependencies=[Depends(VIEWER)], summary="One ticker (cached, 1 s default)")
 async def ticker(request: Request, symbol: Symbol) -> dict[str, Any]:
     exchange = _exchange(request)
 
@@ -61,7 +61,8 @@ async def ticker(request: Request, symbol: Symbol) -> dict[str, Any]:
     redis = registry.get("redis") if "redis" in registry else None
     if isinstance(redis, RedisClient):
         key = f"api:ticker:{exchange.exchange_id}:{symbol}"
-        cached: dict[str, Any] = await redis.get_or_set(key, load, TICKER_CACHE_TTL_S)
+        ttl_s = float(getattr(request.app.state, "ticker_cache_ttl_s", TICKER_CACHE_TTL_S))
+        cached: dict[str, Any] = await redis.get_or_set(key, load, ttl_s)
         return cached
     return await load()
 
