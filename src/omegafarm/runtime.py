@@ -1,6 +1,7 @@
 """The composition root: builds every configured service and the registry that runs them.
 
-Start order follows ``depends_on``: redis → security, exchange, cosmic, education → api.
+Start order follows ``depends_on``: redis → security, exchange, cosmic, education → bots →
+api.
 The Exchange Service draws on the farm-wide rate limit in Redis; the Education Service checks
 tutorial tasks against the Exchange Service (orders) and its candles, through two small
 adapters defined here because only the composition root knows both sides.
@@ -8,16 +9,21 @@ adapters defined here because only the composition root knows both sides.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+import platformdirs
 from prometheus_client import CollectorRegistry
 
 from omegafarm.api.server import ApiService
+from omegafarm.bots.service import BotFarmService
 from omegafarm.core.registry import AnyService, ServiceRegistry
 from omegafarm.cosmic.service import CosmicFactorService
 from omegafarm.education.service import EducationService
+from omegafarm.exchange.credentials import MasterKey
 from omegafarm.exchange.service import ExchangeService
-from omegafarm.exchange.shared_limit import shared_limiter
+from omegafarm.exchange.vault import Vault
 from omegafarm.security.service import SecurityService
 from omegafarm.settings import Settings
 from omegafarm.store.client import RedisClient
@@ -58,6 +64,23 @@ class ExchangeCandles:
         return [list(map(float, row)) for row in candles]
 
 
+def _vault(settings: Settings) -> Vault | None:
+    """The key vault for a live exchange, when a master key is in the environment.
+
+    ``omega keys add`` writes ``<user data dir>/vault.json``; ``omega up`` opens it with
+    ``OMEGA_MASTER_KEY`` (or ``OMEGA_MASTER_KEY_FILE``). Without either, a live exchange runs
+    with public endpoints only and the Exchange Service says so.
+    """
+    if settings.exchange.exchange_id == "paper":
+        return None
+    path = platformdirs.user_data_path("omegafarm") / "vault.json"
+    key_file = os.environ.get("OMEGA_MASTER_KEY_FILE")
+    master = MasterKey.from_file(Path(key_file)) if key_file else MasterKey.from_env()
+    if master is None or not path.exists():
+        return None
+    return Vault.open(path, master)
+
+
 def build_registry(
     settings: Settings, *, metrics_registry: CollectorRegistry | None = None
 ) -> ServiceRegistry:
@@ -65,9 +88,7 @@ def build_registry(
     m = metrics_registry
     redis = RedisClient(settings.redis, metrics_registry=m)
     exchange = ExchangeService(
-        settings.exchange,
-        rate_limiter=shared_limiter(settings.exchange, redis),
-        metrics_registry=m,
+        settings.exchange, vault=_vault(settings), shared_limit=redis, metrics_registry=m
     )
     services: list[AnyService] = [
         redis,
@@ -80,6 +101,7 @@ def build_registry(
             candles=ExchangeCandles(exchange),
             metrics_registry=m,
         ),
+        BotFarmService(settings.bots, redis, exchange, metrics_registry=m),
     ]
     registry = ServiceRegistry(services, stop_timeout_s=5.0)
     if settings.api.enabled:

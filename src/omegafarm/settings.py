@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from omegafarm.api.config import ApiSettings
+from omegafarm.bots.config import FarmSettings
 from omegafarm.core.config import LogSettings, OmegaSettings, config_file_from_env, load_settings
 from omegafarm.cosmic.config import CosmicSettings
 from omegafarm.education.config import EducationSettings
@@ -30,6 +31,7 @@ class Settings(OmegaSettings):
     exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
     cosmic: CosmicSettings = Field(default_factory=CosmicSettings)
     education: EducationSettings = Field(default_factory=EducationSettings)
+    bots: FarmSettings = Field(default_factory=FarmSettings)
 
 
 def load(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
