@@ -81,7 +81,7 @@ async def test_secrets_never_reach_logs_responses_metrics_or_audit(
             seen.append(_text(await anon.get("/health")))
     server_secret = (farm.security.settings.resolved_data_dir() / "server.key").read_text()
     token_secret = token.split("_", 2)[2]
-    session_secret = session.split("omega_session=")[-1].split(";")[0].split("_")[-1]
+    session_secret = session.split("omega_session=")[-1].split(";")[0].split("_", 2)[2]
     secrets = {
         "password": NEW_PASSWORD,
         "wrong password": WRONG_PASSWORD,
