@@ -16,6 +16,7 @@ from pathlib import Path
 import platformdirs
 from prometheus_client import CollectorRegistry
 
+from omegafarm.api.alerting import AlertingService
 from omegafarm.api.server import ApiService
 from omegafarm.bots.service import BotFarmService
 from omegafarm.core.registry import AnyService, ServiceRegistry
@@ -104,7 +105,8 @@ def build_registry(
         BotFarmService(settings.bots, redis, exchange, metrics_registry=m),
     ]
     registry = ServiceRegistry(services, stop_timeout_s=5.0)
+    registry.add(AlertingService(settings.alerts, registry, metrics_registry=m))
     if settings.api.enabled:
-        depends = tuple(s.name for s in services)
+        depends = (*(s.name for s in services), "alerts")
         registry.add(ApiService(settings.api, registry, depends_on=depends, metrics_registry=m))
     return registry

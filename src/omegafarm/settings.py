@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
-from omegafarm.api.config import ApiSettings
+from omegafarm.api.config import AlertSettings, ApiSettings
 from omegafarm.bots.config import FarmSettings
 from omegafarm.core.config import LogSettings, OmegaSettings, config_file_from_env, load_settings
 from omegafarm.cosmic.config import CosmicSettings
@@ -32,6 +32,7 @@ class Settings(OmegaSettings):
     cosmic: CosmicSettings = Field(default_factory=CosmicSettings)
     education: EducationSettings = Field(default_factory=EducationSettings)
     bots: FarmSettings = Field(default_factory=FarmSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
 
 def load(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
