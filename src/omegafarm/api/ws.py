@@ -31,8 +31,9 @@ from omegafarm.store import RedisClient, Subscription
 router = APIRouter(tags=["feed"])
 _log = structlog.get_logger("omegafarm", service="api")
 
-# Feed name -> relative Redis pub/sub channel (omega:{farm}:chan:<name>). Publishers: the
-# exchange service (tickers, orders) and the bot farm (bots).
+# Feed name -> relative Redis pub/sub channel (omega:{farm}:chan:<name>). Publishers: the bot
+# farm's gateway (tickers: every polled ticker; orders: every order change it records) and
+# BotFarmService (bots: status changes and equity samples). See docs/api.md, "The live feed".
 FEED_CHANNELS = {"tickers": "tickers", "orders": "orders", "bots": "bots"}
 QUEUE_SIZE = 256
 SLOW_CLIENT_CLOSE = 1013

@@ -8,6 +8,11 @@ GATEWAY_GROUP = "gateway"
 UPDATES_GROUP = "bot"
 GATEWAY_OPEN = "state:gw:open"  # {client_order_id: {bot, symbol, order_id}}
 
+# The live feed (relayed by the API's /ws): one channel per kind of event, for people.
+FEED_TICKERS = "tickers"  # every ticker the gateway polls (all symbols)
+FEED_ORDERS = "orders"  # every change of a bot's order, as the gateway records it
+FEED_BOTS = "bots"  # bot status changes and equity samples (BotFarmService)
+
 
 def desired(bot_id: str) -> str:
     """'running' or 'stopped', set by ``omega bots start/stop``."""

@@ -1,9 +1,13 @@
 """The gateway: the farm's only contact with the exchange, next to the Exchange Service.
 
-* Market data: once per symbol (not per bot) it asks the Exchange Service for candles and a
-  ticker, keeps the last ``history_bars`` candles in Redis (so a starting bot has history) and
-  publishes each newly closed candle on ``md:{symbol}:{tf}`` and the ticker on ``tick:{symbol}``
-  (pub/sub fan-out to every bot of every worker).
+* Market data: once per symbol (not per bot) it asks the Exchange Service for candles and
+  (at most once a second, one call for all symbols) tickers, keeps the last ``history_bars``
+  candles in Redis (so a starting bot has history) and publishes each newly closed candle on
+  ``md:{symbol}:{tf}`` and each new ticker on ``tick:{symbol}`` (pub/sub fan-out to every bot
+  of every worker).
+* The live feed, for people (relayed by the API's ``/ws``): every new ticker also goes to the
+  channel ``tickers`` and every order change it records to ``orders`` (best effort: the
+  truth stays in the bots' update streams).
 * Orders: bots append commands (place, cancel, sync) to the ``gw:commands`` stream; the gateway
   executes them through the Exchange Service (idempotent client order ids) and appends every
   change of an order to that bot's update stream, after recording it as the exchange's view.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
@@ -29,10 +34,11 @@ from omegafarm.bots.config import FarmSettings
 from omegafarm.bots.lease import newest_token
 from omegafarm.bots.ledger import OrderUpdate
 from omegafarm.core.errors import OmegaError, StoreUnavailableError, is_transient
-from omegafarm.exchange import ExchangeService, OrderNotFoundError
+from omegafarm.exchange import ExchangeService, OrderNotFoundError, Ticker
 from omegafarm.store import RedisClient, StreamMessage
 
 _log = structlog.get_logger("omegafarm.bots.gateway")
+TICKER_INTERVAL_S = 1.0  # tickers are polled at most this often (one call for every symbol)
 
 
 def encode_update(update: OrderUpdate) -> dict[str, Any]:
@@ -56,6 +62,8 @@ class Gateway:
         self._fence: dict[str, int] = {}
         self._open: dict[str, dict[str, Any]] = {}
         self._seen: dict[str, tuple[Decimal, str]] = {}
+        self._ticked: dict[str, tuple[int, Decimal]] = {}
+        self._tickers_at = 0.0
         self.commands_done = 0
         self.dropped_stale = 0
 
@@ -96,6 +104,7 @@ class Gateway:
         for symbol, tf in sorted(self.markets):
             await self._publish_candles(symbol, tf)
         await self._poll_open_orders()
+        await self._publish_tickers()
 
     async def _publish_candles(self, symbol: str, tf: str) -> None:
         key = (symbol, tf)
@@ -119,6 +128,32 @@ class Gateway:
         if not first:
             payloads = [{"symbol": symbol, "tf": tf, "candle": list(map(float, r))} for r in new]
             await self.redis.publish_many(_names.candles(symbol, tf), payloads)
+
+    async def _publish_tickers(self) -> None:
+        """New tickers to ``tick:{symbol}`` (bots) and ``tickers`` (the live feed)."""
+        if time.monotonic() - self._tickers_at < TICKER_INTERVAL_S or not self.markets:
+            return
+        self._tickers_at = time.monotonic()
+        symbols = sorted({symbol for symbol, _ in self.markets})
+        try:
+            tickers = await self.exchange.fetch_tickers(symbols)
+        except OmegaError as exc:  # tickers are optional: candles and orders go on
+            _log.info("tickers_unavailable", error=str(exc), error_class=type(exc).__name__)
+            return
+        fresh: list[dict[str, Any]] = []
+        for symbol in symbols:
+            ticker = tickers.get(symbol)
+            if ticker is None or ticker.last is None:
+                continue
+            ts_ms = ticker.timestamp_ms or int(time.time() * 1000)
+            if self._ticked.get(symbol) == (ts_ms, ticker.last):
+                continue
+            self._ticked[symbol] = (ts_ms, ticker.last)
+            tick = {"symbol": symbol, "ts_ms": ts_ms, "last": float(ticker.last)}
+            await self.redis.publish(_names.ticks(symbol), tick)
+            fresh.append(_ticker_message(ticker))
+        if fresh:
+            await self.redis.publish_many(_names.FEED_TICKERS, fresh)
 
     # ----------------------------------------------------------------- orders
     async def _commands_tick(self) -> None:
@@ -203,11 +238,20 @@ class Gateway:
         await self.redis.set(_names.GATEWAY_OPEN, opened)
         await self.redis.set(_names.order_record(cid), encode_update(update))
         await self.redis.stream_add(_names.updates(bot_id), encode_update(update), maxlen=5_000)
+        with contextlib.suppress(OmegaError):  # the feed is for people; the stream is the truth
+            await self.redis.publish(
+                _names.FEED_ORDERS, {"bot_id": bot_id, **encode_update(update)}
+            )
         if update.is_open:  # in place: the command and poll loops share this dict
             self._open.setdefault(cid, info)
         else:
             self._open.pop(cid, None)
         self._seen[cid] = (update.filled, update.status)
+
+
+def _ticker_message(ticker: Ticker) -> dict[str, Any]:
+    """A ticker for the live feed (without the exchange's raw payload)."""
+    return {k: v for k, v in asdict(ticker).items() if k != "info"}
 
 
 def _rejected(cmd: dict[str, Any], reason: str) -> OrderUpdate:

@@ -2,22 +2,29 @@
 
 Depends on the Redis Client Service and the Exchange Service. More workers can join from other
 processes or machines with ``omega worker`` (same Redis); bots then spread over all of them.
+
+It is also the farm's face for the API (``farm_status``, ``list_bots``, ``bot_status``,
+``bot_metrics``, ``bot_trades``, ``start_bot``, ``stop_bot``: thin reads of the records in
+Redis, see :mod:`._view`) and the publisher of the live feed's ``bots`` channel: once a second
+it publishes every bot whose status or state changed and every new equity sample (see
+:meth:`BotFarmService.publish_bot_events`), whichever worker runs the bot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from omegafarm.bots import _names
+from omegafarm.bots import _names, _view
 from omegafarm.bots.config import BotSettings, FarmSettings, load_farm_file
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.metrics import FarmCollector
 from omegafarm.bots.worker import Worker
-from omegafarm.core.errors import OmegaError
+from omegafarm.core.errors import OmegaError, ValidationError
 from omegafarm.core.health import Health
 from omegafarm.core.service import BaseService
 from omegafarm.exchange import ExchangeService
@@ -50,6 +57,9 @@ class BotFarmService(BaseService[FarmSettings]):
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.collector = FarmCollector(redis)
+        self._seen: dict[str, tuple[Any, ...]] = {}  # bot id -> last published fingerprint
+        self._equity_after: dict[str, str] = {}  # bot id -> last published equity entry id
+        self.events_published = 0
         (metrics_registry or REGISTRY).register(self.collector)
 
     async def _on_initialize(self) -> None:
@@ -67,10 +77,11 @@ class BotFarmService(BaseService[FarmSettings]):
         self.log_activity("farm_started", bots=len(bots), worker=bool(self.worker))
 
     async def _refresh_metrics(self) -> None:
-        """Keep the Prometheus view of every bot's status fresh (every second)."""
+        """Keep the Prometheus view fresh and publish bot events (every second)."""
         while not self._stop.is_set():
             try:
                 await self.collector.refresh()
+                await self.publish_bot_events()
             except OmegaError as exc:
                 self.handle_error(exc, operation="refresh_metrics")
             with contextlib.suppress(TimeoutError):
@@ -94,3 +105,96 @@ class BotFarmService(BaseService[FarmSettings]):
             "bots_here": len(self.worker.bots) if self.worker else 0,
             "gateway_commands": self.gateway.commands_done if self.gateway else 0,
         }
+
+    # ----------------------------------------------------------------- live feed
+    async def publish_bot_events(self) -> int:
+        """Publish on ``bots`` what changed since the last call; returns how many events.
+
+        ``{"kind": "status", ...row}`` when a bot's state, worker or status record changed, and
+        ``{"kind": "equity", "id", "ts_ms", "equity", "position", "realized_pnl"}`` for each new
+        sample of its equity curve.
+        """
+        events: list[dict[str, Any]] = []
+        for row in await _view.rows(self.redis):
+            bot_id = row["id"]
+            mark = (row["state"], row["desired"], row["worker"], row["updated_ms"])
+            if self._seen.get(bot_id) != mark:
+                self._seen[bot_id] = mark
+                events.append({"kind": "status", **row})
+            new = await _view.equity_samples(
+                self.redis, bot_id, after=self._equity_after.get(bot_id)
+            )
+            for entry_id, sample in new[-100:]:  # a late first call sends the recent tail only
+                events.append({"kind": "equity", "id": bot_id, **sample})
+                self._equity_after[bot_id] = entry_id
+        if events:
+            await self.redis.publish_many(_names.FEED_BOTS, events)
+            self.events_published += len(events)
+        return len(events)
+
+    # ----------------------------------------------------------------- API port
+    async def farm_status(self) -> dict[str, Any]:
+        """Counts of bots by state, live workers, farm sums and this process's part."""
+        rows = await _view.rows(self.redis)
+        states: dict[str, int] = {}
+        for row in rows:
+            states[row["state"]] = states.get(row["state"], 0) + 1
+        sums = {
+            k: sum((Decimal(str(r[k])) for r in rows if r[k] is not None), Decimal(0))
+            for k in ("equity", "realized_pnl", "fees")
+        }
+        return {
+            "state": str(self.state),
+            "bots": len(rows),
+            "states": states,
+            "workers": await self.worker.live_workers() if self.worker else None,
+            "worker_here": self.worker.id if self.worker else None,
+            "bots_here": sorted(self.worker.bots) if self.worker else [],
+            "paused": bool(self.worker and self.worker.paused),
+            **sums,
+            "gateway": None if self.gateway is None else {
+                "markets": len(self.gateway.markets),
+                "commands_done": self.gateway.commands_done,
+                "dropped_stale": self.gateway.dropped_stale,
+            },
+        }  # fmt: skip
+
+    async def list_bots(self) -> list[dict[str, Any]]:
+        """Every registered bot: id, strategy, symbol, desired, state, worker and numbers."""
+        return await _view.rows(self.redis)
+
+    async def bot_status(self, bot_id: str) -> dict[str, Any]:
+        """One bot: its row plus its settings and full status record."""
+        spec = await _view.spec_of(self.redis, bot_id)
+        return {
+            **await _view.row(self.redis, bot_id, spec),
+            "spec": spec,
+            "status": await self.redis.get(_names.status(bot_id)),
+        }
+
+    async def bot_metrics(self, bot_id: str) -> dict[str, Any]:
+        """Equity curve, return, drawdown, Sharpe/Sortino, win rate, PnL and fees of one bot."""
+        return await _view.metrics(self.redis, bot_id, await _view.spec_of(self.redis, bot_id))
+
+    async def bot_trades(self, bot_id: str) -> list[dict[str, Any]]:
+        """One bot's round trips, oldest first (from its ledger)."""
+        await _view.spec_of(self.redis, bot_id)
+        return await _view.trades(self.redis, bot_id)
+
+    async def start_bot(self, bot_id: str) -> dict[str, Any]:
+        """Let a stopped bot run again (a worker picks it up within a third of the lease TTL)."""
+        return await self._set_desired(bot_id, "running")
+
+    async def stop_bot(self, bot_id: str) -> dict[str, Any]:
+        """Stop a bot: its worker stops the strategy, saves its state and frees its lease."""
+        return await self._set_desired(bot_id, "stopped")
+
+    async def _set_desired(self, bot_id: str, desired: str) -> dict[str, Any]:
+        spec = await _view.spec_of(self.redis, bot_id)
+        if not spec.get("enabled", True):
+            raise ValidationError(f"bot {bot_id!r} is disabled in the farm file")
+        await self.redis.set(_names.desired(bot_id), desired)
+        row = await _view.row(self.redis, bot_id, spec)
+        await self.redis.publish(_names.FEED_BOTS, {"kind": "status", **row})
+        self.log_activity("bot_desired_set", bot_id=bot_id, desired=desired)
+        return row

@@ -1,0 +1,162 @@
+"""Read models of the farm for the API and the dashboard, built from what the bots keep in Redis.
+
+The same records ``omega bots list/status`` and ``/metrics`` read (the bot list, each bot's
+desired state, status record, saved ledger and equity stream), so every worker's bots are seen
+whichever process asks. A bot's *state* is derived here, in one place::
+
+    disabled   enabled = false in the farm file
+    stopped    ``omega bots stop`` (or the API) asked it to stop and no worker holds it
+    stopping   asked to stop, a worker still holds its lease
+    starting   should run, no worker has picked it up (or reported) yet
+    running    a worker runs it (its status record says so)
+    halted     it broke a risk limit and stopped trading (``halted`` says why)
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from omegafarm.bots import _names
+from omegafarm.bots.backtest import _tf_ms
+from omegafarm.bots.ledger import Ledger
+from omegafarm.bots.performance import bars_per_year, measure
+from omegafarm.core.errors import NotFoundError, StoreUnavailableError
+from omegafarm.store import RedisClient, decode
+
+ROW_FIELDS = (
+    *("worker", "position", "equity", "realized_pnl", "fees", "trades", "open_orders"),
+    *("return", "max_drawdown", "win_rate", "halted", "updated_ms"),
+)
+
+
+async def specs(redis: RedisClient) -> dict[str, dict[str, Any]]:
+    """Every registered bot's settings, by id."""
+    return dict(await redis.get(_names.BOTS) or {})
+
+
+async def spec_of(redis: RedisClient, bot_id: str) -> dict[str, Any]:
+    """One bot's settings; ``NotFoundError`` (404) for an id the farm does not know."""
+    found = (await specs(redis)).get(bot_id)
+    if found is None:
+        raise NotFoundError(f"no bot {bot_id!r} is registered")
+    return dict(found)
+
+
+async def holder(redis: RedisClient, bot_id: str) -> str | None:
+    """The worker holding the bot's lease right now (None: no worker runs it)."""
+    try:
+        value = await redis.redis.get(redis.keys.key(_names.lease(bot_id)))
+    except Exception as exc:  # redis-py errors, translated here (only store imports redis)
+        raise StoreUnavailableError(f"cannot read the lease of {bot_id}: {exc}") from None
+    if value is None:
+        return None
+    return _text(value).split("|", 1)[0]
+
+
+def derive_state(
+    spec: dict[str, Any], desired: str, held_by: str | None, status: dict[str, Any]
+) -> str:
+    """The bot's state for people (see the module docstring)."""
+    if not spec.get("enabled", True):
+        return "disabled"
+    if desired == "stopped":
+        return "stopping" if held_by else "stopped"
+    if held_by is None or not status:
+        return "starting"
+    return "halted" if status.get("halted") else "running"
+
+
+async def row(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """One bot as a flat row: id, strategy, symbol, desired, state and its latest numbers."""
+    status: dict[str, Any] = await redis.get(_names.status(bot_id)) or {}
+    desired = str(await redis.get(_names.desired(bot_id)) or "running")
+    held_by = await holder(redis, bot_id)
+    out: dict[str, Any] = {
+        "id": bot_id,
+        "strategy": spec.get("strategy"),
+        "symbol": spec.get("symbol"),
+        "timeframe": spec.get("timeframe"),
+        "capital": spec.get("capital"),
+        "desired": desired,
+        "state": derive_state(spec, desired, held_by, status),
+    }
+    out.update({k: status.get(k) for k in ROW_FIELDS})
+    out["worker"] = held_by
+    return out
+
+
+async def rows(redis: RedisClient) -> list[dict[str, Any]]:
+    """Every registered bot as a row (sorted by id)."""
+    return [await row(redis, bot_id, spec) for bot_id, spec in sorted((await specs(redis)).items())]
+
+
+async def equity_samples(
+    redis: RedisClient, bot_id: str, *, after: str | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """The bot's equity curve (entries after the stream id ``after``): one sample per candle
+    with ``ts_ms``, ``equity``, ``position`` and ``realized_pnl``, each with its stream id."""
+    key = redis.keys.stream(_names.equity(bot_id))
+    try:
+        entries = await redis.redis.xrange(key, min="-" if after is None else f"({after}")
+    except Exception as exc:  # redis-py errors, translated here (only store imports redis)
+        raise StoreUnavailableError(f"cannot read the equity of {bot_id}: {exc}") from None
+    return [(_text(i), dict(decode(fields[b"d"]))) for i, fields in entries or [] if fields]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def ledger_of(redis: RedisClient, bot_id: str) -> Ledger | None:
+    """The bot's saved ledger (None before its first start)."""
+    state: dict[str, Any] | None = await redis.get(_names.bot_state(bot_id))
+    return Ledger.restore(state["ledger"]) if state else None
+
+
+async def metrics(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Performance of one live bot: the backtest report's numbers over its equity curve."""
+    samples = [s for _, s in await equity_samples(redis, bot_id)]
+    ledger = await ledger_of(redis, bot_id)
+    status: dict[str, Any] = await redis.get(_names.status(bot_id)) or {}
+    capital = Decimal(str(spec.get("capital", 0)))
+    equity = np.array([float(s["equity"]) for s in samples], dtype=np.float64)
+    position = np.array([float(s["position"]) for s in samples], dtype=np.float64)
+    now = Decimal(str(status["equity"])) if status else capital
+    unrealized = Decimal(0)
+    if ledger is not None and ledger.position:  # equity = cash + position * price
+        unrealized = now - ledger.cash - ledger.position * ledger.avg_price
+    perf = measure(
+        equity, position, ledger.trades if ledger else [],
+        bars_per_year=bars_per_year(_tf_ms(str(spec.get("timeframe", "1m")))),
+        fees=ledger.fees if ledger else Decimal(0),
+        realized_pnl=ledger.realized_pnl if ledger else Decimal(0),
+        unrealized_pnl=unrealized, start_equity=float(capital),
+    )  # fmt: skip
+    return {
+        "id": bot_id,
+        "capital": capital,
+        "equity": now,
+        "position": ledger.position if ledger else Decimal(0),
+        **perf.as_dict(),
+        "equity_curve": {
+            "columns": ["ts_ms", "equity", "position", "realized_pnl"],
+            "rows": [  # floats: a series to plot (the money above stays exact)
+                [
+                    int(s["ts_ms"]),
+                    float(s["equity"]),
+                    float(s["position"]),
+                    float(s["realized_pnl"]),
+                ]
+                for s in samples
+            ],
+        },
+    }
+
+
+async def trades(redis: RedisClient, bot_id: str) -> list[dict[str, Any]]:
+    """The bot's round trips from its ledger (the last 500; an open one has no exit)."""
+    ledger = await ledger_of(redis, bot_id)
+    return [t.as_dict() for t in ledger.trades] if ledger else []
