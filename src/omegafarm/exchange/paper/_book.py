@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import pairwise
+from functools import lru_cache
+from operator import mul, sub
 
 from omegafarm.exchange.paper._source import Candles, MarketSpec
 from omegafarm.exchange.paper._state import ZERO, Side, ceil_to, dec, floor_to
@@ -73,26 +74,33 @@ class Book:
         return filled, cost
 
 
+@lru_cache(maxsize=64)
+def _constants(settings: BookSettings) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """The settings' factors as Decimals (spread floor, spread mult, level mult, level share),
+    converted once per settings object instead of once per book."""
+    return (
+        dec(settings.spread_floor_bps) / _TEN_THOUSAND,
+        dec(settings.spread_sigma_mult),
+        dec(settings.level_sigma_mult),
+        dec(settings.level_volume_fraction),
+    )
+
+
 def book_at(
     candles: Candles, stop: int, mid: float, spec: MarketSpec, settings: BookSettings
 ) -> Book:
     """The book around ``mid`` shaped by bars ``[stop - window, stop)`` of ``candles``."""
     start = max(0, stop - settings.window_bars)
     # math.log and math.fsum (exactly rounded sums) keep the book identical on every platform
-    closes = candles.close[max(0, start - 1) : stop].tolist()
-    logs = [math.log(x) for x in closes]
-    returns = [b - a for a, b in pairwise(logs)]
-    sigma = math.sqrt(math.fsum(r * r for r in returns) / len(returns)) if returns else 0.0
+    logs = list(map(math.log, candles.close[max(0, start - 1) : stop].tolist()))
+    returns = list(map(sub, logs[1:], logs[:-1]))
+    sigma = math.sqrt(math.fsum(map(mul, returns, returns)) / len(returns)) if returns else 0.0
     vols = candles.volume[start:stop].tolist()
     vbar = math.fsum(vols) / len(vols) if vols else 0.0
+    floor, spread_mult, level_mult, level_share = _constants(settings)
     mid_d = dec(mid)
     sigma_d = dec(sigma)
-    spread = max(
-        dec(settings.spread_floor_bps) / _TEN_THOUSAND, dec(settings.spread_sigma_mult) * sigma_d
-    )
-    gap = max(dec(settings.level_sigma_mult) * sigma_d, spec.price_tick / mid_d)
-    qty = max(
-        spec.amount_step,
-        floor_to(dec(settings.level_volume_fraction) * dec(vbar), spec.amount_step),
-    )
+    spread = max(floor, spread_mult * sigma_d)
+    gap = max(level_mult * sigma_d, spec.price_tick / mid_d)
+    qty = max(spec.amount_step, floor_to(level_share * dec(vbar), spec.amount_step))
     return Book(mid_d, spread / _TWO, gap, qty, spec.price_tick)

@@ -78,6 +78,8 @@ class Engine:
         }  # the first bar not yet opened (_next or _next + 1)
         self._order_seq = 0
         self._fill_seq = 0
+        # skip the bar events of symbols with nothing to do (see _jump); off = event by event
+        self._jump_idle = True
 
     # ------------------------------------------------------------------ market data
     def candles(self, source_symbol: str) -> tuple[Candles, int]:
@@ -201,7 +203,10 @@ class Engine:
         closed = 0
         heap: list[tuple[int, bool, int, str]] = []  # (time, is_open, rank, symbol): due events
         for rank, symbol in enumerate(self._next):
-            self._push_due(heap, rank, symbol, ts_ms)
+            if self._jump_idle and self._idle(symbol):
+                closed += self._jump(symbol, ts_ms)
+            else:
+                self._push_due(heap, rank, symbol, ts_ms)
         while heap:
             at_ms, is_open, rank, symbol = heapq.heappop(heap)
             c = self.source.candles(symbol, ts_ms)
@@ -218,6 +223,33 @@ class Engine:
             self._push_due(heap, rank, symbol, ts_ms)
         self.now_ms = ts_ms
         return closed
+
+    def _idle(self, symbol: str) -> bool:
+        """Whether the symbol's bars can change nothing: no order waits on it and no swap
+        position of it could be liquidated (stays true while the clock moves: only ``place``
+        adds orders, and only fills of its own orders open a position)."""
+        if self._open[symbol]:
+            return False
+        positions = self.account.positions
+        for market in self._swaps[symbol]:
+            pos = positions.get(market.symbol)
+            if pos is not None and pos.contracts:
+                return False
+        return True
+
+    def _jump(self, symbol: str, ts_ms: int) -> int:
+        """Open and close an idle symbol's bars up to ``ts_ms`` in one step (the same indices
+        the event loop would reach, since its events would do nothing); returns bars closed.
+
+        Events of different symbols interleave only through money, and an idle symbol moves
+        none, so skipping its events leaves every other symbol's outcome unchanged."""
+        ts = self.source.candles(symbol, ts_ms).ts
+        i = self._next[symbol]
+        nxt = max(i, int(ts.searchsorted(ts_ms - self.tf_ms, "right")))
+        self._next[symbol] = nxt
+        opened = nxt < ts.shape[0] and int(ts[nxt]) < ts_ms
+        self._opened[symbol] = max(self._opened[symbol], nxt + 1 if opened else nxt)
+        return nxt - i
 
     def _push_due(
         self, heap: list[tuple[int, bool, int, str]], rank: int, symbol: str, ts_ms: int

@@ -27,12 +27,17 @@ def iso8601(ts_ms: int | None) -> str | None:
     """ccxt's datetime format: ``2024-01-01T00:00:00.000Z``."""
     if ts_ms is None:
         return None
-    return f"{_iso_seconds(ts_ms // 1000)}.{ts_ms % 1000:03d}Z"
+    day, ms = divmod(ts_ms, _DAY_MS)
+    s, ms = divmod(ms, 1000)
+    m, s = divmod(s, 60)
+    h, m = divmod(m, 60)
+    return f"{_iso_day(day)}T{h:02d}:{m:02d}:{s:02d}.{ms:03d}Z"
 
 
 @lru_cache(maxsize=4096)
-def _iso_seconds(ts_s: int) -> str:
-    return f"{datetime.fromtimestamp(ts_s, tz=UTC):%Y-%m-%dT%H:%M:%S}"
+def _iso_day(day: int) -> str:
+    """The date of a day since the epoch (cached: a backtest stamps many times on one day)."""
+    return f"{datetime.fromtimestamp(day * 86_400, tz=UTC):%Y-%m-%d}"
 
 
 def _f(value: Decimal | None) -> float | None:

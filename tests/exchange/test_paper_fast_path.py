@@ -1,0 +1,159 @@
+"""The engine's idle fast path (a symbol with no order and no position jumps its bars in one
+step) must change nothing: the same script played with the fast path forced off (bar events
+one by one, the way the engine worked before) gives the same orders, fills, balances,
+positions and clock, to the last Decimal digit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from decimal import Decimal
+from typing import Any, Literal, TypeVar
+
+import ccxt
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from omegafarm.exchange.paper import PaperExchange, PaperSettings
+
+T = TypeVar("T")
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+MIN = 60_000
+Kind = Literal["market", "limit", "swap", "cancel", "step"]
+Op = tuple[Kind, int, Literal["buy", "sell"], float, int]
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a private loop (hypothesis drives sync tests)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+def _exchange(fast: bool, latency_ms: int = 0) -> PaperExchange:
+    ex = PaperExchange(
+        PaperSettings(
+            clock="manual",
+            seed=3,
+            symbols=SYMBOLS,
+            warmup_bars=30,
+            latency_ms=latency_ms,
+            leverage=20,
+            initial_balances={
+                "USDT": Decimal(200_000),
+                "BTC": Decimal(1),
+                "ETH": Decimal(10),
+                "SOL": Decimal(100),
+            },
+        )
+    )
+    ex._engine._jump_idle = fast  # private switch: False = every bar event one by one
+    return ex
+
+
+async def _snapshot(ex: PaperExchange) -> dict[str, object]:
+    """Everything an observer can see, plus the engine's bar cursors."""
+    engine = ex._engine
+    return {
+        "now": ex.milliseconds(),
+        "orders": await ex.fetch_orders(),
+        "trades": await ex.fetch_my_trades(),
+        "balance": {c: ex.balance_of(c) for c in ("USDT", "BTC", "ETH", "SOL")},
+        "positions": await ex.fetch_positions(),
+        "cursors": (dict(engine._next), dict(engine._opened)),
+    }
+
+
+async def _play(ops: list[Op], fast: bool, latency_ms: int) -> dict[str, object]:
+    ex = _exchange(fast, latency_ms)
+    for kind, which, side, size, bars in ops:
+        symbol = SYMBOLS[which % len(SYMBOLS)]
+        if kind == "step":  # whole bars, or to the middle of a bar
+            ex.step_to(ex.milliseconds() + bars * MIN + (MIN // 2 if size > 1 else 0))
+            continue
+        if kind == "cancel":
+            for order in (await ex.fetch_open_orders())[:1]:
+                await ex.cancel_order(order["id"])
+            continue
+        last = (await ex.fetch_ticker(symbol))["last"]
+        amount = size * 1000 / last
+        try:
+            if kind == "limit":  # a little away from the last price: rests, fills later
+                price = last * (0.995 if side == "buy" else 1.005)
+                await ex.create_order(symbol, "limit", side, amount, price)
+            else:
+                market = f"{symbol}:USDT" if kind == "swap" else symbol
+                await ex.create_order(market, "market", side, amount)
+        except (ccxt.InsufficientFunds, ccxt.InvalidOrder):
+            continue  # refused the same way on both paths (compared below)
+    ex.advance(5)
+    return await _snapshot(ex)
+
+
+SCRIPT: list[Op] = [
+    ("market", 0, "buy", 2.0, 0),
+    ("step", 0, "buy", 0.5, 40),
+    ("limit", 1, "sell", 1.0, 0),
+    ("limit", 2, "buy", 1.5, 0),
+    ("swap", 0, "buy", 50.0, 0),  # 20x leverage: a position that may be liquidated
+    ("step", 0, "buy", 2.0, 7),
+    ("market", 1, "sell", 1.0, 0),
+    ("step", 0, "buy", 0.5, 300),
+    ("swap", 2, "sell", 30.0, 0),
+    ("step", 0, "buy", 2.0, 1),
+    ("cancel", 0, "buy", 0.0, 0),
+    ("step", 0, "buy", 0.5, 600),
+    ("step", 0, "buy", 0.5, 5000),  # long enough for both swap positions to be liquidated
+    ("market", 2, "buy", 3.0, 0),
+    ("step", 0, "buy", 0.5, 2),
+]
+
+
+def test_fast_path_and_bar_by_bar_give_identical_runs() -> None:
+    fast = _run(_play(SCRIPT, True, 0))
+    slow = _run(_play(SCRIPT, False, 0))
+    assert fast == slow
+    trades = fast["trades"]
+    assert isinstance(trades, list)
+    assert {t["takerOrMaker"] for t in trades} == {"taker", "maker"}  # both kinds exercised
+    orders = fast["orders"]
+    assert isinstance(orders, list)
+    assert sum(o["info"]["reason"] == "liquidation" for o in orders) == 2
+
+
+def test_fast_path_with_latency_fills_on_the_same_bars() -> None:
+    assert _run(_play(SCRIPT, True, 90_000)) == _run(_play(SCRIPT, False, 90_000))
+
+
+def test_fast_path_jumps_the_cursors_the_same_way_as_bar_events() -> None:
+    fast, slow = _exchange(True), _exchange(False)
+    for target_bars in (0.5, 1, 1, 37.25, 38, 1000):
+        assert fast.step_to(fast._engine.now_ms + int(target_bars * MIN)) == slow.step_to(
+            slow._engine.now_ms + int(target_bars * MIN)
+        )
+        assert (fast._engine._next, fast._engine._opened) == (
+            slow._engine._next,
+            slow._engine._opened,
+        )
+
+
+ops_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(["market", "limit", "swap", "cancel", "step", "step"]),
+        st.integers(min_value=0, max_value=2),
+        st.sampled_from(["buy", "sell"]),
+        st.floats(min_value=0.2, max_value=3.0),
+        st.integers(min_value=0, max_value=120),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops=ops_strategy, latency_ms=st.sampled_from([0, 30_000]))
+def test_any_order_sequence_gives_the_same_run_on_both_paths(
+    ops: list[Op], latency_ms: int
+) -> None:
+    assert _run(_play(ops, True, latency_ms)) == _run(_play(ops, False, latency_ms))
