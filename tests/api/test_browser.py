@@ -1,5 +1,7 @@
 """End to end in headless Chromium (Selenium): log in, see the farm page, place and cancel a
-paper order, watch a live event arrive over the WebSocket, search a lesson. Screenshots go to
+paper order, watch a live event arrive over the WebSocket, search a lesson; and, with a running
+bot farm, watch a bot's equity change on the farm page from live ``bots`` events (the page
+loads the bot list once; only the WebSocket can change it). Screenshots go to
 ``$OMEGA_TEST_ARTIFACTS`` (default: the test's temporary folder).
 
 Skips when Chromium, chromedriver or selenium is not installed (``apt install chromium
@@ -11,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from tests.api.conftest import PASSWORD, Farm
+from tests.api.test_bot_routes import start_bot_farm
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="test dependency: selenium>=4")
 if not (shutil.which("chromium") and shutil.which("chromedriver")):
@@ -113,3 +117,38 @@ async def test_a_trader_uses_the_dashboard_end_to_end(farm: Farm, tmp_path: Path
     assert "canceled" in seen["cancelled"]
     assert seen["lesson"]
     assert {p.name for p in shots.iterdir()} >= {"1-farm.png", "2-order.png", "3-lesson.png"}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def bot_farm(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> AsyncIterator[Farm]:
+    running = await start_bot_farm(tmp_path_factory.mktemp("browser-bots"), redis_url)
+    yield running
+    await running.registry.stop_all()
+
+
+def _watch_equity(url: str, shots: Path) -> tuple[str, str, str]:
+    driver = _driver()
+    wait = WebDriverWait(driver, 60)
+    cell = (By.CSS_SELECTOR, '#bots tr[data-bot="sma_btc"] td[data-field="equity"]')
+    try:
+        driver.get(f"{url}/")
+        wait.until(ec.visibility_of_element_located((By.ID, "login-form")))
+        driver.find_element(By.NAME, "user").send_keys("viewer")
+        driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+        driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+        wait.until(lambda d: d.find_element(*cell).text != "")
+        first = driver.find_element(*cell).text
+        wait.until(lambda d: d.find_element(*cell).text not in ("", first))
+        driver.save_screenshot(str(shots / "4-bot-equity.png"))
+        farm = driver.find_element(By.ID, "farm-status").text
+        return first, driver.find_element(*cell).text, farm
+    finally:
+        driver.quit()
+
+
+async def test_a_bots_equity_updates_live_on_the_farm_page(bot_farm: Farm, tmp_path: Path) -> None:
+    shots = Path(os.environ.get("OMEGA_TEST_ARTIFACTS", tmp_path)) / "dashboard"
+    shots.mkdir(parents=True, exist_ok=True)
+    first, later, farm = await asyncio.to_thread(_watch_equity, bot_farm.url, shots)
+    assert float(first) > 0 and float(later) > 0 and first != later
+    assert '"bots":2' in farm

@@ -37,18 +37,27 @@ async function loadOverview() {
     const farm = await api("GET", "/api/v1/bots/farm");
     text($("#farm-status"), JSON.stringify(farm));
     const bots = await api("GET", "/api/v1/bots");
-    const body = $("#bots tbody");
-    body.replaceChildren();
-    for (const bot of Array.isArray(bots) ? bots : Object.values(bots)) {
-      const tr = document.createElement("tr");
-      for (const v of [bot.id, bot.state, bot.equity, bot.realized_pnl]) {
-        const td = document.createElement("td"); td.textContent = v ?? ""; tr.append(td);
-      }
-      body.append(tr);
-    }
+    $("#bots tbody").replaceChildren();
+    for (const bot of Array.isArray(bots) ? bots : Object.values(bots)) renderBot(bot, true);
   } catch (e) { text($("#farm-status"), e.message); }
   try { text($("#balance"), JSON.stringify((await api("GET", "/api/v1/exchange/balance")).assets, null, 1)); }
   catch (e) { text($("#balance"), e.message); }
+}
+
+// One row per bot; live "bots" events (status and equity samples) update the cells they carry.
+function renderBot(bot, create) {
+  let tr = document.querySelector(`#bots tr[data-bot="${CSS.escape(String(bot.id))}"]`);
+  if (!tr) {
+    if (!create) return;
+    tr = document.createElement("tr"); tr.dataset.bot = bot.id;
+    for (const field of ["id", "state", "equity", "realized_pnl"]) {
+      const td = document.createElement("td"); td.dataset.field = field; tr.append(td);
+    }
+    $("#bots tbody").append(tr);
+  }
+  for (const td of tr.children) {
+    if (td.dataset.field in bot) td.textContent = bot[td.dataset.field] ?? "";
+  }
 }
 
 function drawChart(rows, levels) {
@@ -119,6 +128,8 @@ async function loadOrders() {
 function connectFeed() {
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   ws.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.channel === "bots" && msg.data && msg.data.id) renderBot(msg.data, msg.data.kind === "status");
     const li = document.createElement("li");
     li.textContent = ev.data.slice(0, 300);
     $("#events").prepend(li);
