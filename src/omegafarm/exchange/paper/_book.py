@@ -99,8 +99,8 @@ def book_at(
     vbar = math.fsum(vols) / len(vols) if vols else 0.0
     floor, spread_mult, level_mult, level_share = _constants(settings)
     mid_d = dec(mid)
-    sigma_d = dec(sigma)
+    sigma_d = Decimal(repr(sigma))  # == dec(sigma): already a float
     spread = max(floor, spread_mult * sigma_d)
     gap = max(level_mult * sigma_d, spec.price_tick / mid_d)
-    qty = max(spec.amount_step, floor_to(level_share * dec(vbar), spec.amount_step))
+    qty = max(spec.amount_step, floor_to(level_share * Decimal(repr(vbar)), spec.amount_step))
     return Book(mid_d, spread / _TWO, gap, qty, spec.price_tick)

@@ -19,6 +19,7 @@ from omegafarm.exchange.paper._state import Order, PaperMarket, Side, TimeInForc
 
 Params = Mapping[str, Any]
 _TIF: dict[str, TimeInForce] = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "PO": "PO"}
+_TRIGGERS = frozenset(("triggerPrice", "stopPrice", "stopLossPrice"))
 
 
 class PaperOrders:
@@ -61,7 +62,7 @@ class PaperOrders:
         market = self._market(symbol)
         if type not in ("market", "limit"):
             raise ccxt.NotSupported(f"paper: order type {type!r} (only market and limit)")
-        if any(params.get(k) is not None for k in ("triggerPrice", "stopPrice", "stopLossPrice")):
+        if not _TRIGGERS.isdisjoint(params) and any(params.get(k) is not None for k in _TRIGGERS):
             raise ccxt.NotSupported("paper: trigger/stop orders are not simulated")
         if side not in ("buy", "sell"):
             raise ccxt.InvalidOrder(f"paper: side must be buy or sell, not {side!r}")

@@ -23,6 +23,7 @@ _DAY_MS = 86_400_000
 CcxtDict = dict[str, Any]
 
 
+@lru_cache(maxsize=4096)  # an order's and its fills' times are formatted on every query
 def iso8601(ts_ms: int | None) -> str | None:
     """ccxt's datetime format: ``2024-01-01T00:00:00.000Z``."""
     if ts_ms is None:
@@ -219,9 +220,11 @@ def trade_dict(fill: Fill, order_type: str) -> CcxtDict:
 
 def order_dict(order: Order) -> CcxtDict:
     """The unified order, with its fills as unified trades."""
-    average = order.cost / order.filled if order.filled else None
+    filled, market, kind = order.filled, order.market, order.type
+    average = order.cost / filled if filled else None
     price = order.price if order.price is not None else average
-    fee = {"cost": float(order.fee), "currency": order.market.spec.quote}
+    fee = {"cost": float(order.fee), "currency": market.spec.quote}
+    swap = market.swap
     return {
         "id": order.id,
         "clientOrderId": order.client_id,
@@ -229,29 +232,29 @@ def order_dict(order: Order) -> CcxtDict:
         "datetime": iso8601(order.ts_ms),
         "lastTradeTimestamp": order.last_trade_ts_ms,
         "lastUpdateTimestamp": order.last_update_ts_ms,
-        "symbol": order.market.symbol,
-        "type": order.type,
-        "timeInForce": None if order.type == "market" else order.tif,
-        "postOnly": order.post_only,
+        "symbol": market.symbol,
+        "type": kind,
+        "timeInForce": None if kind == "market" else order.tif,
+        "postOnly": order.tif == "PO",
         "reduceOnly": order.reduce_only,
-        "marginMode": "isolated" if order.market.swap else None,
+        "marginMode": "isolated" if swap else None,
         "leverage": None,
-        "hedged": False if order.market.swap else None,
+        "hedged": False if swap else None,
         "side": order.side,
-        "price": _f(price),
+        "price": None if price is None else float(price),
         "triggerPrice": None,
         "stopPrice": None,
         "takeProfitPrice": None,
         "stopLossPrice": None,
-        "average": _f(average),
+        "average": None if average is None else float(average),
         "amount": float(order.amount),
-        "filled": float(order.filled),
-        "remaining": float(order.remaining),
+        "filled": float(filled),
+        "remaining": float(order.amount - filled),
         "cost": float(order.cost),
         "status": order.status,
         "fee": fee,
         "fees": [dict(fee)],
-        "trades": [trade_dict(f, order.type) for f in order.fills],
+        "trades": [trade_dict(f, kind) for f in order.fills] if order.fills else [],
         "info": {
             "status": order.status,
             "reason": order.reason,
