@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from omegafarm.store import RedisClient, RedisSettings
 
 BATCH = 1_000
+ROUNDS = 5
 
 
 def messages(n: int) -> list[dict[str, object]]:
@@ -92,12 +93,12 @@ async def main(n: int) -> None:
         assert server.embedded is not None
         url = server.embedded.address.url()
         ours, raw = [], []
-        for _ in range(3):  # interleaved rounds; the best of each is reported
+        for _ in range(ROUNDS):  # interleaved rounds; the best of each is reported
             raw.append(await bench_raw(url, n))
             ours.append(await bench_ours(url, n))
         await server.shutdown()
     best_ours, best_raw = max(ours), max(raw)
-    print(f"hiredis parser: {HIREDIS_AVAILABLE}; {n} messages, 3 rounds")
+    print(f"hiredis parser: {HIREDIS_AVAILABLE}; {n} messages, {ROUNDS} rounds")
     print(f"RedisClient  : {best_ours:,.0f} msg/s (rounds: {', '.join(f'{x:,.0f}' for x in ours)})")
     print(f"raw redis-py : {best_raw:,.0f} msg/s (rounds: {', '.join(f'{x:,.0f}' for x in raw)})")
     print(

@@ -65,5 +65,12 @@ def test_unencodable_value_raises_store_error() -> None:
 
 
 def test_foreign_bytes_raise_a_clear_error() -> None:
-    with pytest.raises(StoreError, match="unknown codec tag"):
+    with pytest.raises(StoreError, match="not JSON written by this codec"):
         codec.decode(b"{not ours}")
+
+
+def test_stored_json_is_plain_json_readable_by_other_tools() -> None:
+    import json
+
+    encoded = codec.encode({"symbol": "BTC/USDT", "last": 1.5})
+    assert json.loads(encoded) == {"symbol": "BTC/USDT", "last": 1.5}

@@ -37,3 +37,12 @@ async def test_creating_a_group_twice_is_harmless(redis_client: RedisClient) -> 
     await redis_client.stream_group("s", "g")
     await redis_client.stream_add("s", "x")
     assert [m.data for m in await redis_client.stream_read("s", "g", "c", block_ms=10)] == ["x"]
+
+
+async def test_stream_range_reads_history_in_order(redis_client: RedisClient) -> None:
+    ids = [await redis_client.stream_add("equity", {"i": i}) for i in range(5)]
+    everything = await redis_client.stream_range("equity")
+    assert [m.data["i"] for m in everything] == [0, 1, 2, 3, 4]
+    tail = await redis_client.stream_range("equity", start=ids[3])
+    assert [m.id for m in tail] == ids[3:]
+    assert len(await redis_client.stream_range("equity", count=2)) == 2

@@ -1,8 +1,9 @@
 """Value codec: JSON by default, with exact round trips for Decimal, datetime and numpy.
 
-An encoded value starts with one tag byte: ``j`` for JSON, ``b`` for raw bytes (passed through
-untouched, the fast path for pre-encoded payloads). Types JSON cannot carry exactly are written
-as small tagged objects (``{"$dec": "0.1"}``), so ``decode(encode(x)) == x`` for Decimal,
+An encoded value is plain UTF-8 JSON (readable by any Redis tool), except raw bytes, which are
+stored behind one ``\\x00`` byte (never the first byte of JSON) and passed through untouched.
+Types JSON cannot carry exactly are written as small tagged objects (``{"$dec": "0.1"}``), so
+``decode(encode(x)) == x`` for Decimal,
 datetime (timezone kept), date, numpy arrays (dtype and shape kept) and numpy scalars
 (``numpy.float64`` is a Python float subclass and comes back as an equal ``float``).
 """
@@ -19,8 +20,7 @@ import numpy as np
 
 from omegafarm.core.errors import StoreError
 
-_JSON = b"j"
-_RAW = b"b"
+_RAW = b"\x00"
 
 
 def _default(value: Any) -> Any:
@@ -75,7 +75,7 @@ def encode(value: Any) -> bytes:
         text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise StoreError(f"value cannot be stored: {exc}") from None
-    return _JSON + text.encode()
+    return text.encode()
 
 
 def decode(data: bytes | str) -> Any:
@@ -84,14 +84,11 @@ def decode(data: bytes | str) -> Any:
         data = data.encode()
     if not data:
         raise StoreError("stored value is empty (not written by this codec)")
-    tag, body = data[:1], data[1:]
-    if tag == _RAW:
-        return body
-    if tag == _JSON:
-        try:
-            if b'"$' not in body:  # no tagged values: skip the per-object hook (2x faster)
-                return json.loads(body)
-            return json.loads(body, object_hook=_object_hook)
-        except ValueError as exc:
-            raise StoreError(f"stored value is not valid JSON: {exc}") from None
-    raise StoreError(f"stored value has unknown codec tag {tag!r} (not written by this codec)")
+    if data[:1] == _RAW:
+        return data[1:]
+    try:
+        if b'"$' not in data:  # no tagged values: skip the per-object hook (2x faster)
+            return json.loads(data)
+        return json.loads(data, object_hook=_object_hook)
+    except ValueError as exc:
+        raise StoreError(f"stored value is not JSON written by this codec: {exc}") from None

@@ -12,8 +12,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from redis.asyncio import Redis
@@ -29,8 +28,7 @@ from omegafarm.store.keys import Keys
 _log = structlog.get_logger("omegafarm", service="redis")
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """One pub/sub message: the relative channel name and the decoded value."""
 
     channel: str
