@@ -24,7 +24,7 @@ from omegafarm.bots.backtest import _tf_ms
 from omegafarm.bots.ledger import Ledger
 from omegafarm.bots.performance import bars_per_year, measure
 from omegafarm.core.errors import NotFoundError, StoreUnavailableError
-from omegafarm.store import RedisClient, decode
+from omegafarm.store import RedisClient
 
 ROW_FIELDS = (
     *("worker", "position", "equity", "realized_pnl", "fees", "trades", "open_orders"),
@@ -98,12 +98,9 @@ async def equity_samples(
 ) -> list[tuple[str, dict[str, Any]]]:
     """The bot's equity curve (entries after the stream id ``after``): one sample per candle
     with ``ts_ms``, ``equity``, ``position`` and ``realized_pnl``, each with its stream id."""
-    key = redis.keys.stream(_names.equity(bot_id))
-    try:
-        entries = await redis.redis.xrange(key, min="-" if after is None else f"({after}")
-    except Exception as exc:  # redis-py errors, translated here (only store imports redis)
-        raise StoreUnavailableError(f"cannot read the equity of {bot_id}: {exc}") from None
-    return [(_text(i), dict(decode(fields[b"d"]))) for i, fields in entries or [] if fields]
+    start = "-" if after is None else f"({after}"
+    entries = await redis.stream_range(_names.equity(bot_id), start=start)
+    return [(m.id, dict(m.data)) for m in entries]
 
 
 def _text(value: Any) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from omegafarm.core.errors import SecurityError, StoreError
-from omegafarm.store import RedisClient, codec
+from omegafarm.store import RedisClient
 
 GENESIS = "0" * 64
 Scalar = str | int | float | bool | None
@@ -162,18 +162,8 @@ class AuditLog:
         """The mirror's entries, oldest first (empty without Redis)."""
         if self._redis is None:
             return []
-        key = self._redis.keys.stream(self._stream)
-        try:
-            raw: list[Any] = list(await self._redis.redis.xrange(key) or [])
-        except Exception as exc:  # redis errors cannot be named here (only store imports redis)
-            raise StoreError(f"cannot read the audit stream: {exc}") from None
-        out: list[Mapping[str, Any] | None] = []
-        for _, fields in raw:
-            if not fields:
-                continue
-            value = codec.decode(fields[b"d"])
-            out.append(value if isinstance(value, dict) else None)
-        return out
+        entries = await self._redis.stream_range(self._stream)
+        return [m.data if isinstance(m.data, dict) else None for m in entries]
 
     async def verify(self) -> VerifyResult:
         """Check the file's chain, then that every mirrored entry equals the file's entry."""
