@@ -105,7 +105,7 @@ async def test_a_trader_uses_the_dashboard_end_to_end(farm: Farm, tmp_path: Path
         async def until_delivered() -> None:
             tick = {"symbol": "BTC/USDT", "last": "1", "note": "browser-test-tick"}
             while await farm.redis.publish("tickers", tick) == 0:  # noqa: ASYNC110  # the subscriber count is the event
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # wait-ok: polling the subscriber count
 
         asyncio.run_coroutine_threadsafe(until_delivered(), loop).result(timeout=30)
 

@@ -57,7 +57,7 @@ async def _wait_for_subscriber(farm: Farm, channel: str) -> None:
     """Publish a marker until the hub's subscription is live (the event, not a guess)."""
     async with asyncio.timeout(10):
         while await farm.redis.publish(channel, {"marker": True}) == 0:  # noqa: ASYNC110  # the subscriber count is the event; Redis offers no notification
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # wait-ok: polling the subscriber count
 
 
 async def _next_data(ws: ClientConnection) -> dict:
