@@ -237,7 +237,7 @@ async def test_cancelling_the_caller_that_asked_leaves_the_others_served(tmp_pat
         leader = asyncio.ensure_future(service.fetch_ticker("BTC/USDT"))
         await asyncio.wait_for(arrived.wait(), timeout=5)  # the leader's request is on the wire
         followers = [asyncio.ensure_future(service.fetch_ticker("BTC/USDT")) for _ in range(3)]
-        await asyncio.sleep(0)  # let the followers join the leader's call
+        await asyncio.sleep(0)  # wait-ok: let the followers join the leader's call
         leader.cancel()
         results = await asyncio.gather(*followers)
     assert leader.cancelled()

@@ -56,7 +56,7 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout_s: float, what:
     while not await check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # wait-ok: the poll interval of a condition check with a deadline
 
 
 async def audited_ledgers(redis: RedisClient, ids: list[str]) -> dict[str, Ledger]:
