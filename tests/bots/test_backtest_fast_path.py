@@ -1,6 +1,7 @@
-"""A backtest gives the same report whether the paper engine jumps idle bars in one step (the
-default) or plays every bar event one by one (its private switch off): same trades, fills,
-fees, metrics and equity curve, for every example strategy, on real ETH/BTC 5m candles."""
+"""A backtest gives the same report whether the paper engine takes its fast paths (idle bars
+jumped in one step, books remembered per bar: the default) or plays every bar event one by one
+and computes every book afresh (its private switch off): same trades, fills, fees, metrics and
+equity curve, for every example strategy, on real ETH/BTC 5m candles."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _report(path: Path, strategy: str, book: BookSettings, fast: bool) -> dict[s
         strategy=get_strategy(strategy), data=path, capital=Decimal(10), book=book
     )
     runner = Backtest(config)
-    runner.exchange._engine._jump_idle = fast  # private switch: False = bar events one by one
+    runner.exchange._engine._fast = fast  # private switch: False = bar by bar, books afresh
     result = runner.run()
     report = result.as_dict(curve=True)
     report["fills"] = [(f.ts_ms, f.side, f.price, f.amount, f.fee) for f in result.ledger.fills]

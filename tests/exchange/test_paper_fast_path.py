@@ -1,24 +1,27 @@
-"""The engine's idle fast path (a symbol with no order and no position jumps its bars in one
-step) must change nothing: the same script played with the fast path forced off (bar events
-one by one, the way the engine worked before) gives the same orders, fills, balances,
-positions and clock, to the last Decimal digit."""
+"""The engine's fast paths must change nothing: a symbol with no order and no position jumps
+its bars in one step, and a book is computed once per bar and mid. The same script played with
+them forced off (every bar event one by one, every book afresh: the way the engine worked
+before) gives the same orders, fills, balances, positions, books and clock, to the last Decimal
+digit."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import ccxt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omegafarm.exchange.paper import PaperExchange, PaperSettings
+from omegafarm.exchange.paper import PaperExchange, PaperSettings, write_candles
 
 T = TypeVar("T")
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 MIN = 60_000
+T0 = 1_700_000_000_000 - 1_700_000_000_000 % MIN
 Kind = Literal["market", "limit", "swap", "cancel", "step"]
 Op = tuple[Kind, int, Literal["buy", "sell"], float, int]
 
@@ -49,7 +52,7 @@ def _exchange(fast: bool, latency_ms: int = 0) -> PaperExchange:
             },
         )
     )
-    ex._engine._jump_idle = fast  # private switch: False = every bar event one by one
+    ex._engine._fast = fast  # private switch: False = bar by bar, books afresh
     return ex
 
 
@@ -62,6 +65,8 @@ async def _snapshot(ex: PaperExchange) -> dict[str, object]:
         "trades": await ex.fetch_my_trades(),
         "balance": {c: ex.balance_of(c) for c in ("USDT", "BTC", "ETH", "SOL")},
         "positions": await ex.fetch_positions(),
+        "books": [await ex.fetch_order_book(s) for s in SYMBOLS],
+        "tickers": await ex.fetch_tickers(),
         "cursors": (dict(engine._next), dict(engine._opened)),
     }
 
@@ -157,3 +162,40 @@ def test_any_order_sequence_gives_the_same_run_on_both_paths(
     ops: list[Op], latency_ms: int
 ) -> None:
     assert _run(_play(ops, True, latency_ms)) == _run(_play(ops, False, latency_ms))
+
+
+async def _gapped_run(tmp_path: Path, fast: bool) -> tuple[object, ...]:
+    """Bars that open 1.5 above the last close: the book a query sees at the close and
+    the book an arriving order meets at the next open share a bar but not a mid."""
+    rows = [
+        (T0 + i * MIN, 100.0 + i, 100.5 + i, 99.0 + i, 99.5 + i, 50.0 + i % 7) for i in range(60)
+    ]
+    write_candles(tmp_path, "GAP/USDT", "1m", rows)
+    ex = PaperExchange(
+        PaperSettings(
+            source="replay",
+            clock="manual",
+            replay_path=tmp_path,
+            warmup_bars=30,
+            perpetuals=False,
+            initial_balances={"USDT": Decimal(100_000)},
+        )
+    )
+    ex._engine._fast = fast
+    books = []
+    for _ in range(5):
+        books.append(await ex.fetch_order_book("GAP/USDT"))
+        order = await ex.create_order("GAP/USDT", "market", "buy", 3.0)
+        ex.advance()
+        books.append(await ex.fetch_order_book("GAP/USDT"))
+        books.append(await ex.fetch_order(order["id"]))
+    return tuple(books), ex.balance_of("USDT"), ex.balance_of("GAP")
+
+
+async def test_remembered_books_tell_apart_the_close_and_the_next_open(tmp_path: Path) -> None:
+    fast = await _gapped_run(tmp_path / "fast", True)
+    slow = await _gapped_run(tmp_path / "slow", False)
+    assert fast == slow
+    fills = [o for o in fast[0] if isinstance(o, dict) and o.get("status") == "closed"]
+    assert len(fills) == 5
+    assert all(o["average"] > 100.0 + 30 for o in fills)  # paid around the next open, not the close

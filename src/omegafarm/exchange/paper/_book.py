@@ -86,17 +86,23 @@ def _constants(settings: BookSettings) -> tuple[Decimal, Decimal, Decimal, Decim
     )
 
 
-def book_at(
-    candles: Candles, stop: int, mid: float, spec: MarketSpec, settings: BookSettings
-) -> Book:
-    """The book around ``mid`` shaped by bars ``[stop - window, stop)`` of ``candles``."""
-    start = max(0, stop - settings.window_bars)
+def book_stats(candles: Candles, stop: int, window_bars: int) -> tuple[float, float]:
+    """(sigma, vbar) of bars ``[stop - window_bars, stop)``: per-bar volatility and volume."""
+    start = max(0, stop - window_bars)
     # math.log and math.fsum (exactly rounded sums) keep the book identical on every platform
     logs = list(map(math.log, candles.close[max(0, start - 1) : stop].tolist()))
     returns = list(map(sub, logs[1:], logs[:-1]))
     sigma = math.sqrt(math.fsum(map(mul, returns, returns)) / len(returns)) if returns else 0.0
     vols = candles.volume[start:stop].tolist()
     vbar = math.fsum(vols) / len(vols) if vols else 0.0
+    return sigma, vbar
+
+
+def book_at(
+    candles: Candles, stop: int, mid: float, spec: MarketSpec, settings: BookSettings
+) -> Book:
+    """The book around ``mid`` shaped by bars ``[stop - window, stop)`` of ``candles``."""
+    sigma, vbar = book_stats(candles, stop, settings.window_bars)
     floor, spread_mult, level_mult, level_share = _constants(settings)
     mid_d = dec(mid)
     sigma_d = Decimal(repr(sigma))  # == dec(sigma): already a float

@@ -45,6 +45,8 @@ from omegafarm.exchange.paper._state import (
 )
 from omegafarm.exchange.paper.config import PaperSettings
 
+_BOOK_CACHE_SIZE = 256  # books remembered (a few per symbol and bar is all that repeats)
+
 
 class Engine:
     """Orders, fills, the account and the clock of one paper exchange."""
@@ -78,8 +80,10 @@ class Engine:
         }  # the first bar not yet opened (_next or _next + 1)
         self._order_seq = 0
         self._fill_seq = 0
-        # skip the bar events of symbols with nothing to do (see _jump); off = event by event
-        self._jump_idle = True
+        # fast paths: skip the bar events of idle symbols (_jump) and remember books
+        # (_book_at); False = every bar event one by one and every book afresh (tests)
+        self._fast = True
+        self._books: dict[tuple[str, int, float], Book] = {}
 
     # ------------------------------------------------------------------ market data
     def candles(self, source_symbol: str) -> tuple[Candles, int]:
@@ -94,7 +98,20 @@ class Engine:
     def book(self, market: PaperMarket) -> Book:
         """The simulated book right now, around the last price."""
         c, n = self.candles(market.source_symbol)
-        return book_at(c, n, self.last_price(market.source_symbol), market.spec, self.settings.book)
+        return self._book_at(market, c, n, self.last_price(market.source_symbol))
+
+    def _book_at(self, market: PaperMarket, c: Candles, stop: int, mid: float) -> Book:
+        """``book_at``, remembered: many orders and queries on one bar share one book (a book
+        is immutable and depends only on closed bars, the mid and the settings)."""
+        if not self._fast:
+            return book_at(c, stop, mid, market.spec, self.settings.book)
+        key = (market.source_symbol, stop, mid)
+        found = self._books.get(key)
+        if found is None:
+            if len(self._books) >= _BOOK_CACHE_SIZE:
+                self._books.clear()
+            found = self._books[key] = book_at(c, stop, mid, market.spec, self.settings.book)
+        return found
 
     # ------------------------------------------------------------------ orders
     def place(
@@ -203,7 +220,7 @@ class Engine:
         closed = 0
         heap: list[tuple[int, bool, int, str]] = []  # (time, is_open, rank, symbol): due events
         for rank, symbol in enumerate(self._next):
-            if self._jump_idle and self._idle(symbol):
+            if self._fast and self._idle(symbol):
                 closed += self._jump(symbol, ts_ms)
             else:
                 self._push_due(heap, rank, symbol, ts_ms)
@@ -295,7 +312,7 @@ class Engine:
 
     def _arrive(self, order: Order, c: Candles, i: int, ts: int) -> None:
         order.arrived = True
-        book = book_at(c, i, float(c.open[i]), order.market.spec, self.settings.book)
+        book = self._book_at(order.market, c, i, float(c.open[i]))
         want = self._takeable(order)
         if want <= 0:
             self._end(order, "canceled", "reduce-only order has nothing to reduce")
