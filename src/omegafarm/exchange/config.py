@@ -10,7 +10,7 @@ from omegafarm.exchange.paper.config import PaperSettings
 
 
 class ExchangeSettings(BaseModel):
-    """Which exchange, how to reach it, how hard to retry and where to cache candles."""
+    """Which exchange, how to reach it, how hard to retry, what to share, where to keep candles."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -36,6 +36,13 @@ class ExchangeSettings(BaseModel):
     )
     ohlcv_page_limit: int = Field(1000, gt=0, description="candles asked per request")
     load_markets_on_start: bool = Field(True, description="load markets in initialize()")
+    share_market_data: bool = Field(
+        True, description="with a Redis client: markets and tickers shared by the farm"
+    )
+    markets_refresh_s: float = Field(
+        3600.0, ge=0, description="shared markets are reloaded this often (0: never)"
+    )
+    ticker_ttl_s: float = Field(1.0, gt=0, description="how long a shared ticker is reused")
     ccxt_options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     paper: PaperSettings = Field(
         default_factory=PaperSettings, description="the simulated exchange (exchange_id 'paper')"

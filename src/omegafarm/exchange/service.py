@@ -4,12 +4,14 @@ Every call goes through :meth:`ExchangeService._call`: ccxt exceptions are trans
 exchange, method and symbol in the message, secrets redacted), transient read failures are
 retried with bounded exponential backoff and jitter, and ccxt's dicts become our models.
 Requests pass the :class:`RateLimiter` inside the client (see ``client.py``); orders go through
-``orders.place_once`` so they are never placed twice; candles come from ``ohlcv_cache``.
+``orders.place_once`` so they are never placed twice; candles come from ``ohlcv_cache``. Given
+the farm's Redis, markets and tickers are shared by every process (``shared_cache``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -52,6 +54,7 @@ from omegafarm.exchange.orders import (
     send_order,
 )
 from omegafarm.exchange.ratelimit import LocalRateLimiter, RateLimiter, local_limiter
+from omegafarm.exchange.shared_cache import SharedMarketData, install, payload_of
 from omegafarm.exchange.shared_limit import SharedRateLimiter
 from omegafarm.exchange.vault import Credentials, Vault
 from omegafarm.store import RedisClient
@@ -65,6 +68,7 @@ Params = dict[str, Any] | None
 _COALESCED = frozenset(
     {"fetch_ticker", "fetch_tickers", "fetch_order_book", "fetch_balance", "fetch_positions"}
 )
+_SHARED = frozenset({"fetch_ticker", "fetch_tickers"})  # cached in Redis for ticker_ttl_s
 
 
 class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
@@ -79,15 +83,21 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
         credentials: Credentials | None = None,
         vault: Vault | None = None,
         rate_limiter: RateLimiter | None = None,
+        redis: RedisClient | None = None,
         shared_limit: RedisClient | None = None,
         sleep: SleepFn = asyncio.sleep,
         metrics_registry: CollectorRegistry | None = None,
     ) -> None:
+        """``redis`` (or its older name ``shared_limit``): the farm's Redis, for the shared
+        rate limit and the shared market data; without it both stay in this process."""
         super().__init__(settings or ExchangeSettings(), metrics_registry=metrics_registry)
         self._credentials = credentials
         self._vault = vault
         self._limiter = rate_limiter
-        self._shared_limit = shared_limit
+        self._redis = redis if redis is not None else shared_limit
+        self._shared = SharedMarketData(None, self.settings.exchange_id)
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._refresh_stop = asyncio.Event()
         self._sleep = sleep
         self._rng = random.Random()  # noqa: S311  # jitter, not cryptography
         self._client: Any = None
@@ -114,19 +124,54 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
         if self._limiter is None:
             local = self._local_limiter(float(getattr(self._client, "rateLimit", 0) or 1))
             self._limiter = local
-            if self._shared_limit is not None and s.exchange_id != "paper":
-                self._limiter = SharedRateLimiter(self._shared_limit, local, sleep=self._sleep)
+            if self._redis is not None and s.exchange_id != "paper":
+                self._limiter = SharedRateLimiter(self._redis, local, sleep=self._sleep)
             if hasattr(self._client, "omega_limiter"):
                 self._client.omega_limiter = self._limiter
         self._cache = OhlcvCache(s.ohlcv_cache_path or _default_cache_path())
+        self._shared = self._shared_market_data()
         if s.load_markets_on_start:
             try:
                 await self.fetch_markets()
             except BaseException:
                 await self._on_shutdown()  # a failed start leaves no open session behind
                 raise
+        if self._shared.enabled and s.markets_refresh_s > 0:
+            self._refresh_stop = asyncio.Event()
+            refresh = self._refresh_markets(s.markets_refresh_s, self._refresh_stop)
+            self._refresh_task = asyncio.create_task(refresh)
+
+    def _shared_market_data(self) -> SharedMarketData:
+        """Markets and tickers through Redis; not for paper (each process simulates its own)."""
+        s = self.settings
+        shared = self._redis is not None and s.share_market_data and s.exchange_id != "paper"
+        venue = f"{s.exchange_id}-testnet" if s.use_testnet else s.exchange_id
+        lock_ttl_s = s.timeout_ms / 1000 * s.max_read_attempts + s.backoff_max_s
+        return SharedMarketData(self._redis if shared else None, venue, lock_ttl_s=lock_ttl_s)
+
+    async def _refresh_markets(self, every_s: float, stop: asyncio.Event) -> None:
+        """Reload the shared markets when they expire (one process of the farm does it).
+
+        Stops on ``stop`` as well as on cancellation: a cancel that lands inside ccxt's market
+        loading task can be absorbed by it, and the loop must end anyway.
+        """
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
+            if stop.is_set():
+                return
+            try:
+                await self.fetch_markets()
+            except Exception as exc:  # supervisor loop: log, count, try again next round
+                self.handle_error(exc, operation="refresh_markets")
 
     async def _on_shutdown(self) -> None:
+        if self._refresh_task is not None:
+            self._refresh_stop.set()
+            self._refresh_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh_task
+            self._refresh_task = None
         if self._client is not None and hasattr(self._client, "close"):
             await self._client.close()
         self._client = None
@@ -164,7 +209,10 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
         limit_problem = str(getattr(self._limiter, "degraded_reason", "") or "")
         if limit_problem:
             reason = f"{reason}; rate limit: {limit_problem}"
-        return Health(self.name, live=True, ready=ok, reason=reason, degraded=bool(limit_problem))
+        if self._shared.degraded_reason:
+            reason = f"{reason}; {self._shared.degraded_reason}"
+        degraded = bool(limit_problem or self._shared.degraded_reason)
+        return Health(self.name, live=True, ready=ok, reason=reason, degraded=degraded)
 
     def rate_limit_usage(self) -> dict[str, float]:
         """Share in use of each bucket this service draws on (0 idle, 1 callers wait)."""
@@ -183,6 +231,7 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
             "exchange": self.exchange_id,
             "rate_limit_waited_s": waited,
             "rate_limit_used": self.rate_limit_usage(),
+            "market_data_cache": self._shared.stats() if self._shared.enabled else None,
         }
 
     # ----------------------------------------------------------------- plumbing
@@ -234,9 +283,25 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
 
     # ----------------------------------------------------------------- markets and prices
     async def fetch_markets(self, *, reload: bool = True) -> dict[str, Market]:
-        """Load (``reload``: again) and return every market by symbol."""
+        """Load (``reload``: again) and return every market by symbol.
+
+        With shared market data, ``reload`` reads the farm's copy in Redis: the exchange is asked
+        only when that copy is older than ``markets_refresh_s`` (by one process of the farm).
+        """
         client = self._client
-        raw = await self._call("fetch_markets", None, lambda: client.load_markets(reload))
+        loaded: list[bool] = []
+
+        async def load() -> dict[str, Any]:
+            await self._call("fetch_markets", None, lambda: client.load_markets(True))
+            loaded.append(True)
+            return payload_of(client)
+
+        if self._shared.enabled and (reload or not client.markets):
+            ttl_s = self.settings.markets_refresh_s or 365 * 86400.0
+            payload = await self._shared.get_or_load(self._shared.key("markets"), load, ttl_s)
+            raw = client.markets if loaded else install(client, payload)
+        else:
+            raw = await self._call("fetch_markets", None, lambda: client.load_markets(reload))
         mode = int(getattr(client, "precisionMode", nz.TICK_SIZE) or nz.TICK_SIZE)
         ctx = self._ctx("fetch_markets")
         self._markets = {
@@ -265,15 +330,21 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
         """Call ccxt's ``method(*args)`` through ``_call`` and parse the result strictly.
 
         Identical market-data and account reads in flight at the same time share one request:
-        twenty bots asking for the BTC/USDT ticker at once cost one exchange call.
+        twenty bots asking for the BTC/USDT ticker at once cost one exchange call. With shared
+        market data, tickers are also reused farm-wide for ``ticker_ttl_s`` through Redis.
         """
+
+        def call() -> Awaitable[Any]:
+            return self._call(method, symbol, lambda: getattr(self._client, method)(*args))
+
         if method not in _COALESCED:
-            raw = await self._call(method, symbol, lambda: getattr(self._client, method)(*args))
-            return parse(raw, self._ctx(method))
-        raw = await self._single_flight.run(
-            (method, repr(args)),
-            lambda: self._call(method, symbol, lambda: getattr(self._client, method)(*args)),
-        )
+            return parse(await call(), self._ctx(method))
+        load: Callable[[], Awaitable[Any]] = call
+        if method in _SHARED and self._shared.enabled:
+            key = self._shared.key(method.removeprefix("fetch_"), *args)
+            ttl_s = self.settings.ticker_ttl_s
+            load = lambda: self._shared.get_or_load(key, call, ttl_s)  # noqa: E731  # a thunk
+        raw = await self._single_flight.run((method, repr(args)), load)
         return parse(raw, self._ctx(method))
 
     async def fetch_ticker(self, symbol: str, params: Params = None) -> Ticker:

@@ -1,0 +1,133 @@
+"""Market data shared by the farm through Redis: markets and tickers, loaded once for everyone.
+
+Every process of a farm that talks to the same venue reads markets and tickers through one
+Redis cache (:meth:`RedisClient.get_or_set`): on a miss exactly one loader runs farm-wide, the
+others wait for its result, so N bots in N processes asking for the same ticker at once cost
+the exchange one request. Names live under the farm namespace
+(``omega:{farm}:cache:exchange:{venue}:...``, see :func:`cache_key`).
+
+If Redis cannot be reached the cache steps aside: every call goes to the exchange directly, the
+problem is reported in :attr:`SharedMarketData.degraded_reason` (and so in the service's
+``health()``), and Redis is tried again after ``retry_redis_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import structlog
+
+from omegafarm.core.errors import StoreError
+from omegafarm.store import RedisClient
+
+T = TypeVar("T")
+_log = structlog.get_logger("omegafarm", service="exchange")
+
+
+def cache_key(venue: str, kind: str, *parts: object) -> str:
+    """The relative cache name of one piece of market data, e.g. ``exchange:binance:markets``."""
+    if not parts:
+        return f"exchange:{venue}:{kind}"
+    detail = json.dumps(list(parts), sort_keys=True, separators=(",", ":"), default=str)
+    return f"exchange:{venue}:{kind}:{detail}"
+
+
+class SharedMarketData:
+    """Redis get-or-load with farm-wide single flight, and a direct path when Redis is away."""
+
+    def __init__(
+        self,
+        redis: RedisClient | None,
+        venue: str,
+        *,
+        lock_ttl_s: float = 15.0,
+        retry_redis_s: float = 5.0,
+    ) -> None:
+        self._redis = redis
+        self.venue = venue
+        self._lock_ttl_s = lock_ttl_s
+        self._retry_redis_s = retry_redis_s
+        self._degraded_since: float | None = None
+        self.degraded_reason = ""
+        self.hits = 0
+        self.loads = 0
+        self.bypassed = 0
+
+    @property
+    def enabled(self) -> bool:
+        """True when a Redis client was given (the cache may still be degraded)."""
+        return self._redis is not None
+
+    def key(self, kind: str, *parts: object) -> str:
+        """The relative cache name of ``kind`` (``markets``, ``ticker``...) for this venue."""
+        return cache_key(self.venue, kind, *parts)
+
+    async def get_or_load(self, key: str, loader: Callable[[], Awaitable[T]], ttl_s: float) -> T:
+        """The cached value at ``key`` or the loader's (shared for ``ttl_s``): one load a miss.
+
+        The loader's own errors pass through untouched; only Redis failures are absorbed.
+        """
+        redis = self._redis
+        if redis is None or not self._use_redis():
+            self.bypassed += 1
+            return await loader()
+        outcome: list[T] = []
+
+        async def load() -> T:
+            self.loads += 1
+            value = await loader()
+            outcome.append(value)
+            return value
+
+        try:
+            value = await redis.get_or_set(key, load, ttl_s, lock_ttl_s=self._lock_ttl_s)
+        except StoreError as exc:
+            self._degrade(str(exc))
+            if outcome:  # loaded, then Redis failed while storing: do not ask the exchange again
+                return outcome[0]
+            self.bypassed += 1
+            return await loader()
+        self._recover()
+        if not outcome:
+            self.hits += 1
+        return value
+
+    def stats(self) -> dict[str, int]:
+        """Cache hits, loads (exchange calls through the cache) and calls that bypassed Redis."""
+        return {"hits": self.hits, "loads": self.loads, "bypassed": self.bypassed}
+
+    # ----------------------------------------------------------------- internals
+    def _use_redis(self) -> bool:
+        if self._degraded_since is None:
+            return True
+        return time.monotonic() - self._degraded_since >= self._retry_redis_s
+
+    def _degrade(self, reason: str) -> None:
+        if self._degraded_since is None:
+            _log.warning("market_data_cache_degraded", venue=self.venue, reason=reason)
+        self._degraded_since = time.monotonic()
+        self.degraded_reason = (
+            f"market data cache: Redis unreachable, asking the exchange: {reason}"
+        )
+
+    def _recover(self) -> None:
+        if self._degraded_since is not None:
+            _log.info("market_data_cache_shared_again", venue=self.venue)
+        self._degraded_since = None
+        self.degraded_reason = ""
+
+
+def payload_of(client: Any) -> dict[str, Any]:
+    """What a ccxt client loaded (markets and currencies), as plain data for the cache."""
+    return {"markets": dict(client.markets or {}), "currencies": dict(client.currencies or {})}
+
+
+def install(client: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Give a ccxt client markets loaded elsewhere, so it never loads them itself; returns them."""
+    markets: dict[str, Any] = payload["markets"]
+    if hasattr(client, "set_markets"):
+        client.set_markets(list(markets.values()), payload.get("currencies") or None)
+    return markets
