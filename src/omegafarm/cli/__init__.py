@@ -10,6 +10,7 @@ from omegafarm.cli import analyze as _analyze
 from omegafarm.cli import audit as _audit
 from omegafarm.cli import backtest as _backtest
 from omegafarm.cli import bots as _bots
+from omegafarm.cli import data as _data
 from omegafarm.cli import discord_bot, learn
 from omegafarm.cli import exchange as _exchange
 from omegafarm.cli import keys as _keys
@@ -24,6 +25,7 @@ app.add_typer(_tokens.app, name="tokens")
 app.add_typer(_audit.app, name="audit")
 app.add_typer(_keys.app, name="keys")
 app.add_typer(_exchange.app, name="exchange")
+app.add_typer(_data.app, name="data")
 app.command("discord")(discord_bot.discord_command)
 app.command("backtest")(_backtest.backtest)
 app.add_typer(_bots.app, name="bots")
