@@ -199,3 +199,40 @@ async def test_remembered_books_tell_apart_the_close_and_the_next_open(tmp_path:
     fills = [o for o in fast[0] if isinstance(o, dict) and o.get("status") == "closed"]
     assert len(fills) == 5
     assert all(o["average"] > 100.0 + 30 for o in fills)  # paid around the next open, not the close
+
+
+async def _edge_run(tmp_path: Path, fast: bool) -> tuple[object, ...]:
+    """Resting limits one tick inside, on and one tick outside the bar's low and high."""
+    rows = [(T0 + i * MIN, 100.0, 100.0, 100.0, 100.0, 1000.0) for i in range(30)]
+    rows.append((T0 + 30 * MIN, 100.0, 100.37, 99.63, 100.0, 1000.0))
+    write_candles(tmp_path, "EDG/USDT", "1m", rows)
+    ex = PaperExchange(
+        PaperSettings(
+            source="replay",
+            clock="manual",
+            replay_path=tmp_path,
+            warmup_bars=30,
+            perpetuals=False,
+            initial_balances={"USDT": Decimal(100_000), "EDG": Decimal(100)},
+        )
+    )
+    ex._engine._fast = fast
+    tick = 0.0001
+    ids = []
+    for side, edge in (("buy", 99.63), ("sell", 100.37)):
+        for offset in (-tick, 0.0, tick):
+            order = await ex.create_order("EDG/USDT", "limit", side, 1.0, edge + offset)
+            ids.append(order["id"])
+    ex.advance()
+    orders = [await ex.fetch_order(i) for i in ids]
+    return tuple(orders), ex.balance_of("USDT"), ex.balance_of("EDG")
+
+
+async def test_limits_at_the_bar_edges_fill_the_same_on_both_paths(tmp_path: Path) -> None:
+    fast = await _edge_run(tmp_path / "fast", True)
+    slow = await _edge_run(tmp_path / "slow", False)
+    assert fast == slow
+    orders = fast[0]
+    assert isinstance(orders, tuple)
+    # through, not touched: buy above the low (low < price), sell below the high (high > price)
+    assert [o["filled"] > 0 for o in orders] == [False, False, True, True, False, False]

@@ -48,6 +48,19 @@ from omegafarm.exchange.paper.config import PaperSettings
 _BOOK_CACHE_SIZE = 256  # books remembered (a few per symbol and bar is all that repeats)
 
 
+def _out_of_reach(order: Order, high: float, low: float) -> bool:
+    """Whether a resting limit order is clearly beyond the bar's range, judged with floats.
+
+    ``float`` and the shortest repr ``dec`` uses are each within 2e-16 (relative) of the exact
+    values, so a margin of 1e-9 can only leave the exact Decimal test to decide, never
+    contradict it. NaN compares False: it goes to the exact test too."""
+    assert order.price is not None  # only limit orders rest
+    price = float(order.price)
+    if order.side == "buy":  # fills only when low < price
+        return low >= price * (1 + 1e-9)
+    return high <= price * (1 - 1e-9)  # a sell fills only when high > price
+
+
 class Engine:
     """Orders, fills, the account and the clock of one paper exchange."""
 
@@ -297,11 +310,18 @@ class Engine:
         queue = self._open[symbol]
         bar_ts = int(c.ts[i])
         if queue:
-            budget = dec(float(c.volume[i])) * dec(self.settings.participation)
-            high, low = dec(float(c.high[i])), dec(float(c.low[i]))
+            high_f, low_f = float(c.high[i]), float(c.low[i])
+            exact: tuple[Decimal, Decimal] | None = None  # high and low as Decimals, on need
+            budget = ZERO
             for order in list(queue):
-                if order.arrived and order.status == "open" and order.type == "limit":
-                    budget = self._rest(order, high, low, budget, bar_ts)
+                if not (order.arrived and order.status == "open" and order.type == "limit"):
+                    continue
+                if self._fast and _out_of_reach(order, high_f, low_f):
+                    continue  # the exact test in _rest would say "not through"
+                if exact is None:
+                    exact = dec(high_f), dec(low_f)
+                    budget = dec(float(c.volume[i])) * dec(self.settings.participation)
+                budget = self._rest(order, exact[0], exact[1], budget, bar_ts)
         for market in self._swaps[symbol]:
             self._check_liquidation(market, c, i, bar_ts)
 
