@@ -22,6 +22,7 @@ from omegafarm.api import dashboard, ws
 from omegafarm.api.auth import PUBLIC
 from omegafarm.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from omegafarm.api.routes import admin, analysis, bots, education, exchange, session
+from omegafarm.api.tracing import TracingMiddleware
 from omegafarm.core.health import HealthState, aggregate
 from omegafarm.core.metrics import render_prometheus
 from omegafarm.core.registry import ServiceRegistry
@@ -73,6 +74,7 @@ def create_app(
     app.state.registry = registry
     app.state.feed_hub = ws.FeedHub(registry, queue_size=ws_queue_size)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(TracingMiddleware)
     install_problem_handlers(app)
     _add_health_routes(app, registry, metrics_registry)
     for module in (session, exchange, analysis, education, bots, admin):

@@ -11,8 +11,10 @@
 * Orders: bots append commands (place, cancel, sync) to the ``gw:commands`` stream; the gateway
   executes them through the Exchange Service (idempotent client order ids) and appends every
   change of an order to that bot's update stream, after recording it as the exchange's view.
-  Commands carry the bot's lease token; one older than the bot's newest lease (or than a token
-  already seen) is dropped (fencing): a worker that lost its lease cannot trade any more.
+  Commands carry the bot's trace context (``traceparent``: the gateway's span and the Exchange
+  Service call continue the bot's trace) and its lease token; one older than the bot's newest
+  lease (or than a token already seen) is dropped (fencing): a worker that lost its lease
+  cannot trade any more.
 * Open orders are polled (one ``fetch_order`` each) so fills reach the bots without the bots
   ever polling the exchange themselves.
 """
@@ -27,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from opentelemetry.trace import SpanKind
 
 from omegafarm.bots import _names
 from omegafarm.bots._convert import update_from_order
@@ -34,10 +37,14 @@ from omegafarm.bots.config import FarmSettings
 from omegafarm.bots.lease import newest_token
 from omegafarm.bots.ledger import OrderUpdate
 from omegafarm.core.errors import OmegaError, StoreUnavailableError, is_transient
+from omegafarm.core.tracing import extract, start_span
 from omegafarm.exchange import ExchangeService, OrderNotFoundError, Ticker
 from omegafarm.store import RedisClient, StreamMessage
 
 _log = structlog.get_logger("omegafarm.bots.gateway")
+_TRACER = "omegafarm.bots.gateway"
+_SPAN_FIELDS = {"omega.bot_id": "bot_id", "omega.command": "kind",
+                "omega.client_order_id": "cid", "omega.symbol": "symbol"}  # fmt: skip
 TICKER_INTERVAL_S = 1.0  # tickers are polled at most this often (one call for every symbol)
 
 
@@ -170,6 +177,17 @@ class Gateway:
     async def _handle(self, message: StreamMessage) -> bool:
         """Execute one command; False leaves it pending (a transient failure: retried)."""
         cmd: dict[str, Any] = message.data
+        attributes = {
+            key: None if cmd.get(field) is None else str(cmd[field])
+            for key, field in _SPAN_FIELDS.items()
+        }
+        with start_span(
+            f"gateway {cmd.get('kind')}", tracer_name=_TRACER, kind=SpanKind.CONSUMER,
+            context=extract(cmd), attributes=attributes,
+        ):  # fmt: skip
+            return await self._handle_command(cmd)
+
+    async def _handle_command(self, cmd: dict[str, Any]) -> bool:
         bot, token = str(cmd["bot_id"]), int(cmd["token"])
         granted = await newest_token(self.redis, bot)  # the newest lease's token
         if token < max(self._fence.get(bot, 0), granted):
@@ -192,6 +210,15 @@ class Gateway:
 
     async def _execute(self, cmd: dict[str, Any]) -> OrderUpdate | None:
         kind, cid, symbol = cmd["kind"], str(cmd["cid"]), str(cmd["symbol"])
+        with start_span(f"ExchangeService {kind}", tracer_name=_TRACER, attributes={
+            "omega.exchange.id": self.exchange.exchange_id, "omega.symbol": symbol,
+            "omega.client_order_id": cid,
+        }):  # fmt: skip
+            return await self._execute_on_exchange(cmd, kind, cid, symbol)
+
+    async def _execute_on_exchange(
+        self, cmd: dict[str, Any], kind: str, cid: str, symbol: str
+    ) -> OrderUpdate | None:
         params = {"clientOrderId": cid}
         if kind == "place":
             price = cmd.get("price")

@@ -7,7 +7,8 @@ if the lease has moved — and *then* appends the commands for the gateway. So a
 the two leaves orders marked "pending" in the saved ledger, and the next owner re-sends them
 with the same client order ids (idempotent: never a duplicate). On start the bot reconciles:
 it replays its update stream (applying a snapshot twice adds nothing), re-sends pending orders
-and asks the gateway to look up every open one by client order id.
+and asks the gateway to look up every open one by client order id. Each command is sent
+inside a span and carries its trace context (``traceparent``) for the gateway to continue.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from opentelemetry.trace import SpanKind
 
 from omegafarm.bots import _names
 from omegafarm.bots.config import BotSettings
@@ -29,8 +31,10 @@ from omegafarm.bots.strategies import get_strategy
 from omegafarm.bots.strategy import Candle, Tick
 from omegafarm.bots.trader import Brackets, CancelOrder, Command, PlaceOrder, RiskLimits, Trader
 from omegafarm.core.errors import OmegaError, ServiceError
+from omegafarm.core.tracing import inject, start_span
 from omegafarm.store import RedisClient, encode
 
+_TRACER = "omegafarm.bots.live"
 EQUITY_SAMPLES = 10_000  # per bot, in the stream bot:{id}:equity (a time series)
 
 
@@ -196,7 +200,17 @@ class LiveBot:
 
     async def _send(self, body: dict[str, Any]) -> None:
         body = {**body, "bot_id": self.id, "token": self.lease.token}
-        await self.redis.stream_add(_names.COMMANDS, body)
+        attributes = {
+            "omega.bot_id": self.id,
+            "omega.command": body.get("kind"),
+            "omega.client_order_id": body.get("cid"),
+            "omega.symbol": body.get("symbol"),
+        }
+        with start_span(
+            f"bot {body['kind']}", tracer_name=_TRACER, kind=SpanKind.PRODUCER,
+            attributes=attributes,
+        ):  # fmt: skip  # the gateway continues this trace from the message's traceparent
+            await self.redis.stream_add(_names.COMMANDS, inject(body))
         self.commands_sent += 1
 
     def snapshot(self) -> dict[str, Any]:

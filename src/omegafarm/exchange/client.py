@@ -4,7 +4,8 @@ ccxt's own throttle is off (``enableRateLimit=False``); instead a subclass of th
 class overrides ``fetch2`` — the one method every REST call passes through — to acquire ccxt's
 per-endpoint cost from our :class:`RateLimiter` first, to hand a ``Retry-After`` to the limiter,
 and to follow the used weight the exchange reports in headers (Binance
-``X-MBX-USED-WEIGHT-1M``).
+``X-MBX-USED-WEIGHT-1M``). Each request is one tracing span (exchange id, HTTP method, the
+endpoint without query string, ccxt's cost; never parameters, headers or error messages).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Any
 
 import ccxt
 import ccxt.async_support as ccxt_async
+from opentelemetry.trace import SpanKind
 
 from omegafarm.core.errors import ConfigError
+from omegafarm.core.tracing import start_span
 from omegafarm.exchange.credentials import Credentials
 from omegafarm.exchange.errors import redact
 from omegafarm.exchange.ratelimit import RateLimiter, order_bucket, weight_bucket
@@ -27,6 +30,7 @@ from omegafarm.exchange.ratelimit import RateLimiter, order_bucket, weight_bucke
 USED_WEIGHT_HEADERS: dict[str, tuple[float, float]] = {"x-mbx-used-weight-1m": (60.0, 6000.0)}
 _HOST = re.compile(r"^[a-z]+://[^/]+", re.IGNORECASE)
 _classes: dict[type[Any], type[Any]] = {}
+_TRACER = "omegafarm.exchange.ccxt"
 __all__ = ["build_ccxt_client", "ccxt_class", "order_bucket", "rewrite_urls", "weight_bucket"]
 
 
@@ -106,6 +110,12 @@ class RedactingLogger:
         self.log(logging.CRITICAL, msg, *args, **kwargs)
 
 
+def _span_path(api: Any, path: Any) -> str:
+    """The endpoint a request goes to, for a span: ``api/path`` without any query string."""
+    section = "/".join(map(str, api)) if isinstance(api, (list, tuple)) else str(api)
+    return f"{section}/{str(path).split('?', 1)[0]}"
+
+
 def _limited_class(base: type[Any]) -> type[Any]:
     """A subclass of the ccxt class ``base`` whose requests go through our limiter."""
     found = _classes.get(base)
@@ -129,10 +139,26 @@ def _limited_class(base: type[Any]) -> type[Any]:
             """ccxt's request path: acquire the endpoint's cost, send, note what came back."""
             params = {} if params is None else params
             config = {} if config is None else config
+            cost = float(self.calculate_rate_limiter_cost(api, method, path, params, config) or 1)
+            with start_span(
+                f"ccxt {method} {_span_path(api, path)}",
+                tracer_name=_TRACER,
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "omega.exchange.id": str(self.id),
+                    "http.request.method": str(method),
+                    "url.path": _span_path(api, path),
+                    "omega.ccxt.cost": cost,
+                },
+            ):
+                return await self._omega_fetch(path, api, method, params, config, cost)
+
+        async def _omega_fetch(
+            self, path: Any, api: Any, method: str, params: Any, config: Any, cost: float
+        ) -> Any:
             limiter = self.omega_limiter
             if limiter is not None:
-                cost = self.calculate_rate_limiter_cost(api, method, path, params, config)
-                await limiter.acquire(self.omega_bucket, float(cost or 1))
+                await limiter.acquire(self.omega_bucket, cost)
             try:
                 result = await super().fetch2(path, api, method, params, config)
             except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as exc:
