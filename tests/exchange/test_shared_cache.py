@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
@@ -25,7 +24,7 @@ SPOT_INFO = "/api/v3/exchangeInfo"
 TICKER = "/api/v3/ticker/24hr"
 
 
-def _btc_usdt() -> dict[str, Any]:
+def btc_usdt_symbol_info() -> dict[str, Any]:
     return {
         "symbol": "BTCUSDT",
         "status": "TRADING",
@@ -57,7 +56,7 @@ class TickerVenue:
     async def handle(self, request: RecordedRequest) -> Reply:
         """Answer exchangeInfo (spot: BTC/USDT; futures: none) and 24 h tickers."""
         if request.path == SPOT_INFO:
-            return Reply({"timezone": "UTC", "serverTime": 1, "symbols": [_btc_usdt()]})
+            return Reply({"timezone": "UTC", "serverTime": 1, "symbols": [btc_usdt_symbol_info()]})
         if request.path.endswith("exchangeInfo"):
             return Reply({"timezone": "UTC", "serverTime": 1, "symbols": []})
         if request.path == TICKER:
@@ -203,7 +202,6 @@ async def test_without_redis_nothing_is_shared_and_each_call_asks_the_exchange(
     assert metrics["market_data_cache"] is None
 
 
-@pytest.mark.slow
 async def test_redis_down_the_service_answers_from_the_exchange_and_says_degraded(
     tmp_path: Path,
 ) -> None:
