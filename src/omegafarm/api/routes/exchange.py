@@ -1,4 +1,8 @@
-"""Exchange routes: markets, tickers, candles, balance, positions and orders."""
+"""Exchange routes: markets, tickers, candles, balance, positions and orders.
+
+Order actions call the Exchange Service inside a span, below the request's span (see
+``api.tracing``), so the trace reads API -> Exchange Service -> ccxt request.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from omegafarm.api._render import jsonable, service
 from omegafarm.api.auth import TRADER, VIEWER, security_service
 from omegafarm.api.routes._params import SYMBOL_PATTERN, CandleLimit, Symbol, Timeframe
 from omegafarm.core.errors import OmegaError
+from omegafarm.core.tracing import start_span
 from omegafarm.exchange import OHLCV_COLUMNS, ExchangeService
 from omegafarm.security import Principal
 from omegafarm.store import RedisClient
@@ -32,6 +37,11 @@ class OrderRequest(BaseModel):
     price: Decimal | None = Field(
         default=None, gt=0, max_digits=30, decimal_places=12, allow_inf_nan=False
     )
+
+
+def _span_attributes(exchange: ExchangeService) -> dict[str, str]:
+    """What an order route's Exchange Service span says (the request span is its parent)."""
+    return {"omega.exchange.id": exchange.exchange_id}
 
 
 def _exchange(request: Request) -> ExchangeService:
@@ -124,9 +134,10 @@ async def create_order(
         "price": None if body.price is None else str(body.price),
     }
     try:
-        order = await exchange.create_order(
-            body.symbol, body.type, body.side, body.amount, body.price
-        )
+        with start_span("ExchangeService create_order", attributes=_span_attributes(exchange)):
+            order = await exchange.create_order(
+                body.symbol, body.type, body.side, body.amount, body.price
+            )
     except OmegaError as exc:
         await audit(
             "order_create", actor=actor, outcome="failed", error=type(exc).__name__, **fields
@@ -148,7 +159,8 @@ async def cancel_order(
     audit = security_service(request).audit.append
     actor = who.user if who else "?"
     try:
-        order = await exchange.cancel_order(order_id, symbol)
+        with start_span("ExchangeService cancel_order", attributes=_span_attributes(exchange)):
+            order = await exchange.cancel_order(order_id, symbol)
     except OmegaError as exc:
         await audit(
             "order_cancel",
