@@ -233,10 +233,7 @@ class Engine:
         closed = 0
         heap: list[tuple[int, bool, int, str]] = []  # (time, is_open, rank, symbol): due events
         for rank, symbol in enumerate(self._next):
-            if self._fast and self._idle(symbol):
-                closed += self._jump(symbol, ts_ms)
-            else:
-                self._push_due(heap, rank, symbol, ts_ms)
+            closed += self._schedule(heap, rank, symbol, ts_ms)
         while heap:
             at_ms, is_open, rank, symbol = heapq.heappop(heap)
             c = self.source.candles(symbol, ts_ms)
@@ -250,9 +247,19 @@ class Engine:
                 self._close_bar(symbol, c, i)
                 self._next[symbol] = i + 1
                 closed += 1
-            self._push_due(heap, rank, symbol, ts_ms)
+            closed += self._schedule(heap, rank, symbol, ts_ms)
         self.now_ms = ts_ms
         return closed
+
+    def _schedule(
+        self, heap: list[tuple[int, bool, int, str]], rank: int, symbol: str, ts_ms: int
+    ) -> int:
+        """Queue the symbol's next due event, or, once it is idle (say its last order just
+        filled), jump its remaining bars; returns the bars closed by a jump."""
+        if self._fast and self._idle(symbol):
+            return self._jump(symbol, ts_ms)
+        self._push_due(heap, rank, symbol, ts_ms)
+        return 0
 
     def _idle(self, symbol: str) -> bool:
         """Whether the symbol's bars can change nothing: no order waits on it and no swap
