@@ -11,7 +11,6 @@ the farm's Redis, markets and tickers are shared by every process (``shared_cach
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import time
@@ -54,7 +53,13 @@ from omegafarm.exchange.orders import (
     send_order,
 )
 from omegafarm.exchange.ratelimit import LocalRateLimiter, RateLimiter, local_limiter
-from omegafarm.exchange.shared_cache import SharedMarketData, install, payload_of
+from omegafarm.exchange.shared_cache import (
+    Periodic,
+    SharedMarketData,
+    install,
+    payload_of,
+    shared_market_data,
+)
 from omegafarm.exchange.shared_limit import SharedRateLimiter
 from omegafarm.exchange.vault import Credentials, Vault
 from omegafarm.store import RedisClient
@@ -96,8 +101,7 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
         self._limiter = rate_limiter
         self._redis = redis if redis is not None else shared_limit
         self._shared = SharedMarketData(None, self.settings.exchange_id)
-        self._refresh_task: asyncio.Task[None] | None = None
-        self._refresh_stop = asyncio.Event()
+        self._refresher: Periodic | None = None
         self._sleep = sleep
         self._rng = random.Random()  # noqa: S311  # jitter, not cryptography
         self._client: Any = None
@@ -129,49 +133,25 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
             if hasattr(self._client, "omega_limiter"):
                 self._client.omega_limiter = self._limiter
         self._cache = OhlcvCache(s.ohlcv_cache_path or _default_cache_path())
-        self._shared = self._shared_market_data()
+        self._shared = shared_market_data(s, self._redis)
         if s.load_markets_on_start:
             try:
                 await self.fetch_markets()
             except BaseException:
                 await self._on_shutdown()  # a failed start leaves no open session behind
                 raise
-        if self._shared.enabled and s.markets_refresh_s > 0:
-            self._refresh_stop = asyncio.Event()
-            refresh = self._refresh_markets(s.markets_refresh_s, self._refresh_stop)
-            self._refresh_task = asyncio.create_task(refresh)
+        if self._shared.enabled and s.markets_refresh_s > 0:  # one process reloads for all
 
-    def _shared_market_data(self) -> SharedMarketData:
-        """Markets and tickers through Redis; not for paper (each process simulates its own)."""
-        s = self.settings
-        shared = self._redis is not None and s.share_market_data and s.exchange_id != "paper"
-        venue = f"{s.exchange_id}-testnet" if s.use_testnet else s.exchange_id
-        lock_ttl_s = s.timeout_ms / 1000 * s.max_read_attempts + s.backoff_max_s
-        return SharedMarketData(self._redis if shared else None, venue, lock_ttl_s=lock_ttl_s)
-
-    async def _refresh_markets(self, every_s: float, stop: asyncio.Event) -> None:
-        """Reload the shared markets when they expire (one process of the farm does it).
-
-        Stops on ``stop`` as well as on cancellation: a cancel that lands inside ccxt's market
-        loading task can be absorbed by it, and the loop must end anyway.
-        """
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=every_s)
-            if stop.is_set():
-                return
-            try:
-                await self.fetch_markets()
-            except Exception as exc:  # supervisor loop: log, count, try again next round
+            def failed(exc: Exception) -> None:
                 self.handle_error(exc, operation="refresh_markets")
 
+            self._refresher = Periodic(s.markets_refresh_s, self.fetch_markets, failed)
+            self._refresher.start()
+
     async def _on_shutdown(self) -> None:
-        if self._refresh_task is not None:
-            self._refresh_stop.set()
-            self._refresh_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresh_task
-            self._refresh_task = None
+        if self._refresher is not None:
+            await self._refresher.stop()
+            self._refresher = None
         if self._client is not None and hasattr(self._client, "close"):
             await self._client.close()
         self._client = None

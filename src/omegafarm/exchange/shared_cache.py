@@ -13,6 +13,8 @@ problem is reported in :attr:`SharedMarketData.degraded_reason` (and so in the s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +23,7 @@ from typing import Any, TypeVar
 import structlog
 
 from omegafarm.core.errors import StoreError
+from omegafarm.exchange.config import ExchangeSettings
 from omegafarm.store import RedisClient
 
 T = TypeVar("T")
@@ -131,3 +134,58 @@ def install(client: Any, payload: dict[str, Any]) -> dict[str, Any]:
     if hasattr(client, "set_markets"):
         client.set_markets(list(markets.values()), payload.get("currencies") or None)
     return markets
+
+
+def shared_market_data(settings: ExchangeSettings, redis: RedisClient | None) -> SharedMarketData:
+    """The cache of one service: off without Redis, when disabled, and for the paper exchange
+    (each process simulates its own market); a testnet is a venue of its own."""
+    s = settings
+    shared = redis is not None and s.share_market_data and s.exchange_id != "paper"
+    venue = f"{s.exchange_id}-testnet" if s.use_testnet else s.exchange_id
+    lock_ttl_s = s.timeout_ms / 1000 * s.max_read_attempts + s.backoff_max_s  # a slow load
+    return SharedMarketData(redis if shared else None, venue, lock_ttl_s=lock_ttl_s)
+
+
+class Periodic:
+    """``step()`` every ``every_s`` seconds in a background task, errors reported, until stop.
+
+    It ends on :meth:`stop` even when the cancel is lost: ccxt's market loading runs in a task
+    of its own that can absorb a cancellation arriving mid-request (seen with ccxt 4.5.90).
+    """
+
+    def __init__(
+        self,
+        every_s: float,
+        step: Callable[[], Awaitable[object]],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        self._every_s = every_s
+        self._step = step
+        self._on_error = on_error
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the background task (in the running event loop)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop and wait for the task to end."""
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self._every_s)
+            if self._stop.is_set():
+                return
+            try:
+                await self._step()
+            except Exception as exc:  # supervisor loop: reported by on_error, tried next round
+                self._on_error(exc)
