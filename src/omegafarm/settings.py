@@ -14,6 +14,7 @@ from pydantic import Field
 from omegafarm.api.config import AlertSettings, ApiSettings
 from omegafarm.bots.config import FarmSettings
 from omegafarm.core.config import LogSettings, OmegaSettings, config_file_from_env, load_settings
+from omegafarm.core.tracing import TracingSettings
 from omegafarm.cosmic.config import CosmicSettings
 from omegafarm.education.config import EducationSettings
 from omegafarm.exchange.config import ExchangeSettings
@@ -33,6 +34,7 @@ class Settings(OmegaSettings):
     education: EducationSettings = Field(default_factory=EducationSettings)
     bots: FarmSettings = Field(default_factory=FarmSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
 
 def load(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:

@@ -14,6 +14,7 @@ from omegafarm import __version__
 from omegafarm.core.config import iter_secrets, masked_dump
 from omegafarm.core.errors import OmegaError
 from omegafarm.core.logging import configure_logging
+from omegafarm.core.tracing import configure_from_settings
 
 app = typer.Typer(
     help="Omega Bot Farm: run, observe and learn a farm of crypto trading bots.",
@@ -48,6 +49,10 @@ def load_settings_or_exit(ctx: typer.Context, overrides: dict[str, Any] | None =
     configure_logging(
         level=settings.log.level, fmt=settings.log.format, secrets=iter_secrets(settings)
     )
+    try:
+        configure_from_settings(settings.tracing)
+    except OmegaError as exc:
+        raise fail(str(exc)) from None
     return settings
 
 
