@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import ccxt
 
-from omegafarm.exchange.paper._state import ZERO, Fill, Order, Position, Wallet
+from omegafarm.exchange.paper._state import ZERO, Fill, Order, PaperMarket, Position, Side, Wallet
 
 
 class Account:
@@ -163,3 +163,39 @@ def liquidation_price(pos: Position, mmr: Decimal) -> Decimal | None:
     if pos.contracts > 0:
         return pos.entry_price * (1 - inverse_lev) / (1 - mmr)
     return pos.entry_price * (1 + inverse_lev) / (1 + mmr)
+
+
+def liquidation_order(
+    market: PaperMarket, contracts: Decimal, price: Decimal, ts_ms: int, order_id: str, fill_id: str
+) -> Order:
+    """The closed reduce-only market order, with its one fee-less fill, that records the
+    liquidation of ``contracts`` (signed) at ``price``."""
+    side: Side = "sell" if contracts > 0 else "buy"
+    qty = abs(contracts)
+    quote = market.spec.quote
+    order = Order(
+        id=order_id,
+        client_id=None,
+        market=market,
+        type="market",
+        side=side,
+        amount=qty,
+        price=None,
+        tif="IOC",
+        reduce_only=True,
+        ts_ms=ts_ms,
+        arrival_ts_ms=ts_ms,
+        reserve_currency=quote,
+        status="closed",
+        arrived=True,
+        filled=qty,
+        cost=qty * price,
+        last_trade_ts_ms=ts_ms,
+        last_update_ts_ms=ts_ms,
+        reason="liquidation",
+    )
+    fill = Fill(
+        fill_id, order_id, market.symbol, side, "taker", price, qty, qty * price, ZERO, quote, ts_ms
+    )
+    order.fills.append(fill)
+    return order

@@ -27,7 +27,7 @@ from decimal import Decimal
 import ccxt
 import numpy as np
 
-from omegafarm.exchange.paper._account import Account, liquidation_price
+from omegafarm.exchange.paper._account import Account, liquidation_order, liquidation_price
 from omegafarm.exchange.paper._book import Book, book_at
 from omegafarm.exchange.paper._source import Candles, MarketSource, timeframe_ms
 from omegafarm.exchange.paper._state import (
@@ -438,42 +438,8 @@ class Engine:
         self.account.liquidate(pos, market.spec.quote, ts)
         self._order_seq += 1
         self._fill_seq += 1
-        side: Side = "sell" if contracts > 0 else "buy"
-        qty = abs(contracts)
-        order = Order(
-            id=str(self._order_seq),
-            client_id=None,
-            market=market,
-            type="market",
-            side=side,
-            amount=qty,
-            price=None,
-            tif="IOC",
-            reduce_only=True,
-            ts_ms=ts,
-            arrival_ts_ms=ts,
-            reserve_currency=market.spec.quote,
-            status="closed",
-            arrived=True,
-            filled=qty,
-            cost=qty * price,
-            last_trade_ts_ms=ts,
-            last_update_ts_ms=ts,
-            reason="liquidation",
+        order = liquidation_order(
+            market, contracts, price, ts, str(self._order_seq), str(self._fill_seq)
         )
-        fill = Fill(
-            str(self._fill_seq),
-            order.id,
-            market.symbol,
-            side,
-            "taker",
-            price,
-            qty,
-            qty * price,
-            ZERO,
-            market.spec.quote,
-            ts,
-        )
-        order.fills.append(fill)
-        self.fills.append(fill)
+        self.fills.extend(order.fills)
         self.orders[order.id] = order
