@@ -169,7 +169,10 @@ def cycle_track(
     f_hat, idx, interior = _interpolated_peak(power, basis.freqs)
     rows = np.arange(re.shape[0])
     peak = power[rows, idx]
-    valid = interior & (total > 0)
+    # A window that is flat up to rounding has only rounding noise for a spectrum: its peak
+    # would depend on the price scale. Power below (1e-9 of the window's reach)^2 is no signal.
+    noise_floor = (1e-9 * window * float(np.abs(x).max())) ** 2
+    valid = interior & (total > noise_floor)
     nan_or_0 = np.where(valid, 0.0, np.nan)  # NaN marks "no interior peak" in every output
     with np.errstate(divide="ignore", invalid="ignore"):
         compact = {
