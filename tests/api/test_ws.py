@@ -136,10 +136,14 @@ async def test_a_slow_client_is_dropped_and_a_fast_one_gets_everything(
                     received.append(message["data"]["n"])
 
             reader = asyncio.create_task(read_fast())
-            for start in range(0, count, 20):
-                await farm.redis.publish_many(
-                    "tickers", [{"n": n, "pad": payload} for n in range(start, start + 20)]
-                )
+            for n in range(count):
+                await farm.redis.publish("tickers", {"n": n, "pad": payload})
+                # Pace by the fast reader: at most two messages in flight, fewer than its queue
+                # of QUEUE_SIZE, so only the stalled client can fall behind (a burst larger than
+                # the queue could drop the fast client too on a loaded machine: seen in CI).
+                async with asyncio.timeout(60):
+                    while len(received) < n - 1 and not reader.done():  # noqa: ASYNC110  # the counter is the event
+                        await asyncio.sleep(0.001)  # wait-ok: polling a counter the reader bumps
             async with asyncio.timeout(60):
                 await reader
             dropped = hub.dropped_clients

@@ -65,7 +65,6 @@ class RedisClient(BaseService[RedisSettings]):
         super().__init__(settings, metrics_registry=metrics_registry)
         self.keys = Keys(settings.farm)
         self._redis: Redis | None = None
-        self._sub_redis: Redis | None = None
         self._embedded: EmbeddedRedis | None = None
         self._default_sub: Subscription | None = None
         self._subs: set[Subscription] = set()
@@ -94,9 +93,6 @@ class RedisClient(BaseService[RedisSettings]):
             "health_check_interval": 30,
             "timeout": s.socket_timeout_s,
         }
-        # Subscribers block on reads by design: their pool has no read timeout (a dead
-        # connection is still found by the periodic health check PING).
-        subscriber = {**common, "socket_timeout": None}
         if s.url is None:
             self._embedded = EmbeddedRedis(s.data_dir, start_timeout_s=s.start_timeout_s)
             address = await self._embedded.start()
@@ -106,12 +102,9 @@ class RedisClient(BaseService[RedisSettings]):
                 "password": address.password,
             }
             pool = BlockingConnectionPool(**where, **common)
-            sub_pool = BlockingConnectionPool(**where, **subscriber)
         else:
             pool = BlockingConnectionPool.from_url(s.url.get_secret_value(), **common)
-            sub_pool = BlockingConnectionPool.from_url(s.url.get_secret_value(), **subscriber)
         self._redis = Redis.from_pool(pool)  # the client owns the pool and closes it
-        self._sub_redis = Redis.from_pool(sub_pool)
         try:
             await self._call("ping", self._redis.ping())
         except StoreError:
@@ -125,11 +118,10 @@ class RedisClient(BaseService[RedisSettings]):
             await sub.close()
         self._subs.clear()
         self._default_sub = None
-        for client in (self._redis, self._sub_redis):
-            if client is not None:
-                with contextlib.suppress(RedisError, OSError):
-                    await client.aclose()
-        self._redis = self._sub_redis = None
+        if self._redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.aclose()
+            self._redis = None
         if self._embedded is not None:
             await self._embedded.stop()
             self._embedded = None
@@ -138,11 +130,6 @@ class RedisClient(BaseService[RedisSettings]):
     def embedded(self) -> EmbeddedRedis | None:
         """The embedded server, when this client started (or adopted) one."""
         return self._embedded
-
-    def _subscriber_redis(self) -> Redis:
-        if self._sub_redis is None:
-            raise StoreUnavailableError("redis client is not connected; call connect() first")
-        return self._sub_redis
 
     @property
     def redis(self) -> Redis:
@@ -260,7 +247,7 @@ class RedisClient(BaseService[RedisSettings]):
     def subscription(self) -> Subscription:
         """A new independent subscription (its own connection)."""
         sub = Subscription(
-            self._subscriber_redis, self.keys, max_backoff_s=self.settings.reconnect_max_backoff_s
+            lambda: self.redis, self.keys, max_backoff_s=self.settings.reconnect_max_backoff_s
         )
         self._subs.add(sub)
         return sub
