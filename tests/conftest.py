@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -22,6 +23,23 @@ def _restore_logging() -> Iterator[None]:
     handlers, level = root.handlers[:], root.level
     yield
     structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def cli() -> Iterator[CliRunner]:
+    """``omega`` in-process; the logging it configures (onto the runner's captured stream,
+    closed afterwards) is put back before the fixtures that were set up earlier tear down."""
+    import logging
+
+    import structlog
+
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield CliRunner()
+    structlog.configure(**saved)
     root.handlers[:] = handlers
     root.setLevel(level)
 

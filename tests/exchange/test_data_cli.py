@@ -21,12 +21,6 @@ from tests.exchange.test_shared_cache import SPOT_INFO, btc_usdt_symbol_info
 MINUTE_MS = 60_000
 
 
-@pytest.fixture
-def cli() -> CliRunner:
-    """``omega`` in-process (conftest puts back the logging it configures)."""
-    return CliRunner()
-
-
 def read_csv(path: Path) -> tuple[list[str], np.ndarray]:
     """Header and rows of a downloaded CSV."""
     with path.open() as handle:

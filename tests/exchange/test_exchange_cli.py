@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
 
-import pytest
-import structlog
 from typer.testing import CliRunner
 
 from omegafarm.cli import app
@@ -15,18 +11,6 @@ from omegafarm.exchange import ExchangeSettings
 from omegafarm.exchange.ratelimit import local_limiter
 from omegafarm.exchange.shared_limit import SharedRateLimiter
 from omegafarm.store import RedisClient
-
-
-@pytest.fixture
-def cli() -> Iterator[CliRunner]:
-    """``omega`` in-process; the logging it configures is put back afterwards."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield CliRunner()
-    structlog.configure(**saved)
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_limits_show_the_budgets_without_redis(cli: CliRunner) -> None:

@@ -185,7 +185,7 @@ async def test_markets_are_reloaded_on_the_refresh_interval_until_shutdown(
             await wait_until(reloaded)
             assert len(await svc.fetch_markets(reload=False)) == 1
         after_stop = venue.count(SPOT_INFO)
-        await asyncio.sleep(0)  # let a (wrongly) surviving refresh task run once
+        await asyncio.sleep(0)  # wait-ok: let a (wrongly) surviving refresh task run once
     assert svc.get_metrics()["market_data_cache"]["loads"] >= 2
     assert venue.count(SPOT_INFO) == after_stop
 
