@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+import _candles
 from omegafarm.cosmic.harmonics import identify_patterns, load_ratio_table
 from omegafarm.cosmic.incremental import CosmicStream
 
@@ -24,15 +25,8 @@ APPENDS = 10_000
 
 
 def random_walk(n: int, seed: int = 5) -> np.ndarray:
-    """Random-walk 5-minute candles."""
-    rng = np.random.default_rng(seed)
-    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.002, n)))
-    open_ = np.concatenate([[close[0]], close[:-1]])
-    wick = np.abs(rng.normal(0.0, 0.001, (2, n)))
-    high = np.maximum(open_, close) * (1 + wick[0])
-    low = np.minimum(open_, close) * (1 - wick[1])
-    ts = 1_500_000_000_000 + np.arange(n) * 300_000.0
-    return np.column_stack([ts, open_, high, low, close, np.ones(n)])
+    """Random-walk 5-minute candles (see ``_candles``)."""
+    return _candles.random_walk(n, seed)
 
 
 def main() -> None:
