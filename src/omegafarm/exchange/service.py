@@ -125,6 +125,10 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
             except NotFoundError:
                 self.log_activity("credentials_missing", exchange=s.exchange_id, mode="public")
         self._client = self._build_client()
+        if s.exchange_id == "paper" and s.paper.durable and self._redis is not None:
+            from omegafarm.exchange.paper.journal import DurablePaperExchange  # paper/journal.py
+
+            self._client = await DurablePaperExchange.open(s.paper, self._redis)
         if self._limiter is None:
             local = self._local_limiter(float(getattr(self._client, "rateLimit", 0) or 1))
             self._limiter = local
@@ -177,6 +181,17 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
 
     def _local_limiter(self, interval_ms: float) -> LocalRateLimiter:
         return local_limiter(self.settings, interval_ms, sleep=self._sleep)
+
+    async def fence_writes(self, lease_key: str, value: str | None) -> None:
+        """The farm's gateway lease changed: a venue that keeps state of its own (the durable
+        paper exchange) reloads it and writes only while ``lease_key`` holds ``value``
+        (None: this process is a standby and must not write). Others need nothing."""
+        fence = getattr(self._client, "fence", None)
+        if fence is None:
+            return
+        fence(lease_key, value)
+        if value is not None:
+            await self._client.take_over()
 
     def get_exchange_client(self) -> Any:
         """The underlying ccxt (or paper) exchange object, for what the service does not wrap."""

@@ -94,6 +94,11 @@ class PaperSettings(BaseModel):
         default=Decimal("0.05"), ge=0, description="extra reserved for market orders (slippage)"
     )
     book: BookSettings = Field(default_factory=BookSettings)
+    durable: bool = Field(
+        default=True,
+        description="save orders, fills, balances and the clock in the farm's Redis with each "
+        "order event, so a restarted farm resumes the same exchange (needs the farm's Redis)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> PaperSettings:

@@ -1,0 +1,370 @@
+"""A durable paper exchange: its whole state is saved in the farm's Redis with each order event.
+
+Why Redis (and not SQLite in the data dir): the bots' ledgers, the gateway's records and the
+command stream already live there, so one restart of ``omega up`` finds the exchange and the
+ledgers at the same point of the same AOF; and a standby gateway on *another machine* can take
+over the exchange (``omega gateway``), which a file on the first machine's disk would not allow.
+
+What is saved, in one hash ``state:paper:{exchange}`` (one key: a write is atomic and touches
+one cluster slot): a ``state`` field (clock, wallets, positions, leverage, sequences, per symbol
+the bars already opened and closed, the market source's identity and position: its kind, seed,
+symbols, timeframe and first bar, from which a synthetic market regenerates the same candles)
+and one ``o:{id}`` field per order with its fills. Only what changed is written: new orders,
+orders that were open at the last write, and the state; an ended order is never written again.
+
+When it is written: every public method first does its work (the clock may fill orders) and
+then, *before it answers*, writes what changed. So nobody (the gateway, hence no bot's ledger)
+ever sees an order, a fill or a balance the saved exchange does not have; a crash loses at
+most work that was never reported, and the gateway re-sends those commands (same client order
+ids: idempotent). The clock alone is written whenever a bar has closed, so a restart resumes
+at or after the last bar anyone could have seen.
+
+Who may write: the process whose gateway holds the farm's gateway lease. ``fence(key, value)``
+makes every write a compare-and-set on that lease (a gateway that lost its lease can no longer
+change the exchange); ``fence(key, None)`` makes a standby's copy read-only; ``take_over``
+reloads the saved state before the new gateway executes anything.
+
+On restart the clock continues where it stopped (a farm never moves back in time): a
+wall-clock synthetic market resumes at ``max(now, saved clock)``, anything else at the saved
+clock, then follows the wall clock times ``speed`` again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+
+from omegafarm.core.errors import ConfigError, StoreUnavailableError
+from omegafarm.exchange.paper._engine import Engine
+from omegafarm.exchange.paper._source import MarketSource
+from omegafarm.exchange.paper._state import Fill, Order, Position, Wallet
+from omegafarm.exchange.paper._synthetic import SyntheticSource
+from omegafarm.exchange.paper.config import PaperSettings
+from omegafarm.exchange.paper.exchange import PaperExchange, build_source
+from omegafarm.store import RedisClient, decode, encode
+
+FORMAT = 1
+_WRITE = """
+if #KEYS == 2 and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+# the public async methods of the paper exchange: each saves what changed before it answers
+_CALLS = (
+    "load_markets", "fetch_markets", "fetch_currencies", "fetch_time", "fetch_ticker",
+    "fetch_tickers", "fetch_ohlcv", "fetch_trades", "fetch_order_book", "fetch_balance",
+    "fetch_positions", "set_leverage", "create_order", "create_market_order",
+    "create_limit_order", "cancel_order", "cancel_all_orders", "fetch_order", "fetch_orders",
+    "fetch_open_orders", "fetch_closed_orders", "fetch_my_trades",
+)  # fmt: skip
+
+
+def state_key(exchange_id: str = "paper") -> str:
+    """The hash holding one paper exchange (relative to the farm namespace)."""
+    return f"state:paper:{{{exchange_id}}}"
+
+
+class DurablePaperExchange(PaperExchange):
+    """A ``PaperExchange`` that saves every change in Redis before it answers (see module doc)."""
+
+    def __init__(
+        self,
+        settings: PaperSettings,
+        redis: RedisClient,
+        *,
+        source: MarketSource | None = None,
+        clock_s: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(settings, source=source, clock_s=clock_s)
+        self._redis = redis
+        self._key = state_key()
+        self._fence: tuple[str, str | None] | None = None  # (absolute lease key, value)
+        self._lock = asyncio.Lock()
+        self._saved_seq = 0  # orders up to this id are saved
+        self._saved_open: dict[str, tuple[Any, ...]] = {}  # open order id -> saved fingerprint
+        self._saved_fill_seq = 0
+        self._saved_leverage: dict[str, int] = {}
+        self._saved_bar = -1  # the clock is written whenever a new bar has closed
+        self.writes = 0
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    async def open(
+        cls,
+        settings: PaperSettings,
+        redis: RedisClient,
+        *,
+        clock_s: Callable[[], float] = time.time,
+    ) -> DurablePaperExchange:
+        """The saved paper exchange of this farm, or a new one (saved at once)."""
+        doc = await _read(redis, state_key())
+        if doc is None:
+            exchange = cls(settings, redis, clock_s=clock_s)
+            await exchange.save(force=True)
+            return exchange
+        state = doc["state"]
+        source = _source_of(settings, state["source"])
+        manual = settings.model_copy(update={"clock": "manual"})  # no catch-up before restore
+        exchange = cls(manual, redis, source=source, clock_s=clock_s)
+        exchange.settings = settings
+        exchange._restore(doc)
+        return exchange
+
+    async def take_over(self) -> None:
+        """Reload the saved state (another process may have changed it since we loaded)."""
+        doc = await _read(self._redis, self._key)
+        if doc is not None:
+            _check_source(self.settings, doc["state"]["source"])
+            self._restore(doc)
+
+    def fence(self, lease_key: str, value: str | None) -> None:
+        """Write only while ``lease_key`` (absolute) holds ``value``; None: never write."""
+        self._fence = (lease_key, value)
+
+    def _restore(self, doc: dict[str, Any]) -> None:
+        state = doc["state"]
+        engine = Engine(self.settings, self._engine.source)
+        restore_engine(engine, state, doc["orders"])
+        self._engine = engine
+        self._anchor = None
+        if self.settings.clock == "wall":
+            wall_s = self._clock_s()
+            live = self.settings.source == "synthetic" and self.settings.start_ts_ms is None
+            sim0 = max(int(wall_s * 1000), engine.now_ms) if live else engine.now_ms
+            self._anchor = (wall_s, sim0, self.settings.speed)
+        self._mark_saved()
+
+    # ----------------------------------------------------------------- saving
+    async def save(self, *, force: bool = False) -> None:
+        """Write what changed since the last write (the clock alone at most once a second)."""
+        async with self._lock:
+            fields, marks = self._changes()
+            bar = self._engine.now_ms // self._engine.tf_ms
+            if not fields and not force and bar == self._saved_bar:
+                return
+            fields["state"] = encode(self._state())
+            await self._write(fields)
+            self._saved_seq, self._saved_open, self._saved_fill_seq = marks
+            self._saved_leverage = dict(self._engine.leverage)
+            self._saved_bar = bar
+            self.writes += 1
+
+    def _changes(self) -> tuple[dict[str, bytes], tuple[int, dict[str, tuple[Any, ...]], int]]:
+        engine = self._engine
+        changed: dict[str, Order] = {}
+        for oid in range(self._saved_seq + 1, engine._order_seq + 1):
+            order = engine.orders.get(str(oid))
+            if order is not None:
+                changed[order.id] = order
+        for oid, mark in self._saved_open.items():
+            order = engine.orders[oid]
+            if _fingerprint(order) != mark:
+                changed[oid] = order
+        open_now = {o.id: _fingerprint(o) for q in engine._open.values() for o in q}
+        fields = {f"o:{oid}": encode(order_doc(o)) for oid, o in changed.items()}
+        if engine._fill_seq != self._saved_fill_seq or engine.leverage != self._saved_leverage:
+            fields.setdefault("state", b"")
+        if not fields and set(open_now) != set(self._saved_open):
+            fields.setdefault("state", b"")
+        return fields, (engine._order_seq, open_now, engine._fill_seq)
+
+    def _mark_saved(self) -> None:
+        engine = self._engine
+        self._saved_seq = engine._order_seq
+        self._saved_open = {o.id: _fingerprint(o) for q in engine._open.values() for o in q}
+        self._saved_fill_seq = engine._fill_seq
+        self._saved_leverage = dict(engine.leverage)
+        self._saved_bar = engine.now_ms // engine.tf_ms
+
+    async def _write(self, fields: dict[str, bytes]) -> None:
+        keys = [self._redis.keys.key(self._key)]
+        fence_value = ""
+        if self._fence is not None:
+            lease_key, value = self._fence
+            if value is None:
+                raise ccxt.ExchangeNotAvailable(
+                    "paper: this process's gateway is a standby; the active one owns the exchange"
+                )
+            keys.append(lease_key)
+            fence_value = value
+        args: list[str | bytes] = [fence_value]
+        for name, encoded in fields.items():
+            args += [name, encoded]
+        try:
+            done = await self._redis.redis.eval(_WRITE, len(keys), *keys, *args)
+        except Exception as exc:  # redis-py errors, translated here (only store imports redis)
+            raise ccxt.ExchangeNotAvailable(f"paper: cannot save the exchange: {exc}") from None
+        if not done:
+            raise ccxt.ExchangeNotAvailable(
+                "paper: the gateway lease moved; this process may no longer change the exchange"
+            )
+
+    def _state(self) -> dict[str, Any]:
+        engine = self._engine
+        return {
+            "format": FORMAT,
+            "source": source_identity(engine.source, self.settings),
+            "now_ms": engine.now_ms,
+            "saved_wall_ms": int(self._clock_s() * 1000),
+            "wallets": {c: [w.free, w.used] for c, w in engine.account.wallets.items()},
+            "positions": {s: _position_doc(p) for s, p in engine.account.positions.items()},
+            "leverage": dict(engine.leverage),
+            "order_seq": engine._order_seq,
+            "fill_seq": engine._fill_seq,
+            "next": dict(engine._next),
+            "opened": dict(engine._opened),
+            "open": {s: [o.id for o in q] for s, q in engine._open.items()},
+        }
+
+
+def _durable(name: str) -> Callable[..., Any]:
+    async def method(self: DurablePaperExchange, *args: Any, **kwargs: Any) -> Any:
+        result = await getattr(PaperExchange, name)(self, *args, **kwargs)
+        await self.save()
+        return result
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``PaperExchange.{name}``, then save what changed before answering."
+    return method
+
+
+for _name in _CALLS:
+    setattr(DurablePaperExchange, _name, _durable(_name))
+
+
+# --------------------------------------------------------------------- documents
+def _fingerprint(order: Order) -> tuple[Any, ...]:
+    return (order.status, order.filled, order.arrived, order.reserved, len(order.fills))
+
+
+def order_doc(order: Order) -> dict[str, Any]:
+    """An order and its fills as a plain document (Decimals kept exact by the codec)."""
+    return {
+        "id": order.id, "client_id": order.client_id, "symbol": order.market.symbol,
+        "type": order.type, "side": order.side, "amount": order.amount, "price": order.price,
+        "tif": order.tif, "reduce_only": order.reduce_only, "ts_ms": order.ts_ms,
+        "arrival_ts_ms": order.arrival_ts_ms, "reserve_currency": order.reserve_currency,
+        "reserved": order.reserved, "status": order.status, "arrived": order.arrived,
+        "filled": order.filled, "cost": order.cost, "fee": order.fee,
+        "last_trade_ts_ms": order.last_trade_ts_ms, "last_update_ts_ms": order.last_update_ts_ms,
+        "reason": order.reason,
+        "fills": [
+            [f.id, f.taker_or_maker, f.price, f.amount, f.cost, f.fee, f.fee_currency, f.ts_ms]
+            for f in order.fills
+        ],
+    }  # fmt: skip
+
+
+def _position_doc(pos: Position) -> dict[str, Any]:
+    return {
+        "leverage": pos.leverage, "contracts": pos.contracts, "entry_price": pos.entry_price,
+        "collateral": pos.collateral, "realized_pnl": pos.realized_pnl, "ts_ms": pos.ts_ms,
+    }  # fmt: skip
+
+
+def source_identity(source: MarketSource, settings: PaperSettings) -> dict[str, Any]:
+    """What rebuilds the same candles: kind, seed, symbols, timeframe and first bar."""
+    synthetic = isinstance(source, SyntheticSource)
+    return {
+        "kind": "synthetic" if synthetic else "replay",
+        "seed": settings.seed if synthetic else None,
+        "symbols": sorted(source.specs),
+        "timeframe": source.timeframe,
+        "start_ts_ms": source.start_ts_ms,
+    }
+
+
+def _check_source(settings: PaperSettings, saved: dict[str, Any]) -> None:
+    """A ConfigError when the settings describe another market than the saved exchange's."""
+    fresh = build_source(settings.model_copy(update={"clock": "manual"}))
+    now = source_identity(fresh, settings)
+    for field in ("kind", "seed", "symbols", "timeframe"):
+        if now[field] != saved[field]:
+            raise ConfigError(
+                f"the saved paper exchange has {field} {saved[field]!r} but [exchange.paper] "
+                f"says {now[field]!r}; restore the setting, or start afresh with "
+                "`omega exchange reset-paper` (deletes its orders and balances)"
+            )
+
+
+def _source_of(settings: PaperSettings, saved: dict[str, Any]) -> MarketSource:
+    """The saved exchange's market source (a synthetic one at its saved first bar)."""
+    _check_source(settings, saved)
+    if saved["kind"] == "synthetic":
+        return SyntheticSource(
+            list(saved["symbols"]), int(saved["seed"]), str(saved["timeframe"]),
+            int(saved["start_ts_ms"]),
+        )  # fmt: skip
+    return build_source(settings)
+
+
+def restore_engine(engine: Engine, state: dict[str, Any], orders: list[dict[str, Any]]) -> None:
+    """Put a saved state into a freshly built engine of the same settings and source."""
+    engine.now_ms = int(state["now_ms"])
+    engine.account.wallets = {
+        c: Wallet(free=Decimal(f), used=Decimal(u)) for c, (f, u) in state["wallets"].items()
+    }
+    engine.account.positions = {
+        s: Position(symbol=s, **p) for s, p in dict(state["positions"]).items()
+    }
+    engine.leverage = {s: int(v) for s, v in state["leverage"].items()}
+    engine._order_seq, engine._fill_seq = int(state["order_seq"]), int(state["fill_seq"])
+    engine._next = {s: int(v) for s, v in state["next"].items()}
+    engine._opened = {s: int(v) for s, v in state["opened"].items()}
+    engine.orders, engine.by_client_id, engine.fills = {}, {}, []
+    for doc in sorted(orders, key=lambda d: int(d["id"])):
+        order = _order_of(engine, doc)
+        engine.orders[order.id] = order
+        if order.client_id is not None:
+            engine.by_client_id[order.client_id] = order
+        engine.fills.extend(order.fills)
+    engine.fills.sort(key=lambda f: int(f.id))
+    engine._open = {s: [engine.orders[i] for i in ids] for s, ids in state["open"].items()}
+    engine._books.clear()
+
+
+def _order_of(engine: Engine, d: dict[str, Any]) -> Order:
+    market = engine.markets.get(d["symbol"])
+    if market is None:
+        raise ConfigError(f"the saved paper exchange has an order on {d['symbol']}, now unknown")
+    order = Order(
+        id=d["id"], client_id=d["client_id"], market=market, type=d["type"], side=d["side"],
+        amount=d["amount"], price=d["price"], tif=d["tif"], reduce_only=d["reduce_only"],
+        ts_ms=d["ts_ms"], arrival_ts_ms=d["arrival_ts_ms"],
+        reserve_currency=d["reserve_currency"], reserved=d["reserved"], status=d["status"],
+        arrived=d["arrived"], filled=d["filled"], cost=d["cost"], fee=d["fee"],
+        last_trade_ts_ms=d["last_trade_ts_ms"], last_update_ts_ms=d["last_update_ts_ms"],
+        reason=d["reason"],
+    )  # fmt: skip
+    order.fills = [
+        Fill(fid, order.id, market.symbol, order.side, liq, price, amount, cost, fee, cur, ts)
+        for fid, liq, price, amount, cost, fee, cur, ts in d["fills"]
+    ]
+    return order
+
+
+async def _read(redis: RedisClient, key: str) -> dict[str, Any] | None:
+    """The saved exchange as ``{"state": ..., "orders": [...]}`` (None when none is saved)."""
+    try:
+        raw: dict[bytes, bytes] = await redis.redis.hgetall(redis.keys.key(key))
+    except Exception as exc:  # redis-py errors, translated here (only store imports redis)
+        raise StoreUnavailableError(f"cannot read the saved paper exchange: {exc}") from None
+    if not raw:
+        return None
+    fields = {k.decode(): v for k, v in raw.items()}
+    if "state" not in fields:
+        raise ConfigError("the saved paper exchange has orders but no state; reset it")
+    state = decode(fields.pop("state"))
+    if state.get("format") != FORMAT:
+        raise ConfigError(f"the saved paper exchange has format {state.get('format')}")
+    return {"state": state, "orders": [decode(v) for v in fields.values()]}
+
+
+async def reset(redis: RedisClient) -> bool:
+    """Forget the saved paper exchange (the next start opens a new one); True if one existed."""
+    return bool(await redis.delete(state_key()))
