@@ -10,6 +10,7 @@ import pytest
 from omegafarm.exchange.paper import PaperSettings
 from omegafarm.exchange.paper.journal import DurablePaperExchange, reset, state_key
 from omegafarm.store import RedisClient
+from omegafarm.store.keys import gateway_lease
 
 SETTINGS = PaperSettings(
     symbols=["BTC/USDT", "ETH/USDT"], clock="manual", warmup_bars=50, perpetuals=True
@@ -111,7 +112,7 @@ async def test_fenced_exchange_cannot_write_once_the_lease_moved(
     await redis_client.set("lock:lease:gateway-test", b"ignored")  # someone else's lease
     ex.fence(lease, "me|1")
 
-    with pytest.raises(ccxt.ExchangeNotAvailable, match="lease moved"):
+    with pytest.raises(ccxt.ExchangeNotAvailable, match="lost its lease"):
         await ex.create_order("BTC/USDT", "market", "buy", 0.01)
     saved = await redis_client.redis.hgetall(redis_client.keys.key(state_key()))
     assert not any(k.startswith(b"o:") for k in saved)  # nothing of it reached Redis
@@ -119,3 +120,18 @@ async def test_fenced_exchange_cannot_write_once_the_lease_moved(
     with pytest.raises(ccxt.ExchangeNotAvailable, match="standby"):
         await ex.create_order("BTC/USDT", "market", "buy", 0.01)
     assert ex.balance_of("USDT")[0] < Decimal(10_000)  # the memory copy moved; Redis did not
+
+
+async def test_unfenced_copy_writes_nothing_while_a_gateway_is_active(
+    redis_client: RedisClient,
+) -> None:
+    ex = await DurablePaperExchange.open(SETTINGS, redis_client)
+    await redis_client.set(gateway_lease(), b"gw-1|1")  # another process's gateway is active
+
+    with pytest.raises(ccxt.ExchangeNotAvailable, match="another process's gateway"):
+        await ex.create_order("BTC/USDT", "market", "buy", 0.01)
+    ex.advance(5)
+    await ex.fetch_orders()  # a read after the clock moved: answered, nothing written
+
+    reopened = await DurablePaperExchange.open(SETTINGS, redis_client)
+    assert await reopened.fetch_orders() == []

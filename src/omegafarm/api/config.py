@@ -89,6 +89,13 @@ def _default_rules() -> list[AlertRule]:
             threshold=1.0,
             for_s=60,
         ),
+        AlertRule(
+            name="ledger-divergence",
+            kind="metric",
+            metric="omega_farm_bots_diverged",
+            threshold=0.0,
+            for_s=0,
+        ),
     ]
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from omegafarm.store.keys import gateway_lease
+
 BOTS = "state:farm:bots"  # {bot_id: BotSettings dict}
 COMMANDS = "gw:commands"  # stream: bots → gateway (place, cancel, sync)
 GATEWAY_GROUP = "gateway"
 UPDATES_GROUP = "bot"
 GATEWAY_OPEN = "state:gw:open"  # {client_order_id: {bot, symbol, order_id}}
+# The farm's one active gateway: a lease with a fencing token, like a bot's. ``{gateway}`` is a
+# hash tag: the lease script (lease + fence) and the durable paper exchange's fenced write
+# (lease + state:paper:{gateway}) each touch one cluster slot.
+GATEWAY_LEASE = gateway_lease()
+GATEWAY_FENCE = "state:fence:{gateway}"
 
 # The live feed (relayed by the API's /ws): one channel per kind of event, for people.
 FEED_TICKERS = "tickers"  # every ticker the gateway polls (all symbols)
@@ -45,6 +52,11 @@ def updates(bot_id: str) -> str:
 def equity(bot_id: str) -> str:
     """Stream of (candle time, equity, position, realized PnL) samples: the equity curve."""
     return f"bot:{bot_id}:equity"
+
+
+def halt(bot_id: str) -> str:
+    """Why reconciliation halted the bot, and the differences it found (absent: not halted)."""
+    return f"state:farm:halt:{bot_id}"
 
 
 def order_record(client_order_id: str) -> str:

@@ -9,7 +9,8 @@ whichever process asks. A bot's *state* is derived here, in one place::
     stopping   asked to stop, a worker still holds its lease
     starting   should run, no worker has picked it up (or reported) yet
     running    a worker runs it (its status record says so)
-    halted     it broke a risk limit and stopped trading (``halted`` says why)
+    halted     it broke a risk limit and stopped trading, or reconciliation found its ledger
+               differs from the exchange (``halted`` says why; see ``omega bots reconcile``)
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ async def row(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict[str
     }
     out.update({k: status.get(k) for k in ROW_FIELDS})
     out["worker"] = held_by
+    halt: dict[str, Any] | None = await redis.get(_names.halt(bot_id))
+    if halt is not None and out["state"] not in ("disabled", "stopped"):
+        out["state"] = "halted"  # reconciliation found a divergence (`omega bots reconcile`)
+        out["halted"] = halt["reason"]
     return out
 
 

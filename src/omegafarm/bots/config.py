@@ -64,6 +64,12 @@ class FarmSettings(BaseModel):
     lease_ttl_s: float = Field(10.0, gt=0.2, description="a dead worker's bots move after this")
     poll_interval_s: float = Field(0.25, gt=0, description="gateway: market data / order polls")
     history_bars: int = Field(500, ge=10, le=10_000, description="candles kept per symbol")
+    reconcile_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description="gateway: check ledgers against the exchange this often; 0 = only "
+        "when a gateway becomes active",
+    )
     run_worker: bool = Field(True, description="omega up also runs one worker in-process")
     run_gateway: bool = Field(True, description="omega up publishes market data, executes orders")
 

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
+import uuid
 from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
@@ -34,8 +37,9 @@ from opentelemetry.trace import SpanKind
 from omegafarm.bots import _names
 from omegafarm.bots._convert import update_from_order
 from omegafarm.bots.config import FarmSettings
-from omegafarm.bots.lease import newest_token
+from omegafarm.bots.lease import GatewayLease, Lease, newest_token
 from omegafarm.bots.ledger import OrderUpdate
+from omegafarm.bots.reconcile import Reconciler
 from omegafarm.core.errors import OmegaError, StoreUnavailableError, is_transient
 from omegafarm.core.tracing import extract, start_span
 from omegafarm.exchange import ExchangeService, OrderNotFoundError, Ticker
@@ -46,6 +50,12 @@ _TRACER = "omegafarm.bots.gateway"
 _SPAN_FIELDS = {"omega.bot_id": "bot_id", "omega.command": "kind",
                 "omega.client_order_id": "cid", "omega.symbol": "symbol"}  # fmt: skip
 TICKER_INTERVAL_S = 1.0  # tickers are polled at most this often (one call for every symbol)
+
+
+def new_gateway_id() -> str:
+    """host-pid-random: unique, and says where the gateway runs."""
+    host = socket.gethostname().split(".")[0][:16]
+    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 def encode_update(update: OrderUpdate) -> dict[str, Any]:
@@ -62,6 +72,7 @@ class Gateway:
         exchange: ExchangeService,
         settings: FarmSettings,
         markets: set[tuple[str, str]],
+        gateway_id: str | None = None,
     ) -> None:
         self.redis, self.exchange, self.settings = redis, exchange, settings
         self.markets = set(markets)
@@ -73,21 +84,97 @@ class Gateway:
         self._tickers_at = 0.0
         self.commands_done = 0
         self.dropped_stale = 0
+        self.id = gateway_id or new_gateway_id()
+        self.lease_mgr = GatewayLease(redis, self.id, settings.lease_ttl_s)
+        self.lease: Lease | None = None  # set while this gateway is the active one
+        self.takeovers = 0
+        self._reclaim_now = False
+        self.reconciler = Reconciler(redis, exchange)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish market data and execute commands until ``stop``."""
+        """Stand by until this gateway holds the farm's gateway lease, then publish market data
+        and execute commands until ``stop`` (or until the lease is lost: stand by again)."""
+        while not stop.is_set():
+            lease = await self._standby(stop)
+            if lease is None:
+                return
+            try:
+                await self._serve(stop, lease)
+            except OmegaError as exc:  # Redis or the exchange failed while taking over
+                _log.warning("gateway_takeover_failed", gateway=self.id, error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.lease_mgr.ttl_ms / 3000)
+            finally:
+                self.lease = None
+                if stop.is_set():  # an orderly stop hands over at once, not after a TTL
+                    with contextlib.suppress(OmegaError):
+                        await self.lease_mgr.release(lease)
+
+    async def _standby(self, stop: asyncio.Event) -> Lease | None:
+        """Try to take the gateway lease every TTL/3 until it is ours (None: stopped)."""
+        with contextlib.suppress(OmegaError):
+            await self.exchange.fence_writes(self.lease_mgr.key, None)
+        announced = False
+        while not stop.is_set():
+            try:
+                lease = await self.lease_mgr.acquire()
+                if lease is not None:
+                    return lease
+                if not announced:
+                    holder = await self.lease_mgr.holder()
+                    _log.info("gateway_standby", gateway=self.id, active=holder)
+                    announced = True
+            except OmegaError as exc:
+                _log.warning("gateway_lease_unavailable", gateway=self.id, error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.lease_mgr.ttl_ms / 3000)
+        return None
+
+    async def _serve(self, stop: asyncio.Event, lease: Lease) -> None:
+        """Be the farm's gateway while ``lease`` holds: reload, reconcile, run the loops."""
+        await self.exchange.fence_writes(self.lease_mgr.key, lease.value)  # reloads paper state
         await self.redis.stream_group(_names.COMMANDS, _names.GATEWAY_GROUP)
         self._open = dict(await self.redis.get(_names.GATEWAY_OPEN) or {})
+        self._last_ts.clear()
+        self._seen.clear()
+        self._reclaim_now = True  # the commands a dead gateway was working on: take them at once
+        self.lease = lease
+        self.takeovers += 1
+        _log.info("gateway_active", gateway=self.id, token=lease.token)
+        await self.reconcile_now()
+        active = asyncio.Event()
         tasks = [
-            asyncio.create_task(self._loop(stop, self._market_tick, "market")),
-            asyncio.create_task(self._loop(stop, self._commands_tick, "commands")),
+            asyncio.create_task(self._loop(active, self._market_tick, "market")),
+            asyncio.create_task(self._loop(active, self._commands_tick, "commands")),
+            asyncio.create_task(self._keep_lease(active, lease)),
+            asyncio.create_task(self._reconcile_loop(active)),
         ]
+        stopper = asyncio.create_task(stop.wait())
         try:
-            await stop.wait()
+            await asyncio.wait([stopper, tasks[2]], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in tasks:
+            active.set()
+            for task in (*tasks, stopper):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, stopper, return_exceptions=True)
+
+    async def _keep_lease(self, active: asyncio.Event, lease: Lease) -> None:
+        """Renew every TTL/3; return (ending this term) once the lease is lost or expired."""
+        ttl_s = self.lease_mgr.ttl_ms / 1000
+        renewed = time.monotonic()
+        while not active.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(active.wait(), timeout=ttl_s / 3)
+            try:
+                if not await self.lease_mgr.renew(lease):
+                    break
+                renewed = time.monotonic()
+            except OmegaError as exc:
+                if time.monotonic() - renewed >= ttl_s:  # expired by now: someone may take it
+                    break
+                _log.warning("gateway_renew_failed", gateway=self.id, error=str(exc))
+        if not active.is_set():
+            _log.warning("gateway_lease_lost", gateway=self.id, token=lease.token)
 
     async def _loop(self, stop: asyncio.Event, step: Any, name: str) -> None:
         delay_s = self.settings.poll_interval_s
@@ -105,6 +192,27 @@ class Gateway:
                     await asyncio.wait_for(stop.wait(), timeout=delay_s)
             elif delay_s > self.settings.poll_interval_s:
                 await asyncio.sleep(delay_s)
+
+    # ----------------------------------------------------------------- reconciliation
+    async def reconcile_now(self, *, full: bool = True) -> int:
+        """Check every bot's ledger against the exchange (halting those that diverge); returns
+        how many bots diverged. Failures are logged and retried at the next round."""
+        try:
+            found = await self.reconciler.check_all(full=full)
+        except OmegaError as exc:
+            _log.warning("reconcile_round_failed", gateway=self.id, error=str(exc))
+            return 0
+        return len(found)
+
+    async def _reconcile_loop(self, active: asyncio.Event) -> None:
+        interval_s = self.settings.reconcile_interval_s
+        if interval_s <= 0:
+            return
+        while not active.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(active.wait(), timeout=interval_s)
+            if not active.is_set():
+                await self.reconcile_now(full=False)
 
     # ----------------------------------------------------------------- market data
     async def _market_tick(self) -> None:
@@ -164,9 +272,11 @@ class Gateway:
 
     # ----------------------------------------------------------------- orders
     async def _commands_tick(self) -> None:
+        idle_ms = 0 if self._reclaim_now else 5_000
         pending = await self.redis.stream_reclaim(
-            _names.COMMANDS, _names.GATEWAY_GROUP, "gw", min_idle_ms=5_000
+            _names.COMMANDS, _names.GATEWAY_GROUP, "gw", min_idle_ms=idle_ms
         )
+        self._reclaim_now = False
         fresh = await self.redis.stream_read(
             _names.COMMANDS, _names.GATEWAY_GROUP, "gw", block_ms=200
         )
@@ -189,6 +299,12 @@ class Gateway:
 
     async def _handle_command(self, cmd: dict[str, Any]) -> bool:
         bot, token = str(cmd["bot_id"]), int(cmd["token"])
+        if self.lease is None or not await self.lease_mgr.holds(self.lease):
+            return False  # no longer the active gateway: the new one executes it (fencing)
+        if await self.reconciler.halted(bot):  # the user decides first (`omega bots reconcile`)
+            if cmd["kind"] == "place":
+                await self._publish(bot, _rejected(cmd, "bot halted by reconciliation"))
+            return True
         granted = await newest_token(self.redis, bot)  # the newest lease's token
         if token < max(self._fence.get(bot, 0), granted):
             self.dropped_stale += 1

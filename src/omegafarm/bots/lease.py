@@ -97,6 +97,58 @@ class Leases:
         return text.split("|", 1)[0]
 
 
+class GatewayLease:
+    """The farm's one gateway lease (``lock:lease:{gateway}``): the same scripts as a bot's.
+
+    The active gateway renews it every ``ttl / 3``; a standby tries to take it as often, so it
+    takes over within one TTL of the active one's death. Its fencing token grows with every
+    holder; a gateway checks it still holds the lease before each command it executes, and the
+    durable paper exchange writes only under it, so two gateways never execute one command.
+    """
+
+    def __init__(self, redis: RedisClient, gateway_id: str, ttl_s: float) -> None:
+        self._leases = Leases(redis, gateway_id, ttl_s)
+        self.redis, self.gateway_id, self.ttl_ms = redis, gateway_id, self._leases.ttl_ms
+
+    @property
+    def key(self) -> str:
+        """The lease's absolute key (for fenced writes elsewhere)."""
+        return self.redis.keys.key(_names.GATEWAY_LEASE)
+
+    async def acquire(self) -> Lease | None:
+        """Take the lease if nobody holds it."""
+        keys = [_names.GATEWAY_LEASE, _names.GATEWAY_FENCE]
+        args: list[str | bytes] = [self.gateway_id, str(self.ttl_ms)]
+        token = await self._leases._eval(_ACQUIRE, keys, args)
+        return Lease("gateway", self.gateway_id, token) if token else None
+
+    async def renew(self, lease: Lease) -> bool:
+        """Extend the lease; False if it expired or moved."""
+        args: list[str | bytes] = [lease.value, str(self.ttl_ms)]
+        return bool(await self._leases._eval(_RENEW, [_names.GATEWAY_LEASE], args))
+
+    async def release(self, lease: Lease) -> bool:
+        """Give the lease back (a standby takes over at its next try, not after a TTL)."""
+        return bool(await self._leases._eval(_RELEASE, [_names.GATEWAY_LEASE], [lease.value]))
+
+    async def holds(self, lease: Lease) -> bool:
+        """Whether ``lease`` is still the current one (checked before every command)."""
+        try:
+            value = await self.redis.redis.get(self.key)
+        except Exception as exc:  # redis-py errors, translated here (only store imports redis)
+            raise StoreUnavailableError(f"cannot read the gateway lease: {exc}") from None
+        text = value.decode() if isinstance(value, bytes) else value
+        return bool(text == lease.value)
+
+    async def holder(self) -> str | None:
+        """``gateway_id|token`` of the active gateway (None: no gateway is active)."""
+        try:
+            value = await self.redis.redis.get(self.key)
+        except Exception as exc:  # redis-py errors, translated here (only store imports redis)
+            raise StoreUnavailableError(f"cannot read the gateway lease: {exc}") from None
+        return None if value is None else (value.decode() if isinstance(value, bytes) else value)
+
+
 async def newest_token(redis: RedisClient, bot_id: str) -> int:
     """The token of the bot's most recent lease (0 if it never had one)."""
     try:

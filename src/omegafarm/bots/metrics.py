@@ -38,10 +38,13 @@ class FarmCollector(Collector):
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self.statuses: dict[str, dict[str, Any]] = {}
+        self.diverged = 0  # bots halted by reconciliation
 
     async def refresh(self) -> None:
         """Read the bots' status records (call it from the service's loop or before a scrape)."""
         self.statuses = await read_statuses(self.redis)
+        specs: dict[str, Any] = await self.redis.get(_names.BOTS) or {}
+        self.diverged = sum([await self.redis.get(_names.halt(b)) is not None for b in specs])
 
     def describe(self) -> list[GaugeMetricFamily]:
         """Nothing up front: the bots (hence the series) are only known at scrape time."""
@@ -66,3 +69,8 @@ class FarmCollector(Collector):
             yield ratio
         halted = sum(1 for s in self.statuses.values() if s.get("halted"))
         yield GaugeMetricFamily("omega_farm_bots_halted", "Bots halted by a risk limit.", halted)
+        yield GaugeMetricFamily(
+            "omega_farm_bots_diverged",
+            "Bots halted because their ledger differs from the exchange (omega bots reconcile).",
+            self.diverged,
+        )

@@ -98,6 +98,9 @@ class BotFarmService(BaseService[FarmSettings]):
         paused = self.worker is not None and self.worker.paused
         running = len(self.worker.bots) if self.worker else 0
         reason = "paused: redis unreachable" if paused else f"{running} bots on this worker"
+        if self.gateway is not None:
+            role = "active" if self.gateway.lease is not None else "standby"
+            reason = f"{reason}; gateway {role}"
         return Health(self.name, live=True, ready=not paused, reason=reason, degraded=paused)
 
     def _extra_metrics(self) -> dict[str, Any]:
@@ -156,6 +159,9 @@ class BotFarmService(BaseService[FarmSettings]):
                 "markets": len(self.gateway.markets),
                 "commands_done": self.gateway.commands_done,
                 "dropped_stale": self.gateway.dropped_stale,
+                "id": self.gateway.id,
+                "role": "active" if self.gateway.lease is not None else "standby",
+                "active": await self.gateway.lease_mgr.holder(),
             },
         }  # fmt: skip
 

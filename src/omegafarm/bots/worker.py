@@ -97,12 +97,14 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
     async def wanted_bots(self) -> list[BotSettings]:
-        """Bots that should run: enabled and not stopped by ``omega bots stop``."""
+        """Bots that should run: enabled, not stopped by ``omega bots stop`` and not halted by
+        reconciliation (a diverged ledger waits for ``omega bots reconcile``)."""
         specs: dict[str, Any] = await self.redis.get(_names.BOTS) or {}
         out = []
         for bot_id, raw in sorted(specs.items()):
             spec = BotSettings.model_validate(raw)
-            if spec.enabled and await self.redis.get(_names.desired(bot_id)) != "stopped":
+            running = await self.redis.get(_names.desired(bot_id)) != "stopped"
+            if spec.enabled and running and await self.redis.get(_names.halt(bot_id)) is None:
                 out.append(spec)
         return out
 

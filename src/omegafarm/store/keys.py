@@ -73,3 +73,10 @@ class Keys:
     def relative(self, absolute: str) -> str:
         """Strip the farm prefix from an absolute name."""
         return absolute[len(self.prefix) :] if absolute.startswith(self.prefix) else absolute
+
+
+def gateway_lease() -> str:
+    """The farm's one gateway lease (relative name). ``{gateway}`` is a hash tag shared by the
+    keys written under it (its fence counter, the durable paper exchange), so each fenced
+    script touches one cluster slot."""
+    return "lock:lease:{gateway}"

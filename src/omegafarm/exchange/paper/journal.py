@@ -5,7 +5,7 @@ command stream already live there, so one restart of ``omega up`` finds the exch
 ledgers at the same point of the same AOF; and a standby gateway on *another machine* can take
 over the exchange (``omega gateway``), which a file on the first machine's disk would not allow.
 
-What is saved, in one hash ``state:paper:{exchange}`` (one key: a write is atomic and touches
+What is saved, in one hash ``state:paper:{gateway}`` (one key: a write is atomic and touches
 one cluster slot): a ``state`` field (clock, wallets, positions, leverage, sequences, per symbol
 the bars already opened and closed, the market source's identity and position: its kind, seed,
 symbols, timeframe and first bar, from which a synthetic market regenerates the same candles)
@@ -21,8 +21,9 @@ at or after the last bar anyone could have seen.
 
 Who may write: the process whose gateway holds the farm's gateway lease. ``fence(key, value)``
 makes every write a compare-and-set on that lease (a gateway that lost its lease can no longer
-change the exchange); ``fence(key, None)`` makes a standby's copy read-only; ``take_over``
-reloads the saved state before the new gateway executes anything.
+change the exchange); ``fence(key, None)`` makes a standby's copy read-only (orders refused);
+``take_over`` reloads the saved state before the new gateway executes anything. A copy never
+fenced (a process without a gateway) writes only while no gateway lease exists at all.
 
 On restart the clock continues where it stopped (a farm never moves back in time): a
 wall-clock synthetic market resumes at ``max(now, saved clock)``, anything else at the saved
@@ -47,10 +48,13 @@ from omegafarm.exchange.paper._synthetic import SyntheticSource
 from omegafarm.exchange.paper.config import PaperSettings
 from omegafarm.exchange.paper.exchange import PaperExchange, build_source
 from omegafarm.store import RedisClient, decode, encode
+from omegafarm.store.keys import gateway_lease
 
 FORMAT = 1
 _WRITE = """
-if #KEYS == 2 and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if ARGV[1] == '' then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+elseif redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
@@ -63,10 +67,16 @@ _CALLS = (
     "fetch_open_orders", "fetch_closed_orders", "fetch_my_trades",
 )  # fmt: skip
 
+_ORDERS = frozenset(
+    {"set_leverage", "create_order", "create_market_order", "create_limit_order",
+     "cancel_order", "cancel_all_orders"}
+)  # fmt: skip
 
-def state_key(exchange_id: str = "paper") -> str:
-    """The hash holding one paper exchange (relative to the farm namespace)."""
-    return f"state:paper:{{{exchange_id}}}"
+
+def state_key() -> str:
+    """The hash holding the farm's paper exchange (relative to the farm namespace); its hash
+    tag is the gateway lease's, so the fenced write touches one cluster slot."""
+    return "state:paper:{gateway}"
 
 
 class DurablePaperExchange(PaperExchange):
@@ -83,7 +93,10 @@ class DurablePaperExchange(PaperExchange):
         super().__init__(settings, source=source, clock_s=clock_s)
         self._redis = redis
         self._key = state_key()
-        self._fence: tuple[str, str | None] | None = None  # (absolute lease key, value)
+        # the gateway lease this copy writes under: "" = only while no gateway is active
+        # (a process without a gateway), None = never (a standby), else the lease's value
+        self._lease_key = redis.keys.key(gateway_lease())
+        self._fence: str | None = ""
         self._lock = asyncio.Lock()
         self._saved_seq = 0  # orders up to this id are saved
         self._saved_open: dict[str, tuple[Any, ...]] = {}  # open order id -> saved fingerprint
@@ -123,8 +136,9 @@ class DurablePaperExchange(PaperExchange):
             self._restore(doc)
 
     def fence(self, lease_key: str, value: str | None) -> None:
-        """Write only while ``lease_key`` (absolute) holds ``value``; None: never write."""
-        self._fence = (lease_key, value)
+        """Write only while ``lease_key`` (absolute) holds ``value``; None: never write (reads
+        still answer from this copy; orders are refused)."""
+        self._lease_key, self._fence = lease_key, value
 
     def _restore(self, doc: dict[str, Any]) -> None:
         state = doc["state"]
@@ -140,15 +154,25 @@ class DurablePaperExchange(PaperExchange):
         self._mark_saved()
 
     # ----------------------------------------------------------------- saving
-    async def save(self, *, force: bool = False) -> None:
-        """Write what changed since the last write (the clock alone at most once a second)."""
+    async def save(self, *, force: bool = False, ordered: bool = False) -> None:
+        """Write what changed since the last write (the clock alone once a bar has closed).
+
+        A copy that may not write (a standby, or a process without a gateway while another
+        process's gateway is active) skips the write after a read, and raises
+        ``ccxt.ExchangeNotAvailable`` after an order change (``ordered``): it was not saved."""
         async with self._lock:
             fields, marks = self._changes()
             bar = self._engine.now_ms // self._engine.tf_ms
             if not fields and not force and bar == self._saved_bar:
                 return
             fields["state"] = encode(self._state())
-            await self._write(fields)
+            if not await self._write(fields):
+                if ordered or self._fence:  # a fenced writer that lost its lease must stop
+                    raise ccxt.ExchangeNotAvailable(
+                        "paper: another process's gateway owns the farm's paper exchange "
+                        "(or this one lost its lease); nothing was saved"
+                    )
+                return
             self._saved_seq, self._saved_open, self._saved_fill_seq = marks
             self._saved_leverage = dict(self._engine.leverage)
             self._saved_bar = bar
@@ -157,10 +181,10 @@ class DurablePaperExchange(PaperExchange):
     def _changes(self) -> tuple[dict[str, bytes], tuple[int, dict[str, tuple[Any, ...]], int]]:
         engine = self._engine
         changed: dict[str, Order] = {}
-        for oid in range(self._saved_seq + 1, engine._order_seq + 1):
-            order = engine.orders.get(str(oid))
-            if order is not None:
-                changed[order.id] = order
+        for seq in range(self._saved_seq + 1, engine._order_seq + 1):
+            new = engine.orders.get(str(seq))
+            if new is not None:
+                changed[new.id] = new
         for oid, mark in self._saved_open.items():
             order = engine.orders[oid]
             if _fingerprint(order) != mark:
@@ -181,28 +205,19 @@ class DurablePaperExchange(PaperExchange):
         self._saved_leverage = dict(engine.leverage)
         self._saved_bar = engine.now_ms // engine.tf_ms
 
-    async def _write(self, fields: dict[str, bytes]) -> None:
-        keys = [self._redis.keys.key(self._key)]
-        fence_value = ""
-        if self._fence is not None:
-            lease_key, value = self._fence
-            if value is None:
-                raise ccxt.ExchangeNotAvailable(
-                    "paper: this process's gateway is a standby; the active one owns the exchange"
-                )
-            keys.append(lease_key)
-            fence_value = value
-        args: list[str | bytes] = [fence_value]
+    async def _write(self, fields: dict[str, bytes]) -> bool:
+        """Write under the fence; False when this copy may not write."""
+        if self._fence is None:
+            return False
+        keys = [self._redis.keys.key(self._key), self._lease_key]
+        args: list[str | bytes] = [self._fence]
         for name, encoded in fields.items():
             args += [name, encoded]
         try:
             done = await self._redis.redis.eval(_WRITE, len(keys), *keys, *args)
         except Exception as exc:  # redis-py errors, translated here (only store imports redis)
             raise ccxt.ExchangeNotAvailable(f"paper: cannot save the exchange: {exc}") from None
-        if not done:
-            raise ccxt.ExchangeNotAvailable(
-                "paper: the gateway lease moved; this process may no longer change the exchange"
-            )
+        return bool(done)
 
     def _state(self) -> dict[str, Any]:
         engine = self._engine
@@ -223,9 +238,16 @@ class DurablePaperExchange(PaperExchange):
 
 
 def _durable(name: str) -> Callable[..., Any]:
+    ordered = name in _ORDERS
+
     async def method(self: DurablePaperExchange, *args: Any, **kwargs: Any) -> Any:
+        if ordered and self._fence is None:
+            raise ccxt.ExchangeNotAvailable(
+                f"paper: {name} refused: this process's gateway is a standby (the active "
+                "gateway's process owns the farm's paper exchange)"
+            )
         result = await getattr(PaperExchange, name)(self, *args, **kwargs)
-        await self.save()
+        await self.save(ordered=ordered)
         return result
 
     method.__name__ = method.__qualname__ = name
@@ -351,12 +373,12 @@ def _order_of(engine: Engine, d: dict[str, Any]) -> Order:
 async def _read(redis: RedisClient, key: str) -> dict[str, Any] | None:
     """The saved exchange as ``{"state": ..., "orders": [...]}`` (None when none is saved)."""
     try:
-        raw: dict[bytes, bytes] = await redis.redis.hgetall(redis.keys.key(key))
+        raw: dict[Any, Any] = await redis.redis.hgetall(redis.keys.key(key))
     except Exception as exc:  # redis-py errors, translated here (only store imports redis)
         raise StoreUnavailableError(f"cannot read the saved paper exchange: {exc}") from None
     if not raw:
         return None
-    fields = {k.decode(): v for k, v in raw.items()}
+    fields = {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in raw.items()}
     if "state" not in fields:
         raise ConfigError("the saved paper exchange has orders but no state; reset it")
     state = decode(fields.pop("state"))

@@ -1,0 +1,274 @@
+"""Reconciliation: each bot's ledger against the exchange's records; never a silent divergence.
+
+The gateway runs it when it becomes the active gateway (every order of every bot) and every
+``reconcile_interval_s`` (open orders, and the exchange's recent orders and fills of the bot's
+symbol). ``omega bots reconcile ID`` runs it for one bot on demand.
+
+The ledger checked is the bot's saved ledger plus the updates waiting in its stream (applying
+a snapshot twice adds nothing). It is read *before* the exchange, and an exchange only moves
+forward, so an exchange that is merely ahead (a fill the bot has not applied yet) is not a
+divergence: its snapshot is sent to the bot's stream, as the gateway would. A divergence is
+what cannot heal by itself, by client order id:
+
+    unknown_to_exchange  the ledger has an acknowledged order the exchange does not know
+    unknown_to_ledger    the exchange has an order with the bot's prefix the ledger lacks
+    fills_differ        the ledger booked more (or other) fills than the exchange reports,
+                         by the order's snapshot or by the sum of ``fetch_my_trades``
+    status_differs       the ledger says ended, the exchange says open (or the reverse at
+                         equal fills)
+    balance_differs      the bot's account is its own (no other bot uses it) and the exchange
+                         holds another amount of the base than the bot's position
+
+A divergence halts the bot: ``state:farm:halt:{id}`` gets the reason and the differences, its
+worker lets it go (no strategy runs, no command is executed), its status says ``halted``, the
+live feed and the alert rules see it, and ``omega bots reconcile ID --adopt`` rebuilds the
+ledger from the exchange's orders (``--keep`` leaves it halted).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from omegafarm.bots import _names
+from omegafarm.bots._convert import update_from_order
+from omegafarm.bots.config import BotSettings
+from omegafarm.bots.lease import Leases
+from omegafarm.bots.ledger import Ledger, OrderUpdate
+from omegafarm.core.errors import OmegaError, ServiceError
+from omegafarm.exchange import ExchangeService, OrderNotFoundError
+from omegafarm.exchange.models import Order
+from omegafarm.store import RedisClient, encode
+
+_log = structlog.get_logger("omegafarm.bots.reconcile")
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """One difference between a bot's ledger and the exchange, by client order id."""
+
+    kind: str
+    client_order_id: str | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _split(symbol: str) -> tuple[str, str]:
+    base, _, quote = symbol.partition("/")
+    return base, quote.split(":", 1)[0]
+
+
+class Reconciler:
+    """Compares ledgers with one exchange account, halts and (on request) adopts."""
+
+    def __init__(self, redis: RedisClient, exchange: ExchangeService) -> None:
+        self.redis, self.exchange = redis, exchange
+        self.halts = 0
+        self.healed = 0
+
+    # ----------------------------------------------------------------- reads
+    async def halted(self, bot_id: str) -> dict[str, Any] | None:
+        """The halt record of a bot (None: not halted by reconciliation)."""
+        found: dict[str, Any] | None = await self.redis.get(_names.halt(bot_id))
+        return found
+
+    async def ledger(self, bot_id: str) -> Ledger | None:
+        """The bot's saved ledger with the updates still waiting in its stream applied."""
+        state: dict[str, Any] | None = await self.redis.get(_names.bot_state(bot_id))
+        if not state:
+            return None
+        ledger = Ledger.restore(state["ledger"])
+        for message in await self.redis.stream_range(_names.updates(bot_id)):
+            update = OrderUpdate(**message.data)
+            if ledger.owns(update.client_order_id):
+                ledger.apply(update)
+        return ledger
+
+    async def specs(self) -> list[BotSettings]:
+        """Every registered bot."""
+        raw: dict[str, Any] = await self.redis.get(_names.BOTS) or {}
+        return [BotSettings.model_validate(v) for _, v in sorted(raw.items())]
+
+    # ----------------------------------------------------------------- checking
+    async def check(self, spec: BotSettings, *, full: bool = True) -> list[Divergence]:
+        """The differences between the bot's ledger and the exchange (healing what is only
+        behind); ``full`` looks up every order, otherwise the open ones and recent history."""
+        ledger = await self.ledger(spec.id)
+        if ledger is None:
+            return []
+        out: list[Divergence] = []
+        checked = ledger.orders.values() if full else ledger.open_orders()
+        for mine in list(checked):
+            if mine.order_id is None and not mine.is_open:
+                continue  # rejected before it reached the exchange
+            found = await self._lookup(mine)
+            if found is None:
+                if mine.order_id is not None:
+                    detail = f"ledger: {_describe(mine)}; exchange: no such order"
+                    out.append(Divergence("unknown_to_exchange", mine.client_order_id, detail))
+                continue  # a pending order not sent yet: in flight
+            out += await self._compare(
+                spec.id, mine, update_from_order(found, mine.client_order_id)
+            )
+        out += await self._unknown_to_ledger(spec, ledger)
+        out += await self._trade_sums(spec, ledger)
+        out += await self._balance(spec, ledger)
+        return out
+
+    async def _lookup(self, mine: OrderUpdate) -> Order | None:
+        params = {"clientOrderId": mine.client_order_id}
+        try:
+            return await self.exchange.fetch_order(mine.order_id or "", mine.symbol, params)
+        except OrderNotFoundError:
+            return None
+
+    async def _compare(
+        self, bot_id: str, mine: OrderUpdate, theirs: OrderUpdate
+    ) -> list[Divergence]:
+        cid = mine.client_order_id
+        described = f"ledger: {_describe(mine)}; exchange: {_describe(theirs)}"
+        if mine.filled > theirs.filled:
+            return [Divergence("fills_differ", cid, described)]
+        if mine.filled == theirs.filled:
+            if mine.filled and (mine.cost, mine.fee) != (theirs.cost, theirs.fee):
+                return [Divergence("fills_differ", cid, described)]
+            if not mine.is_open and theirs.is_open:
+                return [Divergence("status_differs", cid, described)]
+            acknowledged = mine.order_id is not None
+            if mine.is_open == theirs.is_open and (acknowledged or not mine.is_open):
+                return []
+        # the exchange is ahead: hand the bot the snapshot it has not seen yet
+        await self.redis.stream_add(_names.updates(bot_id), asdict(theirs), maxlen=5_000)
+        self.healed += 1
+        return []
+
+    async def _unknown_to_ledger(self, spec: BotSettings, ledger: Ledger) -> list[Divergence]:
+        prefix = f"{spec.id}-"
+        out = []
+        for order in await self.exchange.fetch_orders(spec.symbol):
+            cid = order.client_order_id
+            if cid and cid.startswith(prefix) and not ledger.owns(cid):
+                theirs = update_from_order(order, cid)
+                detail = f"exchange: {_describe(theirs)}; ledger: no such order"
+                out.append(Divergence("unknown_to_ledger", cid, detail))
+        return out
+
+    async def _trade_sums(self, spec: BotSettings, ledger: Ledger) -> list[Divergence]:
+        """Fills the exchange reports (``fetch_my_trades``) per order, against the ledger."""
+        by_order = {o.order_id: o for o in ledger.orders.values() if o.order_id is not None}
+        sums: dict[str, Decimal] = {}
+        for trade in await self.exchange.fetch_my_trades(spec.symbol):
+            if trade.order_id in by_order and trade.amount is not None:
+                sums[trade.order_id] = sums.get(trade.order_id, Decimal(0)) + trade.amount
+        out = []
+        for order_id, total in sums.items():
+            mine = by_order[order_id]
+            if total < mine.filled:
+                detail = f"ledger filled {mine.filled}; exchange trades sum {total}"
+                out.append(Divergence("fills_differ", mine.client_order_id, detail))
+        return out
+
+    async def _balance(self, spec: BotSettings, ledger: Ledger) -> list[Divergence]:
+        """A dedicated account (no other bot uses it) holds exactly the bot's base position."""
+        if spec.symbol.count(":") or not await self._dedicated(spec):
+            return []
+        base, _ = _split(spec.symbol)
+        asset = (await self.exchange.fetch_balance()).assets.get(base)
+        held = Decimal(0) if asset is None or asset.total is None else asset.total
+        if held == ledger.position:
+            return []
+        detail = f"ledger position {ledger.position} {base}; exchange balance {held} {base}"
+        return [Divergence("balance_differs", None, detail)]
+
+    async def _dedicated(self, spec: BotSettings) -> bool:
+        account = self.exchange.settings.account
+        sharing = [s for s in await self.specs() if s.account == spec.account and s.enabled]
+        return spec.account == account and len(sharing) == 1
+
+    # ----------------------------------------------------------------- acting
+    async def check_all(self, *, full: bool) -> dict[str, list[Divergence]]:
+        """Check every running bot; halt each that diverges. Returns the divergences found."""
+        found: dict[str, list[Divergence]] = {}
+        for spec in await self.specs():
+            if not spec.enabled or await self.halted(spec.id):
+                continue
+            try:
+                diffs = await self.check(spec, full=full)
+            except OmegaError as exc:  # the exchange or Redis failed: try again next round
+                _log.warning("reconcile_failed", bot_id=spec.id, error=str(exc))
+                continue
+            if diffs:
+                found[spec.id] = diffs
+                await self.halt(spec.id, diffs)
+        return found
+
+    async def halt(self, bot_id: str, diffs: list[Divergence]) -> None:
+        """Halt the bot with the reason (status, live feed, alerts read this record)."""
+        kinds = sorted({d.kind for d in diffs})
+        reason = (
+            f"reconciliation: {len(diffs)} difference(s) with the exchange ({', '.join(kinds)})"
+        )
+        record = {"reason": reason, "at_ms": int(time.time() * 1000),
+                  "differences": [d.as_dict() for d in diffs]}  # fmt: skip
+        await self.redis.set(_names.halt(bot_id), record)
+        await self.redis.publish(_names.FEED_BOTS, {"kind": "halted", "id": bot_id, **record})
+        self.halts += 1
+        _log.error("bot_halted_divergence", bot_id=bot_id, reason=reason,
+                   first=diffs[0].detail)  # fmt: skip
+
+    async def adopt(self, spec: BotSettings) -> Ledger:
+        """Rebuild the bot's ledger from the exchange's orders of the bot and lift the halt.
+
+        Takes the bot's lease for the write (a worker still running it makes this fail with a
+        clear error), which also bumps its fencing token: nothing the old copy sent runs."""
+        leases = Leases(self.redis, "reconcile", 10.0)
+        lease = await leases.acquire(spec.id)
+        if lease is None:
+            holder = await leases.holder(spec.id)
+            raise ServiceError(f"bot {spec.id} is still held by worker {holder}; try again soon")
+        try:
+            state: dict[str, Any] = await self.redis.get(_names.bot_state(spec.id)) or {}
+            base, quote = _split(spec.symbol)
+            ledger = Ledger(spec.id, spec.symbol, base, quote, spec.capital)
+            prefix = f"{spec.id}-"
+            mine = [o for o in await self.exchange.fetch_orders(spec.symbol)
+                    if o.client_order_id and o.client_order_id.startswith(prefix)]  # fmt: skip
+            for order in sorted(mine, key=lambda o: o.timestamp_ms or 0):
+                update = update_from_order(order)
+                ledger.register(_as_pending(update))
+                ledger.apply(update)
+            seqs = [_seq(cid) for cid in (*ledger.orders, *(state.get("ledger") or {}).get(
+                "orders", {}))]  # fmt: skip
+            new_state = {**state, "ledger": ledger.snapshot(),
+                         "seq": max([int(state.get("seq", 0)), *seqs]), "halted": None}  # fmt: skip
+            if not await leases.fenced_set(lease, _names.bot_state(spec.id), encode(new_state)):
+                raise ServiceError(f"bot {spec.id}: lease moved while adopting; try again")
+            await self.redis.delete(_names.halt(spec.id))
+        finally:
+            await leases.release(lease)
+        _log.warning("bot_ledger_adopted", bot_id=spec.id, orders=len(ledger.orders))
+        return ledger
+
+
+def _as_pending(update: OrderUpdate) -> OrderUpdate:
+    """The order as the bot registers it before sending (nothing filled yet)."""
+    zero = Decimal(0)
+    return OrderUpdate(
+        update.client_order_id, None, update.symbol, update.side, update.type, "pending",
+        update.amount, zero, zero, zero, update.fee_currency, update.price, update.ts_ms,
+    )  # fmt: skip
+
+
+def _seq(cid: str) -> int:
+    tail = cid.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _describe(u: OrderUpdate) -> str:
+    return f"{u.status} {u.side} {u.amount} filled {u.filled} cost {u.cost} fee {u.fee}"
