@@ -82,15 +82,23 @@ def _vault(settings: Settings) -> Vault | None:
     return Vault.open(path, master)
 
 
+def build_exchange(
+    settings: Settings, redis: RedisClient, *, metrics_registry: CollectorRegistry | None = None
+) -> ExchangeService:
+    """The farm's Exchange Service (with its vault keys and the farm's Redis)."""
+    return ExchangeService(
+        settings.exchange, vault=_vault(settings), shared_limit=redis,
+        metrics_registry=metrics_registry,
+    )  # fmt: skip
+
+
 def build_registry(
     settings: Settings, *, metrics_registry: CollectorRegistry | None = None
 ) -> ServiceRegistry:
     """Every service of ``omega up``, in a registry that starts them in dependency order."""
     m = metrics_registry
     redis = RedisClient(settings.redis, metrics_registry=m)
-    exchange = ExchangeService(
-        settings.exchange, vault=_vault(settings), shared_limit=redis, metrics_registry=m
-    )
+    exchange = build_exchange(settings, redis, metrics_registry=m)
     services: list[AnyService] = [
         redis,
         SecurityService(settings.security, redis=redis, metrics_registry=m),

@@ -13,6 +13,7 @@ from omegafarm.cli import bots as _bots
 from omegafarm.cli import data as _data
 from omegafarm.cli import discord_bot, learn
 from omegafarm.cli import exchange as _exchange
+from omegafarm.cli import gateway as _gateway
 from omegafarm.cli import keys as _keys
 from omegafarm.cli import tokens as _tokens
 from omegafarm.cli import users as _users
@@ -30,6 +31,8 @@ app.command("discord")(discord_bot.discord_command)
 app.command("backtest")(_backtest.backtest)
 app.add_typer(_bots.app, name="bots")
 app.command("worker")(_bots.worker_command)
+app.command("gateway")(_gateway.gateway_command)
+_bots.app.command("reconcile")(_gateway.reconcile_command)
 
 
 def main() -> None:

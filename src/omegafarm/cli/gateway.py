@@ -1,0 +1,137 @@
+"""``omega gateway`` (a standby or stand-alone gateway) and ``omega bots reconcile ID``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from omegafarm.cli._app import fail
+from omegafarm.cli.bots import _farm_settings, _with_redis
+
+console = Console()
+
+
+async def _exchange(redis: Any, settings: Any) -> Any:
+    """The farm's exchange, started; a paper one is this farm's saved exchange, read-only."""
+    from prometheus_client import CollectorRegistry
+
+    from omegafarm.bots import _names
+    from omegafarm.runtime import build_exchange
+
+    exchange = build_exchange(settings, redis, metrics_registry=CollectorRegistry())
+    await exchange.initialize()
+    await exchange.fence_writes(redis.keys.key(_names.GATEWAY_LEASE), None)
+    return exchange
+
+
+def gateway_command(
+    ctx: typer.Context,
+    lease_ttl: Annotated[float | None, typer.Option(help="Gateway lease TTL in seconds.")] = None,
+    gateway_id: Annotated[
+        str | None, typer.Option(help="Gateway id (default host-pid-rand).")
+    ] = None,
+) -> None:
+    """Run the farm's gateway here: it stands by while another gateway (of `omega up` or
+    `omega gateway`) is active, and takes over within the lease TTL when that one dies."""
+    from prometheus_client import CollectorRegistry
+
+    from omegafarm.bots import _names
+    from omegafarm.bots.config import BotSettings, load_farm_file
+    from omegafarm.bots.gateway import Gateway
+    from omegafarm.runtime import build_exchange
+
+    async def work(redis: Any, settings: Any) -> None:
+        farm = _farm_settings(settings)
+        if lease_ttl is not None:
+            farm = farm.model_copy(update={"lease_ttl_s": lease_ttl})
+        registered: dict[str, Any] = await redis.get(_names.BOTS) or {}
+        specs = [BotSettings.model_validate(v) for v in registered.values()]
+        specs = specs or load_farm_file(farm.farm_file)
+        exchange = build_exchange(settings, redis, metrics_registry=CollectorRegistry())
+        async with exchange:
+            stop_event = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop_event.set)
+            markets = {(b.symbol, b.timeframe) for b in specs}
+            gateway = Gateway(redis, exchange, farm, markets, gateway_id)
+            console.print(
+                f"gateway {gateway.id} started for {len(markets)} markets (lease TTL "
+                f"{farm.lease_ttl_s}s; stands by while another gateway is active)",
+                highlight=False,
+            )
+            await gateway.run(stop_event)
+
+    _with_redis(ctx, work)
+    console.print("gateway stopped")
+
+
+def reconcile_command(
+    ctx: typer.Context,
+    bot_id: Annotated[str, typer.Argument(help="Bot id.")],
+    adopt: Annotated[
+        bool, typer.Option("--adopt", help="Rebuild the ledger from the exchange; lift the halt.")
+    ] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Leave the bot halted.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Compare a bot's ledger with the exchange, show the differences, then adopt or keep."""
+    from omegafarm.bots.config import BotSettings
+    from omegafarm.bots.reconcile import Reconciler
+
+    if adopt and keep:
+        raise fail("choose one of --adopt and --keep")
+
+    async def work(redis: Any, settings: Any) -> dict[str, Any]:
+        exchange = await _exchange(redis, settings)
+        try:
+            reconciler = Reconciler(redis, exchange)
+            specs = {s.id: s for s in await reconciler.specs()}
+            spec: BotSettings | None = specs.get(bot_id)
+            if spec is None:
+                raise fail(f"no bot {bot_id!r} is registered; see `omega bots list`")
+            halt = await reconciler.halted(bot_id)
+            diffs = [d.as_dict() for d in await reconciler.check(spec)]
+            out: dict[str, Any] = {"bot_id": bot_id, "halted": halt, "differences": diffs}
+            if adopt:
+                ledger = await reconciler.adopt(spec)
+                out["adopted"] = {"orders": len(ledger.orders), "cash": str(ledger.cash),
+                                  "position": str(ledger.position)}  # fmt: skip
+            return out
+        finally:
+            await exchange.shutdown()
+
+    report = _with_redis(ctx, work)
+    if as_json:
+        print(json.dumps(report, default=str, indent=2))
+    else:
+        _print_report(report, keep)
+    if report["differences"] and not report.get("adopted"):
+        raise typer.Exit(1)
+
+
+def _print_report(report: dict[str, Any], keep: bool) -> None:
+    bot_id, halt, diffs = report["bot_id"], report["halted"], report["differences"]
+    if halt:
+        console.print(f"[bold red]{bot_id} is halted[/]: {halt['reason']}", highlight=False)
+    console.print(f"{len(diffs)} difference(s) between the ledger and the exchange now:")
+    for d in diffs:
+        console.print(f"  {d['kind']:<20} {d['client_order_id'] or '-':<14} {d['detail']}",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+    adopted = report.get("adopted")
+    if adopted:
+        console.print(
+            f"adopted the exchange's state: {adopted['orders']} orders, cash {adopted['cash']}, "
+            f"position {adopted['position']}; the bot runs again",
+            highlight=False,
+        )
+    elif halt and not keep:
+        console.print(f"`omega bots reconcile {bot_id} --adopt` rebuilds the ledger from the "
+                      "exchange and lets it run; --keep leaves it halted")  # fmt: skip
+    elif keep:
+        console.print(f"{bot_id} stays halted")
