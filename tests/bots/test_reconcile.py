@@ -29,7 +29,7 @@ from omegafarm.cli import app
 from omegafarm.core.logging import configure_logging
 from omegafarm.exchange import ExchangeService, ExchangeSettings
 from omegafarm.exchange.paper import PaperSettings
-from omegafarm.store import RedisClient, RedisSettings, encode
+from omegafarm.store import RedisClient, RedisSettings
 from tests.integration._farm import wait_for
 
 PAPER = PaperSettings(clock="manual", symbols=["BTC/USDT"], perpetuals=False, warmup_bars=50)
