@@ -30,6 +30,8 @@ from omegafarm.core.logging import configure_logging
 from omegafarm.exchange import ExchangeService, ExchangeSettings
 from omegafarm.exchange.paper import PaperSettings
 from omegafarm.store import RedisClient, RedisSettings
+from tests.exchange._binance import MiniBinance, btc_usdt_market
+from tests.exchange._replay import replay_service
 from tests.integration._farm import wait_for
 
 PAPER = PaperSettings(clock="manual", symbols=["BTC/USDT"], perpetuals=False, warmup_bars=50)
@@ -215,3 +217,59 @@ def test_omega_bots_reconcile_shows_the_difference_then_adopts(diverged_farm: st
     again = runner.invoke(app, ["bots", "reconcile", "b1", "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == {"bot_id": "b1", "halted": None, "differences": []}
+
+
+# ----------------------------------------------------------------- a ccxt exchange (loopback)
+async def test_reconciliation_works_on_a_ccxt_exchange_by_client_order_id_and_my_trades(
+    redis_client: RedisClient, tmp_path: Path
+) -> None:
+    venue = MiniBinance()
+    markets = {"BTC/USDT": btc_usdt_market()}
+    await register_bots(redis_client, [BOT, OTHER])  # a shared account: no balance check
+    async with (
+        venue.server,
+        replay_service("binance", venue.server, tmp_path, markets=markets) as ex,
+    ):
+        behind = await _place_limit(ex, "b1-1")  # the ledger saw only its acknowledgement
+        booked_twice = await _place_limit(ex, "b1-4")
+        await _place_limit(ex, "b1-3")  # the ledger never saw this one
+        venue.fill("b1-1", "0.01", "50000")
+        venue.fill("b1-4", "0.01", "50000")
+        ledger = _ledger()
+        for acked in (behind, booked_twice):
+            ledger.register(_pending(acked))
+            ledger.apply(acked)
+        ghost = OrderUpdate("b1-2", "555", "BTC/USDT", "buy", "limit", "open", Decimal("0.01"),
+                            Decimal(0), Decimal(0), Decimal(0), None, Decimal(50000), 1)  # fmt: skip
+        ledger.register(_pending(ghost))
+        ledger.apply(ghost)
+        ledger.apply(OrderUpdate(**{**asdict(booked_twice), "status": "closed",
+                                    "filled": Decimal("0.02"), "cost": Decimal(1000)}))  # fmt: skip
+        await _save_ledger(redis_client, ledger, 4)
+
+        diffs = await Reconciler(redis_client, ex).check(BOT)
+
+    found = sorted((d.kind, d.client_order_id) for d in diffs)
+    assert found == [
+        ("fills_differ", "b1-4"),  # by the order's snapshot
+        ("fills_differ", "b1-4"),  # by the sum of fetch_my_trades
+        ("unknown_to_exchange", "b1-2"),
+        ("unknown_to_ledger", "b1-3"),
+    ]
+    healed = [OrderUpdate(**m.data) for m in await redis_client.stream_range(_names.updates("b1"))]
+    assert [(u.client_order_id, u.filled, u.status) for u in healed] == [
+        ("b1-1", Decimal("0.01"), "closed")
+    ]
+    looked_up = [
+        r.param("origClientOrderId")
+        for r in venue.server.requests
+        if r.path.endswith("/order") and r.method == "GET"
+    ]
+    assert {"b1-1", "b1-2", "b1-4"} <= set(looked_up)  # by client order id
+
+
+async def _place_limit(ex: ExchangeService, cid: str) -> OrderUpdate:
+    order = await ex.create_order(
+        "BTC/USDT", "limit", "buy", Decimal("0.01"), Decimal(50000), {"clientOrderId": cid}
+    )
+    return update_from_order(order, cid)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
+from decimal import Decimal
 from typing import Any
 
 from omegafarm.exchange.testing import LoopbackExchangeServer, RecordedRequest, Reply
@@ -57,6 +58,7 @@ class MiniBinance:
         self.orders: list[dict[str, Any]] = []
         self.created_client_ids: list[str] = []
         self.cancel_requests = 0
+        self.trades: list[dict[str, Any]] = []
         self._ids = itertools.count(1000)
         self.candles = {
             T0_MS + i * HOUR_MS: self._kline(T0_MS + i * HOUR_MS, i)
@@ -79,8 +81,13 @@ class MiniBinance:
             return self._create(request)
         if request.path.endswith("/order") and request.method == "DELETE":
             return self._cancel(request)
+        if request.path.endswith("/myTrades"):
+            return Reply(list(self.trades))
         if request.path.endswith("/order") and request.method == "GET":
             found = self._find(request.param("orderId"))
+            client_id = request.param("origClientOrderId")
+            if client_id is not None:
+                found = next((o for o in self.orders if o["clientOrderId"] == client_id), None)
             if found is None:
                 return Reply({"code": -2013, "msg": "Order does not exist."}, status=400)
             return Reply(found)
@@ -100,6 +107,21 @@ class MiniBinance:
         if self.overlap and rows:
             rows.insert(1, rows[0])  # some venues repeat a bar at page boundaries
         return Reply(rows)
+
+    def fill(self, client_id: str, qty: str, price: str) -> None:
+        """Execute ``qty`` of an order at ``price`` (one trade; FILLED when nothing is left)."""
+        order = next(o for o in self.orders if o["clientOrderId"] == client_id)
+        done = Decimal(order["executedQty"]) + Decimal(qty)
+        order["executedQty"] = str(done)
+        quote = Decimal(order["cummulativeQuoteQty"]) + Decimal(qty) * Decimal(price)
+        order["cummulativeQuoteQty"] = str(quote)
+        order["status"] = "FILLED" if done >= Decimal(order["origQty"]) else "PARTIALLY_FILLED"
+        self.trades.append({
+            "symbol": order["symbol"], "id": len(self.trades) + 1, "orderId": order["orderId"],
+            "price": price, "qty": qty, "quoteQty": str(Decimal(qty) * Decimal(price)),
+            "commission": "0", "commissionAsset": "USDT", "time": int(time.time() * 1000),
+            "isBuyer": order["side"] == "BUY", "isMaker": False, "isBestMatch": True,
+        })  # fmt: skip
 
     def _find(self, order_id: str | None) -> dict[str, Any] | None:
         return next((o for o in self.orders if str(o["orderId"]) == order_id), None)

@@ -33,6 +33,7 @@ app.add_typer(_bots.app, name="bots")
 app.command("worker")(_bots.worker_command)
 app.command("gateway")(_gateway.gateway_command)
 _bots.app.command("reconcile")(_gateway.reconcile_command)
+_exchange.app.command("reset-paper")(_gateway.reset_paper_command)
 
 
 def main() -> None:

@@ -135,3 +135,25 @@ def _print_report(report: dict[str, Any], keep: bool) -> None:
                       "exchange and lets it run; --keep leaves it halted")  # fmt: skip
     elif keep:
         console.print(f"{bot_id} stays halted")
+
+
+def reset_paper_command(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete it.")] = False,
+) -> None:
+    """Forget the farm's saved paper exchange (orders, fills, balances, clock): the next
+    `omega up` opens a new one. Refused while a gateway is active."""
+    from omegafarm.bots import _names
+    from omegafarm.exchange.paper.journal import reset
+
+    if not yes:
+        raise fail("this deletes the paper exchange's orders and balances; add --yes to confirm")
+
+    async def work(redis: Any, _settings: Any) -> bool:
+        active = await redis.redis.exists(redis.keys.key(_names.GATEWAY_LEASE))
+        if active:
+            raise fail("a gateway is active on this farm; stop `omega up`/`omega gateway` first")
+        return await reset(redis)
+
+    existed = _with_redis(ctx, work)
+    console.print("paper exchange deleted" if existed else "no saved paper exchange")
