@@ -17,6 +17,11 @@
   cannot trade any more.
 * Open orders are polled (one ``fetch_order`` each) so fills reach the bots without the bots
   ever polling the exchange themselves.
+* High availability: a gateway works only while it holds the farm's gateway lease (a fencing
+  token, like a bot's). Others stand by and try every TTL/3; the one that takes over reloads
+  the exchange's saved state, reclaims the dead one's pending commands at once and reconciles
+  every bot (:mod:`.reconcile`). It checks the lease before every command, and the durable
+  paper exchange writes only under it, so two gateways never execute the same command.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ class Gateway:
         exchange: ExchangeService,
         settings: FarmSettings,
         markets: set[tuple[str, str]],
+        *,
         gateway_id: str | None = None,
     ) -> None:
         self.redis, self.exchange, self.settings = redis, exchange, settings

@@ -59,7 +59,7 @@ def gateway_command(
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop_event.set)
             markets = {(b.symbol, b.timeframe) for b in specs}
-            gateway = Gateway(redis, exchange, farm, markets, gateway_id)
+            gateway = Gateway(redis, exchange, farm, markets, gateway_id=gateway_id)
             console.print(
                 f"gateway {gateway.id} started for {len(markets)} markets (lease TTL "
                 f"{farm.lease_ttl_s}s; stands by while another gateway is active)",
