@@ -95,6 +95,7 @@ class Gateway:
         self.lease: Lease | None = None  # set while this gateway is the active one
         self.takeovers = 0
         self._reclaim_now = False
+        self._reconciled_at = 0.0
         self.reconciler = Reconciler(redis, exchange)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -153,7 +154,6 @@ class Gateway:
             asyncio.create_task(self._loop(active, self._market_tick, "market")),
             asyncio.create_task(self._loop(active, self._commands_tick, "commands")),
             asyncio.create_task(self._keep_lease(active, lease)),
-            asyncio.create_task(self._reconcile_loop(active)),
         ]
         stopper = asyncio.create_task(stop.wait())
         try:
@@ -203,6 +203,7 @@ class Gateway:
     async def reconcile_now(self, *, full: bool = True) -> int:
         """Check every bot's ledger against the exchange (halting those that diverge); returns
         how many bots diverged. Failures are logged and retried at the next round."""
+        self._reconciled_at = time.monotonic()
         try:
             found = await self.reconciler.check_all(full=full)
         except OmegaError as exc:
@@ -210,26 +211,26 @@ class Gateway:
             return 0
         return len(found)
 
-    async def _reconcile_loop(self, active: asyncio.Event) -> None:
-        interval_s = self.settings.reconcile_interval_s
-        if interval_s <= 0:
-            return
-        while not active.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(active.wait(), timeout=interval_s)
-            if not active.is_set():
-                await self.reconcile_now(full=False)
-
     # ----------------------------------------------------------------- market data
     async def _market_tick(self) -> None:
         for symbol, tf in sorted(self.markets):
             await self._publish_candles(symbol, tf)
         await self._poll_open_orders()
         await self._publish_tickers()
+        interval_s = self.settings.reconcile_interval_s
+        if interval_s > 0 and time.monotonic() - self._reconciled_at >= interval_s:
+            await self.reconcile_now(full=False)  # here: in turn with the order polls
 
     async def _publish_candles(self, symbol: str, tf: str) -> None:
+        """New closed candles to ``md:{symbol}:{tf}`` and the history key. A gateway that takes
+        over goes on from the last candle the history holds, so no bar is skipped for the bots."""
         key = (symbol, tf)
         first = key not in self._last_ts
+        old: list[list[float]] = []
+        if first:
+            old = await self.redis.get(_names.history(symbol, tf)) or []
+            if old:
+                self._last_ts[key] = int(old[-1][0])
         limit = self.settings.history_bars if first else 5
         rows = await self.exchange.fetch_ohlcv(symbol, tf, limit=limit)
         if rows.shape[0] == 0:
@@ -238,15 +239,16 @@ class Gateway:
         new = rows[rows[:, 0] > last]
         if new.shape[0] == 0:
             return
-        history = [list(map(float, r)) for r in rows.tolist()] if first else None
-        if history is None:
-            old = await self.redis.get(_names.history(symbol, tf)) or []
+        if last < 0:  # a new farm: the history is all there is, nothing to announce
+            history = [list(map(float, r)) for r in rows.tolist()]
+        else:
+            old = old or await self.redis.get(_names.history(symbol, tf)) or []
             history = (old + [list(map(float, r)) for r in new.tolist()])[
                 -self.settings.history_bars :
             ]
         await self.redis.set(_names.history(symbol, tf), history)
         self._last_ts[key] = int(rows[-1, 0])
-        if not first:
+        if last >= 0:
             payloads = [{"symbol": symbol, "tf": tf, "candle": list(map(float, r))} for r in new]
             await self.redis.publish_many(_names.candles(symbol, tf), payloads)
 
