@@ -36,7 +36,7 @@ from omegafarm.bots.config import BotSettings
 from omegafarm.bots.service import register_bots
 from omegafarm.store import RedisClient, RedisSettings, decode
 
-TTL_S = 2.0
+TTL_S = 3.0
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"]
 N_BOTS = 8
 PAPER_KEY = "state:paper:{gateway}"

@@ -138,7 +138,24 @@ class Gateway:
         return None
 
     async def _serve(self, stop: asyncio.Event, lease: Lease) -> None:
-        """Be the farm's gateway while ``lease`` holds: reload, reconcile, run the loops."""
+        """Be the farm's gateway while ``lease`` holds (renewed from the first moment: taking
+        over, with its reconciliation, may last longer than a TTL)."""
+        done = asyncio.Event()  # set when this term ends: the loops stop
+        keeper = asyncio.create_task(self._keep_lease(done, lease))
+        work = asyncio.create_task(self._term(done, lease))
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([stopper, keeper, work], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            done.set()
+            for task in (keeper, work, stopper):
+                task.cancel()
+            await asyncio.gather(keeper, work, stopper, return_exceptions=True)
+        if work.done() and not work.cancelled() and work.exception() is not None:
+            raise work.exception()  # type: ignore[misc]  # an OmegaError while taking over
+
+    async def _term(self, done: asyncio.Event, lease: Lease) -> None:
+        """Take over (reload the exchange, reclaim, reconcile), then run the loops."""
         await self.exchange.fence_writes(self.lease_mgr.key, lease.value)  # reloads paper state
         await self.redis.stream_group(_names.COMMANDS, _names.GATEWAY_GROUP)
         self._open = dict(await self.redis.get(_names.GATEWAY_OPEN) or {})
@@ -149,20 +166,10 @@ class Gateway:
         self.takeovers += 1
         _log.info("gateway_active", gateway=self.id, token=lease.token)
         await self.reconcile_now()
-        active = asyncio.Event()
-        tasks = [
-            asyncio.create_task(self._loop(active, self._market_tick, "market")),
-            asyncio.create_task(self._loop(active, self._commands_tick, "commands")),
-            asyncio.create_task(self._keep_lease(active, lease)),
-        ]
-        stopper = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait([stopper, tasks[2]], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            active.set()
-            for task in (*tasks, stopper):
-                task.cancel()
-            await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        await asyncio.gather(
+            self._loop(done, self._market_tick, "market"),
+            self._loop(done, self._commands_tick, "commands"),
+        )
 
     async def _keep_lease(self, active: asyncio.Event, lease: Lease) -> None:
         """Renew every TTL/3; return (ending this term) once the lease is lost or expired."""
