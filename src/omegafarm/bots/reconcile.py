@@ -41,7 +41,7 @@ from omegafarm.bots.lease import Leases
 from omegafarm.bots.ledger import Ledger, OrderUpdate
 from omegafarm.core.errors import OmegaError, ServiceError
 from omegafarm.exchange import ExchangeService, OrderNotFoundError
-from omegafarm.exchange.models import Order
+from omegafarm.exchange.models import Order, Trade
 from omegafarm.store import RedisClient, encode
 
 _log = structlog.get_logger("omegafarm.bots.reconcile")
@@ -71,6 +71,7 @@ class Reconciler:
         self.redis, self.exchange = redis, exchange
         self.halts = 0
         self.healed = 0
+        self._round: dict[str, tuple[list[Order], list[Trade]]] = {}  # symbol -> history
 
     # ----------------------------------------------------------------- reads
     async def halted(self, bot_id: str) -> dict[str, Any] | None:
@@ -96,30 +97,47 @@ class Reconciler:
         return [BotSettings.model_validate(v) for _, v in sorted(raw.items())]
 
     # ----------------------------------------------------------------- checking
-    async def check(self, spec: BotSettings, *, full: bool = True) -> list[Divergence]:
+    async def check(
+        self, spec: BotSettings, *, full: bool = True, ledger: Ledger | None = None
+    ) -> list[Divergence]:
         """The differences between the bot's ledger and the exchange (healing what is only
-        behind); ``full`` looks up every order, otherwise the open ones and recent history."""
-        ledger = await self.ledger(spec.id)
+        behind); ``full`` checks every order, otherwise the open ones and recent history.
+
+        The exchange's orders and trades of the symbol are read once per round (``fetch_orders``,
+        ``fetch_my_trades``: shared by the bots of one symbol); an order they do not list (older
+        than an exchange's window) is looked up alone by its client order id. ``ledger``: one
+        read before this round's exchange reads (``check_all``); None reads it now."""
+        if ledger is None:
+            ledger = await self.ledger(spec.id)
+            self._round.pop(spec.symbol, None)  # the exchange is read after the ledger
         if ledger is None:
             return []
+        orders, trades = await self._history(spec.symbol)
+        listed = {o.client_order_id: o for o in orders if o.client_order_id}
         out: list[Divergence] = []
         checked = ledger.orders.values() if full else ledger.open_orders()
         for mine in list(checked):
             if mine.order_id is None and not mine.is_open:
                 continue  # rejected before it reached the exchange
-            found = await self._lookup(mine)
+            found = listed.get(mine.client_order_id) or await self._lookup(mine)
             if found is None:
                 if mine.order_id is not None:
                     detail = f"ledger: {_describe(mine)}; exchange: no such order"
                     out.append(Divergence("unknown_to_exchange", mine.client_order_id, detail))
                 continue  # a pending order not sent yet: in flight
-            out += await self._compare(
-                spec.id, mine, update_from_order(found, mine.client_order_id)
-            )
-        out += await self._unknown_to_ledger(spec, ledger)
-        out += await self._trade_sums(spec, ledger)
+            theirs = update_from_order(found, mine.client_order_id)
+            out += await self._compare(spec.id, ledger, mine, theirs)
+        out += self._unknown_to_ledger(spec, ledger, orders)
+        out += self._trade_sums(ledger, trades)
         out += await self._balance(spec, ledger)
         return out
+
+    async def _history(self, symbol: str) -> tuple[list[Order], list[Trade]]:
+        found = self._round.get(symbol)
+        if found is None:
+            orders = await self.exchange.fetch_orders(symbol)
+            found = self._round[symbol] = (orders, await self.exchange.fetch_my_trades(symbol))
+        return found
 
     async def _lookup(self, mine: OrderUpdate) -> Order | None:
         params = {"clientOrderId": mine.client_order_id}
@@ -129,7 +147,7 @@ class Reconciler:
             return None
 
     async def _compare(
-        self, bot_id: str, mine: OrderUpdate, theirs: OrderUpdate
+        self, bot_id: str, ledger: Ledger, mine: OrderUpdate, theirs: OrderUpdate
     ) -> list[Divergence]:
         cid = mine.client_order_id
         described = f"ledger: {_describe(mine)}; exchange: {_describe(theirs)}"
@@ -145,13 +163,17 @@ class Reconciler:
                 return []
         # the exchange is ahead: hand the bot the snapshot it has not seen yet
         await self.redis.stream_add(_names.updates(bot_id), asdict(theirs), maxlen=5_000)
+        ledger.apply(theirs)  # as the bot will: the balance check compares the healed ledger
         self.healed += 1
         return []
 
-    async def _unknown_to_ledger(self, spec: BotSettings, ledger: Ledger) -> list[Divergence]:
+    @staticmethod
+    def _unknown_to_ledger(
+        spec: BotSettings, ledger: Ledger, orders: list[Order]
+    ) -> list[Divergence]:
         prefix = f"{spec.id}-"
         out = []
-        for order in await self.exchange.fetch_orders(spec.symbol):
+        for order in orders:
             cid = order.client_order_id
             if cid and cid.startswith(prefix) and not ledger.owns(cid):
                 theirs = update_from_order(order, cid)
@@ -159,11 +181,12 @@ class Reconciler:
                 out.append(Divergence("unknown_to_ledger", cid, detail))
         return out
 
-    async def _trade_sums(self, spec: BotSettings, ledger: Ledger) -> list[Divergence]:
+    @staticmethod
+    def _trade_sums(ledger: Ledger, trades: list[Trade]) -> list[Divergence]:
         """Fills the exchange reports (``fetch_my_trades``) per order, against the ledger."""
         by_order = {o.order_id: o for o in ledger.orders.values() if o.order_id is not None}
         sums: dict[str, Decimal] = {}
-        for trade in await self.exchange.fetch_my_trades(spec.symbol):
+        for trade in trades:
             if trade.order_id in by_order and trade.amount is not None:
                 sums[trade.order_id] = sums.get(trade.order_id, Decimal(0)) + trade.amount
         out = []
@@ -195,11 +218,15 @@ class Reconciler:
     async def check_all(self, *, full: bool) -> dict[str, list[Divergence]]:
         """Check every running bot; halt each that diverges. Returns the divergences found."""
         found: dict[str, list[Divergence]] = {}
-        for spec in await self.specs():
-            if not spec.enabled or await self.halted(spec.id):
+        specs = [s for s in await self.specs() if s.enabled and not await self.halted(s.id)]
+        ledgers = {s.id: await self.ledger(s.id) for s in specs}  # every ledger first, then
+        self._round.clear()  # the exchange, once per symbol: it can only be ahead of them
+        for spec in specs:
+            ledger = ledgers[spec.id]
+            if ledger is None:
                 continue
             try:
-                diffs = await self.check(spec, full=full)
+                diffs = await self.check(spec, full=full, ledger=ledger)
             except OmegaError as exc:  # the exchange or Redis failed: try again next round
                 _log.warning("reconcile_failed", bot_id=spec.id, error=str(exc))
                 continue
