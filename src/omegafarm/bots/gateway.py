@@ -244,6 +244,12 @@ class Gateway:
             return
         last = self._last_ts.get(key, -1)
         new = rows[rows[:, 0] > last]
+        if first and last >= 0 and new.shape[0] == 0 and int(rows[-1, 0]) < last:
+            _log.error(  # a reset or non-durable exchange: say so, never idle in silence
+                "market_clock_moved_back", symbol=symbol, tf=tf, exchange_ms=int(rows[-1, 0]),
+                history_ms=last, hint="bots ignore candles older than their history; "
+                "restart them (omega bots stop/start) or wait until the market passes it",
+            )  # fmt: skip
         if new.shape[0] == 0:
             return
         if last < 0:  # a new farm: the history is all there is, nothing to announce
