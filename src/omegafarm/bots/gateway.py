@@ -94,6 +94,7 @@ class Gateway:
         self.lease_mgr = GatewayLease(redis, self.id, settings.lease_ttl_s)
         self.lease: Lease | None = None  # set while this gateway is the active one
         self.takeovers = 0
+        self.standby_tries = 0
         self._reclaim_now = False
         self._reconciled_at = 0.0
         self.reconciler = Reconciler(redis, exchange)
@@ -125,6 +126,7 @@ class Gateway:
         while not stop.is_set():
             try:
                 lease = await self.lease_mgr.acquire()
+                self.standby_tries += 1
                 if lease is not None:
                     return lease
                 if not announced:
