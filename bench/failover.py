@@ -71,10 +71,15 @@ history_bars = 100
 
 def _bots() -> list[BotSettings]:
     return [
-        BotSettings.model_validate({
-            "id": f"b{i:02d}", "strategy": "sma_cross", "symbol": SYMBOLS[i % 4],
-            "capital": "20000", "params": {"fast": 2 + i % 3, "slow": 6 + i % 4},
-        })  # fmt: skip
+        BotSettings.model_validate(
+            {
+                "id": f"b{i:02d}",
+                "strategy": "sma_cross",
+                "symbol": SYMBOLS[i % 4],
+                "capital": "20000",
+                "params": {"fast": 2 + i % 3, "slow": 6 + i % 4},
+            }
+        )
         for i in range(N_BOTS)
     ]
 
@@ -211,12 +216,18 @@ async def main(trials: int) -> None:
               f"({runs})")  # fmt: skip
     worst = max(medians.values())
     print(
-        json.dumps({
-            "bench": "failover", "ours": round(worst, 3), "baseline": TTL_S,
-            "baseline_name": "lease TTL (goal: every row <= 2x); ours = the slower row's median",
-            "unit": "s", "ratio": round(worst / TTL_S, 3), "better": "lower",
-            "rows": {k: round(v, 3) for k, v in medians.items()},
-        })  # fmt: skip
+        json.dumps(
+            {
+                "bench": "failover",
+                "ours": round(worst, 3),
+                "baseline": TTL_S,
+                "baseline_name": "lease TTL (goal: every row <= 2x); ours = the slower row's median",
+                "unit": "s",
+                "ratio": round(worst / TTL_S, 3),
+                "better": "lower",
+                "rows": {k: round(v, 3) for k, v in medians.items()},
+            }
+        )
     )
 
 
