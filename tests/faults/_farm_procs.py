@@ -158,5 +158,6 @@ async def audit(redis: RedisClient, ids: list[str]) -> dict[str, Any]:
         held = sum((lg.position for lg in ledgers.values() if lg.symbol == symbol), Decimal(0))
         assert sum(ex.balance_of(base)) == held, base
     for bot_id in ids:
-        assert await redis.get(_names.halt(bot_id)) is None, bot_id  # reconciliation agreed
+        halt = await redis.get(_names.halt(bot_id))
+        assert halt is None, (bot_id, halt)  # reconciliation agreed with the audit
     return {"orders": len(orders), "fills": len(await ex.fetch_my_trades())}

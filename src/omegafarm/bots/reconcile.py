@@ -112,6 +112,8 @@ class Reconciler:
             self._round.pop(spec.symbol, None)  # the exchange is read after the ledger
         if ledger is None:
             return []
+        dedicated = not spec.symbol.count(":") and await self._dedicated(spec)
+        held_before = await self._base_held(spec) if dedicated else None
         orders, trades = await self._history(spec.symbol)
         listed = {o.client_order_id: o for o in orders if o.client_order_id}
         out: list[Divergence] = []
@@ -127,9 +129,10 @@ class Reconciler:
                 continue  # a pending order not sent yet: in flight
             theirs = update_from_order(found, mine.client_order_id)
             out += await self._compare(spec.id, ledger, mine, theirs)
-        out += self._unknown_to_ledger(spec, ledger, orders)
+        out += await self._unknown_to_ledger(spec, ledger, orders)
         out += self._trade_sums(ledger, trades)
-        out += await self._balance(spec, ledger)
+        if held_before is not None:
+            out += await self._balance(spec, ledger, held_before)
         return out
 
     async def _history(self, symbol: str) -> tuple[list[Order], list[Trade]]:
@@ -167,18 +170,30 @@ class Reconciler:
         self.healed += 1
         return []
 
-    @staticmethod
-    def _unknown_to_ledger(
-        spec: BotSettings, ledger: Ledger, orders: list[Order]
+    async def _unknown_to_ledger(
+        self, spec: BotSettings, ledger: Ledger, orders: list[Order]
     ) -> list[Divergence]:
+        """Orders with the bot's prefix its ledger lacks. The exchange was read after the
+        ledger, so an order placed meanwhile is looked for in the ledger as saved now (a bot
+        saves an order before sending it): found there, it is booked into the copy checked."""
         prefix = f"{spec.id}-"
+        missing = [
+            o for o in orders
+            if o.client_order_id and o.client_order_id.startswith(prefix)
+            and not ledger.owns(o.client_order_id)
+        ]  # fmt: skip
+        if not missing:
+            return []
+        fresh = await self.ledger(spec.id)
         out = []
-        for order in orders:
-            cid = order.client_order_id
-            if cid and cid.startswith(prefix) and not ledger.owns(cid):
-                theirs = update_from_order(order, cid)
-                detail = f"exchange: {_describe(theirs)}; ledger: no such order"
-                out.append(Divergence("unknown_to_ledger", cid, detail))
+        for order in missing:
+            theirs = update_from_order(order)
+            if fresh is not None and fresh.owns(theirs.client_order_id):
+                ledger.register(_as_pending(theirs))
+                ledger.apply(theirs)
+                continue
+            detail = f"exchange: {_describe(theirs)}; ledger: no such order"
+            out.append(Divergence("unknown_to_ledger", theirs.client_order_id, detail))
         return out
 
     @staticmethod
@@ -197,15 +212,21 @@ class Reconciler:
                 out.append(Divergence("fills_differ", mine.client_order_id, detail))
         return out
 
-    async def _balance(self, spec: BotSettings, ledger: Ledger) -> list[Divergence]:
-        """A dedicated account (no other bot uses it) holds exactly the bot's base position."""
-        if spec.symbol.count(":") or not await self._dedicated(spec):
-            return []
+    async def _base_held(self, spec: BotSettings) -> Decimal:
         base, _ = _split(spec.symbol)
         asset = (await self.exchange.fetch_balance()).assets.get(base)
-        held = Decimal(0) if asset is None or asset.total is None else asset.total
-        if held == ledger.position:
+        return Decimal(0) if asset is None or asset.total is None else asset.total
+
+    async def _balance(
+        self, spec: BotSettings, ledger: Ledger, before: Decimal
+    ) -> list[Divergence]:
+        """A dedicated account (no other bot uses it) holds exactly the bot's base position.
+        Compared only when the balance did not move while the orders were read (read before
+        and after them): then the orders, and the ledger healed from them, match it."""
+        held = await self._base_held(spec)
+        if held != before or held == ledger.position:
             return []
+        base, _ = _split(spec.symbol)
         detail = f"ledger position {ledger.position} {base}; exchange balance {held} {base}"
         return [Divergence("balance_differs", None, detail)]
 
