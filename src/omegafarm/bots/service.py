@@ -162,6 +162,9 @@ class BotFarmService(BaseService[FarmSettings]):
                 "id": self.gateway.id,
                 "role": "active" if self.gateway.lease is not None else "standby",
                 "active": await self.gateway.lease_mgr.holder(),
+                "takeovers": self.gateway.takeovers,
+                "reconcile": {"halts": self.gateway.reconciler.halts,
+                              "healed": self.gateway.reconciler.healed},
             },
         }  # fmt: skip
 
