@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -273,3 +274,26 @@ async def _place_limit(ex: ExchangeService, cid: str) -> OrderUpdate:
         "BTC/USDT", "limit", "buy", Decimal("0.01"), Decimal(50000), {"clientOrderId": cid}
     )
     return update_from_order(order, cid)
+
+
+def test_omega_exchange_reset_paper_needs_yes_and_no_active_gateway(diverged_farm: str) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["exchange", "reset-paper"]).exit_code == 2
+
+    async def hold_lease(value: bytes | None) -> None:
+        configure_logging(stream=sys.__stderr__)  # the CLI logged onto CliRunner's closed stream
+        settings = RedisSettings(url=SecretStr(os.environ["OMEGA_REDIS__URL"]), farm=diverged_farm)
+        async with RedisClient(settings, metrics_registry=CollectorRegistry()) as redis:
+            if value is None:
+                await redis.delete(_names.GATEWAY_LEASE)
+            else:
+                await redis.set(_names.GATEWAY_LEASE, value)
+
+    asyncio.run(hold_lease(b"gw|1"))
+    refused = runner.invoke(app, ["exchange", "reset-paper", "--yes"])
+    assert refused.exit_code == 2 and "a gateway is active" in refused.output
+    asyncio.run(hold_lease(None))
+    done = runner.invoke(app, ["exchange", "reset-paper", "--yes"])
+    assert done.exit_code == 0 and "paper exchange deleted" in done.output
+    again = runner.invoke(app, ["exchange", "reset-paper", "--yes"])
+    assert again.exit_code == 0 and "no saved paper exchange" in again.output
