@@ -297,3 +297,30 @@ def test_omega_exchange_reset_paper_needs_yes_and_no_active_gateway(diverged_far
     assert done.exit_code == 0 and "paper exchange deleted" in done.output
     again = runner.invoke(app, ["exchange", "reset-paper", "--yes"])
     assert again.exit_code == 0 and "no saved paper exchange" in again.output
+
+
+async def test_a_halted_bot_fires_the_default_ledger_divergence_alert(
+    redis_client: RedisClient, exchange: ExchangeService
+) -> None:
+    from omegafarm.api.alerting import AlertingService
+    from omegafarm.api.config import AlertSettings
+    from omegafarm.bots.metrics import FarmCollector
+    from omegafarm.bots.reconcile import Divergence
+    from omegafarm.core.registry import ServiceRegistry
+
+    metrics = CollectorRegistry()
+    collector = FarmCollector(redis_client)
+    metrics.register(collector)
+    alerts = AlertingService(
+        AlertSettings(enabled=False), ServiceRegistry([]), metrics_registry=metrics
+    )
+    await alerts.initialize()
+    try:
+        await collector.refresh()
+        assert "ledger-divergence" not in [e.rule for e in await alerts.evaluate_once()]
+        await Reconciler(redis_client, exchange).halt("b1", [Divergence("x", None, "test")])
+        await collector.refresh()
+        fired = await alerts.evaluate_once()
+    finally:
+        await alerts.shutdown()
+    assert [(e.rule, e.status, e.value) for e in fired] == [("ledger-divergence", "firing", 1.0)]
