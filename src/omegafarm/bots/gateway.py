@@ -247,11 +247,11 @@ class Gateway:
         last = self._last_ts.get(key, -1)
         new = rows[rows[:, 0] > last]
         if first and last >= 0 and new.shape[0] == 0 and int(rows[-1, 0]) < last:
-            _log.error(  # a reset or non-durable exchange: say so, never idle in silence
+            _log.error(  # a reset or non-durable exchange: start the history afresh, say so
                 "market_clock_moved_back", symbol=symbol, tf=tf, exchange_ms=int(rows[-1, 0]),
-                history_ms=last, hint="bots ignore candles older than their history; "
-                "restart them (omega bots stop/start) or wait until the market passes it",
+                history_ms=last, hint="bots restart on the new history at their next candle",
             )  # fmt: skip
+            last, new = -1, rows
         if new.shape[0] == 0:
             return
         if last < 0:  # a new farm: the history is all there is, nothing to announce

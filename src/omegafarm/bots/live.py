@@ -42,6 +42,11 @@ class LeaseLostError(ServiceError):
     """The bot's lease moved to another worker: this copy must stop at once."""
 
 
+class FeedRewoundError(ServiceError):
+    """The market's candles went back in time (a reset or non-durable paper exchange): the
+    bot is restarted on the market's new history instead of ignoring every candle."""
+
+
 def _split(symbol: str) -> tuple[str, str]:
     base, _, quote = symbol.partition("/")
     return base, quote.split(":", 1)[0]
@@ -143,6 +148,12 @@ class LiveBot:
         async with self._lock:
             trader = self._t
             if not trader.feed.append(row):
+                feed = trader.feed
+                if feed.stop and row[0] < feed.ts_ms[-1]:  # not a repeat: the market rewound
+                    raise FeedRewoundError(
+                        f"bot {self.id}: candle {int(row[0])} is older than its history "
+                        f"({int(feed.ts_ms[-1])}): restarting it on the market's new history"
+                    )
                 return
             ts, o, h, lo, c, v = row
             trader.candle(Candle(int(ts), o, h, lo, c, v))

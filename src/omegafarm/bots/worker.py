@@ -27,7 +27,7 @@ import structlog
 from omegafarm.bots import _names
 from omegafarm.bots.config import BotSettings, FarmSettings
 from omegafarm.bots.lease import Leases
-from omegafarm.bots.live import LeaseLostError, LiveBot
+from omegafarm.bots.live import FeedRewoundError, LeaseLostError, LiveBot
 from omegafarm.core.errors import OmegaError, StoreUnavailableError
 from omegafarm.store import RedisClient, Subscription
 
@@ -202,6 +202,9 @@ class Worker:
                         await bot.on_tick(message.data)
                 except LeaseLostError:
                     await self._drop(bot_id, release=False)
+                except FeedRewoundError as exc:  # restarted at the next balance, new history
+                    _log.warning("bot_feed_rewound", bot_id=bot_id, error=str(exc))
+                    await self._drop(bot_id, release=True)
                 except OmegaError as exc:
                     _log.warning("bot_event_failed", bot_id=bot_id, error=str(exc))
 
