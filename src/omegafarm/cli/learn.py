@@ -297,7 +297,7 @@ async def _walk_step(
     console.rule(f"Step {index + 1}/{len(tutorial.steps)}: {escape(step.title)}")
     console.print(Markdown(step.explanation))
     check = step.check
-    context = await svc.prepare_step(tutorial.id, index)
+    context = await svc.prepare_step(who, tutorial.id, index)
     if context:
         console.print(escape(context))
     if isinstance(check, QuizCheck):
