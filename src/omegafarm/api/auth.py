@@ -20,7 +20,7 @@ from starlette.requests import HTTPConnection
 from omegafarm.core.errors import ServiceStateError, StoreError
 from omegafarm.core.service import ServiceState
 from omegafarm.security import AuthenticationError, Principal, Role, SecurityService
-from omegafarm.store import RateSpec
+from omegafarm.store import RateSpec, keys
 
 SESSION_COOKIE = "omega_session"
 CSRF_COOKIE = "omega_csrf"
@@ -156,7 +156,7 @@ async def spend_login_attempt(request: HTTPConnection, service: SecurityService)
     per_min = service.settings.login_attempts_per_min
     spec = RateSpec(limit=per_min, period_s=60.0, burst=max(1.0, per_min / 2))
     reservation = await redis.ratelimit_acquire(
-        f"login:{client_address(request)}", spec, 1.0, max_wait_s=0
+        keys.login_bucket(client_address(request)), spec, 1.0, max_wait_s=0
     )
     if not reservation.reserved:
         retry_after = max(1, math.ceil(reservation.wait_s))

@@ -26,15 +26,15 @@ from omegafarm.api.auth import VIEWER
 from omegafarm.core.errors import OmegaError
 from omegafarm.core.registry import ServiceRegistry
 from omegafarm.security import Principal
-from omegafarm.store import RedisClient, Subscription
+from omegafarm.store import RedisClient, Subscription, keys
 
 router = APIRouter(tags=["feed"])
 _log = structlog.get_logger("omegafarm", service="api")
 
-# Feed name -> relative Redis pub/sub channel (omega:{farm}:chan:<name>). Publishers: the bot
+# Feed name -> relative Redis pub/sub channel (built in store/keys.py). Publishers: the bot
 # farm's gateway (tickers: every polled ticker; orders: every order change it records) and
 # BotFarmService (bots: status changes and equity samples). See docs/api.md, "The live feed".
-FEED_CHANNELS = {"tickers": "tickers", "orders": "orders", "bots": "bots"}
+FEED_CHANNELS = keys.FEEDS
 QUEUE_SIZE = 256
 SLOW_CLIENT_CLOSE = 1013
 

@@ -31,7 +31,6 @@ from typing import Any
 import structlog
 from opentelemetry.trace import SpanKind
 
-from omegafarm.bots import _names
 from omegafarm.bots._convert import update_from_order
 from omegafarm.bots.config import FarmSettings
 from omegafarm.bots.lease import newest_token
@@ -40,6 +39,7 @@ from omegafarm.core.errors import OmegaError, StoreUnavailableError, is_transien
 from omegafarm.core.tracing import extract, start_span
 from omegafarm.exchange import ExchangeService, OrderNotFoundError, Ticker
 from omegafarm.store import RedisClient, StreamMessage
+from omegafarm.store import keys as _names
 
 _log = structlog.get_logger("omegafarm.bots.gateway")
 _TRACER = "omegafarm.bots.gateway"

@@ -14,8 +14,8 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from omegafarm.bots import _names
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 
 _FIELDS = ("equity", "position", "realized_pnl", "fees", "trades", "open_orders")
 _RATIOS = ("return", "max_drawdown", "win_rate")  # per bot only: a sum would mean nothing

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from omegafarm.bots import _names, _view
+from omegafarm.bots import _view
 from omegafarm.bots.config import BotSettings, FarmSettings, load_farm_file
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.metrics import FarmCollector
@@ -29,6 +29,7 @@ from omegafarm.core.health import Health
 from omegafarm.core.service import BaseService
 from omegafarm.exchange import ExchangeService
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 
 
 async def register_bots(redis: RedisClient, bots: list[BotSettings]) -> None:

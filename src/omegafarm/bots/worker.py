@@ -24,12 +24,12 @@ from typing import Any
 
 import structlog
 
-from omegafarm.bots import _names
 from omegafarm.bots.config import BotSettings, FarmSettings
 from omegafarm.bots.lease import Leases
 from omegafarm.bots.live import LeaseLostError, LiveBot
 from omegafarm.core.errors import OmegaError, StoreUnavailableError
 from omegafarm.store import RedisClient, Subscription
+from omegafarm.store import keys as _names
 
 _log = structlog.get_logger("omegafarm.bots.worker")
 
@@ -108,12 +108,7 @@ class Worker:
 
     async def live_workers(self) -> int:
         """Workers with a fresh heartbeat (this one included)."""
-        pattern = self.redis.keys.key(_names.WORKERS_PREFIX) + "*"
-        try:
-            found = [k async for k in self.redis.redis.scan_iter(match=pattern, count=500)]
-        except Exception as exc:  # redis-py errors, translated (only store imports redis)
-            raise StoreUnavailableError(f"cannot list workers: {exc}") from None
-        return max(1, len(found))
+        return max(1, len(await self.redis.scan(_names.WORKERS_PREFIX)))
 
     async def balance(self) -> None:
         """One round: heartbeat, renew, then move toward the fair share."""

@@ -44,7 +44,7 @@ def _with_redis(ctx: typer.Context, work: Callable[[Any, Any], Awaitable[T]]) ->
 
 
 async def _bots(redis: Any) -> dict[str, Any]:
-    from omegafarm.bots import _names
+    from omegafarm.store import keys as _names
 
     return dict(await redis.get(_names.BOTS) or {})
 
@@ -52,7 +52,7 @@ async def _bots(redis: Any) -> dict[str, Any]:
 @app.command("list")
 def list_bots(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every registered bot with its worker, state, position and PnL."""
-    from omegafarm.bots import _names
+    from omegafarm.store import keys as _names
 
     async def work(redis: Any, _settings: Any) -> list[dict[str, Any]]:
         rows = []
@@ -81,7 +81,7 @@ def list_bots(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json"
 
 
 def _set_desired(ctx: typer.Context, bot_id: str, value: str) -> None:
-    from omegafarm.bots import _names
+    from omegafarm.store import keys as _names
 
     async def work(redis: Any, _settings: Any) -> bool:
         if bot_id not in await _bots(redis):
@@ -109,7 +109,7 @@ def stop(ctx: typer.Context, bot_id: Annotated[str, typer.Argument(help="Bot id.
 @app.command("status")
 def status(ctx: typer.Context, bot_id: Annotated[str, typer.Argument(help="Bot id.")]) -> None:
     """The full status record of one bot (JSON)."""
-    from omegafarm.bots import _names
+    from omegafarm.store import keys as _names
 
     async def work(redis: Any, _settings: Any) -> dict[str, Any] | None:
         if bot_id not in await _bots(redis):

@@ -4,7 +4,8 @@ Every process of a farm that talks to the same venue reads markets and tickers t
 Redis cache (:meth:`RedisClient.get_or_set`): on a miss exactly one loader runs farm-wide, the
 others wait for its result, so N bots in N processes asking for the same ticker at once cost
 the exchange one request. Names live under the farm namespace
-(``omega:{farm}:cache:exchange:{venue}:...``, see :func:`cache_key`).
+(``omega:<farm>:cache:exchange:<venue>:...``, built by
+:func:`omegafarm.store.keys.exchange_cache`).
 
 If Redis cannot be reached the cache steps aside: every call goes to the exchange directly, the
 problem is reported in :attr:`SharedMarketData.degraded_reason` (and so in the service's
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -24,18 +24,10 @@ import structlog
 
 from omegafarm.core.errors import StoreError
 from omegafarm.exchange.config import ExchangeSettings
-from omegafarm.store import RedisClient
+from omegafarm.store import RedisClient, keys
 
 T = TypeVar("T")
 _log = structlog.get_logger("omegafarm", service="exchange")
-
-
-def cache_key(venue: str, kind: str, *parts: object) -> str:
-    """The relative cache name of one piece of market data, e.g. ``exchange:binance:markets``."""
-    if not parts:
-        return f"exchange:{venue}:{kind}"
-    detail = json.dumps(list(parts), sort_keys=True, separators=(",", ":"), default=str)
-    return f"exchange:{venue}:{kind}:{detail}"
 
 
 class SharedMarketData:
@@ -66,7 +58,7 @@ class SharedMarketData:
 
     def key(self, kind: str, *parts: object) -> str:
         """The relative cache name of ``kind`` (``markets``, ``ticker``...) for this venue."""
-        return cache_key(self.venue, kind, *parts)
+        return keys.exchange_cache(self.venue, kind, *parts)
 
     async def get_or_load(self, key: str, loader: Callable[[], Awaitable[T]], ttl_s: float) -> T:
         """The cached value at ``key`` or the loader's (shared for ``ttl_s``): one load a miss.

@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from omegafarm.core.errors import SecurityError, StoreError
-from omegafarm.store import RedisClient
+from omegafarm.store import RedisClient, keys
 
 GENESIS = "0" * 64
 Scalar = str | int | float | bool | None
@@ -107,7 +107,7 @@ class AuditLog:
         path: Path,
         *,
         redis: RedisClient | None = None,
-        stream: str = "audit",
+        stream: str = keys.AUDIT_STREAM,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = path

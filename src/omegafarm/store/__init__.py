@@ -1,9 +1,10 @@
 """store: the Redis Client Service on a real Redis/Valkey server (embedded by default).
 
-Only this package imports redis. See :mod:`omegafarm.store.keys` for the key scheme.
+Only this package imports redis, and nothing outside it touches a redis-py object. Every key,
+channel and stream name is built in :mod:`omegafarm.store.keys` (hash-tagged for Redis Cluster).
 """
 
-from omegafarm.store.client import RedisClient, StreamMessage
+from omegafarm.store.client import RedisClient, Script, StreamMessage
 from omegafarm.store.codec import decode, encode
 from omegafarm.store.config import RedisSettings
 from omegafarm.store.embedded import EmbeddedRedis, ServerAddress, default_data_dir
@@ -19,6 +20,7 @@ __all__ = [
     "RedisClient",
     "RedisSettings",
     "Reservation",
+    "Script",
     "ServerAddress",
     "StreamMessage",
     "Subscription",
