@@ -9,11 +9,8 @@ adapters defined here because only the composition root knows both sides.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-import platformdirs
 from prometheus_client import CollectorRegistry
 
 from omegafarm.api.alerting import AlertingService
@@ -22,9 +19,8 @@ from omegafarm.bots.service import BotFarmService
 from omegafarm.core.registry import AnyService, ServiceRegistry
 from omegafarm.cosmic.service import CosmicFactorService
 from omegafarm.education.service import EducationService
-from omegafarm.exchange.credentials import MasterKey
 from omegafarm.exchange.service import ExchangeService
-from omegafarm.exchange.vault import Vault
+from omegafarm.exchange.vault import Vault, VaultError, open_vault
 from omegafarm.security.service import SecurityService
 from omegafarm.settings import Settings
 from omegafarm.store.client import RedisClient
@@ -65,21 +61,18 @@ class ExchangeCandles:
         return [list(map(float, row)) for row in candles]
 
 
-def _vault(settings: Settings) -> Vault | None:
-    """The key vault for a live exchange, when a master key is in the environment.
+def _vault(settings: Settings) -> Vault | VaultError | None:
+    """The key vault of a live exchange, opened as ``omega keys`` opens it (``[vault]``).
 
-    ``omega keys add`` writes ``<user data dir>/vault.json``; ``omega up`` opens it with
-    ``OMEGA_MASTER_KEY`` (or ``OMEGA_MASTER_KEY_FILE``). Without either, a live exchange runs
-    with public endpoints only and the Exchange Service says so.
+    What keeps it shut (no file, no master key, a wrong passphrase) goes to the Exchange Service,
+    which runs on public endpoints only and reports it as a health warning.
     """
     if settings.exchange.exchange_id == "paper":
         return None
-    path = platformdirs.user_data_path("omegafarm") / "vault.json"
-    key_file = os.environ.get("OMEGA_MASTER_KEY_FILE")
-    master = MasterKey.from_file(Path(key_file)) if key_file else MasterKey.from_env()
-    if master is None or not path.exists():
-        return None
-    return Vault.open(path, master)
+    try:
+        return open_vault(settings.vault)
+    except VaultError as exc:
+        return exc
 
 
 def build_registry(

@@ -25,7 +25,7 @@ import platformdirs
 from prometheus_client import CollectorRegistry
 
 from omegafarm.core.errors import NotFoundError
-from omegafarm.core.health import Health
+from omegafarm.core.health import Check, Health, HealthState
 from omegafarm.core.service import BaseService, ServiceState
 from omegafarm.exchange import normalize as nz
 from omegafarm.exchange.account import AccountReads, many
@@ -61,7 +61,7 @@ from omegafarm.exchange.shared_cache import (
     shared_market_data,
 )
 from omegafarm.exchange.shared_limit import SharedRateLimiter
-from omegafarm.exchange.vault import Credentials, Vault
+from omegafarm.exchange.vault import Credentials, Vault, VaultError
 from omegafarm.store import RedisClient
 
 __all__ = ["ExchangeService", "local_limiter"]  # local_limiter: re-exported for shared_limit
@@ -86,7 +86,7 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
         settings: ExchangeSettings | None = None,
         *,
         credentials: Credentials | None = None,
-        vault: Vault | None = None,
+        vault: Vault | VaultError | None = None,
         rate_limiter: RateLimiter | None = None,
         redis: RedisClient | None = None,
         shared_limit: RedisClient | None = None,
@@ -94,10 +94,14 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
         metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         """``redis`` (or its older name ``shared_limit``): the farm's Redis, for the shared
-        rate limit and the shared market data; without it both stay in this process."""
+        rate limit and the shared market data; without it both stay in this process.
+        ``vault``: the opened key vault, or the ``VaultError`` that kept it shut (a live
+        exchange then runs on public endpoints and its health says why, as a warning)."""
         super().__init__(settings or ExchangeSettings(), metrics_registry=metrics_registry)
         self._credentials = credentials
-        self._vault = vault
+        self._vault = vault if isinstance(vault, Vault) else None
+        self._vault_problem = str(vault) if isinstance(vault, VaultError) else ""
+        self._no_credentials = ""  # why a live exchange runs on public endpoints only
         self._limiter = rate_limiter
         self._redis = redis if redis is not None else shared_limit
         self._shared = SharedMarketData(None, self.settings.exchange_id)
@@ -118,12 +122,20 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
     # ----------------------------------------------------------------- lifecycle
     async def _on_initialize(self) -> None:
         s = self.settings
-        if self._credentials is None and self._vault is not None and s.exchange_id != "paper":
-            try:
-                key_id = s.key_id or s.exchange_id
-                self._credentials = self._vault.get(s.account, s.exchange_id, key_id)
-            except NotFoundError:
-                self.log_activity("credentials_missing", exchange=s.exchange_id, mode="public")
+        if self._credentials is None and s.exchange_id != "paper":  # public data needs no vault
+            key_id = s.key_id or s.exchange_id
+            self._no_credentials = self._vault_problem
+            if self._vault is not None:
+                try:
+                    self._credentials = self._vault.get(s.account, s.exchange_id, key_id)
+                    self._no_credentials = ""
+                except NotFoundError:
+                    self._no_credentials = f"no key {s.account}/{s.exchange_id}/{key_id} in vault"
+            if self._no_credentials:
+                self.log_activity(
+                    "credentials_missing", exchange=s.exchange_id, mode="public",
+                    reason=self._no_credentials,
+                )  # fmt: skip
         self._client = self._build_client()
         if self._limiter is None:
             local = self._local_limiter(float(getattr(self._client, "rateLimit", 0) or 1))
@@ -191,8 +203,15 @@ class ExchangeService(AccountReads, BaseService[ExchangeSettings]):
             reason = f"{reason}; rate limit: {limit_problem}"
         if self._shared.degraded_reason:
             reason = f"{reason}; {self._shared.degraded_reason}"
-        degraded = bool(limit_problem or self._shared.degraded_reason)
-        return Health(self.name, live=True, ready=ok, reason=reason, degraded=degraded)
+        checks: tuple[Check, ...] = ()
+        if self._no_credentials:
+            reason = f"{reason}; public endpoints only: {self._no_credentials}"
+            warn = HealthState.WARN
+            checks = (Check("exchange", "credentials", warn, output=self._no_credentials),)
+        degraded = bool(limit_problem or self._shared.degraded_reason or self._no_credentials)
+        return Health(
+            self.name, live=True, ready=ok, reason=reason, degraded=degraded, checks=checks
+        )
 
     def rate_limit_usage(self) -> dict[str, float]:
         """Share in use of each bucket this service draws on (0 idle, 1 callers wait)."""
