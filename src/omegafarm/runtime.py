@@ -84,9 +84,10 @@ def build_registry(
     exchange = ExchangeService(
         settings.exchange, vault=_vault(settings), shared_limit=redis, metrics_registry=m
     )
+    security = SecurityService(settings.security, redis=redis, metrics_registry=m)
     services: list[AnyService] = [
         redis,
-        SecurityService(settings.security, redis=redis, metrics_registry=m),
+        security,
         exchange,
         CosmicFactorService(settings.cosmic, metrics_registry=m),
         EducationService(
@@ -95,7 +96,7 @@ def build_registry(
             candles=ExchangeCandles(exchange),
             metrics_registry=m,
         ),
-        BotFarmService(settings.bots, redis, exchange, metrics_registry=m),
+        BotFarmService(settings.bots, redis, exchange, audit=security.audit, metrics_registry=m),
     ]
     registry = ServiceRegistry(services, stop_timeout_s=5.0)
     registry.add(AlertingService(settings.alerts, registry, metrics_registry=m))

@@ -22,7 +22,6 @@ class ApiSettings(BaseModel):
     tls_keyfile: Path | None = None
     stop_timeout_s: float = Field(default=3.0, gt=0, le=60)
     ws_queue_size: int = Field(default=256, ge=1, le=100_000)
-    ticker_cache_ttl_s: float = Field(default=1.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _public_needs_tls_or_consent(self) -> ApiSettings:

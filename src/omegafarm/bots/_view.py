@@ -51,6 +51,11 @@ async def holder(redis: RedisClient, bot_id: str) -> str | None:
     return None if value is None else value.split("|", 1)[0]
 
 
+async def live_workers(redis: RedisClient) -> int:
+    """Workers with a fresh heartbeat (their keys expire a lease TTL after the last beat)."""
+    return len(await redis.scan(_names.WORKERS_PREFIX))
+
+
 def derive_state(
     spec: dict[str, Any], desired: str, held_by: str | None, status: dict[str, Any]
 ) -> str:

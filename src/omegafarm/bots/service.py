@@ -3,10 +3,11 @@
 Depends on the Redis Client Service and the Exchange Service. More workers can join from other
 processes or machines with ``omega worker`` (same Redis); bots then spread over all of them.
 
-It is also the farm's face for the API (``farm_status``, ``list_bots``, ``bot_status``,
-``bot_metrics``, ``bot_trades``, ``start_bot``, ``stop_bot``: thin reads of the records in
-Redis, see :mod:`._view`) and the publisher of the live feed's ``bots`` channel: once a second
-it publishes every bot whose status or state changed and every new equity sample (see
+It is also a :class:`~omegafarm.bots.control.BotControl` for the API: the reads and the
+start/stop actions are those of :class:`~omegafarm.bots.control.FarmControl` (the same object
+``omega bots`` uses, audited with the acting user), plus what only this process knows (its
+worker and gateway) in ``farm_status``. And it publishes the live feed's ``bots`` channel:
+once a second, every bot whose status or state changed and every new equity sample (see
 :meth:`BotFarmService.publish_bot_events`), whichever worker runs the bot.
 """
 
@@ -14,20 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from omegafarm.bots import _view
 from omegafarm.bots.config import BotSettings, FarmSettings, load_farm_file
+from omegafarm.bots.control import FarmControl
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.metrics import FarmCollector
 from omegafarm.bots.worker import Worker
-from omegafarm.core.errors import OmegaError, ValidationError
+from omegafarm.core.errors import OmegaError
 from omegafarm.core.health import Health
 from omegafarm.core.service import BaseService
 from omegafarm.exchange import ExchangeService
+from omegafarm.security import AuditLog
 from omegafarm.store import RedisClient
 from omegafarm.store import keys as _names
 
@@ -49,10 +51,13 @@ class BotFarmService(BaseService[FarmSettings]):
         redis: RedisClient,
         exchange: ExchangeService,
         *,
+        audit: AuditLog | None = None,
         metrics_registry: CollectorRegistry | None = None,
     ) -> None:
+        """``audit``: where start/stop actions are recorded (the security service's log)."""
         super().__init__(settings, metrics_registry=metrics_registry)
         self.redis, self.exchange = redis, exchange
+        self.control = FarmControl(redis, audit)
         self.worker: Worker | None = None
         self.gateway: Gateway | None = None
         self._stop = asyncio.Event()
@@ -133,26 +138,17 @@ class BotFarmService(BaseService[FarmSettings]):
             self.events_published += len(events)
         return len(events)
 
-    # ----------------------------------------------------------------- API port
+    # ----------------------------------------------------------------- bot control
     async def farm_status(self) -> dict[str, Any]:
         """Counts of bots by state, live workers, farm sums and this process's part."""
-        rows = await _view.rows(self.redis)
-        states: dict[str, int] = {}
-        for row in rows:
-            states[row["state"]] = states.get(row["state"], 0) + 1
-        sums = {
-            k: sum((Decimal(str(r[k])) for r in rows if r[k] is not None), Decimal(0))
-            for k in ("equity", "realized_pnl", "fees")
-        }
+        farm = await self.control.farm_status()
         return {
             "state": str(self.state),
-            "bots": len(rows),
-            "states": states,
-            "workers": await self.worker.live_workers() if self.worker else None,
+            **farm,
+            "workers": farm["workers"] if self.worker is None else max(1, farm["workers"]),
             "worker_here": self.worker.id if self.worker else None,
             "bots_here": sorted(self.worker.bots) if self.worker else [],
             "paused": bool(self.worker and self.worker.paused),
-            **sums,
             "gateway": None if self.gateway is None else {
                 "markets": len(self.gateway.markets),
                 "commands_done": self.gateway.commands_done,
@@ -161,41 +157,19 @@ class BotFarmService(BaseService[FarmSettings]):
         }  # fmt: skip
 
     async def list_bots(self) -> list[dict[str, Any]]:
-        """Every registered bot: id, strategy, symbol, desired, state, worker and numbers."""
-        return await _view.rows(self.redis)
+        return await self.control.list_bots()
 
     async def bot_status(self, bot_id: str) -> dict[str, Any]:
-        """One bot: its row plus its settings and full status record."""
-        spec = await _view.spec_of(self.redis, bot_id)
-        return {
-            **await _view.row(self.redis, bot_id, spec),
-            "spec": spec,
-            "status": await self.redis.get(_names.status(bot_id)),
-        }
+        return await self.control.bot_status(bot_id)
 
     async def bot_metrics(self, bot_id: str) -> dict[str, Any]:
-        """Equity curve, return, drawdown, Sharpe/Sortino, win rate, PnL and fees of one bot."""
-        return await _view.metrics(self.redis, bot_id, await _view.spec_of(self.redis, bot_id))
+        return await self.control.bot_metrics(bot_id)
 
     async def bot_trades(self, bot_id: str) -> list[dict[str, Any]]:
-        """One bot's round trips, oldest first (from its ledger)."""
-        await _view.spec_of(self.redis, bot_id)
-        return await _view.trades(self.redis, bot_id)
+        return await self.control.bot_trades(bot_id)
 
-    async def start_bot(self, bot_id: str) -> dict[str, Any]:
-        """Let a stopped bot run again (a worker picks it up within a third of the lease TTL)."""
-        return await self._set_desired(bot_id, "running")
+    async def start_bot(self, bot_id: str, *, actor: str) -> dict[str, Any]:
+        return await self.control.start_bot(bot_id, actor=actor)
 
-    async def stop_bot(self, bot_id: str) -> dict[str, Any]:
-        """Stop a bot: its worker stops the strategy, saves its state and frees its lease."""
-        return await self._set_desired(bot_id, "stopped")
-
-    async def _set_desired(self, bot_id: str, desired: str) -> dict[str, Any]:
-        spec = await _view.spec_of(self.redis, bot_id)
-        if not spec.get("enabled", True):
-            raise ValidationError(f"bot {bot_id!r} is disabled in the farm file")
-        await self.redis.set(_names.desired(bot_id), desired)
-        row = await _view.row(self.redis, bot_id, spec)
-        await self.redis.publish(_names.FEED_BOTS, {"kind": "status", **row})
-        self.log_activity("bot_desired_set", bot_id=bot_id, desired=desired)
-        return row
+    async def stop_bot(self, bot_id: str, *, actor: str) -> dict[str, Any]:
+        return await self.control.stop_bot(bot_id, actor=actor)

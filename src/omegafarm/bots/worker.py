@@ -24,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from omegafarm.bots import _view
 from omegafarm.bots.config import BotSettings, FarmSettings
 from omegafarm.bots.lease import Leases
 from omegafarm.bots.live import LeaseLostError, LiveBot
@@ -108,7 +109,7 @@ class Worker:
 
     async def live_workers(self) -> int:
         """Workers with a fresh heartbeat (this one included)."""
-        return max(1, len(await self.redis.scan(_names.WORKERS_PREFIX)))
+        return max(1, await _view.live_workers(self.redis))
 
     async def balance(self) -> None:
         """One round: heartbeat, renew, then move toward the fair share."""
