@@ -19,6 +19,7 @@ from omegafarm.bots.service import BotFarmService
 from omegafarm.core.registry import AnyService, ServiceRegistry
 from omegafarm.cosmic.service import CosmicFactorService
 from omegafarm.education.service import EducationService
+from omegafarm.education.sources import OhlcvCandles
 from omegafarm.exchange.service import ExchangeService
 from omegafarm.exchange.vault import Vault, VaultError, open_vault
 from omegafarm.security.service import SecurityService
@@ -45,20 +46,6 @@ class ExchangeOrders:
             }
             for o in orders
         ]
-
-
-class ExchangeCandles:
-    """The education service's view of candles, from the Exchange Service."""
-
-    def __init__(self, exchange: ExchangeService) -> None:
-        self._exchange = exchange
-
-    async def fetch_candles(
-        self, symbol: str, timeframe: str, limit: int
-    ) -> Sequence[Sequence[float]]:
-        """The last ``limit`` candles, oldest first."""
-        candles = await self._exchange.fetch_ohlcv(symbol, timeframe, limit=limit)
-        return [list(map(float, row)) for row in candles]
 
 
 def _vault(settings: Settings) -> Vault | VaultError | None:
@@ -93,7 +80,7 @@ def build_registry(
         EducationService(
             settings.education,
             orders=ExchangeOrders(exchange),
-            candles=ExchangeCandles(exchange),
+            candles=OhlcvCandles(exchange),
             metrics_registry=m,
         ),
         BotFarmService(settings.bots, redis, exchange, audit=security.audit, metrics_registry=m),
