@@ -59,7 +59,7 @@ class Access:
             return None
         service = security_service(request)
         principal = await _authenticate(request, service)
-        await _spend_rate_limit(service, f"api:{principal.credential_id}", 1.0)
+        await _spend_rate_limit(service, keys.api_bucket(principal.credential_id), 1.0)
         if not principal.allows(self.role):
             await service.audit.append(
                 "access_denied",
@@ -94,7 +94,7 @@ async def _authenticate(request: HTTPConnection, service: SecurityService) -> Pr
         principal = service.authenticate(cookie, "oms")
     except AuthenticationError as exc:
         _log.info("authentication_failed", path=request.url.path, reason=str(exc))
-        await _spend_rate_limit(service, f"authfail:{client_address(request)}", 1.0)
+        await _spend_rate_limit(service, keys.authfail_bucket(client_address(request)), 1.0)
         await service.audit.append(
             "auth_failed",
             actor=client_address(request),

@@ -68,17 +68,22 @@ class Script:
         self._client = client
         self.source = source
         self.name = name
+        self._operation = f"script {name}"
         self._registered: AsyncScript | None = None
 
     async def __call__(self, keys: Sequence[str] = (), args: Sequence[str | bytes] = ()) -> Any:
         """Run the script; ``StoreError`` for a script error, ``StoreUnavailableError`` for an
         unreachable server."""
+        prefix = self._client.keys.key
+        return await self.run_absolute([prefix(k) for k in keys], args)
+
+    async def run_absolute(self, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
+        """Run with absolute key names (the store's own hot paths, e.g. the rate limiter)."""
         client = self._client
+        raw = client._raw  # the current pool, also after a reconnect
         if self._registered is None:
-            self._registered = client._raw.register_script(self.source)
-        absolute = [client.keys.key(k) for k in keys]
-        run = self._registered(keys=absolute, args=list(args), client=client._raw)  # current pool
-        return await client._call(f"script {self.name}", run)
+            self._registered = raw.register_script(self.source)
+        return await client._call(self._operation, self._registered(keys, args, raw))
 
 
 class RedisClient(BaseService[RedisSettings]):
@@ -407,8 +412,8 @@ class RedisClient(BaseService[RedisSettings]):
         self, bucket: str, spec: RateSpec, cost: float = 1.0, *, max_wait_s: float = 60.0
     ) -> Reservation:
         """Reserve ``cost`` units of ``bucket``; sleep ``wait_s`` before using them."""
-        reply = await self.script(GCRA_SCRIPT, name="gcra")(
-            keys=[self._rel(self.keys.ratelimit(bucket)), self._rel(self.keys.cooldown(bucket))],
+        reply = await self.script(GCRA_SCRIPT, name="gcra").run_absolute(
+            keys=[self.keys.ratelimit(bucket), self.keys.cooldown(bucket)],
             args=[repr(spec.us_per_unit), repr(spec.burst), repr(cost), str(int(max_wait_s * 1e6))],
         )
         wait_us, reserved, used_milli = (float(x) for x in reply)
@@ -418,20 +423,17 @@ class RedisClient(BaseService[RedisSettings]):
 
     async def ratelimit_cooldown(self, bucket: str, seconds: float) -> None:
         """Make every process wait ``seconds`` before its next acquisition of ``bucket``."""
-        await self.script(COOLDOWN_SCRIPT, name="cooldown")(
-            keys=[self._rel(self.keys.cooldown(bucket))], args=[str(max(1, int(seconds * 1000)))]
+        await self.script(COOLDOWN_SCRIPT, name="cooldown").run_absolute(
+            keys=[self.keys.cooldown(bucket)], args=[str(max(1, int(seconds * 1000)))]
         )
 
     async def ratelimit_sync(self, bucket: str, spec: RateSpec, remaining_units: float) -> bool:
         """Move the bucket forward so that at most ``remaining_units`` are available now."""
-        moved = await self.script(GCRA_SYNC_SCRIPT, name="gcra_sync")(
-            keys=[self._rel(self.keys.ratelimit(bucket))],
+        moved = await self.script(GCRA_SYNC_SCRIPT, name="gcra_sync").run_absolute(
+            keys=[self.keys.ratelimit(bucket)],
             args=[repr(spec.us_per_unit), repr(spec.burst), repr(remaining_units)],
         )
         return bool(moved)
-
-    def _rel(self, absolute: str) -> str:
-        return self.keys.relative(absolute)
 
     # ------------------------------------------------------------------ health, errors
     async def _check_health(self) -> Health:

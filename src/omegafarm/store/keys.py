@@ -200,6 +200,16 @@ def login_bucket(address: str) -> str:
     return f"login:{address}"
 
 
+def api_bucket(credential_id: str) -> str:
+    """Rate-limit bucket of one API credential's requests."""
+    return f"api:{credential_id}"
+
+
+def authfail_bucket(address: str) -> str:
+    """Rate-limit bucket of failed authentications from one client address."""
+    return f"authfail:{address}"
+
+
 # ------------------------------------------------------------------------------ exchange
 def exchange_cache(venue: str, kind: str, *parts: object) -> str:
     """The relative cache name of one piece of shared market data, e.g.
