@@ -36,6 +36,7 @@ def test_a_rate_limit_bucket_and_its_cooldown_share_one_slot(bucket: str) -> Non
 
 def test_gateway_state_and_worker_heartbeats_are_each_in_one_slot() -> None:
     gateway = [keys.GATEWAY_OPEN, keys.order_record("c1"), keys.order_record("c2")]
+    gateway += [keys.COMMANDS, keys.GATEWAY_LEASE, keys.GATEWAY_FENCE]
     assert len({slot(n) for n in gateway}) == 1
     assert len({slot(keys.worker(w)) for w in ("w1", "w2", "w3")}) == 1
 

@@ -22,8 +22,9 @@ tag                    keys                    scripts / commands that need them
                        state, desired, status, write (lease + bot state); the bot's other
                        updates, equity         names follow, so one bot lives on one node
 ``{<bucket>}``         bucket, cool-down       GCRA acquire (bucket + cool-down)
-``{gateway}``          open orders, order      farm-wide gateway state, written together
-                       records, commands
+``{gateway}``          open orders, order      farm-wide gateway state, written together;
+                       records, commands,      a gateway lease + fence for a standby
+                       lease, fence
 ``{workers}``          worker heartbeats       one slot, so one node answers "who is alive"
 =====================  ======================  =============================================
 
@@ -119,6 +120,10 @@ GATEWAY_GROUP = "gateway"  # consumer group of the commands stream
 UPDATES_GROUP = "bot"  # consumer group of each bot's updates stream
 GATEWAY_OPEN = f"state:gw:{_GATEWAY}:open"  # {client_order_id: {bot, symbol, order_id}}
 WORKERS_PREFIX = f"health:worker:{tag('workers')}:"  # + worker id: heartbeats with a TTL
+# The gateway's own lease and fence (one active gateway, standbys wait): one slot with the rest
+# of the gateway's state, so a fenced write of that state is one script.
+GATEWAY_LEASE = f"lock:lease:gw:{_GATEWAY}"
+GATEWAY_FENCE = f"state:fence:gw:{_GATEWAY}"
 
 
 def _bot(bot_id: str) -> str:
