@@ -25,6 +25,7 @@ from omegafarm.education.service import EducationService
 from omegafarm.exchange.credentials import MasterKey
 from omegafarm.exchange.service import ExchangeService
 from omegafarm.exchange.vault import Vault
+from omegafarm.exchange.venue import uses_credentials
 from omegafarm.security.service import SecurityService
 from omegafarm.settings import Settings
 from omegafarm.store.client import RedisClient
@@ -72,7 +73,7 @@ def _vault(settings: Settings) -> Vault | None:
     ``OMEGA_MASTER_KEY`` (or ``OMEGA_MASTER_KEY_FILE``). Without either, a live exchange runs
     with public endpoints only and the Exchange Service says so.
     """
-    if settings.exchange.exchange_id == "paper":
+    if not uses_credentials(settings.exchange):
         return None
     path = platformdirs.user_data_path("omegafarm") / "vault.json"
     key_file = os.environ.get("OMEGA_MASTER_KEY_FILE")

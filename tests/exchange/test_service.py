@@ -209,7 +209,7 @@ async def test_start_fails_cleanly_when_markets_cannot_load(tmp_path: Path) -> N
         with pytest.raises(ExchangeUnavailableError, match=r"^binance.fetch_markets\(\): "):
             await service.initialize()
     assert service.state == "failed"
-    assert service._client is None  # closed, no aiohttp session left open
+    assert service._venue is None  # closed, no aiohttp session left open
     assert len(server.requests) >= 2  # retried once (binance loads markets from 3 endpoints)
 
 

@@ -16,6 +16,12 @@ package, with ``raise OurError(...) from exc``::
     │   └── StoreUnavailableError        (transient) the server cannot be reached
     ├── ExchangeError                    exchanges (see omegafarm.exchange.errors)
     └── SecurityError                    authentication, authorization, vault
+        ├── AuthenticationError          a credential is missing, wrong or refused
+        └── PermissionDeniedError        known, but not allowed to do this
+
+``AuthenticationError`` and ``PermissionDeniedError`` are defined here once: the security
+package raises them for our users, the exchange package raises subclasses of them (which are
+also ``ExchangeCallError``) when a venue refuses our API key.
 
 ``TransientError`` is a mixin, so ``isinstance(exc, TransientError)`` is the one question a
 caller asks before it retries.
@@ -70,6 +76,14 @@ class ExchangeError(OmegaError):
 
 class SecurityError(OmegaError):
     """Authentication, authorization or secret handling failed."""
+
+
+class AuthenticationError(SecurityError):
+    """A credential is missing, wrong, expired or refused (ours, or an exchange's API key)."""
+
+
+class PermissionDeniedError(SecurityError):
+    """The caller is known but may not do this (a role too low, a key without the right)."""
 
 
 def is_transient(exc: BaseException) -> bool:
