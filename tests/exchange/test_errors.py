@@ -9,8 +9,8 @@ import ccxt
 import pytest
 from ccxt.base.errors import error_hierarchy
 
-from omegafarm.core.errors import ExchangeError, TransientError, is_transient
 from omegafarm import security
+from omegafarm.core.errors import ExchangeError, TransientError, is_transient
 from omegafarm.exchange import ccxt_errors as ce
 from omegafarm.exchange import errors as e
 
@@ -113,7 +113,9 @@ def test_foreign_exceptions_raised_inside_ccxt_become_response_or_timeout_errors
     parsing = ce.translate(inside, exchange="kraken", method="fetch_order")
     assert isinstance(parsing, e.ExchangeResponseError)
     assert type(inside).__name__ in str(parsing)
-    assert isinstance(ce.translate(TimeoutError(), exchange="x", method="y"), e.ExchangeTimeoutError)
+    assert isinstance(
+        ce.translate(TimeoutError(), exchange="x", method="y"), e.ExchangeTimeoutError
+    )
 
 
 def test_our_own_bugs_are_re_raised_not_called_an_unexpected_response() -> None:

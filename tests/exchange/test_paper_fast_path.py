@@ -36,13 +36,14 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _exchange(fast: bool, latency_ms: int = 0) -> PaperExchange:
-    ex = PaperExchange(
+    return PaperExchange(
         PaperSettings(
             clock="manual",
             seed=3,
             symbols=SYMBOLS,
             warmup_bars=30,
             latency_ms=latency_ms,
+            fast_path=fast,  # False = bar by bar, books afresh
             leverage=20,
             initial_balances={
                 "USDT": Decimal(200_000),
@@ -52,13 +53,10 @@ def _exchange(fast: bool, latency_ms: int = 0) -> PaperExchange:
             },
         )
     )
-    ex._engine._fast = fast  # private switch: False = bar by bar, books afresh
-    return ex
 
 
 async def _snapshot(ex: PaperExchange) -> dict[str, object]:
     """Everything an observer can see, plus the engine's bar cursors."""
-    engine = ex._engine
     return {
         "now": ex.milliseconds(),
         "orders": await ex.fetch_orders(),
@@ -67,7 +65,7 @@ async def _snapshot(ex: PaperExchange) -> dict[str, object]:
         "positions": await ex.fetch_positions(),
         "books": [await ex.fetch_order_book(s) for s in SYMBOLS],
         "tickers": await ex.fetch_tickers(),
-        "cursors": (dict(engine._next), dict(engine._opened)),
+        "cursors": ex.bar_cursors(),
     }
 
 
@@ -135,13 +133,10 @@ def test_fast_path_with_latency_fills_on_the_same_bars() -> None:
 def test_fast_path_jumps_the_cursors_the_same_way_as_bar_events() -> None:
     fast, slow = _exchange(True), _exchange(False)
     for target_bars in (0.5, 1, 1, 37.25, 38, 1000):
-        assert fast.step_to(fast._engine.now_ms + int(target_bars * MIN)) == slow.step_to(
-            slow._engine.now_ms + int(target_bars * MIN)
+        assert fast.step_to(fast.milliseconds() + int(target_bars * MIN)) == slow.step_to(
+            slow.milliseconds() + int(target_bars * MIN)
         )
-        assert (fast._engine._next, fast._engine._opened) == (
-            slow._engine._next,
-            slow._engine._opened,
-        )
+        assert fast.bar_cursors() == slow.bar_cursors()
 
 
 ops_strategy = st.lists(
@@ -179,9 +174,9 @@ async def _gapped_run(tmp_path: Path, fast: bool) -> tuple[object, ...]:
             warmup_bars=30,
             perpetuals=False,
             initial_balances={"USDT": Decimal(100_000)},
+            fast_path=fast,
         )
     )
-    ex._engine._fast = fast
     books = []
     for _ in range(5):
         books.append(await ex.fetch_order_book("GAP/USDT"))
@@ -214,9 +209,9 @@ async def _edge_run(tmp_path: Path, fast: bool) -> tuple[object, ...]:
             warmup_bars=30,
             perpetuals=False,
             initial_balances={"USDT": Decimal(100_000), "EDG": Decimal(100)},
+            fast_path=fast,
         )
     )
-    ex._engine._fast = fast
     tick = 0.0001
     ids = []
     for side, edge in (("buy", 99.63), ("sell", 100.37)):

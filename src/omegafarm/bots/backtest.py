@@ -128,7 +128,10 @@ def load_source(path: Path, symbol: str | None, timeframe: str | None) -> Replay
 class Backtest:
     """One run of one strategy over one symbol's candles."""
 
-    def __init__(self, config: BacktestConfig, source: ReplaySource | None = None) -> None:
+    def __init__(
+        self, config: BacktestConfig, source: ReplaySource | None = None, *, fast_path: bool = True
+    ) -> None:
+        """``fast_path=False`` plays every bar event of the paper engine (same report)."""
         self.config = config
         self.source = source or load_source(config.data, config.symbol, config.timeframe)
         self.symbol = next(iter(self.source.specs))
@@ -150,6 +153,7 @@ class Backtest:
             initial_balances={spec.quote: config.capital},
             perpetuals=False,
             book=config.book,
+            fast_path=fast_path,
         )
         self.venue = PaperVenue(PaperExchange(settings, source=self.source))
         self.exchange = self.venue.exchange  # the clock, and exact balances for reports
