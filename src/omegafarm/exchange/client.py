@@ -21,7 +21,7 @@ import ccxt.async_support as ccxt_async
 from opentelemetry.trace import SpanKind
 
 from omegafarm.core.errors import ConfigError
-from omegafarm.core.tracing import start_span
+from omegafarm.core.tracing import is_recording, start_span
 from omegafarm.exchange.credentials import Credentials
 from omegafarm.exchange.errors import redact
 from omegafarm.exchange.ratelimit import RateLimiter, order_bucket, weight_bucket
@@ -140,6 +140,8 @@ def _limited_class(base: type[Any]) -> type[Any]:
             params = {} if params is None else params
             config = {} if config is None else config
             cost = float(self.calculate_rate_limiter_cost(api, method, path, params, config) or 1)
+            if not is_recording():  # no span: skip building its name and attributes
+                return await self._omega_fetch(path, api, method, params, config, cost)
             with start_span(
                 f"ccxt {method} {_span_path(api, path)}",
                 tracer_name=_TRACER,
@@ -178,7 +180,7 @@ def _limited_class(base: type[Any]) -> type[Any]:
             if not headers or self.omega_limiter is None:
                 return
             for key, value in headers.items():
-                known = USED_WEIGHT_HEADERS.get(str(key).lower())
+                known = USED_WEIGHT_HEADERS.get(key) or USED_WEIGHT_HEADERS.get(str(key).lower())
                 if known is None:
                     continue
                 try:

@@ -222,9 +222,12 @@ class ExchangeService(BaseService[ExchangeSettings]):
 
     @property
     def _pipeline(self) -> CallPipeline:
-        self.check_callable()
-        assert self._pipe is not None  # set in initialize, checked above
-        return self._pipe
+        """The pipeline (its ``call`` checks the state on every call)."""
+        pipe = self._pipe
+        if pipe is None:
+            self._require_running()  # raises: not initialized yet
+            raise AssertionError("a running service has a pipeline")  # pragma: no cover
+        return pipe
 
     # ----------------------------------------------------------------- markets and prices
     async def fetch_markets(self, *, reload: bool = True) -> dict[str, Market]:
