@@ -114,6 +114,8 @@ def _int(data: Mapping[str, Any], key: str, ctx: Ctx) -> int | None:
     value = data.get(key)
     if value is None:
         return None
+    if type(value) is int:  # ccxt's timestamps: the fast path
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ctx.at(key).fail(f"should be an integer, got {type(value).__name__}")
     try:
