@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from omegafarm.exchange import normalize as nz
 from omegafarm.exchange.ccxt_errors import translate
-from omegafarm.exchange.client import build_ccxt_client
+from omegafarm.exchange.client import build_ccxt_client, ccxt_class
 from omegafarm.exchange.errors import ExchangeCallError, NotSupportedError, redact, where
 from omegafarm.exchange.models import (
     Balance,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from omegafarm.exchange.ratelimit import RateLimiter
     from omegafarm.exchange.vault import Credentials
 
-__all__ = ["CcxtVenue"]
+__all__ = ["CcxtVenue", "published_interval_ms"]
 
 _ORDER_LISTS: Final = {
     "all": "fetch_orders",
@@ -53,7 +53,7 @@ class CcxtVenue:
     def __init__(self, client: Any, exchange_id: str) -> None:
         self._client = client
         self.id = exchange_id
-        self.rate_interval_ms = float(client.rateLimit or 1)
+        self.rate_interval_ms = _interval_ms(client)
         self._ctx: dict[str, nz.Ctx] = {}
 
     @classmethod
@@ -144,7 +144,7 @@ class CcxtVenue:
         return self._markets(self._client.markets)
 
     def _markets(self, raw: Mapping[str, Any]) -> dict[str, Market]:
-        mode = int(getattr(self._client, "precisionMode", nz.TICK_SIZE) or nz.TICK_SIZE)
+        mode = int(self._client.precisionMode or nz.TICK_SIZE)
         ctx = self._c("fetch_markets")
         return {
             str(sym): nz.market(m, ctx.at(str(sym)), precision_mode=mode) for sym, m in raw.items()
@@ -253,6 +253,16 @@ class CcxtVenue:
     async def close(self) -> None:
         """Close the client's HTTP session."""
         await self._client.close()
+
+
+def published_interval_ms(exchange_id: str) -> float:
+    """ccxt's ``rateLimit`` of ``exchange_id`` (ms per unit of request cost)."""
+    return _interval_ms(ccxt_class(exchange_id)())
+
+
+def _interval_ms(client: Any) -> float:
+    """ms per unit of request cost at the exchange's published rate (1 when it says 0)."""
+    return float(client.rateLimit or 1)
 
 
 def _camel(name: str) -> str:

@@ -177,13 +177,15 @@ def uses_credentials(settings: ExchangeSettings) -> bool:
 def rate_interval_ms(settings: ExchangeSettings) -> float:
     """ms per unit of request cost at the venue's published rate: the one computation of it.
 
-    ccxt publishes ``rateLimit`` per exchange class; the paper venue has no limit (1 ms, so
-    the limiter's arithmetic stays finite)."""
+    Each adapter says it (the paper venue: no limit; a ccxt venue: ccxt's published
+    ``rateLimit``); this asks the adapter's class, before any venue is built."""
     if settings.exchange_id == PAPER_ID:
-        return 1.0
-    from omegafarm.exchange.client import ccxt_class
+        from omegafarm.exchange.paper.venue import PaperVenue
 
-    return float(ccxt_class(settings.exchange_id)().rateLimit or 1)
+        return PaperVenue.rate_interval_ms
+    from omegafarm.exchange.ccxt_adapter import published_interval_ms
+
+    return published_interval_ms(settings.exchange_id)
 
 
 def build_venue(

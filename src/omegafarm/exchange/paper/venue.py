@@ -48,7 +48,7 @@ class PaperVenue:
     """The in-process simulated exchange; no rate limit, no keys, nothing shared."""
 
     id = PAPER_ID
-    rate_interval_ms = 1.0
+    rate_interval_ms = 1.0  # no limit (1 ms per unit keeps the limiter's arithmetic finite)
     shares_market_data = False  # each process simulates its own market
     uses_credentials = False
     limits_orders = False
