@@ -86,8 +86,9 @@ class RedactingLogger:
         self._target.log(level, "%s", redact(text, self._secrets), exc_info=kwargs.get("exc_info"))
 
     def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
-        """Log at DEBUG."""
-        self.log(logging.DEBUG, msg, *args, **kwargs)
+        """Log at DEBUG (ccxt calls this twice per request: the level is checked first)."""
+        if self._target.isEnabledFor(logging.DEBUG):
+            self.log(logging.DEBUG, msg, *args, **kwargs)
 
     def info(self, msg: object, *args: object, **kwargs: Any) -> None:
         """Log at INFO."""
@@ -180,7 +181,9 @@ def _limited_class(base: type[Any]) -> type[Any]:
             if not headers or self.omega_limiter is None:
                 return
             for key, value in headers.items():
-                known = USED_WEIGHT_HEADERS.get(key) or USED_WEIGHT_HEADERS.get(str(key).lower())
+                if str(key)[:1] not in "xX":  # every header we follow starts with X-
+                    continue
+                known = USED_WEIGHT_HEADERS.get(str(key).lower())
                 if known is None:
                     continue
                 try:

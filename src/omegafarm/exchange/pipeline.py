@@ -69,6 +69,7 @@ class CallPipeline:
         self.settings = settings
         self.venue = venue
         self.shared = shared
+        self._sharing = shared.enabled  # fixed for the pipeline's life
         self._observer = observer
         self._secrets = secrets
         self._sleep = sleep
@@ -151,7 +152,7 @@ class CallPipeline:
             return self.call(method, symbol, fn)
 
         load: Callable[[], Awaitable[T]] = call
-        if self.shared.enabled and method in _SHARED:
+        if self._sharing and method in _SHARED:
             load = self._shared_load(method, args, call)
         result: T = await self._single_flight.run((method, repr(args)), load)
         return result

@@ -95,7 +95,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         self._pipe: CallPipeline | None = None
         self._cache: OhlcvCache | None = None
         self._markets: dict[str, Market] = {}
-        self._call_metrics: dict[str, tuple[Any, Any]] = {}
+        self._call_metrics: dict[str, tuple[Callable[[float], None], Callable[[], None]]] = {}
         report_rate_limit(self, self._metrics.registry)
 
     @property
@@ -213,11 +213,11 @@ class ExchangeService(BaseService[ExchangeSettings]):
         if found is None:
             metrics = self._metrics
             found = self._call_metrics[operation] = (
-                metrics.latency.labels(self.name, operation),
-                metrics.operations.labels(self.name, operation),
+                metrics.latency.labels(self.name, operation).observe,
+                metrics.operations.labels(self.name, operation).inc,
             )
-        found[0].observe(elapsed_s)
-        found[1].inc()
+        found[0](elapsed_s)
+        found[1]()
         self._op_counts[operation] = self._op_counts.get(operation, 0) + 1
 
     @property
