@@ -35,7 +35,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         loop.close()
 
 
-def _exchange(fast: bool, latency_ms: int = 0) -> PaperExchange:
+def _exchange(fast: bool, latency_ms: int = 0, fills: str = "next_open") -> PaperExchange:
     return PaperExchange(
         PaperSettings(
             clock="manual",
@@ -43,6 +43,7 @@ def _exchange(fast: bool, latency_ms: int = 0) -> PaperExchange:
             symbols=SYMBOLS,
             warmup_bars=30,
             latency_ms=latency_ms,
+            market_fills=fills,
             fast_path=fast,  # False = bar by bar, books afresh
             leverage=20,
             initial_balances={
@@ -69,8 +70,10 @@ async def _snapshot(ex: PaperExchange) -> dict[str, object]:
     }
 
 
-async def _play(ops: list[Op], fast: bool, latency_ms: int) -> dict[str, object]:
-    ex = _exchange(fast, latency_ms)
+async def _play(
+    ops: list[Op], fast: bool, latency_ms: int, fills: str = "next_open"
+) -> dict[str, object]:
+    ex = _exchange(fast, latency_ms, fills)
     for kind, which, side, size, bars in ops:
         symbol = SYMBOLS[which % len(SYMBOLS)]
         if kind == "step":  # whole bars, or to the middle of a bar
@@ -130,6 +133,12 @@ def test_fast_path_with_latency_fills_on_the_same_bars() -> None:
     assert _run(_play(SCRIPT, True, 90_000)) == _run(_play(SCRIPT, False, 90_000))
 
 
+def test_intrabar_market_fills_give_the_same_run_on_both_paths() -> None:
+    fast = _run(_play(SCRIPT, True, 20_000, "intrabar"))
+    assert fast == _run(_play(SCRIPT, False, 20_000, "intrabar"))
+    assert fast != _run(_play(SCRIPT, True, 20_000, "next_open"))  # intrabar changed fills
+
+
 def test_fast_path_jumps_the_cursors_the_same_way_as_bar_events() -> None:
     fast, slow = _exchange(True), _exchange(False)
     for target_bars in (0.5, 1, 1, 37.25, 38, 1000):
@@ -152,11 +161,15 @@ ops_strategy = st.lists(
 
 
 @settings(max_examples=25, deadline=None)
-@given(ops=ops_strategy, latency_ms=st.sampled_from([0, 30_000]))
+@given(
+    ops=ops_strategy,
+    latency_ms=st.sampled_from([0, 30_000]),
+    fills=st.sampled_from(["next_open", "intrabar"]),
+)
 def test_any_order_sequence_gives_the_same_run_on_both_paths(
-    ops: list[Op], latency_ms: int
+    ops: list[Op], latency_ms: int, fills: str
 ) -> None:
-    assert _run(_play(ops, True, latency_ms)) == _run(_play(ops, False, latency_ms))
+    assert _run(_play(ops, True, latency_ms, fills)) == _run(_play(ops, False, latency_ms, fills))
 
 
 async def _gapped_run(tmp_path: Path, fast: bool) -> tuple[object, ...]:
