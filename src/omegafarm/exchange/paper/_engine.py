@@ -13,10 +13,13 @@ matched only against bars that open at or after that moment. Each bar has two ev
    high > price), all together at most ``participation * bar volume``; then swap positions
    are liquidated if the bar reached their liquidation price.
 
-Events of all symbols are handled in time order (a close before an open at the same instant),
-so money freed by one symbol's fill is available to another's later bar, never an earlier one.
-In real time a market order sent in the middle of a bar thus fills at the next bar's open, as
-soon as that bar has opened.
+With intrabar fills (``market_fills``; the default with the wall clock) a market order that
+arrives inside a bar does not wait for the next open: at its arrival it meets the book around
+the bar's price at that moment, on a path through the bar's OHLC (:mod:`._intrabar`). Without
+them (backtests) it fills at the next bar's open.
+
+*When* each event happens, in time order across symbols, is :mod:`._schedule`'s; this module is
+what an event does to the orders.
 """
 
 from __future__ import annotations
