@@ -2,6 +2,7 @@
 
 One object, one order of steps, so the service's methods are one line each::
 
+    load_markets  ─► shared cache (markets, farm-wide through Redis, when the venue shares)
     read(method)  ─► shared cache (tickers, farm-wide through Redis, when the venue shares)
                   ─► single flight (identical concurrent reads share one call)
                   ─► call(method) ─► the venue ─► translate ─► retry with backoff (reads)
@@ -23,9 +24,9 @@ from omegafarm.core.service import ErrorDecision
 from omegafarm.exchange.coalesce import SingleFlight
 from omegafarm.exchange.config import ExchangeSettings
 from omegafarm.exchange.errors import ExchangeCallError, RateLimitedError
-from omegafarm.exchange.models import Ticker
+from omegafarm.exchange.models import Market, Ticker
 from omegafarm.exchange.shared_cache import SharedMarketData
-from omegafarm.exchange.venue import Venue
+from omegafarm.exchange.venue import MarketsSnapshot, Venue
 
 T = TypeVar("T")
 SleepFn = Callable[[float], Awaitable[None]]
@@ -136,6 +137,22 @@ class CallPipeline:
                 raise error from exc
             await self.backoff(attempt, error)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    async def load_markets(self, reload: bool) -> dict[str, Market]:
+        """The venue's markets; with shared market data, the farm's copy in Redis (loaded by
+        one process when older than ``markets_refresh_s``; the others install it)."""
+        venue = self.venue
+        if not (self._sharing and (reload or not venue.has_markets())):
+            return await self.call("fetch_markets", None, lambda: venue.load_markets(reload))
+        loaded: list[dict[str, Market]] = []
+
+        async def load() -> MarketsSnapshot:
+            loaded.append(await self.call("fetch_markets", None, lambda: venue.load_markets(True)))
+            return venue.markets_snapshot()
+
+        ttl_s = self.settings.markets_refresh_s or 365 * 86400.0
+        snapshot = await self.shared.get_or_load(self.shared.key("markets"), load, ttl_s)
+        return loaded[0] if loaded else venue.install_markets(snapshot)
 
     async def read(
         self,

@@ -236,22 +236,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         With shared market data, ``reload`` reads the farm's copy in Redis: the exchange is asked
         only when that copy is older than ``markets_refresh_s`` (by one process of the farm).
         """
-        pipe = self._pipeline
-        venue = pipe.venue
-        if self._shared.enabled and (reload or not venue.has_markets()):
-            loaded: list[dict[str, Market]] = []
-
-            async def load() -> dict[str, Any]:
-                loaded.append(
-                    await pipe.call("fetch_markets", None, lambda: venue.load_markets(True))
-                )
-                return venue.markets_snapshot()
-
-            ttl_s = self.settings.markets_refresh_s or 365 * 86400.0
-            snapshot = await self._shared.get_or_load(self._shared.key("markets"), load, ttl_s)
-            markets = loaded[0] if loaded else venue.install_markets(snapshot)
-        else:
-            markets = await pipe.call("fetch_markets", None, lambda: venue.load_markets(reload))
+        markets = await self._pipeline.load_markets(reload)
         self._markets = markets
         return dict(markets)
 
