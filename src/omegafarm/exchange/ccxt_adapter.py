@@ -26,7 +26,7 @@ from omegafarm.exchange.models import (
     Ticker,
     Trade,
 )
-from omegafarm.exchange.venue import F64, MarketsSnapshot, Params
+from omegafarm.exchange.venue import F64, MarketsSnapshot, OrderList, Params
 
 if TYPE_CHECKING:
     from omegafarm.exchange.config import ExchangeSettings
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CcxtVenue", "published_interval_ms"]
 
-_ORDER_LISTS: Final = {
+_ORDER_LISTS: Final[dict[OrderList, str]] = {
     "all": "fetch_orders",
     "open": "fetch_open_orders",
     "closed": "fetch_closed_orders",
@@ -191,7 +191,12 @@ class CcxtVenue:
         return nz.many(raw, self._c("fetch_positions"), nz.position)
 
     async def fetch_orders(
-        self, kind: str, symbol: str | None, since: int | None, limit: int | None, params: Params
+        self,
+        kind: OrderList,
+        symbol: str | None,
+        since: int | None,
+        limit: int | None,
+        params: Params,
     ) -> list[Order]:
         """Orders of ``kind`` (``all``, ``open``, ``closed``)."""
         method = _ORDER_LISTS[kind]
@@ -226,7 +231,9 @@ class CcxtVenue:
     async def find_by_client_id(self, order: PreparedOrder, since_ms: int) -> Order | None:
         """The order carrying ``order.client_order_id``: open orders first, then closed/all."""
         has = self._client.has or {}
-        kinds = [k for k, m in _ORDER_LISTS.items() if has.get(_camel(m)) and k != "all"]
+        kinds: list[OrderList] = [
+            k for k, m in _ORDER_LISTS.items() if has.get(_camel(m)) and k != "all"
+        ]
         if has.get("fetchOrders"):
             kinds.append("all")
         if not kinds:

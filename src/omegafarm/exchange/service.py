@@ -54,7 +54,7 @@ from omegafarm.exchange.ratelimit import (
 from omegafarm.exchange.shared_cache import Periodic, SharedMarketData, shared_market_data
 from omegafarm.exchange.shared_limit import SharedRateLimiter
 from omegafarm.exchange.vault import Credentials, Vault
-from omegafarm.exchange.venue import Venue, build_venue, uses_credentials
+from omegafarm.exchange.venue import OrderList, Venue, build_venue, uses_credentials
 from omegafarm.store import RedisClient
 
 __all__ = ["ExchangeService"]
@@ -348,7 +348,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         )
 
     async def _orders(
-        self, kind: str, symbol: str | None, since: int | None, limit: int | None, p: Params
+        self, kind: OrderList, symbol: str | None, since: int | None, limit: int | None, p: Params
     ) -> list[Order]:
         pipe, method = self._pipeline, _ORDER_METHODS[kind]
         params = p or {}
@@ -480,7 +480,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
             return await self.fetch_order(id, symbol)
 
 
-_ORDER_METHODS = {
+_ORDER_METHODS: dict[OrderList, str] = {
     "all": "fetch_orders",
     "open": "fetch_open_orders",
     "closed": "fetch_closed_orders",

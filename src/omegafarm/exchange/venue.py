@@ -14,7 +14,7 @@ our :mod:`~omegafarm.exchange.errors` tree (the call pipeline asks it, once per 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -40,11 +40,13 @@ F64 = npt.NDArray[np.float64]
 Params = Mapping[str, Any]
 # What a venue's loaded markets are, as plain data the shared cache can store and reinstall.
 MarketsSnapshot = dict[str, Any]
+OrderList = Literal["all", "open", "closed"]  # which orders fetch_orders lists
 PAPER_ID = "paper"  # the one place the paper venue's name is compared
 
 __all__ = [
     "PAPER_ID",
     "MarketsSnapshot",
+    "OrderList",
     "Venue",
     "build_venue",
     "check_exchange_id",
@@ -135,7 +137,12 @@ class Venue(Protocol):
     ) -> list[Position]: ...
 
     async def fetch_orders(
-        self, kind: str, symbol: str | None, since: int | None, limit: int | None, params: Params
+        self,
+        kind: OrderList,
+        symbol: str | None,
+        since: int | None,
+        limit: int | None,
+        params: Params,
     ) -> list[Order]:
         """Orders of ``kind`` ``all``, ``open`` or ``closed``."""
         ...

@@ -30,7 +30,7 @@ from omegafarm.exchange.models import (
 from omegafarm.exchange.paper._models import balance_model, order_model, trade_model
 from omegafarm.exchange.paper.config import PaperSettings
 from omegafarm.exchange.paper.exchange import PaperExchange
-from omegafarm.exchange.venue import F64, PAPER_ID, MarketsSnapshot, Params
+from omegafarm.exchange.venue import F64, PAPER_ID, MarketsSnapshot, OrderList, Params
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PaperVenue"]
 
-_STATUS = {"all": "any", "open": "open", "closed": "ended"}
+_STATUS: dict[OrderList, str] = {"all": "any", "open": "open", "closed": "ended"}
 _T = TypeVar("_T", Order, Trade)
 
 
@@ -155,7 +155,12 @@ class PaperVenue:
         return nz.many(raw, nz.Ctx(self.id, "fetch_positions"), nz.position)
 
     async def fetch_orders(
-        self, kind: str, symbol: str | None, since: int | None, limit: int | None, params: Params
+        self,
+        kind: OrderList,
+        symbol: str | None,
+        since: int | None,
+        limit: int | None,
+        params: Params,
     ) -> list[Order]:
         """Orders of ``kind`` (``all``, ``open``, ``closed``), oldest first."""
         orders = [order_model(o) for o in self.exchange.orders_now(symbol, _STATUS[kind])]
