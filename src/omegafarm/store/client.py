@@ -22,7 +22,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import UnixDomainSocketConnection
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -69,7 +69,8 @@ class RedisClient(BaseService[RedisSettings]):
         self._default_sub: Subscription | None = None
         self._subs: set[Subscription] = set()
         self._inflight: dict[str, asyncio.Future[Any]] = {}
-        self._scripts: dict[str, Any] = {}
+        self._scripts: dict[str, Callable[..., Awaitable[Any]]] = {}
+        self._ratelimit_keys: dict[str, list[str]] = {}  # bucket -> its two keys (hot path)
 
     # ------------------------------------------------------------------ lifecycle
     async def _on_initialize(self) -> None:
@@ -345,8 +346,12 @@ class RedisClient(BaseService[RedisSettings]):
         self, bucket: str, spec: RateSpec, cost: float = 1.0, *, max_wait_s: float = 60.0
     ) -> Reservation:
         """Reserve ``cost`` units of ``bucket``; sleep ``wait_s`` before using them."""
+        keys = self._ratelimit_keys.get(bucket)
+        if keys is None:
+            keys = [self.keys.ratelimit(bucket), self.keys.cooldown(bucket)]
+            self._ratelimit_keys[bucket] = keys
         reply = await self._script(GCRA_SCRIPT)(
-            keys=[self.keys.ratelimit(bucket), self.keys.cooldown(bucket)],
+            keys=keys,
             args=[repr(spec.us_per_unit), repr(spec.burst), repr(cost), str(int(max_wait_s * 1e6))],
         )
         wait_us, reserved, used_milli = (float(x) for x in reply)
@@ -369,14 +374,24 @@ class RedisClient(BaseService[RedisSettings]):
         return bool(moved)
 
     def _script(self, source: str) -> Callable[..., Awaitable[Any]]:
-        script = self._scripts.get(source)
-        if script is None:
+        """A runner of the Lua ``source``: one EVALSHA per call (made once per source; it skips
+        redis-py's script wrapper, which rebuilds its arguments on every call), loading the
+        script again if the server lost it (NOSCRIPT after a restart)."""
+        run = self._scripts.get(source)
+        if run is None:
             script = self.redis.register_script(source)
-            self._scripts[source] = script
+            client = script.registered_client
 
-        async def run(*, keys: list[str], args: list[str]) -> Any:
-            return await self._call("ratelimit", script(keys=keys, args=args))
+            async def evalsha(keys: list[str], args: list[str]) -> Any:
+                try:
+                    return await client.evalsha(script.sha, len(keys), *keys, *args)
+                except NoScriptError:
+                    return await script(keys=keys, args=args)  # loads it, then runs it
 
+            async def run(*, keys: list[str], args: list[str]) -> Any:
+                return await self._call("ratelimit", evalsha(keys, args))
+
+            self._scripts[source] = run
         return run
 
     # ------------------------------------------------------------------ health, errors
