@@ -23,9 +23,9 @@ from omegafarm.core.registry import AnyService, ServiceRegistry
 from omegafarm.cosmic.service import CosmicFactorService
 from omegafarm.education.service import EducationService
 from omegafarm.exchange.credentials import MasterKey
+from omegafarm.exchange.factory import uses_credentials
 from omegafarm.exchange.service import ExchangeService
 from omegafarm.exchange.vault import Vault
-from omegafarm.exchange.venue import uses_credentials
 from omegafarm.security.service import SecurityService
 from omegafarm.settings import Settings
 from omegafarm.store.client import RedisClient

@@ -11,10 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from omegafarm.cli._app import console, err_console, fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError
+from omegafarm.exchange.factory import check_exchange_id
 from omegafarm.exchange.history import download as download_history
 from omegafarm.exchange.history import parse_when_ms, timeframe_ms, write_candles
 from omegafarm.exchange.service import ExchangeService
-from omegafarm.exchange.venue import check_exchange_id
 
 app = typer.Typer(help="Market data: candle history downloads.", no_args_is_help=True)
 

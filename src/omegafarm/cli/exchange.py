@@ -10,9 +10,9 @@ from rich.table import Table
 
 from omegafarm.cli._app import console, fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError
+from omegafarm.exchange.factory import rate_interval_ms
 from omegafarm.exchange.ratelimit import BucketSpec, local_limiter
 from omegafarm.exchange.shared_limit import shared_limiter
-from omegafarm.exchange.venue import rate_interval_ms
 from omegafarm.store import RedisClient
 
 app = typer.Typer(help="The exchange: rate-limit budgets and their use.", no_args_is_help=True)

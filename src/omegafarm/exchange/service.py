@@ -31,6 +31,7 @@ from omegafarm.core.service import BaseService, ServiceState
 from omegafarm.exchange import normalize as nz
 from omegafarm.exchange.config import ExchangeSettings
 from omegafarm.exchange.errors import BadSymbolError, OrderNotFoundError, where
+from omegafarm.exchange.factory import build_venue, uses_credentials
 from omegafarm.exchange.metrics import report_rate_limit
 from omegafarm.exchange.models import (
     Balance,
@@ -54,7 +55,7 @@ from omegafarm.exchange.ratelimit import (
 from omegafarm.exchange.shared_cache import Periodic, SharedMarketData, shared_market_data
 from omegafarm.exchange.shared_limit import SharedRateLimiter
 from omegafarm.exchange.vault import Credentials, Vault
-from omegafarm.exchange.venue import OrderList, Venue, build_venue, uses_credentials
+from omegafarm.exchange.venue import OrderList, Venue
 from omegafarm.store import RedisClient
 
 __all__ = ["ExchangeService"]

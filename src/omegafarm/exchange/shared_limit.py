@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 
 from omegafarm.core.errors import StoreError
 from omegafarm.exchange.config import ExchangeSettings
+from omegafarm.exchange.factory import rate_interval_ms
 from omegafarm.exchange.fallback import RedisFallback
 from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter, local_limiter
-from omegafarm.exchange.venue import rate_interval_ms
 from omegafarm.store import RateSpec, RedisClient
 
 

@@ -4,8 +4,9 @@ Two adapters implement it: :class:`~omegafarm.exchange.ccxt_adapter.CcxtVenue` (
 exchange, over the network) and :class:`~omegafarm.exchange.paper.PaperVenue` (the simulated
 exchange, in process). What differs between them is said once, as attributes of the venue
 (``rate_interval_ms``, ``shares_market_data``, ``uses_credentials``, ``limits_orders``), and the
-one factory below is the only code that looks at ``exchange_id`` to choose: nothing else asks
-whether the exchange is "paper".
+one factory (:mod:`~omegafarm.exchange.factory`) is the only code that looks at ``exchange_id``
+to choose: nothing else asks whether the exchange is "paper". This module imports no adapter,
+so the adapters can import it without a cycle.
 
 Errors: a venue raises whatever its library raises; :meth:`Venue.translate` turns that into
 our :mod:`~omegafarm.exchange.errors` tree (the call pipeline asks it, once per failure).
@@ -31,10 +32,8 @@ from omegafarm.exchange.models import (
 )
 
 if TYPE_CHECKING:
-    from omegafarm.exchange.config import ExchangeSettings
     from omegafarm.exchange.orders import PreparedOrder
     from omegafarm.exchange.ratelimit import RateLimiter
-    from omegafarm.exchange.vault import Credentials
 
 F64 = npt.NDArray[np.float64]
 Params = Mapping[str, Any]
@@ -43,16 +42,7 @@ MarketsSnapshot = dict[str, Any]
 OrderList = Literal["all", "open", "closed"]  # which orders fetch_orders lists
 PAPER_ID = "paper"  # the one place the paper venue's name is compared
 
-__all__ = [
-    "PAPER_ID",
-    "MarketsSnapshot",
-    "OrderList",
-    "Venue",
-    "build_venue",
-    "check_exchange_id",
-    "rate_interval_ms",
-    "uses_credentials",
-]
+__all__ = ["F64", "PAPER_ID", "MarketsSnapshot", "OrderList", "Params", "Venue"]
 
 
 class Venue(Protocol):
@@ -166,46 +156,3 @@ class Venue(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
-
-
-def check_exchange_id(exchange_id: str) -> None:
-    """A ConfigError naming the choices when ``exchange_id`` is neither paper nor ccxt's."""
-    if exchange_id != PAPER_ID:
-        from omegafarm.exchange.client import ccxt_class
-
-        ccxt_class(exchange_id)
-
-
-def uses_credentials(settings: ExchangeSettings) -> bool:
-    """Whether the configured venue wants API keys from the vault."""
-    return settings.exchange_id != PAPER_ID
-
-
-def rate_interval_ms(settings: ExchangeSettings) -> float:
-    """ms per unit of request cost at the venue's published rate: the one computation of it.
-
-    Each adapter says it (the paper venue: no limit; a ccxt venue: ccxt's published
-    ``rateLimit``); this asks the adapter's class, before any venue is built."""
-    if settings.exchange_id == PAPER_ID:
-        from omegafarm.exchange.paper.venue import PaperVenue
-
-        return PaperVenue.rate_interval_ms
-    from omegafarm.exchange.ccxt_adapter import published_interval_ms
-
-    return published_interval_ms(settings.exchange_id)
-
-
-def build_venue(
-    settings: ExchangeSettings,
-    *,
-    credentials: Credentials | None = None,
-    limiter: RateLimiter | None = None,
-) -> Venue:
-    """The venue ``settings`` ask for: the paper exchange or a ccxt exchange."""
-    if settings.exchange_id == PAPER_ID:
-        from omegafarm.exchange.paper.venue import PaperVenue
-
-        return PaperVenue.from_settings(settings.paper)
-    from omegafarm.exchange.ccxt_adapter import CcxtVenue
-
-    return CcxtVenue.from_settings(settings, credentials=credentials, limiter=limiter)
