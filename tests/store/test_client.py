@@ -136,7 +136,7 @@ def test_invalid_farm_name_is_rejected() -> None:
 async def test_a_rate_limit_script_the_server_forgot_is_loaded_again(
     redis_client: RedisClient,
 ) -> None:
-    spec = RateSpec(limit=100, period_s=1.0, burst=10)
+    spec = RateSpec(limit=10, period_s=3600.0, burst=5)  # a unit drains in 6 min: none meanwhile
     first = await redis_client.ratelimit_acquire("weight:noscript", spec, 1.0)
     await redis_client.redis.script_flush()  # as after a server restart: NOSCRIPT next time
     second = await redis_client.ratelimit_acquire("weight:noscript", spec, 1.0)
