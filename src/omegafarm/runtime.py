@@ -20,6 +20,7 @@ from omegafarm.core.registry import AnyService, ServiceRegistry
 from omegafarm.cosmic.service import CosmicFactorService
 from omegafarm.education.service import EducationService
 from omegafarm.education.sources import OhlcvCandles
+from omegafarm.exchange.factory import uses_credentials
 from omegafarm.exchange.service import ExchangeService
 from omegafarm.exchange.vault import Vault, VaultError, open_vault
 from omegafarm.security.service import SecurityService
@@ -54,7 +55,7 @@ def _vault(settings: Settings) -> Vault | VaultError | None:
     What keeps it shut (no file, no master key, a wrong passphrase) goes to the Exchange Service,
     which runs on public endpoints only and reports it as a health warning.
     """
-    if settings.exchange.exchange_id == "paper":
+    if not uses_credentials(settings.exchange):
         return None
     try:
         return open_vault(settings.vault)

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from omegafarm.core.errors import ServiceStateError, StoreUnavailableError, ValidationError
-from omegafarm.store import Keys, RedisClient, RedisSettings
+from omegafarm.store import Keys, RateSpec, RedisClient, RedisSettings
 
 
 async def test_set_get_delete_round_trip(redis_client: RedisClient) -> None:
@@ -137,3 +137,14 @@ async def test_calls_before_connect_raise_a_clear_error() -> None:
 def test_invalid_farm_name_is_rejected() -> None:
     with pytest.raises(ValidationError, match="farm name"):
         Keys("Bad Farm!")
+
+
+async def test_a_rate_limit_script_the_server_forgot_is_loaded_again(
+    redis_client: RedisClient,
+) -> None:
+    spec = RateSpec(limit=10, period_s=3600.0, burst=5)  # a unit drains in 6 min: none meanwhile
+    first = await redis_client.ratelimit_acquire("weight:noscript", spec, 1.0)
+    await redis_client.redis.script_flush()  # as after a server restart: NOSCRIPT next time
+    second = await redis_client.ratelimit_acquire("weight:noscript", spec, 1.0)
+    assert (first.reserved, second.reserved) == (True, True)
+    assert second.used_units > first.used_units  # the same bucket, one more unit in it

@@ -9,10 +9,10 @@ Bar by bar, in this order, for each bar ``i`` of the chosen range::
     3. bar i becomes visible in the feed and the strategy's ``on_candle`` runs;
     4. the orders it asked for are sent to the exchange at the bar's close time.
 
-So no order can fill at a price from before it was sent. No Redis and no event loop: the paper
-exchange's coroutines never suspend, so they are run directly. The per-bar path is a clock step
-and a strategy call; indicators are precomputed (causal functions), and the equity curve and
-the metrics are computed with numpy after the loop.
+So no order can fill at a price from before it was sent. No Redis and no event loop: the
+backtest calls the paper venue's synchronous methods, which hand back our order models. The
+per-bar path is a clock step and a strategy call; indicators are precomputed (causal
+functions), and the equity curve and the metrics are computed with numpy after the loop.
 """
 
 from __future__ import annotations
@@ -26,15 +26,21 @@ from typing import Any
 
 import numpy as np
 
-from omegafarm.bots._convert import dec, rejected, run_now, update_from_ccxt
+from omegafarm.bots._convert import dec, rejected, update_from_order
 from omegafarm.bots.feed import CandleFeed
 from omegafarm.bots.ledger import Ledger
 from omegafarm.bots.performance import F64, Performance, bars_per_year, measure
 from omegafarm.bots.strategy import Candle, ParamValue, Strategy
 from omegafarm.bots.trader import CancelOrder, PlaceOrder, RiskLimits, Trader
 from omegafarm.core.errors import ConfigError, ValidationError
-from omegafarm.exchange.errors import translate
-from omegafarm.exchange.paper import BookSettings, PaperExchange, PaperSettings, ReplaySource
+from omegafarm.exchange.errors import ExchangeCallError
+from omegafarm.exchange.paper import (
+    BookSettings,
+    PaperExchange,
+    PaperSettings,
+    PaperVenue,
+    ReplaySource,
+)
 
 ProgressFn = Callable[[int, int], None]
 
@@ -122,7 +128,10 @@ def load_source(path: Path, symbol: str | None, timeframe: str | None) -> Replay
 class Backtest:
     """One run of one strategy over one symbol's candles."""
 
-    def __init__(self, config: BacktestConfig, source: ReplaySource | None = None) -> None:
+    def __init__(
+        self, config: BacktestConfig, source: ReplaySource | None = None, *, fast_path: bool = True
+    ) -> None:
+        """``fast_path=False`` plays every bar event of the paper engine (same report)."""
         self.config = config
         self.source = source or load_source(config.data, config.symbol, config.timeframe)
         self.symbol = next(iter(self.source.specs))
@@ -144,8 +153,10 @@ class Backtest:
             initial_balances={spec.quote: config.capital},
             perpetuals=False,
             book=config.book,
+            fast_path=fast_path,
         )
-        self.exchange = PaperExchange(settings, source=self.source)
+        self.venue = PaperVenue(PaperExchange(settings, source=self.source))
+        self.exchange = self.venue.exchange  # the clock, and exact balances for reports
         self.feed = CandleFeed(self.candles.as_matrix(0, len(ts)), full=True)
         self.strategy = config.strategy(dict(config.params))
         ledger = Ledger("bt", self.symbol, spec.base, spec.quote, config.capital)
@@ -196,33 +207,24 @@ class Backtest:
                 self._cancel(cmd)
 
     def _place(self, cmd: PlaceOrder) -> None:
-        price = None if cmd.price is None else float(cmd.price)
-        params = {"clientOrderId": cmd.client_order_id}
-        coro = self.exchange.create_order(
-            cmd.symbol, cmd.type, cmd.side, float(cmd.amount), price, params
-        )
         try:
-            raw = run_now(coro)
-        except Exception as exc:
-            error = translate(exc, exchange="paper", method="create_order", symbol=cmd.symbol)
+            placed = self.venue.place(
+                cmd.symbol, cmd.type, cmd.side, cmd.amount, cmd.price, cmd.client_order_id
+            )
+        except ExchangeCallError as error:
             pending = self.trader.ledger.orders[cmd.client_order_id]
             self.trader.order_update(rejected(pending, str(error)))
             return
-        self.trader.order_update(update_from_ccxt(raw))
+        self.trader.order_update(update_from_order(placed))
 
     def _cancel(self, cmd: CancelOrder) -> None:
-        params = {"clientOrderId": cmd.client_order_id}
-        try:
-            raw = run_now(self.exchange.cancel_order(cmd.order_id or "", cmd.symbol, params))
-        except Exception:  # already filled or gone: the next poll tells the truth
-            raw = run_now(self.exchange.fetch_order(cmd.order_id or "", cmd.symbol, params))
-        self.trader.order_update(update_from_ccxt(raw))
+        order = self.venue.cancel(cmd.order_id or "", cmd.symbol, cmd.client_order_id)
+        self.trader.order_update(update_from_order(order))
 
     def _poll(self) -> None:
         self._catch_up()
         for order in [o for o in self.trader.ledger.open_orders() if o.order_id]:
-            raw = run_now(self.exchange.fetch_order(order.order_id or "", order.symbol))
-            self.trader.order_update(update_from_ccxt(raw))
+            self.trader.order_update(update_from_order(self.venue.order(order.order_id or "")))
         if self.trader.outbox:
             self._execute()
 

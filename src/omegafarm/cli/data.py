@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from omegafarm.cli._app import console, err_console, fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError
-from omegafarm.exchange.client import ccxt_class
+from omegafarm.exchange.factory import check_exchange_id
 from omegafarm.exchange.history import download as download_history
 from omegafarm.exchange.history import parse_when_ms, timeframe_ms, write_candles
 from omegafarm.exchange.service import ExchangeService
@@ -56,8 +56,7 @@ def download(
     settings = load_settings_or_exit(ctx, {"exchange": overrides})
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     try:
-        if exchange != "paper":
-            ccxt_class(exchange)  # an unknown id fails here, before anything starts
+        check_exchange_id(exchange)  # an unknown id fails here, before anything starts
         if out is not None and out.suffix.lower() not in (".csv", ".parquet", ".pq"):
             raise fail(f"--out {out} must end in .csv or .parquet")
         args = {

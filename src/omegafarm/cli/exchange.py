@@ -10,7 +10,7 @@ from rich.table import Table
 
 from omegafarm.cli._app import console, fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError
-from omegafarm.exchange.client import ccxt_class
+from omegafarm.exchange.factory import rate_interval_ms
 from omegafarm.exchange.ratelimit import BucketSpec, local_limiter
 from omegafarm.exchange.shared_limit import shared_limiter
 from omegafarm.store import RedisClient
@@ -21,8 +21,7 @@ app = typer.Typer(help="The exchange: rate-limit budgets and their use.", no_arg
 def budgets(section: Any) -> dict[str, BucketSpec]:
     """The buckets of the configured exchange account and their budgets."""
     exchange_id = section.exchange_id
-    interval_ms = 1.0 if exchange_id == "paper" else float(ccxt_class(exchange_id)().rateLimit)
-    limiter = local_limiter(section, interval_ms)
+    limiter = local_limiter(section, rate_interval_ms(section))
     names = [f"weight:{exchange_id}", f"orders:{exchange_id}:{section.account}"]
     return {name: limiter.spec(name) for name in names}
 

@@ -23,12 +23,16 @@ package, with ``raise OurError(...) from exc``::
     │   └── ExchangeCallError            one failed call; exchange.errors draws its subtree
     │                                    (network/timeout/rate limit are transient)
     └── SecurityError                    authentication, authorization, secrets
-        ├── AuthenticationError          the caller could not be identified (security.errors)
-        ├── PermissionDeniedError        the caller may not do this (security.errors)
+        ├── AuthenticationError          a credential is missing, wrong or refused
+        ├── PermissionDeniedError        known, but not allowed to do this
         ├── CredentialStoreError         the user/token database failed (security.errors)
         └── VaultError                   the credential vault (exchange.credentials)
             ├── VaultKeyError            the master key or passphrase does not open it
             └── VaultIntegrityError      a ciphertext was altered or moved
+
+``AuthenticationError`` and ``PermissionDeniedError`` are defined here once: the security
+package raises them for our users, the exchange package raises subclasses of them (which are
+also ``ExchangeCallError``) when a venue refuses our API key.
 
 ``TransientError`` is a mixin, so ``isinstance(exc, TransientError)`` is the one question a
 caller asks before it retries.
@@ -83,6 +87,14 @@ class ExchangeError(OmegaError):
 
 class SecurityError(OmegaError):
     """Authentication, authorization or secret handling failed."""
+
+
+class AuthenticationError(SecurityError):
+    """A credential is missing, wrong, expired or refused (ours, or an exchange's API key)."""
+
+
+class PermissionDeniedError(SecurityError):
+    """The caller is known but may not do this (a role too low, a key without the right)."""
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -1,8 +1,10 @@
-"""Exchange access for the farm: one service over ccxt (or the paper exchange).
+"""Exchange access for the farm: one service over a venue (any ccxt exchange, or paper).
 
-Public surface: :class:`ExchangeService` and its settings, the normalized models, the error
-tree, the rate-limiter port and the credential vault.
+Public surface: :class:`ExchangeService` and its settings, the :class:`Venue` port, the
+normalized models, the error tree, the rate-limiter port and the credential vault.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from omegafarm.exchange.config import ExchangeSettings
 from omegafarm.exchange.errors import (
@@ -24,7 +26,6 @@ from omegafarm.exchange.errors import (
     OrderStateUnknownError,
     PermissionDeniedError,
     RateLimitedError,
-    translate,
 )
 from omegafarm.exchange.models import (
     OHLCV_COLUMNS,
@@ -41,6 +42,20 @@ from omegafarm.exchange.models import (
 from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter, RateLimiter
 from omegafarm.exchange.service import ExchangeService
 from omegafarm.exchange.vault import Credentials, MasterKey, Secret, Vault
+from omegafarm.exchange.venue import Venue
+
+if TYPE_CHECKING:
+    from omegafarm.exchange.ccxt_errors import translate
+
+
+def __getattr__(name: str) -> Any:
+    """``translate`` is ccxt's error table: imported (with ccxt) only when asked for."""
+    if name == "translate":
+        from omegafarm.exchange.ccxt_errors import translate
+
+        return translate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "OHLCV_COLUMNS",
@@ -80,5 +95,6 @@ __all__ = [
     "Ticker",
     "Trade",
     "Vault",
+    "Venue",
     "translate",
 ]

@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
-import structlog
+from typing import TypeVar
 
 from omegafarm.core.errors import StoreError
 from omegafarm.exchange.config import ExchangeSettings
+from omegafarm.exchange.fallback import RedisFallback
 from omegafarm.store import RedisClient, keys
 
 T = TypeVar("T")
-_log = structlog.get_logger("omegafarm", service="exchange")
 
 
 class SharedMarketData:
@@ -44,12 +41,23 @@ class SharedMarketData:
         self._redis = redis
         self.venue = venue
         self._lock_ttl_s = lock_ttl_s
-        self._retry_redis_s = retry_redis_s
-        self._degraded_since: float | None = None
-        self.degraded_reason = ""
+        self._fallback = RedisFallback(
+            retry_redis_s=retry_redis_s,
+            reason=lambda problem: (
+                f"market data cache: Redis unreachable, asking the exchange: {problem}"
+            ),
+            degraded_event="market_data_cache_degraded",
+            recovered_event="market_data_cache_shared_again",
+            venue=venue,
+        )
         self.hits = 0
         self.loads = 0
         self.bypassed = 0
+
+    @property
+    def degraded_reason(self) -> str:
+        """Why the cache is stepping aside ("" while Redis answers)."""
+        return self._fallback.reason
 
     @property
     def enabled(self) -> bool:
@@ -66,7 +74,7 @@ class SharedMarketData:
         The loader's own errors pass through untouched; only Redis failures are absorbed.
         """
         redis = self._redis
-        if redis is None or not self._use_redis():
+        if redis is None or not self._fallback.use_redis():
             self.bypassed += 1
             return await loader()
         outcome: list[T] = []
@@ -80,12 +88,12 @@ class SharedMarketData:
         try:
             value = await redis.get_or_set(key, load, ttl_s, lock_ttl_s=self._lock_ttl_s)
         except StoreError as exc:
-            self._degrade(str(exc))
+            self._fallback.degrade(str(exc))
             if outcome:  # loaded, then Redis failed while storing: do not ask the exchange again
                 return outcome[0]
             self.bypassed += 1
             return await loader()
-        self._recover()
+        self._fallback.recover()
         if not outcome:
             self.hits += 1
         return value
@@ -94,45 +102,15 @@ class SharedMarketData:
         """Cache hits, loads (exchange calls through the cache) and calls that bypassed Redis."""
         return {"hits": self.hits, "loads": self.loads, "bypassed": self.bypassed}
 
-    # ----------------------------------------------------------------- internals
-    def _use_redis(self) -> bool:
-        if self._degraded_since is None:
-            return True
-        return time.monotonic() - self._degraded_since >= self._retry_redis_s
 
-    def _degrade(self, reason: str) -> None:
-        if self._degraded_since is None:
-            _log.warning("market_data_cache_degraded", venue=self.venue, reason=reason)
-        self._degraded_since = time.monotonic()
-        self.degraded_reason = (
-            f"market data cache: Redis unreachable, asking the exchange: {reason}"
-        )
-
-    def _recover(self) -> None:
-        if self._degraded_since is not None:
-            _log.info("market_data_cache_shared_again", venue=self.venue)
-        self._degraded_since = None
-        self.degraded_reason = ""
-
-
-def payload_of(client: Any) -> dict[str, Any]:
-    """What a ccxt client loaded (markets and currencies), as plain data for the cache."""
-    return {"markets": dict(client.markets or {}), "currencies": dict(client.currencies or {})}
-
-
-def install(client: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """Give a ccxt client markets loaded elsewhere, so it never loads them itself; returns them."""
-    markets: dict[str, Any] = payload["markets"]
-    if hasattr(client, "set_markets"):
-        client.set_markets(list(markets.values()), payload.get("currencies") or None)
-    return markets
-
-
-def shared_market_data(settings: ExchangeSettings, redis: RedisClient | None) -> SharedMarketData:
-    """The cache of one service: off without Redis, when disabled, and for the paper exchange
-    (each process simulates its own market); a testnet is a venue of its own."""
+def shared_market_data(
+    settings: ExchangeSettings, redis: RedisClient | None, *, venue_shares: bool
+) -> SharedMarketData:
+    """The cache of one service: off without Redis, when disabled, and for a venue whose market
+    data is its own (the paper venue: each process simulates its own market); a testnet is a
+    venue of its own."""
     s = settings
-    shared = redis is not None and s.share_market_data and s.exchange_id != "paper"
+    shared = redis is not None and s.share_market_data and venue_shares
     venue = f"{s.exchange_id}-testnet" if s.use_testnet else s.exchange_id
     lock_ttl_s = s.timeout_ms / 1000 * s.max_read_attempts + s.backoff_max_s  # a slow load
     return SharedMarketData(redis if shared else None, venue, lock_ttl_s=lock_ttl_s)

@@ -28,7 +28,7 @@ from redis.asyncio.connection import UnixDomainSocketConnection
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -83,7 +83,18 @@ class Script:
         raw = client._raw  # the current pool, also after a reconnect
         if self._registered is None:
             self._registered = raw.register_script(self.source)
-        return await client._call(self._operation, self._registered(keys, args, raw))
+        return await client._call(self._operation, _evalsha(raw, self._registered, keys, args))
+
+
+async def _evalsha(
+    raw: Any, registered: AsyncScript, keys: Sequence[str], args: Sequence[str | bytes]
+) -> Any:
+    """One EVALSHA (redis-py's script wrapper rebuilds its arguments on every call), loading the
+    script again when the server lost it (NOSCRIPT after a restart)."""
+    try:
+        return await raw.evalsha(registered.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return await registered(keys, args, raw)  # loads it, then runs it
 
 
 class RedisClient(BaseService[RedisSettings]):
@@ -102,6 +113,7 @@ class RedisClient(BaseService[RedisSettings]):
         self._subs: set[Subscription] = set()
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._scripts: dict[str, Script] = {}
+        self._ratelimit_keys: dict[str, list[str]] = {}  # bucket -> its two keys (hot path)
 
     # ------------------------------------------------------------------ lifecycle
     async def _on_initialize(self) -> None:
@@ -412,8 +424,12 @@ class RedisClient(BaseService[RedisSettings]):
         self, bucket: str, spec: RateSpec, cost: float = 1.0, *, max_wait_s: float = 60.0
     ) -> Reservation:
         """Reserve ``cost`` units of ``bucket``; sleep ``wait_s`` before using them."""
+        keys = self._ratelimit_keys.get(bucket)
+        if keys is None:
+            keys = [self.keys.ratelimit(bucket), self.keys.cooldown(bucket)]
+            self._ratelimit_keys[bucket] = keys
         reply = await self.script(GCRA_SCRIPT, name="gcra").run_absolute(
-            keys=[self.keys.ratelimit(bucket), self.keys.cooldown(bucket)],
+            keys=keys,
             args=[repr(spec.us_per_unit), repr(spec.burst), repr(cost), str(int(max_wait_s * 1e6))],
         )
         wait_us, reserved, used_milli = (float(x) for x in reply)

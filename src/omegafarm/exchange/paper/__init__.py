@@ -1,7 +1,9 @@
 """The paper exchange: a deterministic simulated venue with ccxt's async face (``id="paper"``).
 
-``PaperExchange`` is an adapter that ExchangeService drives exactly like a ccxt exchange;
-``PaperSettings`` configures it; the market sources feed it synthetic or replayed candles.
+``PaperVenue`` is the adapter ExchangeService (and the backtest) talk to, typed models in and
+out; ``PaperExchange`` is the simulated exchange itself, with ccxt's async face (what
+``ExchangeService.get_exchange_client()`` returns); ``PaperSettings`` configures it; the
+market sources feed it synthetic or replayed candles.
 See docs/paper-exchange.md for the matching rules and the order-book formulas.
 """
 
@@ -11,6 +13,7 @@ from omegafarm.exchange.paper._source import MarketSource, MarketSpec, ReplaySou
 from omegafarm.exchange.paper._synthetic import SyntheticSource
 from omegafarm.exchange.paper.config import BookSettings, PaperSettings
 from omegafarm.exchange.paper.exchange import PaperExchange, build_source
+from omegafarm.exchange.paper.venue import PaperVenue
 
 __all__ = [
     "BookSettings",
@@ -18,6 +21,7 @@ __all__ = [
     "MarketSpec",
     "PaperExchange",
     "PaperSettings",
+    "PaperVenue",
     "ReplaySource",
     "SyntheticSource",
     "build_source",

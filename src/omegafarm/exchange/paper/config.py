@@ -83,6 +83,17 @@ class PaperSettings(BaseModel):
     latency_ms: int = Field(
         default=0, ge=0, description="an order reaches the book latency_ms after it is sent"
     )
+    market_fills: Literal["auto", "next_open", "intrabar"] = Field(
+        default="auto",
+        description="when a market order fills: intrabar = on arrival, at the price of the "
+        "bar's intrabar path then; next_open = at the next bar's open; auto = intrabar with "
+        "the wall clock (paper trading), next_open with the manual clock (backtests)",
+    )
+    fast_path: bool = Field(
+        default=True,
+        description="skip the bar events of idle symbols and remember books; False plays "
+        "every bar event and computes every book afresh (same results, slower: for checks)",
+    )
     participation: float = Field(
         default=0.1, gt=0.0, le=1.0, description="max share of a bar's volume we may fill"
     )
@@ -94,6 +105,13 @@ class PaperSettings(BaseModel):
         default=Decimal("0.05"), ge=0, description="extra reserved for market orders (slippage)"
     )
     book: BookSettings = Field(default_factory=BookSettings)
+
+    @property
+    def intrabar_market_fills(self) -> bool:
+        """Whether market orders fill on arrival inside a bar (see ``market_fills``)."""
+        if self.market_fills == "auto":
+            return self.clock == "wall"
+        return self.market_fills == "intrabar"
 
     @model_validator(mode="after")
     def _check(self) -> PaperSettings:
