@@ -1,10 +1,12 @@
 """RedisClient: state, cache, pub/sub, streams and the shared rate limit on a real Redis server.
 
 With ``redis.url`` unset it starts the embedded Valkey server (see :mod:`.embedded`);
-otherwise it connects to any Redis or Valkey URL (``rediss://`` for TLS). Names passed to its
-methods are relative: they are prefixed with the farm namespace (see :mod:`.keys`). Values go
-through the codec (see :mod:`.codec`). redis-py errors are translated here, in one place:
-connection problems become ``StoreUnavailableError`` (transient), the rest ``StoreError``.
+otherwise it connects to any Redis or Valkey URL (``rediss://`` for TLS), a Sentinel group or
+a Cluster (see :mod:`._connect`). Names passed to its methods are relative: they are prefixed
+with the farm namespace (see :mod:`.keys`). Values go through the codec (see :mod:`.codec`).
+redis-py errors are translated in one place (:func:`.errors.translate`): connection problems
+become ``StoreUnavailableError`` (transient), MOVED/CROSSSLOT ``StoreConfigurationError``,
+READONLY and cluster-down ``StoreFailoverError`` (transient), the rest ``StoreError``.
 """
 
 from __future__ import annotations
@@ -19,19 +21,21 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import UnixDomainSocketConnection
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from omegafarm.core.errors import StoreError, StoreUnavailableError
 from omegafarm.core.health import Check, Health, HealthState
 from omegafarm.core.service import BaseService
-from omegafarm.store import codec
+from omegafarm.store import _connect, codec
 from omegafarm.store.config import RedisSettings
 from omegafarm.store.embedded import EmbeddedRedis
+from omegafarm.store.errors import translate
 from omegafarm.store.keys import Keys
 from omegafarm.store.pubsub import Message, Subscription
 from omegafarm.store.ratelimit import (
@@ -64,7 +68,7 @@ class RedisClient(BaseService[RedisSettings]):
     ) -> None:
         super().__init__(settings, metrics_registry=metrics_registry)
         self.keys = Keys(settings.farm)
-        self._redis: Redis | None = None
+        self._redis: Redis | RedisCluster | None = None
         self._embedded: EmbeddedRedis | None = None
         self._default_sub: Subscription | None = None
         self._subs: set[Subscription] = set()
@@ -93,7 +97,7 @@ class RedisClient(BaseService[RedisSettings]):
             "health_check_interval": 30,
             "timeout": s.socket_timeout_s,
         }
-        if s.url is None:
+        if s.url is None and not s.sentinels:
             self._embedded = EmbeddedRedis(s.data_dir, start_timeout_s=s.start_timeout_s)
             address = await self._embedded.start()
             where: dict[str, Any] = {
@@ -101,16 +105,15 @@ class RedisClient(BaseService[RedisSettings]):
                 "path": str(address.socket_path),
                 "password": address.password,
             }
-            pool = BlockingConnectionPool(**where, **common)
+            self._redis = Redis.from_pool(BlockingConnectionPool(**where, **common))
         else:
-            pool = BlockingConnectionPool.from_url(s.url.get_secret_value(), **common)
-        self._redis = Redis.from_pool(pool)  # the client owns the pool and closes it
+            self._redis = _connect.build(s, common)
         try:
             await self._call("ping", self._redis.ping())
         except StoreError:
             await self.disconnect()
             raise
-        self.log_activity("redis_connected", embedded=self._embedded is not None)
+        self.log_activity("redis_connected", topology=s.topology)
 
     async def disconnect(self) -> None:
         """Close subscriptions and the pool; stop the embedded server we own."""
@@ -132,7 +135,7 @@ class RedisClient(BaseService[RedisSettings]):
         return self._embedded
 
     @property
-    def redis(self) -> Redis:
+    def redis(self) -> Redis | RedisCluster:
         """The underlying redis-py client (for the store package's own helpers)."""
         if self._redis is None:
             raise StoreUnavailableError("redis client is not connected; call connect() first")
@@ -288,9 +291,9 @@ class RedisClient(BaseService[RedisSettings]):
             )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
-                raise StoreError(f"cannot create group {group!r} on {stream!r}: {exc}") from None
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailableError(f"redis unreachable during xgroup_create: {exc}") from None
+                raise translate(exc, f"xgroup_create {group!r} on {stream!r}") from None
+        except (RedisError, RedisClusterException, OSError) as exc:
+            raise translate(exc, "xgroup_create") from None
 
     async def stream_read(
         self,
@@ -384,16 +387,20 @@ class RedisClient(BaseService[RedisSettings]):
         start = time.perf_counter()
         try:
             await asyncio.wait_for(self.redis.ping(), timeout=self.settings.socket_timeout_s)
-        except (RedisError, OSError, TimeoutError, StoreError) as exc:
-            return Health(self.name, live=True, ready=False, reason=f"redis unreachable: {exc}")
+        except (RedisError, RedisClusterException, OSError, TimeoutError, StoreError) as exc:
+            error = translate(exc, "ping")
+            return Health(self.name, live=True, ready=False, reason=str(error))
         latency_ms = (time.perf_counter() - start) * 1000
         check = Check("redis", "responseTime", HealthState.PASS, round(latency_ms, 3), "ms")
-        where = "embedded valkey" if self._embedded is not None else "external server"
+        where = {"embedded": "embedded valkey", "standalone": "external server"}.get(
+            self.settings.topology, f"{self.settings.topology} (external)"
+        )
         return Health(self.name, live=True, ready=True, reason=f"{where} answers", checks=(check,))
 
     def _extra_metrics(self) -> dict[str, Any]:
         return {
             "embedded": self._embedded is not None,
+            "topology": self.settings.topology,
             "embedded_restarts": self._embedded.restarts if self._embedded else 0,
             "subscription_reconnects": sum(s.reconnects for s in self._subs),
         }
@@ -401,10 +408,8 @@ class RedisClient(BaseService[RedisSettings]):
     async def _call(self, operation: str, awaitable: Awaitable[T]) -> T:
         try:
             return await awaitable
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailableError(f"redis unreachable during {operation}: {exc}") from None
-        except RedisError as exc:
-            raise StoreError(f"redis {operation} failed: {exc}") from None
+        except (RedisError, RedisClusterException, OSError) as exc:
+            raise translate(exc, operation) from None
 
 
 def _entries(entries: list[Any]) -> list[StreamMessage]:
