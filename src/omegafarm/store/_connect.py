@@ -116,14 +116,23 @@ def _sentinel(s: RedisSettings, url: str | None, common: dict[str, Any]) -> Redi
     if tls:
         extra["ssl"] = True
     client: Redis = sentinel.master_for(master, redis_class=Redis, **conn, **extra)
+    client.omega_sentinel = sentinel  # type: ignore[attr-defined]  # closed with the client
     return client
+
+
+async def close(client: RedisLike) -> None:
+    """Close the client, its pool and (for Sentinel) the connections to the sentinels."""
+    await client.aclose()
+    sentinel = getattr(client, "omega_sentinel", None)
+    if sentinel is not None:
+        for each in sentinel.sentinels:
+            await each.aclose()
 
 
 def _cluster(s: RedisSettings, url: str | None, common: dict[str, Any]) -> RedisCluster:
     if url is None:
         raise ConfigError("[redis] cluster = true needs a url of one cluster node")
     conn = {k: v for k, v in common.items() if k not in ("timeout",)}
-    conn["cluster_error_retry_attempts"] = 3
     if "+cluster" in url.split("://", 1)[0]:
         parsed = _parse_multi(url)
         nodes = [ClusterNode(host, port) for host, port in parsed.hosts]

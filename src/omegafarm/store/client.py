@@ -122,8 +122,8 @@ class RedisClient(BaseService[RedisSettings]):
         self._subs.clear()
         self._default_sub = None
         if self._redis is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._redis.aclose()
+            with contextlib.suppress(RedisError, RedisClusterException, OSError):
+                await _connect.close(self._redis)
             self._redis = None
         if self._embedded is not None:
             await self._embedded.stop()
@@ -163,6 +163,22 @@ class RedisClient(BaseService[RedisSettings]):
             "set", self.redis.set(self.keys.key(key), codec.encode(value), px=px, nx=True)
         )
         return bool(ok)
+
+    async def scan_keys(self, match: str, *, count: int = 500) -> list[str]:
+        """Relative names of this farm's keys matching the glob ``match``, sorted.
+
+        On a cluster every primary is scanned (redis-py's cluster ``scan_iter``), so callers
+        never see one node only.
+        """
+        pattern = self.keys.key(match)
+
+        async def collect() -> list[Any]:
+            return [k async for k in self.redis.scan_iter(match=pattern, count=count)]
+
+        found = await self._call("scan", collect())
+        return sorted(
+            self.keys.relative(k.decode() if isinstance(k, bytes) else str(k)) for k in found
+        )
 
     # ------------------------------------------------------------------ cache
     async def get_or_set(

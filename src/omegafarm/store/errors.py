@@ -54,10 +54,11 @@ def translate(exc: BaseException, operation: str) -> StoreError:
     if isinstance(exc, StoreError):
         return exc
     text = str(exc)
-    if isinstance(exc, ClusterCrossSlotError) or text.startswith("CROSSSLOT"):
+    crossslot = text.startswith("CROSSSLOT") or "must map to the same key slot" in text
+    if isinstance(exc, ClusterCrossSlotError) or crossslot:  # from the server or redis-py
         return StoreConfigurationError(
             f"redis {operation}: keys of one operation are in different cluster slots"
-            f" (CROSSSLOT {text}); keys used together need one hash tag, e.g. 'a:{{bot1}}'"
+            f" (CROSSSLOT: {text}); keys used together need one hash tag, e.g. 'a:{{bot1}}'"
         )
     if isinstance(exc, AskError):  # MovedError included: a plain client on a cluster node
         return StoreConfigurationError(
