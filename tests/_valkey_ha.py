@@ -51,7 +51,7 @@ def free_ports(count: int, *, with_bus: bool = False) -> list[int]:
 def cli(port: int, *args: str, timeout_s: float = 10.0) -> str:
     """``valkey-cli -p PORT args...``: its output ('' if the server does not answer)."""
     try:
-        done = subprocess.run(  # noqa: S603  # our own binary, fixed arguments
+        done = subprocess.run(  # our own binary, fixed arguments
             [str(CLI), "-h", HOST, "-p", str(port), *args],
             capture_output=True,
             text=True,
@@ -87,7 +87,7 @@ class _Servers:
                     "daemonize no", "logfile server.log", 'save ""']  # fmt: skip
             conf.write_text("\n".join(base + lines) + "\n")
         self.confs[port] = (conf, extra)
-        self.procs[port] = subprocess.Popen(  # noqa: S603  # our own binary
+        self.procs[port] = subprocess.Popen(  # our own binary
             [str(SERVER), str(conf), *extra],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -103,7 +103,7 @@ class _Servers:
 
     def restart(self, port: int) -> None:
         """Start the server on ``port`` again, with the files it left."""
-        conf, extra = self.confs[port]
+        _conf, extra = self.confs[port]
         self._spawn(port, [], *extra)
 
     def stop(self) -> None:
@@ -125,7 +125,7 @@ class ValkeyCluster(_Servers):
                                "cluster-node-timeout 2000", "appendonly yes",
                                "appendfsync everysec"])  # fmt: skip
         nodes = [f"{HOST}:{p}" for p in self.ports]
-        done = subprocess.run(  # noqa: S603  # our own binary, fixed arguments
+        done = subprocess.run(  # our own binary, fixed arguments
             [str(CLI), "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
             capture_output=True,
             text=True,

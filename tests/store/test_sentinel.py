@@ -31,8 +31,13 @@ def group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
 
 def _client(**fields: object) -> RedisClient:
     settings = RedisSettings.model_validate(
-        {"farm": "s" + uuid.uuid4().hex[:8], "reconnect_max_backoff_s": 0.2,
-         "socket_timeout_s": 2, "connect_timeout_s": 1, **fields}  # fmt: skip
+        {
+            "farm": "s" + uuid.uuid4().hex[:8],
+            "reconnect_max_backoff_s": 0.2,
+            "socket_timeout_s": 2,
+            "connect_timeout_s": 1,
+            **fields,
+        }
     )
     return RedisClient(settings, metrics_registry=CollectorRegistry())
 
