@@ -127,7 +127,7 @@ class Supervisor:
     def start(self, name: str, fn: LoopFn) -> None:
         """Run ``fn()`` as the loop ``name`` (unique per supervisor) in the running event loop."""
         if self._closed:
-            raise RuntimeError(f"supervisor {self.owner!r} is closed")
+            raise RuntimeError(f"supervisor {self.owner!r} is closing")
         if name in self._tasks and not self._tasks[name].finished:
             raise ValueError(f"{self.owner}: a loop named {name!r} is already running")
         entry = _Task(name, fn)
@@ -135,14 +135,20 @@ class Supervisor:
         entry.task = asyncio.create_task(self._supervise(entry), name=f"{self.owner}:{name}")
 
     async def close(self) -> None:
-        """Cancel every loop and wait until each has ended (idempotent)."""
+        """Cancel every loop and wait until each has ended (idempotent; ``start`` works again
+        afterwards, so an owner that is restarted can reuse its supervisor)."""
         self._closed = True
         tasks = [t.task for t in self._tasks.values() if t.task is not None]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        try:
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:
+            self._tasks = {n: t for n, t in self._tasks.items() if t.task not in tasks}
+            self._closed = False
+            self._update_state()
 
     async def wait(self) -> None:
         """Wait until every loop has finished (returned normally) or been cancelled."""
