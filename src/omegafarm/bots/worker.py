@@ -203,6 +203,7 @@ class Worker:
     async def _drop(self, bot_id: str, *, release: bool) -> None:
         bot = self.bots.pop(bot_id, None)
         self.last_candle_ms.pop(bot_id, None)
+        self.supervisor.forget(f"bot:{bot_id}")
         if bot is not None:
             with contextlib.suppress(LeaseLostError):
                 await bot.stop(release=release)
@@ -255,6 +256,10 @@ class Worker:
                     await self._drop(bot_id, release=False)
                 except OmegaError as exc:
                     _log.warning("bot_event_failed", bot_id=bot_id, error=str(exc))
+                except Exception as exc:  # one bot's bug (its strategy): reported, not fatal
+                    self.supervisor.record_failure(f"bot:{bot_id}", exc)  # for the other bots
+                else:
+                    self.supervisor.record_success(f"bot:{bot_id}")
 
     async def _updates_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -166,6 +166,31 @@ class Supervisor:
     ) -> None:
         await self.close()
 
+    def record_failure(self, name: str, exc: Exception) -> None:
+        """Report a failure of a unit that is not a loop of its own (one bot inside a loop):
+        logged with its traceback and counted like a crash, nothing is restarted."""
+        entry = self._tasks.get(name)
+        if entry is None:
+            entry = self._tasks[name] = _Task(name, _no_loop, finished=True)
+        self._record_failure(entry, exc)  # a streak ends after healthy_after_s without one:
+        entry.started_s = time.monotonic()  # measured from the last failure
+
+    def record_success(self, name: str) -> None:
+        """The unit ``name`` worked: its failure streak (if any) ends."""
+        entry = self._tasks.get(name)
+        if entry is not None and entry.failures:
+            entry.failures = 0
+            self._metrics.failing.labels(self.owner, name).set(0)
+            self._update_state()
+
+    def forget(self, name: str) -> None:
+        """Stop reporting the unit ``name`` (a bot that left this worker)."""
+        entry = self._tasks.get(name)
+        if entry is not None and entry.task is None:
+            del self._tasks[name]
+            self._metrics.failing.labels(self.owner, name).set(0)
+            self._update_state()
+
     # ----------------------------------------------------------------- reporting
     def statuses(self) -> list[TaskStatus]:
         """Every loop's status, by name."""
@@ -289,3 +314,7 @@ class Supervisor:
             entry.failures = 0
             self._metrics.failing.labels(self.owner, entry.name).set(0)
             self._update_state()
+
+
+async def _no_loop() -> None:
+    """The placeholder loop of a unit reported with :meth:`Supervisor.record_failure`."""

@@ -40,8 +40,9 @@ class Subscription:
     ``channels`` is the wanted set and the only truth: :meth:`subscribe` and
     :meth:`unsubscribe` change it at once, whatever the connection is doing, and every
     (re)connection ends subscribed to exactly that set, also when it changed while the
-    connection was being rebuilt. An empty set is a normal state: reading then idles (returns
-    None after the timeout) instead of failing. redis-py errors never leave this class
+    connection was being rebuilt (a message of a channel no longer wanted is never returned).
+    An empty set is a normal state: reading then idles (returns None after the timeout)
+    instead of failing. redis-py errors never leave this class
     untranslated: a lost connection is retried, anything else is a ``StoreError``.
     """
 
@@ -82,11 +83,16 @@ class Subscription:
         await self._sync(connect=True)
 
     async def unsubscribe(self, *channels: str) -> None:
-        """Drop channels (dropping the last one leaves an idle, valid subscription)."""
+        """Drop channels (dropping the last one leaves an idle, valid subscription).
+
+        Never fails for want of a server: the connection is then dropped, and the next read
+        reconnects to whatever is wanted at that time.
+        """
         if not set(channels) & self._channels:
             return
         self._channels.difference_update(channels)
-        await self._sync(connect=False)
+        with contextlib.suppress(StoreUnavailableError):  # _sync dropped the connection
+            await self._sync(connect=False)
 
     async def close(self) -> None:
         """Close the connection; iteration ends."""
@@ -127,9 +133,26 @@ class Subscription:
             return None
         except RedisError as exc:
             raise StoreError(f"redis pub/sub read failed: {exc}") from None
-        if raw is not None and raw["type"] == "message":
-            return Message(self._relative(raw["channel"]), codec.decode(raw["data"]))
-        return None
+        if raw is None or raw["type"] != "message":
+            return None
+        channel = self._relative(raw["channel"])
+        if channel not in self._channels:
+            # redis-py reconnects by itself on a quick restart and re-subscribes what it still
+            # counts as subscribed, which may include a channel dropped just before: drop it
+            # again, and never hand out a message of a channel nobody wants any more.
+            with contextlib.suppress(StoreError):
+                await self._unwanted(channel)
+            return None
+        return Message(channel, codec.decode(raw["data"]))
+
+    async def _unwanted(self, channel: str) -> None:
+        async with self._lock:
+            if self._pubsub is None or channel in self._channels:
+                return
+            try:
+                await self._pubsub.unsubscribe(self._keys.channel(channel))
+            except (RedisError, OSError) as exc:
+                raise StoreError(f"redis unsubscribe failed: {exc}") from None
 
     def _relative(self, channel: bytes | str) -> str:
         name = self._names.get(channel)
