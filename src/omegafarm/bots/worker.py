@@ -259,7 +259,8 @@ class Worker:
                 except Exception as exc:  # one bot's bug (its strategy): reported, not fatal
                     self.supervisor.record_failure(f"bot:{bot_id}", exc)  # for the other bots
                 else:
-                    self.supervisor.record_success(f"bot:{bot_id}")
+                    if candle:  # a tick may pass where the strategy's candle handler fails
+                        self.supervisor.record_success(f"bot:{bot_id}")
 
     async def _updates_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
