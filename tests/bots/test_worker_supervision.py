@@ -113,3 +113,42 @@ async def test_a_bot_without_candles_for_three_timeframes_is_reported_and_alerts
         stop.set()
         await task
         await alerts.shutdown()
+
+
+async def test_a_worker_on_a_cluster_without_cluster_mode_reports_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    """The issue's `redis set failed: 9689 127.0.0.1:7003` (MOVED): not "paused", but a
+    degraded worker whose reason says to set cluster mode."""
+    from pydantic import SecretStr
+
+    from omegafarm.store import RedisSettings
+    from tests._valkey_ha import ValkeyCluster
+    from tests.store.test_cluster import _slot_of
+
+    cluster = ValkeyCluster(tmp_path).start()
+    plain = RedisClient(
+        RedisSettings(url=SecretStr(f"redis://127.0.0.1:{cluster.ports[0]}"), farm="moved"),
+        metrics_registry=CollectorRegistry(),
+    )
+    await plain.initialize()
+    worker_id = next(  # a worker whose heartbeat key lives on another node: MOVED
+        f"w{i}"
+        for i in range(100)
+        if cluster.port_of_slot(_slot_of(plain.keys.key(_names.worker(f"w{i}"))))
+        != cluster.ports[0]
+    )
+    worker = Worker(plain, farm_settings(ttl_s=1.5), worker_id)
+    worker.supervisor._base_backoff_s = 0.01  # keep the test short: restarts come fast
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await wait_for(lambda: _true(worker.health()[1]), 20, "the worker to report degraded")
+        _, degraded, reason = worker.health()
+        assert degraded and not worker.paused
+        assert "StoreConfigurationError" in reason and "cluster = true" in reason
+    finally:
+        stop.set()
+        await task
+        await plain.shutdown()
+        cluster.stop()

@@ -23,8 +23,8 @@ from omegafarm.bots import _names
 from omegafarm.bots.backtest import _tf_ms
 from omegafarm.bots.ledger import Ledger
 from omegafarm.bots.performance import bars_per_year, measure
-from omegafarm.core.errors import NotFoundError, StoreUnavailableError
-from omegafarm.store import RedisClient
+from omegafarm.core.errors import NotFoundError
+from omegafarm.store import RedisClient, translate_store_error
 
 ROW_FIELDS = (
     *("worker", "position", "equity", "realized_pnl", "fees", "trades", "open_orders"),
@@ -49,8 +49,8 @@ async def holder(redis: RedisClient, bot_id: str) -> str | None:
     """The worker holding the bot's lease right now (None: no worker runs it)."""
     try:
         value = await redis.redis.get(redis.keys.key(_names.lease(bot_id)))
-    except Exception as exc:  # redis-py errors, translated here (only store imports redis)
-        raise StoreUnavailableError(f"cannot read the lease of {bot_id}: {exc}") from None
+    except Exception as exc:  # redis-py errors, translated by the store's one mapping
+        raise translate_store_error(exc, f"read of the lease of {bot_id}") from None
     if value is None:
         return None
     return _text(value).split("|", 1)[0]

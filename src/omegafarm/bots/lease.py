@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from omegafarm.bots import _names
-from omegafarm.core.errors import StoreUnavailableError
-from omegafarm.store import RedisClient
+from omegafarm.store import RedisClient, translate_store_error
 
 _ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -64,8 +63,8 @@ class Leases:
         absolute = [self.redis.keys.key(k) for k in keys]
         try:
             reply = await self.redis.redis.eval(script, len(absolute), *absolute, *args)
-        except Exception as exc:  # redis-py errors, translated here (only store imports redis)
-            raise StoreUnavailableError(f"lease script failed: {exc}") from None
+        except Exception as exc:  # redis-py errors, translated by the store's one mapping
+            raise translate_store_error(exc, "lease script") from None
         return int(reply or 0)
 
     async def acquire(self, bot_id: str) -> Lease | None:
@@ -101,6 +100,6 @@ async def newest_token(redis: RedisClient, bot_id: str) -> int:
     """The token of the bot's most recent lease (0 if it never had one)."""
     try:
         value = await redis.redis.get(redis.keys.key(_names.fence(bot_id)))
-    except Exception as exc:  # redis-py errors, translated here (only store imports redis)
-        raise StoreUnavailableError(f"cannot read the fence of {bot_id}: {exc}") from None
+    except Exception as exc:  # redis-py errors, translated by the store's one mapping
+        raise translate_store_error(exc, f"read of the fence of {bot_id}") from None
     return int(value) if value else 0

@@ -35,7 +35,7 @@ from omegafarm.bots.config import BotSettings, FarmSettings
 from omegafarm.bots.lease import Leases
 from omegafarm.bots.live import LeaseLostError, LiveBot
 from omegafarm.bots.staleness import silent_after_s
-from omegafarm.core.errors import OmegaError, StoreError, StoreUnavailableError, TransientError
+from omegafarm.core.errors import OmegaError, StoreError, TransientError
 from omegafarm.core.health import HealthState
 from omegafarm.core.supervisor import Supervisor
 from omegafarm.store import RedisClient, Subscription
@@ -158,11 +158,7 @@ class Worker:
 
     async def live_workers(self) -> int:
         """Workers with a fresh heartbeat (this one included)."""
-        pattern = self.redis.keys.key(_names.WORKERS_PREFIX) + "*"
-        try:
-            found = [k async for k in self.redis.redis.scan_iter(match=pattern, count=500)]
-        except Exception as exc:  # redis-py errors, translated (only store imports redis)
-            raise StoreUnavailableError(f"cannot list workers: {exc}") from None
+        found = await self.redis.scan_keys(_names.WORKERS_PREFIX + "*")  # every cluster primary
         return max(1, len(found))
 
     async def balance(self) -> None:
