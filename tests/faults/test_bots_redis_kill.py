@@ -14,6 +14,7 @@ import asyncio
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -40,6 +41,12 @@ TTL_S = 2.0
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def _fills_at_least(exchange: object, n: int, *, count: bool = False) -> Any:
+    orders = await exchange.fetch_orders()  # type: ignore[attr-defined]
+    filled = len([o for o in orders if o.filled])
+    return filled if count else filled >= n
 
 
 async def test_every_bot_hears_candles_again_after_redis_is_killed_longer_than_the_ttl(
@@ -80,6 +87,8 @@ async def test_every_bot_hears_candles_again_after_redis_is_killed_longer_than_t
                        "8 bots spread over 2 workers")  # fmt: skip
         await wait_for(lambda: _true(len(heard_since(start_ms)) == 8), 30, "every bot hears")
 
+        await wait_for(lambda: _fills_at_least(exchange, 4), 30, "4 filled orders")
+        filled_before = await _fills_at_least(exchange, 0, count=True)
         servers.kill(port)  # kill -9
         await wait_for(lambda: _true(all(w.paused for w in workers)), 15, "workers to pause")
         for worker in workers:
@@ -92,8 +101,11 @@ async def test_every_bot_hears_candles_again_after_redis_is_killed_longer_than_t
         await wait_for(lambda: _true(len(running()) == 8), 4 * TTL_S + 10, "8 bots running")
         await wait_for(lambda: _true(len(heard_since(back_ms)) == 8), 4 * TTL_S + 10,
                        "every bot to hear a candle after the restart")  # fmt: skip
-        assert not any(w.paused for w in workers)
+        await wait_for(lambda: _true(not any(w.paused for w in workers)), 2 * TTL_S + 5,
+                       "every worker to resume (a balance round succeeded)")  # fmt: skip
         assert all(w.health()[0] for w in workers)
+        await wait_for(lambda: _fills_at_least(exchange, filled_before + 4), 30,
+                       "4 more filled orders: trading again")  # fmt: skip
         for worker in workers:  # the server holds exactly the channels each worker wants
             assert worker._sub is not None
             wanted = worker._sub.channels

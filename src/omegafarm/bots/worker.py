@@ -87,9 +87,11 @@ class Worker:
                 with contextlib.suppress(OmegaError):
                     await bot.stop()
             self.bots.clear()
+            self.last_candle_ms.clear()
             with contextlib.suppress(OmegaError):
                 await self.redis.delete(_names.worker(self.id))
             await self._sub.close()
+            self._channels = {}  # a restarted run subscribes its new subscription afresh
 
     # ----------------------------------------------------------------- leases
     async def _balance_loop(self, stop: asyncio.Event) -> None:
