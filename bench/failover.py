@@ -7,7 +7,10 @@ candle it handles) after the fault. Faults, 5 times each (median):
 
 * worker kill: SIGKILL of a worker (4 of the 12 bots); a new worker replaces it after, and the
   next trial starts once the farm is steady again (3 workers x 4 bots, all trading);
-* Redis restart: SIGKILL of the server, restarted at once on the same data.
+* Redis restart: SIGKILL of the server, restarted at once on the same data;
+* Sentinel failover: the farm on ``redis+sentinel://`` (1 master, 1 replica, 3 sentinels,
+  ``down-after-milliseconds`` 1000); SIGKILL of the master, the replica is promoted (the old
+  master rejoins as a replica before the next trial).
 
 The baseline is the lease TTL (the issue's goal: each fault recovered within 2 TTLs; ratio =
 median / TTL). Usage: ``python bench/failover.py [trials] [ttl_s]``.
@@ -19,9 +22,7 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,50 +43,10 @@ from omegafarm.core.errors import OmegaError
 from omegafarm.exchange import ExchangeService, ExchangeSettings
 from omegafarm.exchange.paper import PaperSettings
 from omegafarm.store import RedisClient, RedisSettings
-from omegafarm.store.embedded import server_binary
+from omegafarm.store.testing import SentinelGroup, ValkeyServers, cli, free_ports, wait_until
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"]
 BOTS = 12
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """One valkey-server on a loopback port, SIGKILL-able and restartable on its data."""
-
-    def __init__(self, root: Path) -> None:
-        self.port = _free_port()
-        self.conf = root / "valkey.conf"
-        self.conf.write_text(
-            f"port {self.port}\nbind 127.0.0.1\nprotected-mode no\ndir {root}\n"
-            'save ""\nappendonly yes\nappendfsync everysec\nlogfile server.log\n'
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(  # our own binary, fixed arguments
-            [str(server_binary()), str(self.conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.01)
-        raise RuntimeError("valkey-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def _bots() -> list[BotSettings]:
@@ -144,64 +105,130 @@ async def _settle(redis: RedisClient, timeout_s: float = 120) -> None:
     raise RuntimeError("the farm did not settle on 3 workers x 4 bots")
 
 
+class Farm:
+    """Gateway + paper exchange here, three ``omega worker`` processes, on Redis at ``url``."""
+
+    def __init__(self, url: str, ttl_s: float, tmp: Path) -> None:
+        self.url, self.ttl_s, self.tmp = url, ttl_s, tmp
+        self.redis = RedisClient(
+            RedisSettings(url=SecretStr(url), farm="bench", reconnect_max_backoff_s=0.25,
+                          socket_timeout_s=1, connect_timeout_s=0.5),
+            metrics_registry=CollectorRegistry(),
+        )  # fmt: skip
+        paper = PaperSettings(symbols=SYMBOLS, speed=240.0, warmup_bars=200, perpetuals=False,
+                              initial_balances={"USDT": Decimal(1_000_000)})  # fmt: skip
+        self.exchange = ExchangeService(
+            ExchangeSettings(exchange_id="paper", paper=paper, ohlcv_cache_path=tmp / "c.db"),
+            metrics_registry=CollectorRegistry(),
+        )
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self._stop = asyncio.Event()
+        self._gw: asyncio.Task[None] | None = None
+        self._spawned = 0
+
+    async def start(self) -> None:
+        await self.redis.initialize()
+        await self.exchange.initialize()
+        specs = _bots()
+        await register_bots(self.redis, specs)
+        farm = FarmSettings(lease_ttl_s=self.ttl_s, poll_interval_s=0.1, history_bars=100)
+        gateway = Gateway(self.redis, self.exchange, farm, {(b.symbol, b.timeframe) for b in specs})
+        self._gw = asyncio.create_task(gateway.run(self._stop))
+        for _ in range(3):
+            await self.spawn_worker()
+        await _settle(self.redis)  # the workers start and share the bots
+
+    async def spawn_worker(self) -> None:
+        name = f"w{self._spawned}"
+        self._spawned += 1
+        self.procs[name] = await _spawn(self.url, name, self.ttl_s, self.tmp / f"{name}.log")
+
+    async def kill_worker(self) -> None:
+        holders = Counter([await _view.holder(self.redis, f"b{i:02d}") for i in range(BOTS)])
+        victim = str(holders.most_common(1)[0][0])
+        self.procs[victim].send_signal(signal.SIGKILL)
+        await self.procs.pop(victim).wait()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for proc in self.procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            await proc.wait()
+        if self._gw is not None:
+            await self._gw
+        await self.exchange.shutdown()
+        await self.redis.shutdown()
+
+
+async def _trials(farm: Farm, name: str, trials: int, fault: Any, repair: Any) -> list[float]:
+    out = []
+    for trial in range(trials):
+        fault_ms = int(time.time() * 1000)
+        await fault()
+        out.append(await _all_trading_after(farm.redis, fault_ms, 60))
+        await repair()
+        await _settle(farm.redis)  # steady again: 3 workers x 4 bots, all trading
+        print(f"{name} {trial + 1}: {out[-1]:.2f} s", flush=True)
+    return out
+
+
 async def run(trials: int, ttl_s: float) -> dict[str, list[float]]:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     tmp = Path(tempfile.mkdtemp(prefix="failover"))
-    server = Server(tmp)
-    server.start()
-    url = f"redis://127.0.0.1:{server.port}"
-    redis = RedisClient(
-        RedisSettings(url=SecretStr(url), farm="bench", reconnect_max_backoff_s=0.25,
-                      socket_timeout_s=1, connect_timeout_s=0.5),
-        metrics_registry=CollectorRegistry(),
-    )  # fmt: skip
-    await redis.initialize()
-    paper = PaperSettings(symbols=SYMBOLS, speed=240.0, warmup_bars=200, perpetuals=False,
-                          initial_balances={"USDT": Decimal(1_000_000)})  # fmt: skip
-    exchange = ExchangeService(
-        ExchangeSettings(exchange_id="paper", paper=paper, ohlcv_cache_path=tmp / "c.db"),
-        metrics_registry=CollectorRegistry(),
-    )
-    await exchange.initialize()
-    specs = _bots()
-    await register_bots(redis, specs)
-    farm = FarmSettings(lease_ttl_s=ttl_s, poll_interval_s=0.1, history_bars=100)
-    stop = asyncio.Event()
-    gateway = Gateway(redis, exchange, farm, {(b.symbol, b.timeframe) for b in specs})
-    gw_task = asyncio.create_task(gateway.run(stop))
-    procs = {f"w{k}": await _spawn(url, f"w{k}", ttl_s, tmp / f"w{k}.log") for k in range(3)}
-    results: dict[str, list[float]] = {"worker_kill": [], "redis_restart": []}
+    results: dict[str, list[float]] = {}
+
+    server = ValkeyServers(tmp / "single")
+    (port,) = free_ports(1)
+    server.spawn(port, ["appendonly yes", "appendfsync everysec"])
+    farm = Farm(f"redis://127.0.0.1:{port}", ttl_s, tmp)
     try:
-        await _settle(redis)  # the workers start and share the bots
-        for trial in range(trials):
-            holders = Counter([await _view.holder(redis, f"b{i:02d}") for i in range(BOTS)])
-            victim = str(holders.most_common(1)[0][0])
-            fault_ms = int(time.time() * 1000)
-            procs[victim].send_signal(signal.SIGKILL)
-            await procs[victim].wait()
-            results["worker_kill"].append(await _all_trading_after(redis, fault_ms, 60))
-            name = f"w{3 + trial}"
-            procs[name] = await _spawn(url, name, ttl_s, tmp / f"{name}.log")
-            del procs[victim]
-            await _settle(redis)  # the replacement has taken its share
-            print(f"worker kill {trial + 1}: {results['worker_kill'][-1]:.2f} s", flush=True)
-        for trial in range(trials):
-            fault_ms = int(time.time() * 1000)
-            server.kill()
-            server.start()
-            results["redis_restart"].append(await _all_trading_after(redis, fault_ms, 60))
-            await _settle(redis)
-            print(f"redis restart {trial + 1}: {results['redis_restart'][-1]:.2f} s", flush=True)
+        await farm.start()
+
+        async def redis_kill() -> None:
+            server.kill(port)
+            server.restart(port)  # at once, on the same data
+
+        async def nothing() -> None:
+            return None
+
+        results["worker_kill"] = await _trials(farm, "worker kill", trials, farm.kill_worker,
+                                               farm.spawn_worker)  # fmt: skip
+        results["redis_restart"] = await _trials(farm, "redis restart", trials, redis_kill,
+                                                 nothing)  # fmt: skip
     finally:
-        stop.set()
-        for proc in procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            await proc.wait()
-        await gw_task
-        await exchange.shutdown()
-        await redis.shutdown()
-        server.kill()
+        await farm.stop()
+        server.stop()
+
+    group = SentinelGroup(tmp / "sentinel").start()
+    farm = Farm(group.url, ttl_s, tmp)
+    killed: list[int] = []
+    try:
+        await farm.start()
+
+        killed_at: list[float] = []
+
+        async def master_kill() -> None:
+            killed.append(group.master())
+            killed_at.append(time.monotonic())
+            group.kill(killed[-1])  # the sentinels promote the replica
+
+        async def rejoin() -> None:  # the old master comes back as the new master's replica
+            await asyncio.to_thread(group.restart, killed[-1])
+            await asyncio.to_thread(
+                wait_until,
+                lambda: "master_link_status:up" in cli(killed[-1], "info", "replication"),
+                60,
+                "the old master to replicate the new one",
+            )
+            # a sentinel starts no new failover of the same group within 2 x failover-timeout
+            await asyncio.sleep(max(0.0, killed_at[-1] + 10.5 - time.monotonic()))
+
+        results["sentinel_failover"] = await _trials(farm, "sentinel failover", trials,
+                                                     master_kill, rejoin)  # fmt: skip
+    finally:
+        await farm.stop()
+        group.stop()
     return results
 
 
@@ -224,8 +251,10 @@ def main(trials: int = 5, ttl_s: float = 3.0) -> None:
                 "better": "lower",
                 "worker_kill_median_s": round(medians["worker_kill"], 3),
                 "redis_restart_median_s": round(medians["redis_restart"], 3),
+                "sentinel_failover_median_s": round(medians["sentinel_failover"], 3),
                 "worker_kill_ratio": round(medians["worker_kill"] / ttl_s, 3),
                 "redis_restart_ratio": round(medians["redis_restart"] / ttl_s, 3),
+                "sentinel_failover_ratio": round(medians["sentinel_failover"] / ttl_s, 3),
             }
         )
     )

@@ -123,7 +123,7 @@ async def test_a_worker_on_a_cluster_without_cluster_mode_reports_a_configuratio
     from pydantic import SecretStr
 
     from omegafarm.store import RedisSettings
-    from tests._valkey_ha import ValkeyCluster
+    from omegafarm.store.testing import ValkeyCluster
     from tests.store.test_cluster import _slot_of
 
     cluster = ValkeyCluster(tmp_path).start()

@@ -25,7 +25,7 @@ from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.service import register_bots
 from omegafarm.bots.worker import Worker
 from omegafarm.store import RedisClient, RedisSettings
-from tests._valkey_ha import _Servers, free_ports
+from omegafarm.store.testing import ValkeyServers, free_ports
 from tests.integration._farm import (
     QUOTE_START,
     audited_ledgers,
@@ -52,9 +52,9 @@ async def _fills_at_least(exchange: object, n: int, *, count: bool = False) -> A
 async def test_every_bot_hears_candles_again_after_redis_is_killed_longer_than_the_ttl(
     tmp_path: Path,
 ) -> None:
-    servers = _Servers(tmp_path / "valkey")
+    servers = ValkeyServers(tmp_path / "valkey")
     (port,) = free_ports(1)
-    servers._spawn(port, ["appendonly yes", "appendfsync everysec"])
+    servers.spawn(port, ["appendonly yes", "appendfsync everysec"])
     url = SecretStr(f"redis://127.0.0.1:{port}")
     redis_settings = RedisSettings(
         url=url, farm="kill", reconnect_max_backoff_s=0.5, socket_timeout_s=1, connect_timeout_s=0.5

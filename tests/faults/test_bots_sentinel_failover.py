@@ -24,7 +24,7 @@ from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.service import register_bots
 from omegafarm.bots.worker import Worker
 from omegafarm.store import RedisClient, RedisSettings
-from tests._valkey_ha import SentinelGroup, wait_until
+from omegafarm.store.testing import SentinelGroup, wait_until
 from tests.integration._farm import (
     QUOTE_START,
     audited_ledgers,

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from omegafarm.core.errors import StoreUnavailableError, TransientError
 from omegafarm.store import RedisClient, RedisSettings
 from omegafarm.store.errors import StoreConfigurationError
-from tests._valkey_ha import ValkeyCluster
+from omegafarm.store.testing import ValkeyCluster
 
 pytestmark = pytest.mark.slow
 
@@ -154,11 +154,11 @@ async def test_cluster_true_with_a_node_url_works_like_a_cluster_url(
 async def test_cluster_true_against_a_standalone_server_is_a_configuration_error(
     tmp_path: Path,
 ) -> None:
-    from tests._valkey_ha import _Servers, free_ports
+    from omegafarm.store.testing import ValkeyServers, free_ports
 
-    servers = _Servers(tmp_path)
+    servers = ValkeyServers(tmp_path)
     (port,) = free_ports(1)
-    servers._spawn(port, [])
+    servers.spawn(port, [])
     try:
         redis = _client(f"redis://127.0.0.1:{port}", cluster=True)
         with pytest.raises(StoreConfigurationError, match="not a cluster"):

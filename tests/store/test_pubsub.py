@@ -94,11 +94,11 @@ async def test_reconnect_subscribes_exactly_the_channels_wanted_after_an_outage(
     back on the same port. The subscription must end on exactly the new set: no error, no
     message of a dropped channel, every message of the new one."""
     from omegafarm.core.errors import StoreUnavailableError
-    from tests._valkey_ha import _Servers, free_ports
+    from omegafarm.store.testing import ValkeyServers, free_ports
 
-    servers = _Servers(tmp_path)
+    servers = ValkeyServers(tmp_path)
     (port,) = free_ports(1)
-    servers._spawn(port, ["appendonly yes"])
+    servers.spawn(port, ["appendonly yes"])
     client = RedisClient(
         RedisSettings(url=SecretStr(f"redis://127.0.0.1:{port}"), farm="order",
                       reconnect_max_backoff_s=0.1, socket_timeout_s=1, connect_timeout_s=0.5),

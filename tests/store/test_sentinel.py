@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from omegafarm.core.errors import TransientError
 from omegafarm.store import RedisClient, RedisSettings
 from omegafarm.store.errors import StoreFailoverError
-from tests._valkey_ha import SentinelGroup, wait_until
+from omegafarm.store.testing import SentinelGroup, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -143,7 +143,7 @@ async def test_the_client_follows_the_new_master_after_the_master_is_killed(
 
 
 def _replicated(servers: SentinelGroup) -> bool:
-    from tests._valkey_ha import cli
+    from omegafarm.store.testing import cli
 
     master = cli(servers.master_port, "info", "replication")
     replica = cli(servers.replica_port, "info", "replication")

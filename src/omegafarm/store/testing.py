@@ -1,4 +1,7 @@
-"""Real high-availability Valkey topologies for tests, from the bundled ``valkey-server``.
+"""Real high-availability Valkey topologies on loopback, from the bundled ``valkey-server``.
+
+For tests, benchmarks and trying the farm on Sentinel or Cluster on one machine (public, like
+:mod:`omegafarm.exchange.testing`):
 
 * :class:`ValkeyCluster`: N masters on loopback ports, joined with
   ``valkey-cli --cluster create ... --cluster-yes``;
@@ -51,7 +54,7 @@ def free_ports(count: int, *, with_bus: bool = False) -> list[int]:
 def cli(port: int, *args: str, timeout_s: float = 10.0) -> str:
     """``valkey-cli -p PORT args...``: its output ('' if the server does not answer)."""
     try:
-        done = subprocess.run(  # our own binary, fixed arguments
+        done = subprocess.run(  # noqa: S603  # our own binary, fixed arguments
             [str(CLI), "-h", HOST, "-p", str(port), *args],
             capture_output=True,
             text=True,
@@ -72,13 +75,16 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
         time.sleep(0.05)  # wait-ok: the poll interval of a condition check with a deadline
 
 
-class _Servers:
+class ValkeyServers:
+    """Plain valkey-server processes on loopback ports (the base of the topologies)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.confs: dict[int, tuple[Path, tuple[str, ...]]] = {}
 
-    def _spawn(self, port: int, lines: list[str], *extra: str) -> None:
+    def spawn(self, port: int, lines: list[str], *extra: str) -> None:
+        """Start a server on ``port`` with extra config ``lines`` (and command-line ``extra``)."""
         folder = self.root / str(port)
         folder.mkdir(parents=True, exist_ok=True)
         conf = folder / "valkey.conf"
@@ -87,7 +93,7 @@ class _Servers:
                     "daemonize no", "logfile server.log", 'save ""']  # fmt: skip
             conf.write_text("\n".join(base + lines) + "\n")
         self.confs[port] = (conf, extra)
-        self.procs[port] = subprocess.Popen(  # our own binary
+        self.procs[port] = subprocess.Popen(  # noqa: S603  # our own binary, our config file
             [str(SERVER), str(conf), *extra],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -104,15 +110,16 @@ class _Servers:
     def restart(self, port: int) -> None:
         """Start the server on ``port`` again, with the files it left."""
         _conf, extra = self.confs[port]
-        self._spawn(port, [], *extra)
+        self.spawn(port, [], *extra)
 
     def stop(self) -> None:
+        """SIGKILL every server still running."""
         for port in list(self.procs):
             with contextlib.suppress(Exception):
                 self.kill(port)
 
 
-class ValkeyCluster(_Servers):
+class ValkeyCluster(ValkeyServers):
     """A real Valkey Cluster of ``masters`` primaries (no replicas) on loopback."""
 
     def __init__(self, root: Path, masters: int = 3) -> None:
@@ -121,11 +128,11 @@ class ValkeyCluster(_Servers):
 
     def start(self) -> ValkeyCluster:
         for port in self.ports:
-            self._spawn(port, ["cluster-enabled yes", "cluster-config-file nodes.conf",
+            self.spawn(port, ["cluster-enabled yes", "cluster-config-file nodes.conf",
                                "cluster-node-timeout 2000", "appendonly yes",
                                "appendfsync everysec"])  # fmt: skip
         nodes = [f"{HOST}:{p}" for p in self.ports]
-        done = subprocess.run(  # our own binary, fixed arguments
+        done = subprocess.run(  # noqa: S603  # our own binary, fixed arguments
             [str(CLI), "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
             capture_output=True,
             text=True,
@@ -169,7 +176,7 @@ class ValkeyCluster(_Servers):
         raise AssertionError(f"no master serves slot {slot}")
 
 
-class SentinelGroup(_Servers):
+class SentinelGroup(ValkeyServers):
     """1 master + 1 replica + 3 sentinels (quorum 2) on loopback, master group ``mymaster``."""
 
     MASTER_NAME = "mymaster"
@@ -180,15 +187,15 @@ class SentinelGroup(_Servers):
 
     def start(self) -> SentinelGroup:
         data = ["appendonly yes", "appendfsync everysec"]
-        self._spawn(self.master_port, data)
-        self._spawn(self.replica_port, [*data, f"replicaof {HOST} {self.master_port}"])
+        self.spawn(self.master_port, data)
+        self.spawn(self.replica_port, [*data, f"replicaof {HOST} {self.master_port}"])
         wait_until(
             lambda: "master_link_status:up" in cli(self.replica_port, "info", "replication"),
             15,
             "the replica to sync",
         )
         for port in self.sentinel_ports:
-            self._spawn(port, [
+            self.spawn(port, [
                 f"sentinel monitor {self.MASTER_NAME} {HOST} {self.master_port} 2",
                 f"sentinel down-after-milliseconds {self.MASTER_NAME} 1000",
                 f"sentinel failover-timeout {self.MASTER_NAME} 5000",
