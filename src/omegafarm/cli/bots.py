@@ -110,14 +110,17 @@ def stop(ctx: typer.Context, bot_id: Annotated[str, typer.Argument(help="Bot id.
 def status(ctx: typer.Context, bot_id: Annotated[str, typer.Argument(help="Bot id.")]) -> None:
     """The full status record of one bot (JSON)."""
     from omegafarm.bots import _names
+    from omegafarm.bots.staleness import candle_ages
 
     async def work(redis: Any, _settings: Any) -> dict[str, Any] | None:
         if bot_id not in await _bots(redis):
             return None
+        age = (await candle_ages(redis)).get(bot_id)
         return {
             "spec": (await _bots(redis))[bot_id],
             "desired": await redis.get(_names.desired(bot_id)) or "running",
             "status": await redis.get(_names.status(bot_id)),
+            "candles": None if age is None else age.as_json(),  # silent: none for 3 timeframes
         }
 
     found = _with_redis(ctx, work)
