@@ -112,7 +112,9 @@ class Subscription:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), timeout=remaining)
             elif self._pubsub is None or self._active != self._channels:
-                await self._reconnect()
+                await self._reconnect(deadline)
+                if self._pubsub is None and deadline is not None and loop.time() >= deadline:
+                    return None  # still unreachable at the deadline
                 continue
             else:
                 message = await self._read(self._pubsub, remaining)
@@ -212,15 +214,21 @@ class Subscription:
             with contextlib.suppress(RedisError, OSError, RuntimeError):  # already broken
                 await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
-    async def _reconnect(self) -> None:
-        """Connect (or re-sync) to exactly the wanted channels, backing off while unreachable."""
+    async def _reconnect(self, deadline: float | None = None) -> None:
+        """Connect (or re-sync) to exactly the wanted channels, backing off while unreachable
+        (until the loop time ``deadline``, if given)."""
         backoff_s = 0.05
         had_connection = self._pubsub is not None
+        loop = asyncio.get_running_loop()
         while not self._closed and self._channels:
             try:
                 await self._sync(connect=True)
             except StoreUnavailableError as exc:
                 delay = backoff_s * (0.5 + random.random())  # noqa: S311  # jitter, not crypto
+                if deadline is not None:
+                    if loop.time() >= deadline:
+                        return
+                    delay = min(delay, max(0.0, deadline - loop.time()))
                 _log.info("subscription_reconnect_failed", error=str(exc),
                           retry_in_s=round(delay, 3))  # fmt: skip
                 await asyncio.sleep(delay)
