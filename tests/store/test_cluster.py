@@ -99,8 +99,11 @@ async def test_pubsub_reaches_a_subscriber_on_another_node(
     await sub.subscribe(*channels)
     for c in channels:  # PUBLISH is cluster-wide whatever node the subscriber is on
         await client.publish(c, c)
-    got = [await sub.get(timeout_s=5) for _ in channels]
-    assert sorted(m.data for m in got if m is not None) == sorted(channels)
+    await client.publish_many(channels[0], ["batch-1", "batch-2"])  # no pipelined PUBLISH
+    got = [await sub.get(timeout_s=5) for _ in range(len(channels) + 2)]
+    assert sorted(str(m.data) for m in got if m is not None) == sorted(
+        [*channels, "batch-1", "batch-2"]
+    )
     await sub.close()
 
 

@@ -256,9 +256,18 @@ class RedisClient(BaseService[RedisSettings]):
         )
 
     async def publish_many(self, channel: str, messages: list[Any]) -> None:
-        """Publish several messages in one round trip (a pipeline), in order."""
+        """Publish several messages in one round trip (a pipeline), in order.
+
+        A cluster client refuses PUBLISH in a pipeline, so there they go one by one (a cluster
+        delivers each to the subscribers of every node).
+        """
         full = self.keys.channel(channel)
-        pipe = self.redis.pipeline(transaction=False)
+        redis = self.redis
+        if isinstance(redis, RedisCluster):
+            for message in messages:
+                await self._call("publish", redis.publish(full, codec.encode(message)))
+            return
+        pipe = redis.pipeline(transaction=False)
         for message in messages:
             pipe.publish(full, codec.encode(message))
         await self._call("publish", pipe.execute())
