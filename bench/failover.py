@@ -149,6 +149,13 @@ class Farm:
         self.procs[victim].send_signal(signal.SIGKILL)
         await self.procs.pop(victim).wait()
 
+    async def audit(self) -> dict[str, int]:
+        """Orders the exchange knows, filled ones, and client order ids seen twice (must be 0)."""
+        orders = await self.exchange.fetch_orders()
+        cids = Counter(str(o.client_order_id) for o in orders)
+        return {"orders": len(orders), "filled": len([o for o in orders if o.filled]),
+                "duplicate_cids": sum(n - 1 for n in cids.values() if n > 1)}  # fmt: skip
+
     async def stop(self) -> None:
         self._stop.set()
         for proc in self.procs.values():
@@ -171,6 +178,9 @@ async def _trials(farm: Farm, name: str, trials: int, fault: Any, repair: Any) -
         await _settle(farm.redis)  # steady again: 3 workers x 4 bots, all trading
         print(f"{name} {trial + 1}: {out[-1]:.2f} s", flush=True)
     return out
+
+
+AUDITS: dict[str, dict[str, int]] = {}
 
 
 async def run(trials: int, ttl_s: float) -> dict[str, list[float]]:
@@ -196,6 +206,7 @@ async def run(trials: int, ttl_s: float) -> dict[str, list[float]]:
                                                farm.spawn_worker)  # fmt: skip
         results["redis_restart"] = await _trials(farm, "redis restart", trials, redis_kill,
                                                  nothing)  # fmt: skip
+        AUDITS["single_server"] = await farm.audit()
     finally:
         await farm.stop()
         server.stop()
@@ -226,6 +237,7 @@ async def run(trials: int, ttl_s: float) -> dict[str, list[float]]:
 
         results["sentinel_failover"] = await _trials(farm, "sentinel failover", trials,
                                                      master_kill, rejoin)  # fmt: skip
+        AUDITS["sentinel"] = await farm.audit()
     finally:
         await farm.stop()
         group.stop()
@@ -237,6 +249,9 @@ def main(trials: int = 5, ttl_s: float = 3.0) -> None:
     medians = {k: statistics.median(v) for k, v in results.items()}
     for kind, values in results.items():
         print(f"{kind}: median {medians[kind]:.2f} s over {values} (lease TTL {ttl_s} s)")
+    for where, audit in AUDITS.items():
+        print(f"{where}: {audit['orders']} orders ({audit['filled']} filled),"
+              f" {audit['duplicate_cids']} duplicate client order ids")  # fmt: skip
     worst = max(medians.values())
     print(
         json.dumps(
@@ -255,6 +270,8 @@ def main(trials: int = 5, ttl_s: float = 3.0) -> None:
                 "worker_kill_ratio": round(medians["worker_kill"] / ttl_s, 3),
                 "redis_restart_ratio": round(medians["redis_restart"] / ttl_s, 3),
                 "sentinel_failover_ratio": round(medians["sentinel_failover"] / ttl_s, 3),
+                "duplicate_cids": sum(a["duplicate_cids"] for a in AUDITS.values()),
+                "orders": sum(a["orders"] for a in AUDITS.values()),
             }
         )
     )
