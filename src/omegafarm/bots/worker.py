@@ -83,7 +83,8 @@ class Worker:
             await stop.wait()
         finally:
             await sup.close()
-            for bot in list(self.bots.values()):
+            for bot_id, bot in list(self.bots.items()):
+                self.supervisor.forget(f"bot:{bot_id}")
                 with contextlib.suppress(OmegaError):
                     await bot.stop()
             self.bots.clear()

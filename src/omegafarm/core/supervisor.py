@@ -93,6 +93,7 @@ class _Task:
     runs: int = 0
     in_run: bool = False
     finished: bool = False
+    unit: bool = False  # reported with record_failure: degrades its owner, never fails it
 
 
 class Supervisor:
@@ -121,7 +122,6 @@ class Supervisor:
         self._tasks: dict[str, _Task] = {}
         self._closed = False
         self._state = HealthState.PASS
-        self.crashed = asyncio.Event()  # set on every failure (tests and callers wait on it)
 
     # ----------------------------------------------------------------- lifecycle
     def start(self, name: str, fn: LoopFn) -> None:
@@ -168,10 +168,11 @@ class Supervisor:
 
     def record_failure(self, name: str, exc: Exception) -> None:
         """Report a failure of a unit that is not a loop of its own (one bot inside a loop):
-        logged with its traceback and counted like a crash, nothing is restarted."""
+        logged with its traceback and counted like a crash, nothing is restarted; repeated
+        failures degrade the owner (one bad unit never makes it "not ready")."""
         entry = self._tasks.get(name)
         if entry is None:
-            entry = self._tasks[name] = _Task(name, _no_loop, finished=True)
+            entry = self._tasks[name] = _Task(name, _no_loop, finished=True, unit=True)
         self._record_failure(entry, exc)  # a streak ends after healthy_after_s without one:
         entry.started_s = time.monotonic()  # measured from the last failure
 
@@ -252,8 +253,13 @@ class Supervisor:
         return HealthState.PASS
 
     def _update_state(self) -> None:
-        worst = max((t.failures for t in self._tasks.values()), default=0)
-        state = self._task_state(worst)
+        states = [
+            HealthState.WARN if t.unit and s is HealthState.FAIL else s
+            for t in self._tasks.values()
+            for s in (self._task_state(t.failures),)
+        ]
+        order = [HealthState.PASS, HealthState.WARN, HealthState.FAIL]
+        state = max(states, key=order.index, default=HealthState.PASS)
         if state is self._state:
             return
         self._state = state
@@ -307,7 +313,6 @@ class Supervisor:
             exc_info=exc,
         )
         self._update_state()
-        self.crashed.set()
 
     def _clear_streak(self, entry: _Task, run: int) -> None:
         if entry.runs == run and entry.in_run and entry.failures and not self._closed:
