@@ -56,7 +56,9 @@ async def test_a_bot_whose_strategy_raises_is_reported_and_the_others_keep_tradi
         await wait_for(crashed_three_times, 30, "three crashes of the buggy bot")
         heard = dict(worker.last_candle_ms)
         await wait_for(
-            lambda: _true(all(worker.last_candle_ms[b.id] > heard[b.id] for b in bots(2))),
+            lambda: _true(
+                all(worker.last_candle_ms.get(b.id, 0) > heard.get(b.id, 0) for b in bots(2))
+            ),
             20,
             "the healthy bots to hear the next candle",
         )

@@ -133,13 +133,16 @@ async def test_a_loop_that_returns_is_finished_and_close_cancels_the_others() ->
 
 async def test_a_unit_without_a_loop_is_reported_and_forgotten() -> None:
     registry = CollectorRegistry()
-    sup = Supervisor("worker", metrics_registry=registry, degrade_after=2, fail_after=3)
+    healthy = asyncio.Event()
+    sup = Supervisor("worker", metrics_registry=registry, degrade_after=2, fail_after=3,
+                     healthy_after_s=0.05,
+                     on_change=lambda s, _: healthy.set() if s is HealthState.PASS else None)  # fmt: skip
     for _ in range(2):
         sup.record_failure("bot:b1", ZeroDivisionError("division by zero"))
     assert sup.state is HealthState.WARN and "bot:b1" in sup.reason
     sup.record_failure("bot:b1", ZeroDivisionError("division by zero"))
     assert sup.state is HealthState.WARN  # one bad unit degrades, never fails, its owner
-    sup.record_success("bot:b1")
+    await asyncio.wait_for(healthy.wait(), timeout=5)  # no failure for healthy_after_s
     assert sup.state is HealthState.PASS
     sup.record_failure("bot:b1", ZeroDivisionError("again"))
     sup.forget("bot:b1")

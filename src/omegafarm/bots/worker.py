@@ -256,10 +256,8 @@ class Worker:
                 except OmegaError as exc:
                     _log.warning("bot_event_failed", bot_id=bot_id, error=str(exc))
                 except Exception as exc:  # one bot's bug (its strategy): reported, not fatal
-                    self.supervisor.record_failure(f"bot:{bot_id}", exc)  # for the other bots
-                else:
-                    if candle:  # a tick may pass where the strategy's candle handler fails
-                        self.supervisor.record_success(f"bot:{bot_id}")
+                    # for the other bots; the streak ends 30 s after the bot's last failure
+                    self.supervisor.record_failure(f"bot:{bot_id}", exc)
 
     async def _updates_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

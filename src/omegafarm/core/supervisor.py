@@ -175,9 +175,19 @@ class Supervisor:
             entry = self._tasks[name] = _Task(name, _no_loop, finished=True, unit=True)
         self._record_failure(entry, exc)  # a streak ends after healthy_after_s without one:
         entry.started_s = time.monotonic()  # measured from the last failure
+        asyncio.get_running_loop().call_later(
+            self._healthy_after_s, self._clear_unit, entry, entry.total_failures
+        )
+
+    def _clear_unit(self, entry: _Task, total_failures: int) -> None:
+        if entry.total_failures == total_failures and entry.failures:  # none since
+            entry.failures = 0
+            self._metrics.failing.labels(self.owner, entry.name).set(0)
+            self._update_state()
 
     def record_success(self, name: str) -> None:
-        """The unit ``name`` worked: its failure streak (if any) ends."""
+        """The unit ``name`` verifiably worked: its failure streak (if any) ends now (otherwise
+        it ends ``healthy_after_s`` after its last failure)."""
         entry = self._tasks.get(name)
         if entry is not None and entry.failures:
             entry.failures = 0
