@@ -46,6 +46,8 @@ def test_the_topology_follows_from_one_setting(fields: dict[str, object], topolo
         ({"cluster": True, "url": "redis+sentinel://h:26379/m"}, "cannot be combined"),
         ({"cluster": True, "url": "unix:///tmp/x.sock"}, "TCP"),
         ({"url": "memcached://h"}, "is not one of"),
+        ({"url": "redis://h", "password": "x"}, "put them in the url"),
+        ({"url": "redis://h", "sentinel_password": "x"}, "sentinel_password needs"),
     ],
     ids=[
         "no-master-name",
@@ -55,6 +57,8 @@ def test_the_topology_follows_from_one_setting(fields: dict[str, object], topolo
         "cluster-and-sentinel",
         "cluster-unix",
         "unknown-scheme",
+        "password-with-url",
+        "sentinel-password-without-sentinels",
     ],
 )
 def test_conflicting_settings_are_refused_with_the_reason(

@@ -76,6 +76,12 @@ class RedisSettings(BaseModel):
             raise ValueError("cluster = true cannot be combined with sentinels")
         if self.cluster and self.url is None:
             raise ValueError("cluster = true needs a url of one cluster node")
+        if (self.password is not None or self.master_name) and not self.sentinels:
+            raise ValueError(
+                "password and master_name go with sentinels; with a url, put them in the url"
+            )
+        if self.sentinel_password is not None and self.topology != "sentinel":
+            raise ValueError("sentinel_password needs sentinels or a redis+sentinel:// url")
         if self.cluster and scheme == "unix":
             raise ValueError("cluster = true needs a redis:// URL (cluster nodes talk TCP)")
         return self
