@@ -113,6 +113,7 @@ async def test_the_farm_lists_its_running_bots(bot_farm: Farm) -> None:
     farm = await _get(bot_farm, "/api/v1/bots/farm")
     assert farm["bots"] == 2 and farm["states"] == {"running": 2}
     assert farm["workers"] == 1 and farm["bots_here"] == ["sma_btc", "sma_eth"]
+    assert farm["silent_bots"] == []
     assert Decimal(farm["equity"]) > 0
 
 
@@ -123,6 +124,8 @@ async def test_a_bot_that_traded_has_status_metrics_and_trades(bot_farm: Farm) -
     status = await _get(bot_farm, "/api/v1/bots/sma_btc")
     trades = await _get(bot_farm, "/api/v1/bots/sma_btc/trades")
     assert status["spec"]["strategy"] == "sma_cross" and status["status"]["bot_id"] == "sma_btc"
+    candles = status["candles"]  # from the worker's heartbeat: it hears candles
+    assert candles["worker"] and candles["silent"] is False and candles["last_candle_ms"] > 0
     assert metrics["capital"] == "5000" and metrics["start_equity"] == 5000.0
     assert metrics["equity_curve"]["columns"] == ["ts_ms", "equity", "position", "realized_pnl"]
     curve = metrics["equity_curve"]["rows"]

@@ -144,7 +144,7 @@ async def test_a_rate_limit_script_the_server_forgot_is_loaded_again(
 ) -> None:
     spec = RateSpec(limit=10, period_s=3600.0, burst=5)  # a unit drains in 6 min: none meanwhile
     first = await redis_client.ratelimit_acquire("weight:noscript", spec, 1.0)
-    await redis_client.redis.script_flush()  # as after a server restart: NOSCRIPT next time
+    await redis_client._raw.script_flush()  # as after a server restart: NOSCRIPT next time
     second = await redis_client.ratelimit_acquire("weight:noscript", spec, 1.0)
     assert (first.reserved, second.reserved) == (True, True)
     assert second.used_units > first.used_units  # the same bucket, one more unit in it

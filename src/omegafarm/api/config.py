@@ -80,6 +80,9 @@ def _default_rules() -> list[AlertRule]:
     return [
         AlertRule(name="redis-unreachable", kind="unavailable", service="redis", for_s=30),
         AlertRule(name="exchange-unreachable", kind="unavailable", service="exchange", for_s=30),
+        AlertRule(  # a deaf bot: no candle for 3 of its timeframes (see bots.staleness)
+            name="bots-silent", kind="metric", metric="omega_farm_bots_silent", threshold=0.0
+        ),
         AlertRule(
             name="error-rate",
             kind="metric",

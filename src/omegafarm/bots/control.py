@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
-from omegafarm.bots import _view
+from omegafarm.bots import _view, staleness
 from omegafarm.core.errors import OmegaError, ValidationError
 from omegafarm.security import AuditLog
 from omegafarm.store import RedisClient
@@ -80,17 +80,23 @@ class FarmControl:
             for k in ("equity", "realized_pnl", "fees")
         }
         workers = await _view.live_workers(self.redis)
-        return {"bots": len(rows), "states": states, "workers": workers, **sums}
+        ages = await staleness.candle_ages(self.redis)
+        silent = sorted(b for b, age in ages.items() if age.silent)  # none for 3 timeframes
+        return {
+            "bots": len(rows), "states": states, "workers": workers, "silent_bots": silent, **sums
+        }  # fmt: skip
 
     async def list_bots(self) -> list[dict[str, Any]]:
         return await _view.rows(self.redis)
 
     async def bot_status(self, bot_id: str) -> dict[str, Any]:
         spec = await _view.spec_of(self.redis, bot_id)
+        age = (await staleness.candle_ages(self.redis)).get(bot_id)
         return {
             **await _view.row(self.redis, bot_id, spec),
             "spec": spec,
             "status": await self.redis.get(_names.status(bot_id)),
+            "candles": None if age is None else age.as_json(),  # silent: none for 3 timeframes
         }
 
     async def bot_metrics(self, bot_id: str) -> dict[str, Any]:

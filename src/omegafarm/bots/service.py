@@ -19,15 +19,16 @@ from typing import Any, ClassVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from omegafarm.bots import _view
+from omegafarm.bots import _view, staleness
 from omegafarm.bots.config import BotSettings, FarmSettings, load_farm_file
 from omegafarm.bots.control import FarmControl
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.metrics import FarmCollector
 from omegafarm.bots.worker import Worker
 from omegafarm.core.errors import OmegaError
-from omegafarm.core.health import Health
+from omegafarm.core.health import Health, HealthState
 from omegafarm.core.service import BaseService
+from omegafarm.core.supervisor import Supervisor
 from omegafarm.exchange import ExchangeService
 from omegafarm.security import AuditLog
 from omegafarm.store import RedisClient
@@ -61,7 +62,9 @@ class BotFarmService(BaseService[FarmSettings]):
         self.worker: Worker | None = None
         self.gateway: Gateway | None = None
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._registry = metrics_registry
+        self.supervisor = Supervisor("bots", metrics_registry=metrics_registry,
+                                     on_change=self._supervisor_changed)  # fmt: skip
         self.collector = FarmCollector(redis)
         self._seen: dict[str, tuple[Any, ...]] = {}  # bot id -> last published fingerprint
         self._equity_after: dict[str, str] = {}  # bot id -> last published equity entry id
@@ -72,18 +75,24 @@ class BotFarmService(BaseService[FarmSettings]):
         bots = load_farm_file(self.settings.farm_file)
         await register_bots(self.redis, bots)
         self._stop = asyncio.Event()
+        self.supervisor = Supervisor("bots", metrics_registry=self._registry,
+                                     on_change=self._supervisor_changed)  # fmt: skip
         if self.settings.run_gateway:
             markets = {(b.symbol, b.timeframe) for b in bots}
-            self.gateway = Gateway(self.redis, self.exchange, self.settings, markets)
-            self._tasks.append(asyncio.create_task(self.gateway.run(self._stop)))
+            gateway = Gateway(self.redis, self.exchange, self.settings, markets,
+                              metrics_registry=self._registry)  # fmt: skip
+            self.gateway = gateway
+            self.supervisor.start("gateway", lambda: gateway.run(self._stop))
         if self.settings.run_worker:
-            self.worker = Worker(self.redis, self.settings)
-            self._tasks.append(asyncio.create_task(self.worker.run(self._stop)))
-        self._tasks.append(asyncio.create_task(self._refresh_metrics()))
+            worker = Worker(self.redis, self.settings, metrics_registry=self._registry)
+            self.worker = worker
+            self.supervisor.start("worker", lambda: worker.run(self._stop))
+        self.supervisor.start("refresh", self._refresh_metrics)
         self.log_activity("farm_started", bots=len(bots), worker=bool(self.worker))
 
     async def _refresh_metrics(self) -> None:
-        """Keep the Prometheus view fresh and publish bot events (every second)."""
+        """Keep the Prometheus view fresh and publish bot events (every second); Redis errors
+        are counted and retried, anything else goes to the supervisor."""
         while not self._stop.is_set():
             try:
                 await self.collector.refresh()
@@ -95,16 +104,44 @@ class BotFarmService(BaseService[FarmSettings]):
 
     async def _on_shutdown(self) -> None:
         self._stop.set()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=10)
-        self._tasks.clear()
+        with contextlib.suppress(TimeoutError):  # the loops end on the stop event
+            await asyncio.wait_for(asyncio.shield(self.supervisor.wait()), timeout=10)
+        await self.supervisor.close()
+
+    def _supervisor_changed(self, state: HealthState, reason: str) -> None:
+        if state is HealthState.PASS:
+            self._set_recovered()
+        else:
+            self._set_degraded(reason)
 
     async def _check_health(self) -> Health:
-        paused = self.worker is not None and self.worker.paused
+        """Ready unless the worker is paused or a loop keeps failing; warns (degraded) about
+        failing loops and about bots that heard no candle for 3 of their timeframes."""
+        ready, degraded, reasons = True, False, []
+        parts = [] if self.worker is None else [self.worker.health(silent_bots=False)]
+        parts += [] if self.gateway is None else [self.gateway.health()]
+        for ok, bad, why in parts:
+            ready, degraded = ready and ok, degraded or bad
+            if bad or not ok:
+                reasons.append(why)
+        silent = await self._silent_elsewhere()
+        if silent:
+            degraded = True
+            tfs = staleness.SILENT_TIMEFRAMES
+            reasons.append(f"{len(silent)} bots heard no candle for {tfs} timeframes: "
+                           + ", ".join(silent))  # fmt: skip
         running = len(self.worker.bots) if self.worker else 0
-        reason = "paused: redis unreachable" if paused else f"{running} bots on this worker"
-        return Health(self.name, live=True, ready=not paused, reason=reason, degraded=paused)
+        reason = "; ".join(dict.fromkeys(reasons)) or f"{running} bots on this worker"
+        base = Health(self.name, live=True, ready=ready, degraded=degraded, reason=reason)
+        return self.supervisor.health(base)
+
+    async def _silent_elsewhere(self) -> list[str]:
+        """Silent bots of every worker (this one's are counted in its own report too)."""
+        try:
+            ages = await staleness.candle_ages(self.redis)
+        except OmegaError:  # Redis down: the worker's report says so already
+            return []
+        return sorted(b for b, age in ages.items() if age.silent)
 
     def _extra_metrics(self) -> dict[str, Any]:
         return {

@@ -19,6 +19,7 @@ from omegafarm.core.errors import (
 )
 from omegafarm.core.health import Check, Health, HealthState, aggregate
 from omegafarm.core.service import BaseService, ErrorDecision, ServiceState
+from omegafarm.core.supervisor import Supervisor, TaskStatus
 
 __all__ = [
     "BaseService",
@@ -36,6 +37,8 @@ __all__ = [
     "ServiceStateError",
     "StoreError",
     "StoreUnavailableError",
+    "Supervisor",
+    "TaskStatus",
     "TransientError",
     "ValidationError",
     "aggregate",

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from omegafarm.core.errors import StoreError
+from omegafarm.core.supervisor import Supervisor
 from omegafarm.exchange.config import ExchangeSettings
 from omegafarm.exchange.fallback import RedisFallback
 from omegafarm.store import RedisClient, keys
@@ -121,6 +122,8 @@ class Periodic:
 
     It ends on :meth:`stop` even when the cancel is lost: ccxt's market loading runs in a task
     of its own that can absorb a cancellation arriving mid-request (seen with ccxt 4.5.90).
+    The loop runs under a :class:`~omegafarm.core.supervisor.Supervisor` (an exception that
+    escapes ``on_error`` is logged with its traceback, counted and the loop restarted).
     """
 
     def __init__(
@@ -128,26 +131,28 @@ class Periodic:
         every_s: float,
         step: Callable[[], Awaitable[object]],
         on_error: Callable[[Exception], None],
+        *,
+        name: str = "refresh",
     ) -> None:
         self._every_s = every_s
         self._step = step
         self._on_error = on_error
         self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._name = name
+        self.supervisor = Supervisor("exchange")
+        self._started = False
 
     def start(self) -> None:
         """Start the background task (in the running event loop)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
+        if not self._started:
+            self._started = True
+            self.supervisor.start(self._name, self._run)
 
     async def stop(self) -> None:
         """Stop and wait for the task to end."""
         self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.supervisor.close()
+        self._started = False
 
     async def _run(self) -> None:
         while not self._stop.is_set():
@@ -157,5 +162,5 @@ class Periodic:
                 return
             try:
                 await self._step()
-            except Exception as exc:  # supervisor loop: reported by on_error, tried next round
+            except Exception as exc:  # expected failures: reported by on_error, tried next round
                 self._on_error(exc)

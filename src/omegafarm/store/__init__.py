@@ -8,6 +8,8 @@ from omegafarm.store.client import RedisClient, Script, StreamMessage
 from omegafarm.store.codec import decode, encode
 from omegafarm.store.config import RedisSettings
 from omegafarm.store.embedded import EmbeddedRedis, ServerAddress, default_data_dir
+from omegafarm.store.errors import StoreConfigurationError, StoreFailoverError
+from omegafarm.store.errors import translate as translate_store_error
 from omegafarm.store.keys import Keys
 from omegafarm.store.pubsub import Message, Subscription
 from omegafarm.store.ratelimit import RateSpec, Reservation
@@ -22,9 +24,12 @@ __all__ = [
     "Reservation",
     "Script",
     "ServerAddress",
+    "StoreConfigurationError",
+    "StoreFailoverError",
     "StreamMessage",
     "Subscription",
     "decode",
     "default_data_dir",
     "encode",
+    "translate_store_error",
 ]

@@ -1,11 +1,12 @@
 """RedisClient: state, cache, pub/sub, streams and the shared rate limit on a real Redis server.
 
 With ``redis.url`` unset it starts the embedded Valkey server (see :mod:`.embedded`);
-otherwise it connects to any Redis or Valkey URL (``rediss://`` for TLS). Names passed to its
-methods are relative: they are prefixed with the farm namespace (see :mod:`.keys`). Values go
-through the codec (see :mod:`.codec`). redis-py errors are translated here, in one place
-(:meth:`RedisClient._call`): connection problems become ``StoreUnavailableError`` (transient),
-the rest ``StoreError`` (a Lua bug is a bug, not an outage), each keeping its cause.
+otherwise it connects to any Redis or Valkey URL (``rediss://`` for TLS), a Sentinel group or
+a Cluster (see :mod:`._connect`). Names passed to its methods are relative: they are prefixed
+with the farm namespace (see :mod:`.keys`). Values go through the codec (see :mod:`.codec`).
+redis-py errors are translated in one place (:func:`.errors.translate`): connection problems
+become ``StoreUnavailableError`` (transient), MOVED/CROSSSLOT ``StoreConfigurationError``,
+READONLY and cluster-down ``StoreFailoverError`` (transient), the rest ``StoreError``.
 
 Nothing outside ``store/`` touches a redis-py object: callers get what they need as methods
 (scripts through :meth:`RedisClient.script`, :meth:`RedisClient.scan`, ...), so the one
@@ -24,20 +25,22 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import UnixDomainSocketConnection
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from omegafarm.core.errors import StoreError, StoreUnavailableError
 from omegafarm.core.health import Check, Health, HealthState
 from omegafarm.core.service import BaseService
-from omegafarm.store import codec
+from omegafarm.store import _connect, codec
 from omegafarm.store.config import RedisSettings
 from omegafarm.store.embedded import EmbeddedRedis
+from omegafarm.store.errors import translate
 from omegafarm.store.keys import Keys
 from omegafarm.store.pubsub import Message, Subscription
 from omegafarm.store.ratelimit import (
@@ -107,7 +110,7 @@ class RedisClient(BaseService[RedisSettings]):
     ) -> None:
         super().__init__(settings, metrics_registry=metrics_registry)
         self.keys = Keys(settings.farm)
-        self._redis: Redis | None = None
+        self._redis: Redis | RedisCluster | None = None
         self._embedded: EmbeddedRedis | None = None
         self._default_sub: Subscription | None = None
         self._subs: set[Subscription] = set()
@@ -137,7 +140,7 @@ class RedisClient(BaseService[RedisSettings]):
             "health_check_interval": 30,
             "timeout": s.socket_timeout_s,
         }
-        if s.url is None:
+        if s.url is None and not s.sentinels:
             self._embedded = EmbeddedRedis(s.data_dir, start_timeout_s=s.start_timeout_s)
             address = await self._embedded.start()
             where: dict[str, Any] = {
@@ -145,16 +148,15 @@ class RedisClient(BaseService[RedisSettings]):
                 "path": str(address.socket_path),
                 "password": address.password,
             }
-            pool = BlockingConnectionPool(**where, **common)
+            self._redis = Redis.from_pool(BlockingConnectionPool(**where, **common))
         else:
-            pool = BlockingConnectionPool.from_url(s.url.get_secret_value(), **common)
-        self._redis = Redis.from_pool(pool)  # the client owns the pool and closes it
+            self._redis = _connect.build(s, common)
         try:
             await self._call("ping", self._redis.ping())
         except StoreError:
             await self.disconnect()
             raise
-        self.log_activity("redis_connected", embedded=self._embedded is not None)
+        self.log_activity("redis_connected", topology=s.topology)
 
     async def disconnect(self) -> None:
         """Close subscriptions and the pool; stop the embedded server we own."""
@@ -163,8 +165,8 @@ class RedisClient(BaseService[RedisSettings]):
         self._subs.clear()
         self._default_sub = None
         if self._redis is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._redis.aclose()
+            with contextlib.suppress(RedisError, RedisClusterException, OSError):
+                await _connect.close(self._redis)
             self._redis = None
         if self._embedded is not None:
             await self._embedded.stop()
@@ -176,7 +178,7 @@ class RedisClient(BaseService[RedisSettings]):
         return self._embedded
 
     @property
-    def _raw(self) -> Redis:
+    def _raw(self) -> Redis | RedisCluster:
         """The underlying redis-py client: this package's business only."""
         if self._redis is None:
             raise StoreUnavailableError("redis client is not connected; call connect() first")
@@ -233,6 +235,22 @@ class RedisClient(BaseService[RedisSettings]):
             "set", self._raw.set(self.keys.key(key), codec.encode(value), px=px, nx=True)
         )
         return bool(ok)
+
+    async def scan_keys(self, match: str, *, count: int = 500) -> list[str]:
+        """Relative names of this farm's keys matching the glob ``match``, sorted.
+
+        On a cluster every primary is scanned (redis-py's cluster ``scan_iter``), so callers
+        never see one node only.
+        """
+        pattern = self.keys.key(match)
+
+        async def collect() -> list[Any]:
+            return [k async for k in self._raw.scan_iter(match=pattern, count=count)]
+
+        found = await self._call("scan", collect())
+        return sorted(
+            self.keys.relative(k.decode() if isinstance(k, bytes) else str(k)) for k in found
+        )
 
     # ------------------------------------------------------------------ cache
     async def get_or_set(
@@ -313,9 +331,18 @@ class RedisClient(BaseService[RedisSettings]):
         )
 
     async def publish_many(self, channel: str, messages: list[Any]) -> None:
-        """Publish several messages in one round trip (a pipeline), in order."""
+        """Publish several messages in one round trip (a pipeline), in order.
+
+        A cluster client refuses PUBLISH in a pipeline, so there they go one by one (a cluster
+        delivers each to the subscribers of every node).
+        """
         full = self.keys.channel(channel)
-        pipe = self._raw.pipeline(transaction=False)
+        redis = self._raw
+        if isinstance(redis, RedisCluster):
+            for message in messages:
+                await self._call("publish", redis.publish(full, codec.encode(message)))
+            return
+        pipe = redis.pipeline(transaction=False)
         for message in messages:
             pipe.publish(full, codec.encode(message))
         await self._call("publish", pipe.execute())
@@ -456,16 +483,20 @@ class RedisClient(BaseService[RedisSettings]):
         start = time.perf_counter()
         try:
             await asyncio.wait_for(self._raw.ping(), timeout=self.settings.socket_timeout_s)
-        except (RedisError, OSError, TimeoutError, StoreError) as exc:
-            return Health(self.name, live=True, ready=False, reason=f"redis unreachable: {exc}")
+        except (RedisError, RedisClusterException, OSError, TimeoutError, StoreError) as exc:
+            error = translate(exc, "ping")
+            return Health(self.name, live=True, ready=False, reason=str(error))
         latency_ms = (time.perf_counter() - start) * 1000
         check = Check("redis", "responseTime", HealthState.PASS, round(latency_ms, 3), "ms")
-        where = "embedded valkey" if self._embedded is not None else "external server"
+        where = {"embedded": "embedded valkey", "standalone": "external server"}.get(
+            self.settings.topology, f"{self.settings.topology} (external)"
+        )
         return Health(self.name, live=True, ready=True, reason=f"{where} answers", checks=(check,))
 
     def _extra_metrics(self) -> dict[str, Any]:
         return {
             "embedded": self._embedded is not None,
+            "topology": self.settings.topology,
             "embedded_restarts": self._embedded.restarts if self._embedded else 0,
             "subscription_reconnects": sum(s.reconnects for s in self._subs),
         }
@@ -473,10 +504,8 @@ class RedisClient(BaseService[RedisSettings]):
     async def _call(self, operation: str, awaitable: Awaitable[T]) -> T:
         try:
             return await awaitable
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailableError(f"redis unreachable during {operation}: {exc}") from exc
-        except RedisError as exc:
-            raise StoreError(f"redis {operation} failed: {exc}") from exc
+        except (RedisError, RedisClusterException, OSError) as exc:
+            raise translate(exc, operation) from exc
 
 
 async def _collect(items: AsyncIterator[T]) -> list[T]:
