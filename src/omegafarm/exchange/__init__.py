@@ -4,43 +4,102 @@ Public surface: :class:`ExchangeService` and its settings, the normalized models
 tree, the rate-limiter port and the credential vault.
 """
 
-from omegafarm.exchange.config import ExchangeSettings
-from omegafarm.exchange.errors import (
-    AuthenticationError,
-    BadRequestError,
-    BadSymbolError,
-    DDoSProtectionError,
-    DuplicateOrderIdError,
-    ExchangeCallError,
-    ExchangeNetworkError,
-    ExchangeResponseError,
-    ExchangeTimeoutError,
-    ExchangeUnavailableError,
-    InsufficientFundsError,
-    InvalidOrderError,
-    NotSupportedError,
-    OperationRejectedError,
-    OrderNotFoundError,
-    OrderStateUnknownError,
-    PermissionDeniedError,
-    RateLimitedError,
-    translate,
-)
-from omegafarm.exchange.models import (
-    OHLCV_COLUMNS,
-    AssetBalance,
-    Balance,
-    Fee,
-    Market,
-    Order,
-    OrderBook,
-    Position,
-    Ticker,
-    Trade,
-)
-from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter, RateLimiter
-from omegafarm.exchange.service import ExchangeService
-from omegafarm.exchange.vault import Credentials, MasterKey, Secret, Vault
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from omegafarm._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from omegafarm.exchange.config import ExchangeSettings
+    from omegafarm.exchange.errors import (
+        AuthenticationError,
+        BadRequestError,
+        BadSymbolError,
+        DDoSProtectionError,
+        DuplicateOrderIdError,
+        ExchangeCallError,
+        ExchangeNetworkError,
+        ExchangeResponseError,
+        ExchangeTimeoutError,
+        ExchangeUnavailableError,
+        InsufficientFundsError,
+        InvalidOrderError,
+        NotSupportedError,
+        OperationRejectedError,
+        OrderNotFoundError,
+        OrderStateUnknownError,
+        PermissionDeniedError,
+        RateLimitedError,
+        translate,
+    )
+    from omegafarm.exchange.models import (
+        OHLCV_COLUMNS,
+        AssetBalance,
+        Balance,
+        Fee,
+        Market,
+        Order,
+        OrderBook,
+        Position,
+        Ticker,
+        Trade,
+    )
+    from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter, RateLimiter
+    from omegafarm.exchange.service import ExchangeService
+    from omegafarm.exchange.vault import Credentials, MasterKey, Secret, Vault
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "omegafarm.exchange.config": ("ExchangeSettings",),
+            "omegafarm.exchange.errors": (
+                "AuthenticationError",
+                "BadRequestError",
+                "BadSymbolError",
+                "DDoSProtectionError",
+                "DuplicateOrderIdError",
+                "ExchangeCallError",
+                "ExchangeNetworkError",
+                "ExchangeResponseError",
+                "ExchangeTimeoutError",
+                "ExchangeUnavailableError",
+                "InsufficientFundsError",
+                "InvalidOrderError",
+                "NotSupportedError",
+                "OperationRejectedError",
+                "OrderNotFoundError",
+                "OrderStateUnknownError",
+                "PermissionDeniedError",
+                "RateLimitedError",
+                "translate",
+            ),
+            "omegafarm.exchange.models": (
+                "OHLCV_COLUMNS",
+                "AssetBalance",
+                "Balance",
+                "Fee",
+                "Market",
+                "Order",
+                "OrderBook",
+                "Position",
+                "Ticker",
+                "Trade",
+            ),
+            "omegafarm.exchange.ratelimit": (
+                "BucketSpec",
+                "LocalRateLimiter",
+                "RateLimiter",
+            ),
+            "omegafarm.exchange.service": ("ExchangeService",),
+            "omegafarm.exchange.vault": (
+                "Credentials",
+                "MasterKey",
+                "Secret",
+                "Vault",
+            ),
+        },
+    )
 
 __all__ = [
     "OHLCV_COLUMNS",
