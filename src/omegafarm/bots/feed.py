@@ -10,6 +10,7 @@ inputs ``0..i``): a backtest computes it once over the full history and reveals 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -163,13 +164,36 @@ class Indicator:
 
 # --------------------------------------------------------------------- causal helpers
 def sma(x: F64, n: int) -> F64:
-    """Simple moving average of the last ``n`` values (NaN for the first ``n - 1``)."""
+    """Simple moving average of the last ``n`` values (NaN for the first ``n - 1`` and for any
+    window holding a non-finite value), each value the correctly rounded mean of its window.
+
+    Why exact: a float running sum (or a difference of cumulative sums) carries rounding noise
+    that grows along the series (5e-10 near bar 99,000), so two averages that are equal in
+    exact arithmetic come out a few ulps apart in either order and ``cross`` sees crossings
+    that are not there. Here every float is turned into an integer multiple of one power of
+    two (exactly), windows are summed as Python integers, and each mean is one correctly
+    rounded integer division: equal means give equal floats, and rounding never reverses an
+    order, so a crossover is found exactly when the true averages cross.
+    """
     x = np.asarray(x, dtype=np.float64)
     out = np.full(x.shape[0], np.nan)
     if n <= 0 or x.shape[0] < n:
         return out
-    csum = np.cumsum(np.concatenate(([0.0], x)))
-    out[n - 1 :] = (csum[n:] - csum[:-n]) / n
+    finite = np.isfinite(x)
+    clean = np.where(finite, x, 0.0)
+    mant, exp = np.frexp(clean)  # clean = mant * 2**exp, |mant| in [0.5, 1): mant * 2**53 is exact
+    ints = (mant * 2.0**53).astype(np.int64)
+    shift = exp.astype(np.int64) - 53
+    k = int(shift.min())
+    scaled = [m << s for m, s in zip(ints.tolist(), (shift - k).tolist(), strict=True)]
+    prefix = [0, *itertools.accumulate(scaled)]
+    # value = integer * 2**k: divide by n * 2**-k (or scale up when k >= 0), correctly rounded
+    den, up = (n << -k, 0) if k < 0 else (n, k)
+    means = [((prefix[i] - prefix[i - n]) << up) / den for i in range(n, len(prefix))]
+    out[n - 1 :] = means
+    if not finite.all():
+        bad = np.concatenate(([0], np.cumsum(~finite)))
+        out[n - 1 :][(bad[n:] - bad[:-n]) > 0] = np.nan
     return out
 
 
