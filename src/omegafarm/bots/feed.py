@@ -27,12 +27,22 @@ COLUMNS = ("ts_ms", "open", "high", "low", "close", "volume")
 class CandleFeed:
     """Closed candles of one symbol as float64 columns; ``stop`` bars are visible."""
 
-    def __init__(self, matrix: F64 | None = None, *, capacity: int = 2000, full: bool = False):
+    def __init__(
+        self,
+        matrix: F64 | None = None,
+        *,
+        capacity: int = 2000,
+        full: bool = False,
+        key: object = None,
+    ):
         data = np.empty((0, 6)) if matrix is None else np.asarray(matrix, dtype=np.float64)
         if data.ndim != 2 or data.shape[1] != 6:
             raise ValidationError("candles must be an (n, 6) array: ts_ms, o, h, l, c, v")
         self.capacity = max(capacity, 16)
         self.full = full  # the whole history is loaded up front (backtest)
+        # names the history (a backtest's data file): indicators over the same history are
+        # computed once per process and shared (a grid runs many strategies on one file)
+        self.key = key
         self._cols = [np.ascontiguousarray(data[:, k]) for k in range(6)]
         self.stop = data.shape[0] if not full else 0
         self.version = 0
@@ -111,6 +121,8 @@ def _regrow(tail: F64, size: int) -> F64:
 
 
 IndicatorFn = Callable[..., Any]
+_MEMO: dict[tuple[Any, ...], tuple[F64, list[float]]] = {}
+_MEMO_SIZE = 512
 
 
 class Indicator:
@@ -124,9 +136,26 @@ class Indicator:
         self._values: F64 = np.empty(0)
         self._list: list[float] | None = None
         if feed.full:
-            self._values = self._compute(full=True)
-            self._list = self._values.tolist()  # plain floats: the per-bar read is a list index
+            self._values, self._list = self._precomputed()
             self._version = -2  # never recomputed
+
+    def _precomputed(self) -> tuple[F64, list[float]]:
+        """The whole history's values (plain floats too: the per-bar read is a list index),
+        shared by every indicator with the same function and arguments on the same history."""
+        try:
+            memo_key = (self._feed.key, self._fn, self._args, tuple(sorted(self._kwargs.items())))
+            hash(memo_key)
+        except TypeError:  # unhashable arguments (an array): compute, do not share
+            memo_key = None
+        if self._feed.key is not None and memo_key is not None and memo_key in _MEMO:
+            return _MEMO[memo_key]
+        values = self._compute(full=True)
+        found = values, values.tolist()
+        if self._feed.key is not None and memo_key is not None:
+            if len(_MEMO) >= _MEMO_SIZE:
+                _MEMO.clear()
+            _MEMO[memo_key] = found
+        return found
 
     def _compute(self, *, full: bool) -> F64:
         args = [self._feed.column(a, full=full) if isinstance(a, str) else a for a in self._args]

@@ -28,7 +28,8 @@ import ccxt
 import numpy as np
 
 from omegafarm.exchange.paper._account import Account, liquidation_order, liquidation_price
-from omegafarm.exchange.paper._book import Book, book_at
+from omegafarm.exchange.paper._book import Book
+from omegafarm.exchange.paper._fill import book_at  # the fill model chosen in BookSettings
 from omegafarm.exchange.paper._source import Candles, MarketSource, timeframe_ms
 from omegafarm.exchange.paper._state import (
     ZERO,

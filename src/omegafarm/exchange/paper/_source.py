@@ -168,8 +168,8 @@ class ReplaySource:
     def __init__(self, path: Path, timeframe: str | None, symbols: list[str] | None = None) -> None:
         files = [path] if path.is_file() else sorted(path.glob("*"))
         named = [(f, *_symbol_and_tf(f)) for f in files if f.suffix in (".csv", ".parquet")]
-        if path.is_file() and named and named[0][2]:
-            timeframe = named[0][2]  # one file: its name says its timeframe
+        if path.is_file() and named and named[0][2] and timeframe is None:
+            timeframe = named[0][2]  # one file: its name says its timeframe unless one is given
         timeframe = timeframe or _most_common_timeframe([tf for _, _, tf in named])
         found = {
             symbol: load_candles(file)
