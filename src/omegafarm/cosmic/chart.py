@@ -182,14 +182,25 @@ def save_chart(ohlcv: OhlcvInput, out: Path, *, bars: int = 300, title: str = ""
     suffix = out.suffix.lower()
     if suffix not in (".png", ".html", ".htm"):
         raise ValidationError(f"chart output must end in .png or .html, got {out.name!r}")
-    fig = chart_figure(ohlcv, bars=bars, title=title)
     if suffix == ".png":
-        out.write_bytes(png_bytes(fig))
+        out.write_bytes(png_bytes(chart_figure(ohlcv, bars=bars, title=title)))
     else:
-        cyc = predict_cycles(as_ohlcv(ohlcv).close)
-        notes = [cyc.message] + [
-            f"next {tp.kind} in {tp.bars_ahead:.1f} bars (95 %: {tp.low:.1f}-{tp.high:.1f})"
-            for tp in cyc.turning_points[:4]
-        ]
-        out.write_text(html_page(fig, title or out.stem, notes), encoding="utf-8")
+        out.write_text(html_chart(ohlcv, bars=bars, title=title or out.stem), encoding="utf-8")
     return out
+
+
+def html_chart(
+    ohlcv: OhlcvInput, *, bars: int = 300, title: str = "", max_patterns: int = 6
+) -> str:
+    """The interactive page (Bokeh: zoom, pan, hover) of the same analysis as the PNG."""
+    from omegafarm.cosmic._chart_html import html_chart as draw
+
+    data = as_ohlcv(ohlcv)
+    n = len(data)
+    if n < 2:
+        raise ValidationError(f"need at least 2 candles to draw a chart, got {n}")
+    lo = max(0, n - bars)
+    scan = identify_patterns(data)
+    shown = [p for p in (*scan.completed, *scan.forming) if p.bars[0] >= lo or p.bars[1] >= lo]
+    cyc = predict_cycles(data.close)
+    return draw(data, scan.pivots, shown[-max_patterns:], cyc, lo=lo, title=title)
