@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from omegafarm.core.errors import ConfigError, ValidationError
+from omegafarm.exchange.paper._source import column_array
 
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 # quotes in which "10,000" is a sensible account; a crypto quote (BTC, ETH...) gets 1 unit
@@ -138,7 +139,7 @@ def _timestamps(path: Path) -> np.ndarray:
     except (pa.ArrowInvalid, KeyError) as exc:
         reason = str(exc).splitlines()[0]
         raise ConfigError(f"{path}: cannot read a timestamp column ({reason})") from None
-    return np.asarray(table.column("timestamp").to_numpy(), dtype=np.int64)
+    return column_array(table.column("timestamp")).astype(np.int64)
 
 
 @dataclass(frozen=True)
