@@ -21,7 +21,11 @@ import warnings
 from decimal import Decimal
 from pathlib import Path
 
+from backtesting import Strategy
+from backtesting.lib import crossover
+
 from omegafarm.bots.backtest import BacktestConfig, load_source
+from omegafarm.bots.feed import sma
 from omegafarm.bots.grid import parse_grid, run_grid
 from omegafarm.bots.strategies import SmaCross
 from omegafarm.exchange.paper import BookSettings
@@ -42,12 +46,25 @@ def ours(path: Path) -> tuple[float, int]:
     return took, sum(1 for r in rows if r.metrics is not None)
 
 
+class SmaCrossBt(Strategy):  # type: ignore[misc]  # module level: optimize pickles it
+    fast = 10
+    slow = 30
+
+    def init(self) -> None:
+        self.a = self.I(sma, self.data.Close, self.fast)
+        self.b = self.I(sma, self.data.Close, self.slow)
+
+    def next(self) -> None:
+        if crossover(self.a, self.b):
+            if not self.position:
+                self.buy(size=0.95)
+        elif crossover(self.b, self.a) and self.position:
+            self.position.close()
+
+
 def backtesting_py(path: Path) -> tuple[float, int]:
     import pandas as pd
-    from backtesting import Backtest, Strategy
-    from backtesting.lib import crossover
-
-    from omegafarm.bots.feed import sma
+    from backtesting import Backtest
 
     raw = pd.read_csv(path)
     df = pd.DataFrame(
@@ -56,21 +73,6 @@ def backtesting_py(path: Path) -> tuple[float, int]:
          "Volume": raw["volume"].to_numpy()},
         index=pd.to_datetime(raw["timestamp"], unit="ms"),
     )  # fmt: skip
-
-    class SmaCrossBt(Strategy):  # type: ignore[misc]
-        fast = 10
-        slow = 30
-
-        def init(self) -> None:
-            self.a = self.I(sma, self.data.Close, self.fast)
-            self.b = self.I(sma, self.data.Close, self.slow)
-
-        def next(self) -> None:
-            if crossover(self.a, self.b):
-                if not self.position:
-                    self.buy(size=0.95)
-            elif crossover(self.b, self.a) and self.position:
-                self.position.close()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -86,8 +88,8 @@ def backtesting_py(path: Path) -> tuple[float, int]:
 
 def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
-    ours_s, ours_n = ours(path)
     base_s, base_n = backtesting_py(path)
+    ours_s, ours_n = ours(path)
     ours_pps, base_pps = ours_n / ours_s, base_n / base_s
     print(f"cores: {os.cpu_count()}, grid {GRID!r} on {path.name}")
     print(f"omegafarm run_grid       : {ours_n} points in {ours_s:.1f} s ({ours_pps:.1f}/s)")

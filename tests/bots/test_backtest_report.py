@@ -204,3 +204,15 @@ def test_sma_values_are_finite_after_warm_up_on_real_data(eth_btc: Path) -> None
 
     close = np.loadtxt(eth_btc, delimiter=",", skiprows=1)[:, 4]
     assert np.isfinite(sma(close, 30)[29:]).all()
+
+
+def test_the_fill_model_is_set_in_the_farm_toml(tmp_path: Path) -> None:
+    from omegafarm.settings import load
+
+    toml = tmp_path / "omega.toml"
+    toml.write_text('[exchange.paper.book]\nfill = "spread"\nslippage_bps = 2.5\n')
+    book = load(toml).exchange.paper.book
+    assert (book.fill, book.slippage_bps) == ("spread", 2.5)
+    toml.write_text('[exchange.paper.book]\nfill = "mid"\n')
+    with pytest.raises(ConfigError, match=r"exchange\.paper\.book\.fill"):
+        load(toml)
