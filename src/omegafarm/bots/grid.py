@@ -126,8 +126,8 @@ def _init_worker() -> None:
             os._exit(1)
 
 
-class _Stopped(Exception):
-    """SIGTERM arrived in the parent while the grid ran."""
+class GridStopped(Exception):  # a signal, not an error of the grid
+    """SIGTERM arrived in the parent while the grid ran (the workers are already gone)."""
 
 
 def run_grid(
@@ -182,7 +182,7 @@ def _execute(
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: object) -> None:
-        raise _Stopped
+        raise GridStopped
 
     pool = ctx.Pool(n_workers, initializer=_init_worker)
     signal.signal(signal.SIGTERM, on_term)

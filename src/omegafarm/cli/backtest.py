@@ -205,7 +205,7 @@ def _print_table(table: Table) -> None:
 def _run_grid(config: Any, spec: str, workers: int | None, as_json: bool, top: int) -> None:
     import signal
 
-    from omegafarm.bots.grid import best_first, parse_grid, run_grid
+    from omegafarm.bots.grid import GridStopped, best_first, parse_grid, run_grid
 
     grid = parse_grid(spec)
     try:
@@ -215,9 +215,10 @@ def _run_grid(config: Any, spec: str, workers: int | None, as_json: bool, top: i
                 config, grid, workers=workers,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )  # fmt: skip
-    except KeyboardInterrupt:
-        err_console.print("grid interrupted: workers stopped", highlight=False)
-        raise typer.Exit(128 + signal.SIGINT) from None
+    except (KeyboardInterrupt, GridStopped) as exc:
+        sig = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+        err_console.print(f"grid stopped by {sig.name}: workers stopped", highlight=False)
+        raise typer.Exit(128 + sig) from None
     rows = best_first(rows)
     if as_json:
         print(json.dumps([r.__dict__ for r in rows], default=str))
