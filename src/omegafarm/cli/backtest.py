@@ -205,9 +205,13 @@ def _print_table(table: Table) -> None:
 def _run_grid(config: Any, spec: str, workers: int | None, as_json: bool, top: int) -> None:
     import signal
 
+    from omegafarm.bots.backtest import load_source
     from omegafarm.bots.grid import GridStopped, best_first, parse_grid, run_grid
 
     grid = parse_grid(spec)
+    _, check = load_source(config.data, config.symbol, config.timeframe)  # once, before forking
+    for warning in check.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     try:
         with _progress() as bar:
             task = bar.add_task("grid", total=None, unit="points")
