@@ -122,7 +122,7 @@ def _regrow(tail: F64, size: int) -> F64:
 
 IndicatorFn = Callable[..., Any]
 _MEMO: dict[tuple[Any, ...], tuple[F64, list[float]]] = {}
-_MEMO_SIZE = 512
+_MEMO_MAX_VALUES = 4_000_000  # ~130 MB (array + list of floats); then start again
 
 
 class Indicator:
@@ -152,7 +152,8 @@ class Indicator:
         values = self._compute(full=True)
         found = values, values.tolist()
         if self._feed.key is not None and memo_key is not None:
-            if len(_MEMO) >= _MEMO_SIZE:
+            held = sum(v[0].shape[0] for v in _MEMO.values())
+            if held + values.shape[0] > _MEMO_MAX_VALUES:
                 _MEMO.clear()
             _MEMO[memo_key] = found
         return found
