@@ -216,3 +216,19 @@ def test_the_fill_model_is_set_in_the_farm_toml(tmp_path: Path) -> None:
     toml.write_text('[exchange.paper.book]\nfill = "mid"\n')
     with pytest.raises(ConfigError, match=r"exchange\.paper\.book\.fill"):
         load(toml)
+
+
+def test_the_file_is_loaded_once_and_indicators_shared_across_runs(eth_btc: Path) -> None:
+    from omegafarm.bots.backtest import Backtest
+
+    first = Backtest(config(eth_btc, params={"fast": 7, "slow": 25}))
+    second = Backtest(config(eth_btc, params={"fast": 7, "slow": 40}))
+    assert first.source is second.source  # one ReplaySource per file and process
+    first.run()
+    second.run()
+    fast_a, fast_b = first.strategy.fast, second.strategy.fast  # type: ignore[attr-defined]
+    assert np.shares_memory(fast_a.values, fast_b.values)  # SMA(7) computed once
+    assert not np.shares_memory(
+        first.strategy.slow.values,  # type: ignore[attr-defined]
+        second.strategy.slow.values,  # type: ignore[attr-defined]
+    )
