@@ -10,8 +10,6 @@ with the red-noise p-value. This is the only cosmic module that writes a file (:
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import math
 from datetime import UTC, datetime
@@ -162,19 +160,6 @@ def png_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
-
-
-def html_page(fig: Figure, title: str, notes: list[str]) -> str:
-    """A self-contained HTML page embedding the PNG (base64) and a few lines of notes."""
-    b64 = base64.b64encode(png_bytes(fig)).decode("ascii")
-    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif'>"
-        f"<h1 style='font-size:18px'>{html.escape(title)}</h1>"
-        f"<img alt='chart' style='max-width:100%' src='data:image/png;base64,{b64}'>"
-        f"<ul>{items}</ul></body></html>"
-    )
 
 
 def save_chart(ohlcv: OhlcvInput, out: Path, *, bars: int = 300, title: str = "") -> Path:
