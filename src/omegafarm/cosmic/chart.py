@@ -6,6 +6,9 @@ extreme to the bar where it became known), the retracements of the last confirme
 the completed and forming harmonic patterns; the lower panel shows the dominant cycle period
 track and the fitted cycle wave with its projected turning points and their 95 % bands, titled
 with the red-noise p-value. This is the only cosmic module that writes a file (:func:`save_chart`).
+
+A ``.png`` is this static picture; a ``.html`` is the same analysis drawn with Bokeh
+(``_chart_html``: zoom, pan and hover on a linked time axis, self-contained).
 """
 
 from __future__ import annotations
