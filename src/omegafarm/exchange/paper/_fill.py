@@ -58,8 +58,10 @@ def book_at(
     candles: Candles, stop: int, mid: float, spec: MarketSpec, settings: BookSettings
 ) -> Book:
     """The book a taker order meets under ``settings.fill`` (see the module docstring)."""
-    book = depth_book_at(candles, stop, mid, spec, settings)
     slip = dec(settings.slippage_bps) / _BPS
+    if settings.fill == "none":  # no statistics needed: the open itself (plus any slippage)
+        return QuotedBook(dec(mid), ZERO, ZERO, spec.amount_step, spec.price_tick, slip, True)
+    book = depth_book_at(candles, stop, mid, spec, settings)
     if settings.fill == "book":
         if not slip:
             return book
