@@ -103,3 +103,15 @@ def test_help_lists_every_command_and_shows_flags_as_flags() -> None:
     ).stdout
     for command in ("up", "config", "learn", "backtest", "bots", "worker", "data", "keys"):
         assert f" {command} " in root
+
+
+def test_a_mistyped_command_suggests_a_lazy_one() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "omegafarm", "backtst"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Did you mean 'backtest'?" in proc.stderr
