@@ -8,6 +8,9 @@ capital 100 BTC. Both use every core (ours: forked workers; backtesting.py: its 
 pool) and neither may reuse results: our result cache is off. Start-up of the worker pools is
 included in both, data loading in neither (each loads the file first).
 
+Also: seconds from Ctrl-C (SIGINT) to the exit of ``omega backtest --grid`` running that grid
+on two workers (goal <= 2 s), and whether any worker survived it.
+
 Run: python bench/backtest_grid.py [DATA_FILE]   (default ../shared/data/ohlcv/ETH_BTC-5m.csv)
 """
 
@@ -15,7 +18,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from decimal import Decimal
@@ -86,14 +92,59 @@ def backtesting_py(path: Path) -> tuple[float, int]:
     return took, int(heatmap.shape[0])
 
 
+def worker_pids(parent: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent and fields[0] != "Z":
+                found.append(int(proc.name))
+    return found
+
+
+def stop_latency(path: Path) -> tuple[float, int]:
+    """Seconds from SIGINT to the CLI's exit mid-grid, and how many workers outlived it."""
+    with tempfile.TemporaryDirectory() as cache:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "omegafarm", "backtest", "--strategy", "sma_cross",
+             "--data", str(path), "--grid", GRID, "--workers", "2"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "XDG_CACHE_HOME": cache},
+        )  # fmt: skip
+        workers: list[int] = []
+        while len(workers) < 2 and proc.poll() is None:
+            workers = worker_pids(proc.pid)
+            time.sleep(0.02)
+        time.sleep(2.0)  # let the grid get going
+        start = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        took = time.perf_counter() - start
+    time.sleep(0.5)
+    return took, sum(1 for p in workers if _running(p))
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
     base_s, base_n = backtesting_py(path)
     ours_s, ours_n = ours(path)
     ours_pps, base_pps = ours_n / ours_s, base_n / base_s
+    stop_s, survivors = stop_latency(path)
     print(f"cores: {os.cpu_count()}, grid {GRID!r} on {path.name}")
     print(f"omegafarm run_grid       : {ours_n} points in {ours_s:.1f} s ({ours_pps:.1f}/s)")
     print(f"backtesting.py optimize  : {base_n} points in {base_s:.1f} s ({base_pps:.1f}/s)")
+    print(f"Ctrl-C mid-grid: exit after {stop_s:.2f} s, {survivors} workers left (goal <= 2 s, 0)")
     print(
         json.dumps(
             {
@@ -106,6 +157,8 @@ def main() -> None:
                 "better": "higher",
                 "ours_s": round(ours_s, 2),
                 "baseline_s": round(base_s, 2),
+                "sigint_to_exit_s": round(stop_s, 2),
+                "workers_left": survivors,
             }
         )
     )
