@@ -203,7 +203,9 @@ def _print_table(table: Table) -> None:
 
 
 def _run_grid(config: Any, spec: str, workers: int | None, as_json: bool, top: int) -> None:
+    import os
     import signal
+    import sys
 
     from omegafarm.bots.backtest import load_source
     from omegafarm.bots.grid import GridStopped, best_first, parse_grid, run_grid
@@ -222,7 +224,11 @@ def _run_grid(config: Any, spec: str, workers: int | None, as_json: bool, top: i
     except (KeyboardInterrupt, GridStopped) as exc:
         sig = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
         err_console.print(f"grid stopped by {sig.name}: workers stopped", highlight=False)
-        raise typer.Exit(128 + sig) from None
+        # the workers are gone and the cache is closed: skip the interpreter's teardown
+        # (a second or more on a busy machine) so a stop takes well under the 2 s promised
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + sig)
     rows = best_first(rows)
     if as_json:
         print(json.dumps([r.__dict__ for r in rows], default=str))
