@@ -111,13 +111,13 @@ async def test_a_script_on_one_hash_tag_runs_and_crossslot_is_a_configuration_er
     client: RedisClient,
 ) -> None:
     source = "redis.call('SET', KEYS[1], ARGV[1]); redis.call('SET', KEYS[2], ARGV[1]); return 1"
-    script = client._script(source)
-    same = [client.keys.key("{bot1}:lease"), client.keys.key("{bot1}:fence")]
+    script = client.script(source, name="pair")
+    same = ["{bot1}:lease", "{bot1}:fence"]  # relative names: the client adds the farm prefix
     assert await script(keys=same, args=["7"]) == 1
     assert await client.get("{bot1}:fence") == 7
 
-    spread = [client.keys.key("lease:a"), client.keys.key("fence:zz")]
-    assert _slot_of(spread[0]) != _slot_of(spread[1])
+    spread = ["lease:a", "fence:zz"]
+    assert _slot_of(client.keys.key(spread[0])) != _slot_of(client.keys.key(spread[1]))
     with pytest.raises(StoreConfigurationError, match="CROSSSLOT"):
         await script(keys=spread, args=["7"])
 

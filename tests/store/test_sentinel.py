@@ -65,8 +65,8 @@ async def test_values_streams_pubsub_and_scripts_through_sentinel(client: RedisC
     assert message is not None and message.data == "hi"
     await sub.close()
 
-    script = client._script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
-    assert await script(keys=[client.keys.key("n")], args=["5"]) == 5
+    script = client.script("return redis.call('INCRBY', KEYS[1], ARGV[1])", name="incr")
+    assert await script(keys=["n"], args=["5"]) == 5
 
     health = await client.health()
     assert health.ready and "sentinel" in health.reason

@@ -29,7 +29,8 @@ from decimal import Decimal
 import ccxt
 
 from omegafarm.exchange.paper._account import Account, liquidation_order, liquidation_price
-from omegafarm.exchange.paper._book import Book, book_at
+from omegafarm.exchange.paper._book import Book
+from omegafarm.exchange.paper._fill import book_at  # the fill model chosen in BookSettings
 from omegafarm.exchange.paper._intrabar import intrabar_price
 from omegafarm.exchange.paper._schedule import BarSchedule
 from omegafarm.exchange.paper._source import Candles, MarketSource, timeframe_ms

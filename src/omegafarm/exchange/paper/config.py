@@ -42,6 +42,12 @@ class BookSettings(BaseModel):
     level_sigma_mult: float = Field(default=0.1, ge=0.0)
     level_volume_fraction: float = Field(default=0.02, gt=0.0)
     levels: int = Field(default=20, ge=1, le=1000, description="depth shown by fetch_order_book")
+    fill: Literal["book", "spread", "none"] = Field(
+        default="book",
+        description="taker fills: book (walk the depth), spread (half the spread, no depth: "
+        "fits FX tick volume) or none (at the open); see exchange/paper/_fill.py",
+    )
+    slippage_bps: float = Field(default=0.0, ge=0.0, description="fixed extra cost per taker fill")
 
 
 class PaperSettings(BaseModel):
