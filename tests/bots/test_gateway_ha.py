@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from omegafarm.bots import _names
 from omegafarm.bots.config import FarmSettings
 from omegafarm.bots.gateway import Gateway
 from omegafarm.store import RedisClient, StreamMessage
+from omegafarm.store import keys as _names
 from tests.integration._farm import paper_exchange, wait_for
 
 SETTINGS = FarmSettings(lease_ttl_s=1.0, poll_interval_s=0.05, reconcile_interval_s=0)

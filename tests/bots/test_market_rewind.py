@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from omegafarm.bots import _names
 from omegafarm.bots.config import BotSettings, FarmSettings
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.lease import Leases
 from omegafarm.bots.live import FeedRewoundError, LiveBot
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 from tests.integration._farm import paper_exchange
 
 MIN_MS = 60_000

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from omegafarm.bots import _names, _view
+from omegafarm.bots import _view
 from omegafarm.bots._convert import update_from_order
 from omegafarm.bots.config import BotSettings, FarmSettings
 from omegafarm.bots.gateway import Gateway
@@ -31,6 +31,7 @@ from omegafarm.core.logging import configure_logging
 from omegafarm.exchange import ExchangeService, ExchangeSettings
 from omegafarm.exchange.paper import PaperSettings
 from omegafarm.store import RedisClient, RedisSettings
+from omegafarm.store import keys as _names
 from tests.exchange._binance import MiniBinance, btc_usdt_market
 from tests.exchange._replay import replay_service
 from tests.integration._farm import wait_for

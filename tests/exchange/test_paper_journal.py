@@ -10,7 +10,7 @@ import pytest
 from omegafarm.exchange.paper import PaperSettings
 from omegafarm.exchange.paper.journal import DurablePaperExchange, reset, state_key
 from omegafarm.store import RedisClient
-from omegafarm.store.keys import gateway_lease
+from omegafarm.store import keys as _names
 
 SETTINGS = PaperSettings(
     symbols=["BTC/USDT", "ETH/USDT"], clock="manual", warmup_bars=50, perpetuals=True
@@ -114,8 +114,8 @@ async def test_fenced_exchange_cannot_write_once_the_lease_moved(
 
     with pytest.raises(ccxt.ExchangeNotAvailable, match="lost its lease"):
         await ex.create_order("BTC/USDT", "market", "buy", 0.01)
-    saved = await redis_client.redis.hgetall(redis_client.keys.key(state_key()))
-    assert not any(k.startswith(b"o:") for k in saved)  # nothing of it reached Redis
+    saved = await redis_client.script("return redis.call('HKEYS', KEYS[1])")([state_key()], [])
+    assert not any(bytes(k).startswith(b"o:") for k in saved)  # nothing of it reached Redis
     ex.fence(lease, None)
     with pytest.raises(ccxt.ExchangeNotAvailable, match="standby"):
         await ex.create_order("BTC/USDT", "market", "buy", 0.01)
@@ -126,7 +126,7 @@ async def test_unfenced_copy_writes_nothing_while_a_gateway_is_active(
     redis_client: RedisClient,
 ) -> None:
     ex = await DurablePaperExchange.open(SETTINGS, redis_client)
-    await redis_client.set(gateway_lease(), b"gw-1|1")  # another process's gateway is active
+    await redis_client.set(_names.GATEWAY_LEASE, b"gw-1|1")  # another process's gateway is active
 
     with pytest.raises(ccxt.ExchangeNotAvailable, match="another process's gateway"):
         await ex.create_order("BTC/USDT", "market", "buy", 0.01)
@@ -149,3 +149,17 @@ def test_every_public_async_method_of_the_paper_exchange_saves_before_answering(
         if not name.startswith("_") and name not in ("close", "run")
     }
     assert public == set(_CALLS)  # a new method must be wrapped too (or excluded here, on purpose)
+
+
+def test_every_public_async_method_of_the_paper_venue_saves_before_answering() -> None:
+    import inspect
+
+    from omegafarm.exchange.paper.journal import _VENUE_CALLS
+    from omegafarm.exchange.paper.venue import PaperVenue
+
+    public = {
+        name
+        for name, fn in inspect.getmembers(PaperVenue, inspect.iscoroutinefunction)
+        if not name.startswith("_") and name != "close"
+    }
+    assert public == set(_VENUE_CALLS)  # a new method must be wrapped too

@@ -12,11 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from omegafarm.bots import _names
 from omegafarm.bots.ledger import Ledger
 from omegafarm.exchange.paper import PaperSettings
 from omegafarm.exchange.paper.journal import DurablePaperExchange
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 from tests.integration._farm import SYMBOLS, audited_ledgers
 
 QUOTE_START = Decimal(1_000_000)
@@ -113,21 +113,21 @@ async def saved_exchange(redis: RedisClient) -> DurablePaperExchange:
 
 async def filled_orders(redis: RedisClient) -> int:
     """Orders with a fill in the saved exchange."""
-    if not await redis.redis.exists(redis.keys.key("state:paper:{gateway}")):
+    if not await redis.exists(_names.PAPER_STATE):
         return 0
     return len([o for o in await (await saved_exchange(redis)).fetch_orders() if o["filled"]])
 
 
 async def gateway_holder(redis: RedisClient) -> str | None:
-    value = await redis.redis.get(redis.keys.key(_names.GATEWAY_LEASE))
-    return None if value is None else value.decode().split("|")[0]
+    value = await redis.get_text(_names.GATEWAY_LEASE)
+    return None if value is None else value.split("|")[0]
 
 
 async def bot_holders(redis: RedisClient, ids: list[str]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for bot_id in ids:
-        value = await redis.redis.get(redis.keys.key(_names.lease(bot_id)))
-        out[bot_id] = value.decode().split("|")[0] if value else None
+        value = await redis.get_text(_names.lease(bot_id))
+        out[bot_id] = value.split("|")[0] if value else None
     return out
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from omegafarm.bots import _names
-from omegafarm.store import RedisClient, decode
+from omegafarm.exchange.paper.journal import saved_state
+from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 from tests.faults._farm_procs import (
     TTL_S,
     audit,
@@ -32,8 +33,9 @@ N_BOTS = 8
 
 
 async def _saved_clock_ms(redis: RedisClient) -> int:
-    raw = await redis.redis.hget(redis.keys.key("state:paper:{gateway}"), "state")
-    return int(decode(raw)["now_ms"])
+    state = await saved_state(redis)
+    assert state is not None
+    return int(state["now_ms"])
 
 
 async def _stop_all_and_settle(redis: RedisClient, ids: list[str]) -> None:

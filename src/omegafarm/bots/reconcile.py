@@ -34,7 +34,6 @@ from typing import Any
 
 import structlog
 
-from omegafarm.bots import _names
 from omegafarm.bots._convert import update_from_order
 from omegafarm.bots.config import BotSettings
 from omegafarm.bots.lease import Leases
@@ -43,6 +42,7 @@ from omegafarm.core.errors import OmegaError, ServiceError
 from omegafarm.exchange import ExchangeService, OrderNotFoundError
 from omegafarm.exchange.models import Order, Trade
 from omegafarm.store import RedisClient, encode
+from omegafarm.store import keys as _names
 
 _log = structlog.get_logger("omegafarm.bots.reconcile")
 

@@ -20,8 +20,8 @@ async def _exchange(redis: Any, settings: Any) -> Any:
     """The farm's exchange, started; a paper one is this farm's saved exchange, read-only."""
     from prometheus_client import CollectorRegistry
 
-    from omegafarm.bots import _names
     from omegafarm.runtime import build_exchange
+    from omegafarm.store import keys as _names
 
     exchange = build_exchange(settings, redis, metrics_registry=CollectorRegistry())
     await exchange.initialize()
@@ -40,10 +40,10 @@ def gateway_command(
     `omega gateway`) is active, and takes over within the lease TTL when that one dies."""
     from prometheus_client import CollectorRegistry
 
-    from omegafarm.bots import _names
     from omegafarm.bots.config import BotSettings, load_farm_file
-    from omegafarm.bots.gateway import Gateway
+    from omegafarm.bots.gateway_host import run_gateway
     from omegafarm.runtime import build_exchange
+    from omegafarm.store import keys as _names
 
     async def work(redis: Any, settings: Any) -> None:
         farm = _farm_settings(settings)
@@ -59,13 +59,17 @@ def gateway_command(
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop_event.set)
             markets = {(b.symbol, b.timeframe) for b in specs}
-            gateway = Gateway(redis, exchange, farm, markets, gateway_id=gateway_id)
-            console.print(
-                f"gateway {gateway.id} started for {len(markets)} markets (lease TTL "
-                f"{farm.lease_ttl_s}s; stands by while another gateway is active)",
-                highlight=False,
+
+            def announce(found_id: str) -> None:
+                console.print(
+                    f"gateway {found_id} started for {len(markets)} markets (lease TTL "
+                    f"{farm.lease_ttl_s}s; stands by while another gateway is active)",
+                    highlight=False,
+                )
+
+            await run_gateway(
+                redis, exchange, farm, markets, stop_event, gateway_id=gateway_id, announce=announce
             )
-            await gateway.run(stop_event)
 
     _with_redis(ctx, work)
     console.print("gateway stopped")
@@ -143,14 +147,14 @@ def reset_paper_command(
 ) -> None:
     """Forget the farm's saved paper exchange (orders, fills, balances, clock): the next
     `omega up` opens a new one. Refused while a gateway is active."""
-    from omegafarm.bots import _names
     from omegafarm.exchange.paper.journal import reset
+    from omegafarm.store import keys as _names
 
     if not yes:
         raise fail("this deletes the paper exchange's orders and balances; add --yes to confirm")
 
     async def work(redis: Any, _settings: Any) -> bool:
-        active = await redis.redis.exists(redis.keys.key(_names.GATEWAY_LEASE))
+        active = await redis.exists(_names.GATEWAY_LEASE)
         if active:
             raise fail("a gateway is active on this farm; stop `omega up`/`omega gateway` first")
         return await reset(redis)

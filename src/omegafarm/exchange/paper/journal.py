@@ -5,7 +5,7 @@ command stream already live there, so one restart of ``omega up`` finds the exch
 ledgers at the same point of the same AOF; and a standby gateway on *another machine* can take
 over the exchange (``omega gateway``), which a file on the first machine's disk would not allow.
 
-What is saved, in one hash ``state:paper:{gateway}`` (one key: a write is atomic and touches
+What is saved, in one hash ``keys.PAPER_STATE`` (one key: a write is atomic and touches
 one cluster slot): a ``state`` field (clock, wallets, positions, leverage, sequences, per symbol
 the bars already opened and closed, the market source's identity and position: its kind, seed,
 symbols, timeframe and first bar, from which a synthetic market regenerates the same candles)
@@ -40,15 +40,16 @@ from typing import Any
 
 import ccxt
 
-from omegafarm.core.errors import ConfigError, StoreUnavailableError
+from omegafarm.core.errors import ConfigError, OmegaError
 from omegafarm.exchange.paper._engine import Engine
 from omegafarm.exchange.paper._source import MarketSource
 from omegafarm.exchange.paper._state import Fill, Order, Position, Wallet
 from omegafarm.exchange.paper._synthetic import SyntheticSource
 from omegafarm.exchange.paper.config import PaperSettings
 from omegafarm.exchange.paper.exchange import PaperExchange, build_source
+from omegafarm.exchange.paper.venue import PaperVenue
 from omegafarm.store import RedisClient, decode, encode
-from omegafarm.store.keys import gateway_lease
+from omegafarm.store.keys import GATEWAY_LEASE, PAPER_STATE
 
 FORMAT = 1
 _WRITE = """
@@ -58,6 +59,7 @@ elseif redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
+_READ = "return redis.call('HGETALL', KEYS[1])"
 # the public async methods of the paper exchange: each saves what changed before it answers
 _CALLS = (
     "load_markets", "fetch_markets", "fetch_currencies", "fetch_time", "fetch_ticker",
@@ -76,7 +78,7 @@ _ORDERS = frozenset(
 def state_key() -> str:
     """The hash holding the farm's paper exchange (relative to the farm namespace); its hash
     tag is the gateway lease's, so the fenced write touches one cluster slot."""
-    return "state:paper:{gateway}"
+    return PAPER_STATE
 
 
 class DurablePaperExchange(PaperExchange):
@@ -95,7 +97,7 @@ class DurablePaperExchange(PaperExchange):
         self._key = state_key()
         # the gateway lease this copy writes under: "" = only while no gateway is active
         # (a process without a gateway), None = never (a standby), else the lease's value
-        self._lease_key = redis.keys.key(gateway_lease())
+        self._lease_key = redis.keys.key(GATEWAY_LEASE)
         self._fence: str | None = ""
         self._lock = asyncio.Lock()
         self._saved_seq = 0  # orders up to this id are saved
@@ -214,8 +216,8 @@ class DurablePaperExchange(PaperExchange):
         for name, encoded in fields.items():
             args += [name, encoded]
         try:
-            done = await self._redis.redis.eval(_WRITE, len(keys), *keys, *args)
-        except Exception as exc:  # redis-py errors, translated here (only store imports redis)
+            done = await self._redis.script(_WRITE, name="paper_journal").run_absolute(keys, args)
+        except OmegaError as exc:  # Redis down (or a script bug): not saved, not answered
             raise ccxt.ExchangeNotAvailable(f"paper: cannot save the exchange: {exc}") from None
         return bool(done)
 
@@ -231,8 +233,8 @@ class DurablePaperExchange(PaperExchange):
             "leverage": dict(engine.leverage),
             "order_seq": engine._order_seq,
             "fill_seq": engine._fill_seq,
-            "next": dict(engine._next),
-            "opened": dict(engine._opened),
+            "next": dict(engine.schedule._next),
+            "opened": dict(engine.schedule._opened),
             "open": {s: [o.id for o in q] for s, q in engine._open.items()},
         }
 
@@ -327,7 +329,7 @@ def _source_of(settings: PaperSettings, saved: dict[str, Any]) -> MarketSource:
 
 def restore_engine(engine: Engine, state: dict[str, Any], orders: list[dict[str, Any]]) -> None:
     """Put a saved state into a freshly built engine of the same settings and source."""
-    engine.now_ms = int(state["now_ms"])
+    engine.schedule.now_ms = int(state["now_ms"])
     engine.account.wallets = {
         c: Wallet(free=Decimal(f), used=Decimal(u)) for c, (f, u) in state["wallets"].items()
     }
@@ -336,8 +338,8 @@ def restore_engine(engine: Engine, state: dict[str, Any], orders: list[dict[str,
     }
     engine.leverage = {s: int(v) for s, v in state["leverage"].items()}
     engine._order_seq, engine._fill_seq = int(state["order_seq"]), int(state["fill_seq"])
-    engine._next = {s: int(v) for s, v in state["next"].items()}
-    engine._opened = {s: int(v) for s, v in state["opened"].items()}
+    engine.schedule._next = {s: int(v) for s, v in state["next"].items()}
+    engine.schedule._opened = {s: int(v) for s, v in state["opened"].items()}
     engine.orders, engine.by_client_id, engine.fills = {}, {}, []
     for doc in sorted(orders, key=lambda d: int(d["id"])):
         order = _order_of(engine, doc)
@@ -372,13 +374,10 @@ def _order_of(engine: Engine, d: dict[str, Any]) -> Order:
 
 async def _read(redis: RedisClient, key: str) -> dict[str, Any] | None:
     """The saved exchange as ``{"state": ..., "orders": [...]}`` (None when none is saved)."""
-    try:
-        raw: dict[Any, Any] = await redis.redis.hgetall(redis.keys.key(key))
-    except Exception as exc:  # redis-py errors, translated here (only store imports redis)
-        raise StoreUnavailableError(f"cannot read the saved paper exchange: {exc}") from None
-    if not raw:
+    flat = await redis.script(_READ, name="paper_journal_read")([key], [])
+    if not flat:
         return None
-    fields = {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in raw.items()}
+    fields = {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
     if "state" not in fields:
         raise ConfigError("the saved paper exchange has orders but no state; reset it")
     state = decode(fields.pop("state"))
@@ -390,3 +389,51 @@ async def _read(redis: RedisClient, key: str) -> dict[str, Any] | None:
 async def reset(redis: RedisClient) -> bool:
     """Forget the saved paper exchange (the next start opens a new one); True if one existed."""
     return bool(await redis.delete(state_key()))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def saved_state(redis: RedisClient) -> dict[str, Any] | None:
+    """The saved exchange's ``state`` document (clock, wallets, sequences), or None."""
+    doc = await _read(redis, state_key())
+    return None if doc is None else dict(doc["state"])
+
+
+# --------------------------------------------------------------------- the venue seam
+_VENUE_CALLS = (
+    "load_markets", "fetch_ticker", "fetch_tickers", "fetch_order_book", "fetch_trades",
+    "fetch_ohlcv", "fetch_balance", "fetch_positions", "fetch_orders", "fetch_order",
+    "fetch_my_trades", "create_order", "find_by_client_id", "cancel_order",
+)  # fmt: skip
+_VENUE_ORDERS = frozenset({"create_order", "cancel_order"})
+
+
+class DurablePaperVenue(PaperVenue):
+    """The paper venue over a ``DurablePaperExchange``: every call the Exchange Service makes
+    saves what changed before it answers (the venue reads the engine directly)."""
+
+    exchange: DurablePaperExchange
+
+
+def _durable_venue(name: str) -> Callable[..., Any]:
+    ordered = name in _VENUE_ORDERS
+
+    async def method(self: DurablePaperVenue, *args: Any, **kwargs: Any) -> Any:
+        if ordered and self.exchange._fence is None:
+            raise ccxt.ExchangeNotAvailable(
+                f"paper: {name} refused: this process's gateway is a standby (the active "
+                "gateway's process owns the farm's paper exchange)"
+            )
+        result = await getattr(PaperVenue, name)(self, *args, **kwargs)
+        await self.exchange.save(ordered=ordered)
+        return result
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``PaperVenue.{name}``, then save what changed before answering."
+    return method
+
+
+for _name in _VENUE_CALLS:
+    setattr(DurablePaperVenue, _name, _durable_venue(_name))
