@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 
 from omegafarm.cli._app import fail
-from omegafarm.cli.bots import _farm_settings, _with_redis
 
 console = Console()
 
@@ -42,6 +41,7 @@ def gateway_command(
 
     from omegafarm.bots.config import BotSettings, load_farm_file
     from omegafarm.bots.gateway_host import run_gateway
+    from omegafarm.cli.bots import _farm_settings, _with_redis  # cli.bots imports this module
     from omegafarm.runtime import build_exchange
     from omegafarm.store import keys as _names
 
@@ -87,6 +87,7 @@ def reconcile_command(
     """Compare a bot's ledger with the exchange, show the differences, then adopt or keep."""
     from omegafarm.bots.config import BotSettings
     from omegafarm.bots.reconcile import Reconciler
+    from omegafarm.cli.bots import _with_redis  # cli.bots imports this module
 
     if adopt and keep:
         raise fail("choose one of --adopt and --keep")
@@ -147,6 +148,7 @@ def reset_paper_command(
 ) -> None:
     """Forget the farm's saved paper exchange (orders, fills, balances, clock): the next
     `omega up` opens a new one. Refused while a gateway is active."""
+    from omegafarm.cli.bots import _with_redis  # cli.bots imports this module
     from omegafarm.exchange.paper.journal import reset
     from omegafarm.store import keys as _names
 
