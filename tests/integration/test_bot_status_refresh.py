@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 async def test_status_of_one_minute_bots_never_expires_between_candles(
     redis_client: RedisClient, tmp_path: Path
 ) -> None:
-    exchange = paper_exchange(tmp_path, speed=1.0)  # real-time 1m candles: at most one closes meanwhile
+    exchange = paper_exchange(tmp_path, speed=1.0)  # real-time 1m bars: one closes at most
     await exchange.initialize()
     specs = bots(2)
     await register_bots(redis_client, specs)
