@@ -10,7 +10,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from omegafarm.cli._app import fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError
@@ -72,12 +71,17 @@ def list_bots(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json"
     if not rows:
         console.print("no bots registered (is `omega up` running?)")
         return
-    table = Table(title=f"{len(rows)} bots")
-    for head in rows[0]:
-        table.add_column(head)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    console.print(table)
+    from omegafarm.cli._tables import money, plain, wrapping_table
+
+    heads = ["id", "strategy", "symbol", "desired", "state", "worker", "position", "equity",
+             "realized_pnl", "trades"]  # fmt: skip
+    cells = [
+        [plain(r.get(h)) if h in ("position", "trades") else money(r.get(h))
+         if h in ("equity", "realized_pnl") else plain(r.get(h)) for h in heads]
+        for r in rows
+    ]  # fmt: skip
+    numeric = ("position", "equity", "realized_pnl", "trades")
+    console.print(wrapping_table(heads, cells, numeric=numeric, title=f"{len(rows)} bots"))
 
 
 def _set_desired(ctx: typer.Context, bot_id: str, value: str) -> None:

@@ -116,12 +116,13 @@ def render_search(result: SearchResult) -> None:
     if not result.hits:
         console.print(f"nothing found for {escape(result.query)!r}")
         return
-    table = Table("kind", "id", "title", "match", show_lines=True)
-    for hit in result.hits:
-        table.add_row(
-            hit.kind, hit.id, escape(hit.title), _highlight(hit.snippet.replace("\n", " "))
-        )
-    console.print(table)
+    from omegafarm.cli._tables import wrapping_table
+
+    rows = [
+        [hit.kind, hit.id, escape(hit.title), _highlight(hit.snippet.replace("\n", " "))]
+        for hit in result.hits
+    ]
+    console.print(wrapping_table(["kind", "id", "title", "match"], rows, show_lines=True))
 
 
 @app.command("search")
