@@ -32,6 +32,7 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="test dependency: s
 if not (shutil.which("chromium") and shutil.which("chromedriver")):
     pytest.skip("chromium and chromedriver are not installed", allow_module_level=True)
 
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402  # after the skip checks
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -79,6 +80,12 @@ class Pages:
         self.wait.until(ec.text_to_be_present_in_element((By.ID, "who"), f"{user} ("))
 
     def text(self, css: str) -> str:
+        """The element's text; live updates may replace it while it is read, so read again."""
+        for _ in range(5):
+            try:
+                return str(self.driver.find_element(By.CSS_SELECTOR, css).text)
+            except StaleElementReferenceException:
+                continue
         return str(self.driver.find_element(By.CSS_SELECTOR, css).text)
 
     def go(self, hash_: str) -> None:
@@ -227,3 +234,23 @@ def test_the_raw_json_check_catches_a_json_object_on_screen() -> None:
     assert RAW_JSON.search('[{"id": "sma_btc"}]')
     assert not RAW_JSON.search("2 bots (2 running) on 1 worker")
     assert not RAW_JSON.search("equity 5,000.00 USDT")
+
+
+def _watch_equity(url: str, shots: Path) -> tuple[str, str]:
+    p = Pages(url, shots, "viewer")
+    cell = '#bots tr[data-bot="sma_btc"] td[data-field="equity"]'
+    try:
+        p.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, cell))
+        first = p.text(cell)
+        p.wait = WebDriverWait(p.driver, 90)
+        p.wait.until(lambda d: p.text(cell) not in ("", first))  # only /ws events change it
+        p.snap("8-farm-live")
+        return first, p.text(cell)
+    finally:
+        p.quit()
+
+
+async def test_a_bots_equity_updates_live_on_the_farm_page(dash: Farm, tmp_path: Path) -> None:
+    first, later = await asyncio.to_thread(_watch_equity, dash.url, _shots(tmp_path))
+    assert first != later
+    assert re.fullmatch(r"\d{1,3}(,\d{3})*\.\d{2} USDT", later)

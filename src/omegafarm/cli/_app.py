@@ -124,8 +124,11 @@ async def _announce_when_started(registry: Any) -> None:
             detail = f"{url}  (health: {url}/health, metrics: {url}/metrics, docs: {url}/docs)"
             dashboard = f"{url}/dashboard/"
         elif service.name == "bots" and hasattr(service, "farm_status"):
-            farm = await service.farm_status()
-            detail = f"{farm['bots']} bots in the farm; workers pick them up within seconds"
+            try:
+                farm = await service.farm_status()
+                detail = f"{farm['bots']} bots in the farm; workers pick them up within seconds"
+            except OmegaError as exc:
+                detail = f"bots: {exc}"
         else:
             detail = (await service.health()).reason
         if service.name == "security" and hasattr(service, "list_users"):

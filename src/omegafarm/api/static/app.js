@@ -193,21 +193,25 @@ function renderBots() {
   }
 }
 function fillBotRow(tr, b) {
+  // cells are created once and only rewritten when their text changes (links stay clickable)
   const q = quoteOf(b.symbol);
-  const canvas = document.createElement("canvas"); canvas.className = "spark"; canvas.width = 160; canvas.height = 32;
-  tr.replaceChildren(
-    cell(`<a href="#/bot/${encodeURIComponent(b.id)}">${esc(b.id)}</a>`),
-    cell(esc(b.strategy)), cell(esc(b.symbol)),
-    cell(badge(b.state) + (b.halted ? ` <span class="muted">${esc(b.halted)}</span>` : "")),
-    cell(`${money(b.equity)} <span class="muted">${esc(q)}</span>`, "num"),
-    cell(signed(b.return, pct(b.return)), "num"),
-    cell(signed(b.realized_pnl, money(b.realized_pnl)), "num"),
-    cell(String(b.trades ?? 0), "num"),
-  );
-  tr.lastChild.dataset.field = "trades";
-  tr.children[4].dataset.field = "equity";
-  const td = document.createElement("td"); td.append(canvas); tr.append(td);
-  sparkline(canvas, state.curves[b.id] || []);
+  const html = [
+    `<a href="#/bot/${encodeURIComponent(b.id)}">${esc(b.id)}</a>`,
+    esc(b.strategy), esc(b.symbol),
+    badge(b.state) + (b.halted ? ` <span class="muted">${esc(b.halted)}</span>` : ""),
+    `${money(b.equity)} <span class="muted">${esc(q)}</span>`,
+    signed(b.return, pct(b.return)),
+    signed(b.realized_pnl, money(b.realized_pnl)),
+    String(b.trades ?? 0),
+  ];
+  const fields = ["id", "strategy", "symbol", "state", "equity", "return", "realized_pnl", "trades"];
+  if (!tr.children.length) {
+    fields.forEach((f, i) => { const td = cell("", i >= 4 ? "num" : ""); td.dataset.field = f; tr.append(td); });
+    const canvas = document.createElement("canvas"); canvas.className = "spark"; canvas.width = 160; canvas.height = 32;
+    const td = document.createElement("td"); td.append(canvas); tr.append(td);
+  }
+  html.forEach((h, i) => { if (tr.children[i].innerHTML !== h) tr.children[i].innerHTML = h; });
+  sparkline(tr.querySelector("canvas"), state.curves[b.id] || []);
 }
 function sparkline(canvas, points) {
   const ctx = canvas.getContext("2d");
