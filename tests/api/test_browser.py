@@ -183,6 +183,7 @@ def _journey(url: str, shots: Path) -> tuple[dict[str, Any], dict[str, str]]:
         p.wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#lesson h2"), "rder book"))
         seen["glossary"] = p.text("#lesson")
         p.snap("7-glossary")
+        seen["console"] = [e["message"] for e in p.driver.get_log("browser")]
     except Exception:  # keep what the browser showed for whoever reads the failure
         p.driver.save_screenshot(str(shots / "failed.png"))
         (shots / "failed.txt").write_text(p.text("body") + "\n" + repr(p.driver.get_log("browser")))
@@ -222,6 +223,8 @@ async def test_every_dashboard_page_reads_as_numbers_and_words(dash: Farm, tmp_p
     assert "##" not in seen["lesson_text"] and "](glossary:" not in seen["lesson_text"]
     assert "|---" not in seen["lesson_text"]
     assert seen["glossary"]
+    blocked = [m for m in seen["console"] if "Content Security Policy" in m]
+    assert blocked == []  # no inline style or script anywhere, the library's included
     assert {p.name for p in shots.iterdir()} >= {
         f"{n}.png" for n in ("1-farm", "2-bot", "3-market", "4-orders", "5-feed", "6-lesson")
     }

@@ -175,10 +175,10 @@ def glossary(
 
     async def act(svc: EducationService) -> None:
         if term is None:
-            table = Table("id", "term", "definition")
-            for entry in svc.get_glossary():
-                table.add_row(entry.id, escape(entry.term), escape(entry.definition))
-            console.print(table)
+            from omegafarm.cli._tables import wrapping_table
+
+            rows = [[e.id, escape(e.term), escape(e.definition)] for e in svc.get_glossary()]
+            console.print(wrapping_table(["id", "term", "definition"], rows))
             return
         entry = svc.get_term(term)
         console.print(f"[bold]{escape(entry.term)}[/] [dim]({entry.id})[/]")
@@ -212,10 +212,10 @@ def progress(ctx: typer.Context, user: UserOpt = None) -> None:
             table.add_row(category, f"{done}/{total}")
         console.print(table)
         if recs:
-            nxt = Table("next", "id", "why", title="Recommended")
-            for rec in recs:
-                nxt.add_row(rec.kind, rec.id, escape(rec.reason))
-            console.print(nxt)
+            from omegafarm.cli._tables import wrapping_table
+
+            rows = [[rec.kind, rec.id, escape(rec.reason)] for rec in recs]
+            console.print(wrapping_table(["next", "id", "why"], rows, title="Recommended"))
 
     _run(_settings(ctx), act)
 
