@@ -102,7 +102,7 @@ function newChart(el, extra, decimals) {
     autoSize: true,
     layout: { background: { color: "#ffffff" }, textColor: "#1c2430", attributionLogo: false },
     grid: { vertLines: { color: "#f0f2f5" }, horzLines: { color: "#f0f2f5" } },
-    timeScale: { timeVisible: true, secondsVisible: false, borderColor: "#d5dae0" },
+    timeScale: { timeVisible: true, secondsVisible: false, borderColor: "#d5dae0", rightOffset: 6 },
     rightPriceScale: { borderColor: "#d5dae0" },
     localization: { priceFormatter: (v) => fmt(v, decimals ?? 2) },
     ...(extra || {}),
@@ -259,7 +259,9 @@ async function loadBot(id) {
       card("Position", `${amount(sym, metrics.position)} ${esc(baseOf(sym))}`),
       card("Trades", String(metrics.trades), `win rate ${metrics.win_rate === null ? "–" : pct(metrics.win_rate)}`),
       card("Max drawdown", pct(metrics.max_drawdown)),
-      card("Sharpe", metrics.sharpe === null ? "–" : fmt(metrics.sharpe, 2), "annualised"),
+      metrics.equity_curve.rows.length >= 100 && metrics.sharpe !== null
+        ? card("Sharpe", fmt(metrics.sharpe, 2), "annualised")
+        : card("Sharpe", "–", "after 100 candles: too few to mean anything"),
     ].join("");
     const eq = newChart($("#bot-equity"));
     const line = eq.addSeries(LWC().AreaSeries, { lineColor: "#1a4d99", topColor: "rgba(26,77,153,.25)", bottomColor: "rgba(26,77,153,0)", priceFormat: { type: "price", precision: 2, minMove: 0.01 } });
