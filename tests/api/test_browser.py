@@ -124,6 +124,7 @@ def _journey(url: str, shots: Path) -> tuple[dict[str, Any], dict[str, str]]:
         seen["bot_info"] = p.text("#bot-info")
         seen["bot_charts"] = len(p.driver.find_elements(By.CSS_SELECTOR, "#bot-equity canvas"))
         seen["bot_trades"] = p.text("#bot-trades tbody")
+        seen["bot_action"] = p.text("#bot-actions")
         p.snap("2-bot")
 
         # the market page: candles with axes, Fibonacci lines labelled, patterns, cycles
@@ -207,6 +208,7 @@ async def test_every_dashboard_page_reads_as_numbers_and_words(dash: Farm, tmp_p
     assert re.search(r"USDT \d{3},\d{3}\.\d{2} |USDT 1,\d{3},\d{3}\.\d{2} ", seen["balance"])
     assert "sma_cross on BTC/USDT" in seen["bot_info"] and seen["bot_charts"] >= 1
     assert seen["bot_trades"]
+    assert seen["bot_action"] == "Stop this bot"  # a trader may stop it (a viewer sees no button)
     assert re.search(r"BTC/USDT LAST\n\d{1,3}(,\d{3})*\.\d{2}\n", seen["ticker"])  # price step 0.01
     assert "Fib 61.8 %" in seen["fib"] or seen["fib"].strip() == "Level Price"
     assert "cycle" in seen["cycle"].lower() and "{" not in seen["cycle"]

@@ -251,6 +251,7 @@ async function loadBot(id) {
       api("GET", `/api/v1/bots/${encodeURIComponent(id)}/trades`),
     ]);
     const sym = status.symbol, q = quoteOf(sym);
+    renderBotActions(id, status);
     $("#bot-info").innerHTML = `${badge(status.state)} ${esc(status.strategy)} on ${esc(sym)}, ${esc(status.timeframe)} candles, capital ${money(status.capital)} ${esc(q)}, worker ${esc(status.worker || "none")}`;
     $("#bot-kpis").innerHTML = [
       card("Equity", `${money(metrics.equity)} ${esc(q)}`, `started with ${money(metrics.capital)}`),
@@ -288,6 +289,19 @@ async function loadBot(id) {
     }
     if (!trades.length) body.append(row([cell('<span class="muted">no trades yet: the strategy has not entered a position</span>')]));
   } catch (e) { $("#bot-info").textContent = e.message; }
+}
+function renderBotActions(id, status) {
+  const box = $("#bot-actions"); box.replaceChildren();
+  if (!["trader", "admin"].includes(state.role)) return; // viewers only look
+  const stopping = status.desired !== "stopped";
+  const b = document.createElement("button");
+  b.textContent = stopping ? "Stop this bot" : "Start this bot";
+  b.title = stopping ? "its worker stops the strategy, saves its state and frees its lease" : "a worker picks it up within seconds";
+  b.onclick = async () => {
+    try { await api("POST", `/api/v1/bots/${encodeURIComponent(id)}/${stopping ? "stop" : "start"}`); loadBot(id); }
+    catch (e) { box.append(Object.assign(document.createElement("span"), { className: "error", textContent: ` ${e.message}` })); }
+  };
+  box.append(b);
 }
 function dedupe(points) {
   const out = [];
@@ -477,6 +491,7 @@ async function start() {
   try {
     const me = await api("GET", "/api/v1/auth/me");
     $("#who").textContent = `${me.user} (${me.role})`;
+    state.role = me.role;
     $("#tabs").hidden = false; $("#logout").hidden = false;
     route();
     connectFeed();
