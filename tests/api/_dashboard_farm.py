@@ -7,6 +7,7 @@ embedded Redis for working on the dashboard by hand (users viewer/trader/admin, 
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from pathlib import Path
 
@@ -77,8 +78,11 @@ async def _main() -> None:  # pragma: no cover - a tool for people
         farm = await start_dashboard_farm(Path(tmp), server.embedded.address.url())
         print(farm.url, "users viewer/trader/admin, password:", PASSWORD, flush=True)
         print("tokens", farm.tokens, flush=True)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # uvicorn's own handlers would swallow Ctrl-C
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await farm.registry.stop_all()
             await server.shutdown()
