@@ -158,7 +158,7 @@ def _journey(url: str, shots: Path) -> tuple[dict[str, Any], dict[str, str]]:
         # the live feed: tickers as cards, orders and bot events as rows, filterable
         p.go("#/feed")
         p.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tickers .card"))
-        p.wait.until(ec.text_to_be_present_in_element((By.ID, "events"), "sma_"))
+        p.wait.until(ec.text_to_be_present_in_element((By.ID, "events"), "Why: sma_cross buys"))
         seen["tickers"] = p.text("#tickers")
         seen["events"] = p.text("#events tbody")
         p.snap("5-feed")
@@ -220,6 +220,7 @@ async def test_every_dashboard_page_reads_as_numbers_and_words(dash: Farm, tmp_p
     assert "BTC/USDT" in seen["placed"] and "open" in seen["placed"]
     assert "BTC/USDT" in seen["tickers"] and "ETH/USDT" in seen["tickers"]
     assert "sma_btc" in seen["events"] or "sma_eth" in seen["events"]
+    assert "Why: sma_cross buys when its fast moving average crosses above" in seen["events"]
     assert seen["bots_only"] and all(" bots " in r or "no events" in r for r in seen["bots_only"])
     assert "Bids and asks" in seen["lesson_headings"]
     assert "##" not in seen["lesson_text"] and "](glossary:" not in seen["lesson_text"]

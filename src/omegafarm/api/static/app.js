@@ -116,6 +116,19 @@ function priceFormat(symbol, sample) {
 }
 const candleData = (rows) => rows.map((r) => ({ time: Math.floor(r[0] / 1000), open: r[1], high: r[2], low: r[3], close: r[4] }));
 
+// What each example strategy does, in one sentence, and the lesson that explains it: the feed
+// and the bot page say why a bot traded, not only that it did.
+const STRATEGIES = {
+  sma_cross: ["buys when its fast moving average crosses above the slow one and sells when it crosses back", "moving-averages"],
+  fib_retracement: ["buys the pull-back of a confirmed up-swing at a Fibonacci retracement, with a stop below the swing", "fibonacci-retracements"],
+  harmonic_prz: ["buys inside the reversal zone of a forming bullish harmonic pattern", "harmonic-patterns-overview"],
+  cycle_timing: ["buys near the trough of a strong dominant cycle and sells near its crest", "dominant-cycles"],
+};
+function strategyWhy(strategy) {
+  const s = STRATEGIES[strategy];
+  return s ? `${esc(strategy)} ${esc(s[0])} (<a href="#/learn/lesson/${s[1]}">lesson</a>)` : esc(strategy || "");
+}
+
 // ------------------------------------------------------------------ routing
 const PAGES = ["login", "farm", "bot", "market", "orders", "feed", "learn"];
 function route() {
@@ -252,7 +265,7 @@ async function loadBot(id) {
     ]);
     const sym = status.symbol, q = quoteOf(sym);
     renderBotActions(id, status);
-    $("#bot-info").innerHTML = `${badge(status.state)} ${esc(status.strategy)} on ${esc(sym)}, ${esc(status.timeframe)} candles, capital ${money(status.capital)} ${esc(q)}, worker ${esc(status.worker || "none")}`;
+    $("#bot-info").innerHTML = `${badge(status.state)} ${esc(status.strategy)} on ${esc(sym)}, ${esc(status.timeframe)} candles, capital ${money(status.capital)} ${esc(q)}, worker ${esc(status.worker || "none")}.<br>How it trades: ${strategyWhy(status.strategy)}.`;
     $("#bot-kpis").innerHTML = [
       card("Equity", `${money(metrics.equity)} ${esc(q)}`, `started with ${money(metrics.capital)}`),
       card("Return", signed(metrics.total_return, pct(metrics.total_return))),
@@ -448,7 +461,9 @@ function connectFeed() {
     if (msg.channel === "orders") {
       const sym = d.symbol, what = d.price === null || d.price === undefined ? "at market" : `@ ${price(sym, d.price)}`;
       const filled = Number(d.filled) > 0 ? `, filled ${amount(sym, d.filled)}` : "";
-      addEvent("orders", d.bot_id, `${esc(d.side)} ${esc(d.type)} ${amount(sym, d.amount)} ${esc(sym)} ${what} — ${badge(d.status, d.status === "closed" ? "running" : "")}${filled}${d.reason ? ` (${esc(d.reason)})` : ""}`, sym);
+      const bot = state.bots[d.bot_id];
+      const why = d.status === "open" && bot ? `<br><span class="muted">Why: ${strategyWhy(bot.strategy)}.</span>` : "";
+      addEvent("orders", d.bot_id, `${esc(d.side)} ${esc(d.type)} ${amount(sym, d.amount)} ${esc(sym)} ${what} — ${badge(d.status, d.status === "closed" ? "running" : "")}${filled}${d.reason ? ` (${esc(d.reason)})` : ""}${why}`, sym);
     }
   };
   ws.onclose = (ev) => {
@@ -492,7 +507,9 @@ async function start() {
     const me = await api("GET", "/api/v1/auth/me");
     $("#who").textContent = `${me.user} (${me.role})`;
     state.role = me.role;
+    api("GET", "/api/v1/bots").then((rows) => { for (const b of rows) state.bots[b.id] = { ...b, ...state.bots[b.id] }; }).catch(() => {});
     $("#tabs").hidden = false; $("#logout").hidden = false;
+    await loadMarkets(); // precision first: the feed formats amounts and prices with it
     route();
     connectFeed();
   } catch {
