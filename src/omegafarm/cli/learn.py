@@ -2,8 +2,9 @@
 
 Thin: each command builds the Education Service, calls it and renders with rich. Tutorials run
 against an in-process paper exchange (synthetic market, no network) so order and Fibonacci steps
-can be done and verified right here; answers are read from stdin, so a walk-through also works
-with the answers piped in.
+can be done and verified right here (beside a running ``omega up``, on the farm's own paper
+exchange through its API); answers are read from stdin, so a walk-through also works with the
+answers piped in.
 """
 
 from __future__ import annotations
@@ -302,7 +303,7 @@ async def _walk_step(
     console.rule(f"Step {index + 1}/{len(tutorial.steps)}: {escape(step.title)}")
     console.print(Markdown(step.explanation))
     check = step.check
-    context = await svc.prepare_step(tutorial.id, index)
+    context = await svc.prepare_step(who, tutorial.id, index)
     if context:
         console.print(escape(context))
     if isinstance(check, QuizCheck):
