@@ -20,7 +20,8 @@ from omegafarm.bots.service import BotFarmService
 from omegafarm.core.registry import ServiceRegistry
 from omegafarm.cosmic.service import CosmicFactorService
 from omegafarm.education import EducationService, EducationSettings
-from omegafarm.runtime import ExchangeCandles, ExchangeOrders
+from omegafarm.education.sources import OhlcvCandles
+from omegafarm.runtime import ExchangeOrders
 from omegafarm.security import Role, SecurityService
 from omegafarm.store import RedisClient, RedisSettings
 from tests.api.conftest import PASSWORD, Farm, fast_security_settings
@@ -50,7 +51,7 @@ async def start_dashboard_farm(tmp: Path, redis_url: str) -> Farm:
             EducationService(
                 EducationSettings(db_path=tmp / "progress.sqlite3"),
                 orders=ExchangeOrders(exchange),
-                candles=ExchangeCandles(exchange),
+                candles=OhlcvCandles(exchange),
                 metrics_registry=metrics,
             ),
             BotFarmService(settings, redis, exchange, metrics_registry=metrics),

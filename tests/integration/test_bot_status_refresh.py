@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from omegafarm.bots import _names, _view
+from omegafarm.bots import _view
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.service import register_bots
 from omegafarm.bots.worker import Worker
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 from tests.integration._farm import bots, farm_settings, paper_exchange, wait_for
 
 pytestmark = pytest.mark.slow
