@@ -14,6 +14,7 @@ from omegafarm.cli import data as _data
 from omegafarm.cli import discord_bot, learn
 from omegafarm.cli import exchange as _exchange
 from omegafarm.cli import keys as _keys
+from omegafarm.cli import optimize as _optimize
 from omegafarm.cli import tokens as _tokens
 from omegafarm.cli import users as _users
 from omegafarm.cli._app import app
@@ -28,6 +29,7 @@ app.add_typer(_exchange.app, name="exchange")
 app.add_typer(_data.app, name="data")
 app.command("discord")(discord_bot.discord_command)
 app.command("backtest")(_backtest.backtest)
+app.command("optimize")(_optimize.optimize)
 app.add_typer(_bots.app, name="bots")
 app.command("worker")(_bots.worker_command)
 
