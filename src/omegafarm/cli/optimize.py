@@ -21,7 +21,7 @@ from omegafarm.cli.backtest import _params, _time_ms
 from omegafarm.core.errors import OmegaError
 
 if TYPE_CHECKING:
-    from omegafarm.bots.optimize import Objective, Sampler
+    from omegafarm.bots.optimize import Objective
 
 console = Console()
 err_console = Console(stderr=True)
@@ -108,7 +108,7 @@ def optimize(
             folds=folds,
             anchored=not rolling,
             blocks=blocks,
-            sampler=cast("Sampler | None", sampler),  # checked above
+            sampler=sampler,  # checked against SAMPLERS above
             seed=seed,
         )
         evaluator = Evaluator(base, folds=folds, blocks=blocks)

@@ -125,11 +125,16 @@ def _walk_forward(
 
 
 def _deflated(blocks: np.ndarray, best: int, per_year: float) -> dict[str, Any]:
+    """DSR of the best trial. ``V[SR_n]`` is the variance of a Sharpe estimate under the null
+    (every true Sharpe zero): ``1 / (T - 1)``. The spread of the trials' own Sharpe ratios is
+    reported but not used: it is inflated by parameters that are really different (the
+    mirror-phase settings of a real edge lose as much as the right ones win) and it collapses
+    when an adaptive sampler (TPE) crowds its trials round one spot, which would make the
+    test lenient exactly when the search tried hardest."""
     sharpes = sharpe_of(blocks)  # per-bar Sharpe of each trial over the whole range
     m = moments(blocks[best])
-    dsr = deflated_sharpe(
-        m.sharpe, m.count, m.skew, m.kurtosis, len(sharpes), float(np.var(sharpes))
-    )
+    null_variance = 1.0 / max(m.count - 1, 1)
+    dsr = deflated_sharpe(m.sharpe, m.count, m.skew, m.kurtosis, len(sharpes), null_variance)
     scale = math.sqrt(per_year)
     return {
         "sharpe": dsr.sharpe * scale,
@@ -138,7 +143,8 @@ def _deflated(blocks: np.ndarray, best: int, per_year: float) -> dict[str, Any]:
         "skew": dsr.skew,
         "kurtosis": dsr.kurtosis,
         "trials": dsr.n_trials,
-        "sharpe_std_across_trials": math.sqrt(dsr.sharpe_variance) * scale,
+        "sharpe_std_under_null": math.sqrt(null_variance) * scale,
+        "sharpe_std_across_trials": float(np.std(sharpes)) * scale,
         "dsr": dsr.dsr,
         "p_value": dsr.p_value,
     }
@@ -168,8 +174,9 @@ def _importance(study: Study) -> dict[str, float]:
             warnings.simplefilter("ignore")
             found = optuna.importance.get_param_importances(
                 study,
-                evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
-                target=lambda t: t.values[0],
+                # PED-ANOVA (no scikit-learn needed) ranks for *low* targets: negate.
+                evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
+                target=lambda t: -t.values[0],
                 normalize=True,
             )
     except (RuntimeError, ValueError, ZeroDivisionError):  # too few or constant trials

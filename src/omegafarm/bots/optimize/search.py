@@ -14,6 +14,7 @@ trials stay in the study, and running the same command with ``--join`` resumes i
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -97,7 +98,9 @@ def make_sampler(name: Sampler | None, n_objectives: int, seed: int | None) -> B
         return optuna.samplers.NSGAIISampler(seed=seed)
     if n_objectives > 1:
         raise ValidationError("several objectives need --sampler nsga or random")
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, warn_independent_sampling=False)
+    with warnings.catch_warnings():  # multivariate TPE is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 
 def open_study(config: OptimizeConfig, storage: BaseStorage, *, join: bool) -> Study:
