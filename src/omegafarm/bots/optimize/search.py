@@ -13,6 +13,9 @@ trials stay in the study, and running the same command with ``--join`` resumes i
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -22,12 +25,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from omegafarm.bots.backtest import BacktestConfig
 from omegafarm.bots.optimize.evaluate import Evaluator, Objective
 from omegafarm.bots.optimize.space import Dimension
+from omegafarm.bots.strategy import ParamValue
 from omegafarm.core.errors import OmegaError, ValidationError
 
 if TYPE_CHECKING:
     from optuna import Study
     from optuna.samplers import BaseSampler
     from optuna.storages import BaseStorage
+    from optuna.trial import Trial
 
 Sampler = Literal["tpe", "random", "nsga"]
 SAMPLERS: tuple[Sampler, ...] = ("tpe", "random", "nsga")
@@ -151,34 +156,52 @@ def run_search(
 
     started = time.perf_counter()
     ran = 0
-    while len(counted(study)) < config.trials:
-        trial = study.ask()
-        slots = [t.number for t in counted(study)]
-        if trial.number not in slots[: config.trials]:
-            trial.set_user_attr("surplus", True)
-            study.tell(trial, state=TrialState.FAIL)
-            break
-        try:
+    trial = None
+    worker = f"{socket.gethostname()}-{os.getpid()}"
+    try:
+        while len(counted(study)) < config.trials:
+            trial = study.ask()
+            slots = [t.number for t in counted(study)]
+            if trial.number not in slots[: config.trials]:
+                trial.set_user_attr("surplus", True)
+                study.tell(trial, state=TrialState.FAIL)
+                break
+            trial.set_user_attr("worker", worker)
             params = {d.name: d.suggest(trial) for d in config.space}
-            try:
-                outcome = evaluator.evaluate(params, config.objectives)
-            except OmegaError as exc:  # the strategy rejects this combination (e.g. fast>=slow)
-                trial.set_user_attr("rejected", str(exc))
-                study.tell(trial, state=TrialState.PRUNED)
-                values = None
-            else:
-                trial.set_user_attr("metrics", outcome.metrics)
-                trial.set_user_attr("segments", outcome.segments)
-                trial.set_user_attr("blocks", outcome.blocks)
-                study.tell(trial, outcome.values)
-                values = outcome.values
-        except KeyboardInterrupt:
-            study.tell(trial, state=TrialState.FAIL)
-            return SearchSummary(ran, True, time.perf_counter() - started)
-        ran += 1
-        if on_trial is not None:
-            on_trial(_event(study, config, trial.number, values))
+            values = _evaluate(study, trial, evaluator, params, config.objectives)
+            number, trial = trial.number, None
+            ran += 1
+            if on_trial is not None:
+                on_trial(_event(study, config, number, values))
+    except KeyboardInterrupt:
+        if trial is not None:
+            with contextlib.suppress(Exception):  # it may have been told already
+                study.tell(trial, state=TrialState.FAIL)
+        return SearchSummary(ran, True, time.perf_counter() - started)
     return SearchSummary(ran, False, time.perf_counter() - started)
+
+
+def _evaluate(
+    study: Study,
+    trial: Trial,
+    evaluator: Evaluator,
+    params: dict[str, ParamValue],
+    objectives: list[Objective],
+) -> list[float] | None:
+    """Backtest one trial and tell the study; None when the strategy rejects the params."""
+    from optuna.trial import TrialState
+
+    try:
+        outcome = evaluator.evaluate(params, objectives)
+    except OmegaError as exc:  # the strategy rejects this combination (e.g. fast >= slow)
+        trial.set_user_attr("rejected", str(exc))
+        study.tell(trial, state=TrialState.PRUNED)
+        return None
+    trial.set_user_attr("metrics", outcome.metrics)
+    trial.set_user_attr("segments", outcome.segments)
+    trial.set_user_attr("blocks", outcome.blocks)
+    study.tell(trial, outcome.values)
+    return outcome.values
 
 
 def _event(
