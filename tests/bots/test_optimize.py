@@ -108,7 +108,9 @@ def test_a_planted_cycle_is_found_and_survives_the_deflation(tmp_path: Path, see
     assert report["walk_forward"]["oos"]["return"] > 0
     assert report["verdict"]["edge"]
     complete = report["trials"]["complete"]
-    assert report["verdict"]["text"].startswith(f"evidence of an edge after accounting for {complete}")
+    assert report["verdict"]["text"].startswith(
+        f"evidence of an edge after accounting for {complete}"
+    )
 
 
 def test_report_is_json_and_html_with_walk_forward_importance_and_heat_map(

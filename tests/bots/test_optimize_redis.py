@@ -47,13 +47,9 @@ def test_three_processes_on_one_study_give_n_distinct_trials_and_one_result(
 ) -> None:
     data = write_market(tmp_path, 3_000, 5, amplitude=0.02, period=100)
     farm, n = "o" + uuid.uuid4().hex[:10], 30
-    procs = [
-        subprocess.Popen(
-            _command(data, "shared", n, "--json"), env=_env(redis_url, farm),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        for _ in range(3)
-    ]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    command = _command(data, "shared", n, "--json")
+    procs = [subprocess.Popen(command, env=_env(redis_url, farm), **pipes) for _ in range(3)]
     outputs = [p.communicate(timeout=100) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
     reports = [json.loads(out) for out, _ in outputs]
