@@ -173,7 +173,7 @@ def main() -> None:
                 "scaling_ratio_2_vs_1": round(scaling["2"] / one, 3),
                 "scaling_ratio_4_vs_1": round(scaling["4"] / one, 3),
             }
-        )  # fmt: skip
+        )
     )
 
 
