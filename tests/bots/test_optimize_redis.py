@@ -116,3 +116,6 @@ def test_an_existing_study_without_join_and_a_bad_objective_fail_in_one_line(
     bad = cli.invoke(app, [*args, "--objective", "profit"])
     assert bad.exit_code == 2
     assert "--objective 'profit': choose from sharpe, sortino, return, calmar" in bad.output
+    named = cli.invoke(app, [*args, "--study", "Bad Name"])
+    assert named.exit_code == 2
+    assert "study name 'Bad Name' is invalid" in named.output

@@ -27,6 +27,7 @@ from omegafarm.bots.optimize.evaluate import Evaluator, Objective
 from omegafarm.bots.optimize.space import Dimension
 from omegafarm.bots.strategy import ParamValue
 from omegafarm.core.errors import OmegaError, ValidationError
+from omegafarm.store.keys import Keys
 
 if TYPE_CHECKING:
     from optuna import Study
@@ -52,6 +53,13 @@ class OptimizeConfig:
     blocks: int = 16
     sampler: Sampler | None = None
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        Keys().optuna_study(self.study)  # a bad name fails here, before Redis is reached
+        if self.trials < 1:
+            raise ValidationError(f"--trials {self.trials}: need at least 1")
+        if not self.objectives:
+            raise ValidationError("give at least one --objective")
 
     def describe(self) -> dict[str, Any]:
         """What a joining process must agree on (stored with the study)."""
