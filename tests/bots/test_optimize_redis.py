@@ -119,3 +119,15 @@ def test_an_existing_study_without_join_and_a_bad_objective_fail_in_one_line(
     named = cli.invoke(app, [*args, "--study", "Bad Name"])
     assert named.exit_code == 2
     assert "study name 'Bad Name' is invalid" in named.output
+
+
+def test_an_unreachable_redis_fails_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    data = write_market(tmp_path, 600, 3)
+    monkeypatch.setenv("OMEGA_REDIS__URL", "redis://127.0.0.1:1")  # nothing listens on port 1
+    args = [a for a in _command(data, "nowhere", 3)[5:] if a != "--join"]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 2
+    assert "cannot open study 'nowhere' on Redis" in result.output
+    assert "Traceback" not in result.output

@@ -112,9 +112,9 @@ def optimize(
             seed=seed,
         )
         evaluator = Evaluator(base, folds=folds, blocks=blocks)
-        from omegafarm.store.optuna_journal import journal_storage, redis_url
+        from omegafarm.store.optuna_journal import journal_errors, journal_storage, redis_url
 
-        with redis_url(settings.redis) as url:
+        with redis_url(settings.redis) as url, journal_errors():
             storage = journal_storage(url, settings.redis.farm, config.study)
             found = open_study(config, storage, join=join)
             report = _search_and_report(config, found, evaluator, quiet=as_json)

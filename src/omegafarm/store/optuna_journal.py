@@ -44,6 +44,18 @@ def journal_storage(url: str, farm: str, study: str) -> BaseStorage:
 
 
 @contextmanager
+def journal_errors() -> Iterator[None]:
+    """Turn redis-py errors raised inside Optuna's backend into :class:`StoreUnavailableError`
+    (the CLI prints one line instead of a traceback when the server goes away)."""
+    import redis
+
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise StoreUnavailableError(f"the study's Redis failed: {exc}") from exc
+
+
+@contextmanager
 def redis_url(settings: RedisSettings) -> Iterator[str]:
     """The URL of the farm's Redis: the configured one, or the embedded server's.
 
