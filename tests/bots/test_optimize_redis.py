@@ -18,7 +18,7 @@ from omegafarm.cli import app
 from omegafarm.store.optuna_journal import journal_storage
 from tests.bots._market import write_market
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # subprocesses on a shared machine
 SPACE = "fast=2..20 slow=21..80"  # every combination valid: each trial is a real backtest
 
 
@@ -45,12 +45,12 @@ def _trials(redis_url: str, farm: str, study: str) -> list[Any]:
 def test_three_processes_on_one_study_give_n_distinct_trials_and_one_result(
     redis_url: str, tmp_path: Path
 ) -> None:
-    data = write_market(tmp_path, 3_000, 5, amplitude=0.02, period=100)
-    farm, n = "o" + uuid.uuid4().hex[:10], 30
+    data = write_market(tmp_path, 1_500, 5, amplitude=0.02, period=100)
+    farm, n = "o" + uuid.uuid4().hex[:10], 24
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
     command = _command(data, "shared", n, "--json")
     procs = [subprocess.Popen(command, env=_env(redis_url, farm), **pipes) for _ in range(3)]
-    outputs = [p.communicate(timeout=100) for p in procs]
+    outputs = [p.communicate(timeout=240) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
     reports = [json.loads(out) for out, _ in outputs]
     trials = _trials(redis_url, farm, "shared")
@@ -69,7 +69,7 @@ def test_three_processes_on_one_study_give_n_distinct_trials_and_one_result(
 def test_ctrl_c_keeps_completed_trials_and_the_study_resumes(
     redis_url: str, tmp_path: Path
 ) -> None:
-    data = write_market(tmp_path, 3_000, 6)
+    data = write_market(tmp_path, 2_000, 6)
     farm = "o" + uuid.uuid4().hex[:10]
     proc = subprocess.Popen(
         _command(data, "resumable", 500), env=_env(redis_url, farm),
@@ -82,7 +82,7 @@ def test_ctrl_c_keeps_completed_trials_and_the_study_resumes(
         if done == 3:
             break
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "stopped: completed trials are kept; resume with --study resumable --join" in err
     assert "verdict:" in out
@@ -93,7 +93,7 @@ def test_ctrl_c_keeps_completed_trials_and_the_study_resumes(
     target = len(kept) + 2
     resumed = subprocess.run(
         _command(data, "resumable", target, "--json"), env=_env(redis_url, farm),
-        capture_output=True, text=True, timeout=100, check=False,
+        capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["trials"]["complete"] == target
