@@ -144,3 +144,21 @@ def test_joining_a_study_with_another_space_is_refused(tmp_path: Path) -> None:
     other = OptimizeConfig(base=base, space=parse_space("fast=2..5 slow=10..40"), study="x")
     with pytest.raises(ValidationError, match="other settings"):
         open_study(other, storage, join=True)
+
+
+def test_two_objectives_run_nsga_and_the_report_ranks_by_the_first(tmp_path: Path) -> None:
+    path = write_market(tmp_path, 800, 4)
+    base = BacktestConfig(strategy=SmaCross, data=path)
+    config = OptimizeConfig(
+        base=base, space=parse_space("fast=2..9 slow=10..40"), study="mo", trials=8, folds=2,
+        blocks=4, objectives=["sharpe", "calmar"], seed=1,
+    )  # fmt: skip
+    evaluator = Evaluator(base, folds=2, blocks=4)
+    found = open_study(config, optuna.storages.InMemoryStorage(), join=False)
+    assert isinstance(found.sampler, optuna.samplers.NSGAIISampler)
+    run_search(config, found, evaluator)
+    report = build_report(config, found, evaluator)
+    values = [t.values for t in found.trials if t.values]
+    assert all(len(v) == 2 for v in values)
+    assert report["best"]["value"] == max(v[0] for v in values)
+    assert report["objectives"] == ["sharpe", "calmar"]
