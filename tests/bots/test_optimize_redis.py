@@ -91,8 +91,12 @@ def test_ctrl_c_keeps_completed_trials_and_the_study_resumes(
     assert len(kept) >= 3
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     target = len(kept) + 2
+    resume = [  # a bare --join takes the study's stored options; --trials raises the budget
+        sys.executable, "-m", "omegafarm", "--log-level", "warning", "optimize",
+        "--study", "resumable", "--join", "--trials", str(target), "--json",
+    ]  # fmt: skip
     resumed = subprocess.run(
-        _command(data, "resumable", target, "--json"), env=_env(redis_url, farm),
+        resume, env=_env(redis_url, farm),
         capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr

@@ -33,27 +33,48 @@ def _study_name(strategy: str, data: Path) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", raw).strip("-_")[:32] or "study"
 
 
+DEFAULTS: dict[str, Any] = {
+    "trials": 100, "objective": "sharpe", "folds": 5, "rolling": False, "blocks": 16,
+    "sampler": None, "symbol": None, "timeframe": None, "from": None, "to": None, "param": [],
+    "capital": "10000", "fee": "0.001",
+}  # fmt: skip
+
+
 def optimize(
     ctx: typer.Context,
-    strategy: Annotated[str, typer.Option(help="Strategy name (sma_cross, ...) or module:Class.")],
-    data: Annotated[Path, typer.Option(help="Candle file (CSV/Parquet) or a folder of them.")],
-    space: Annotated[str, typer.Option(help="Search space, e.g. 'fast=5..50 slow=20..200'.")],
-    trials: Annotated[int, typer.Option(min=1, help="Trials in the study (all processes).")] = 100,
+    strategy: Annotated[
+        str | None, typer.Option(help="Strategy name (sma_cross, ...) or module:Class.")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Candle file (CSV/Parquet) or a folder of them.")
+    ] = None,
+    space: Annotated[
+        str | None, typer.Option(help="Search space, e.g. 'fast=5..50 slow=20..200'.")
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option(min=1, help="Trials in the study, all processes [100].")
+    ] = None,
     objective: Annotated[
-        str, typer.Option(help="sharpe, sortino, return or calmar; several: 'sharpe,return'.")
-    ] = "sharpe",
-    folds: Annotated[int, typer.Option(min=1, help="Walk-forward folds.")] = 5,
+        str | None,
+        typer.Option(help="sharpe [default], sortino, return or calmar; several: 'sharpe,return'."),
+    ] = None,
+    folds: Annotated[int | None, typer.Option(min=1, help="Walk-forward folds [5].")] = None,
     rolling: Annotated[
-        bool, typer.Option("--rolling", help="Train on the previous window only (not anchored).")
-    ] = False,
-    blocks: Annotated[int, typer.Option(help="CSCV blocks for the PBO (even).")] = 16,
+        bool | None,
+        typer.Option("--rolling/--anchored", help="Train on the previous window only [anchored]."),
+    ] = None,
+    blocks: Annotated[int | None, typer.Option(help="CSCV blocks for the PBO, even [16].")] = None,
     sampler: Annotated[str | None, typer.Option(help="tpe (default), random or nsga.")] = None,
     seed: Annotated[int | None, typer.Option(help="Sampler seed (one process only).")] = None,
     study: Annotated[
         str | None, typer.Option(help="Study name (default: strategy-datafile).")
     ] = None,
     join: Annotated[
-        bool, typer.Option("--join", help="Add trials to (or resume) an existing study.")
+        bool,
+        typer.Option(
+            "--join",
+            help="Add trials to (or resume) an existing study; omitted options come from it.",
+        ),
     ] = False,
     symbol: Annotated[str | None, typer.Option(help="Symbol when --data is a folder.")] = None,
     timeframe: Annotated[
@@ -62,61 +83,38 @@ def optimize(
     from_: Annotated[str | None, typer.Option("--from", help="Start: ms or ISO date.")] = None,
     to: Annotated[str | None, typer.Option(help="End (exclusive): ms or ISO date.")] = None,
     param: Annotated[list[str], typer.Option(help="Fixed strategy parameter name=value.")] = [],  # noqa: B006  # typer needs a literal default
-    capital: Annotated[str, typer.Option(help="Starting cash in the quote currency.")] = "10000",
-    fee: Annotated[str, typer.Option(help="Fee rate per side (maker and taker).")] = "0.001",
+    capital: Annotated[
+        str | None, typer.Option(help="Starting cash in the quote currency [10000].")
+    ] = None,
+    fee: Annotated[str | None, typer.Option(help="Fee rate per side [0.001].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     html: Annotated[Path | None, typer.Option(help="Write the report as an HTML page.")] = None,
 ) -> None:
     """Search strategy parameters with Optuna; report walk-forward, PBO and deflated Sharpe."""
-    from omegafarm.bots.backtest import BacktestConfig
-    from omegafarm.bots.optimize import (
-        OBJECTIVES,
-        SAMPLERS,
-        Evaluator,
-        OptimizeConfig,
-        open_study,
-        parse_space,
-    )
-    from omegafarm.bots.strategies import get_strategy
+    from omegafarm.store.keys import Keys
+    from omegafarm.store.optuna_journal import journal_errors, journal_storage, redis_url
 
-    objectives = [o.strip() for o in objective.split(",") if o.strip()]
-    bad = [o for o in objectives if o not in OBJECTIVES]
-    if bad or not objectives:
-        raise fail(f"--objective {objective!r}: choose from {', '.join(OBJECTIVES)}")
-    if sampler is not None and sampler not in SAMPLERS:
-        raise fail(f"--sampler {sampler!r}: choose from {', '.join(SAMPLERS)}")
+    given: dict[str, Any] = {
+        "strategy": strategy, "data": None if data is None else str(data.resolve()),
+        "space": space, "trials": trials, "objective": objective, "folds": folds,
+        "rolling": rolling, "blocks": blocks, "sampler": sampler, "symbol": symbol,
+        "timeframe": timeframe, "from": from_, "to": to, "param": param or None,
+        "capital": capital, "fee": fee,
+    }  # fmt: skip
+    if study is None and (strategy is None or data is None):
+        raise fail("give --strategy, --data and --space (or --study NAME --join)")
+    name = study or _study_name(str(strategy), Path(str(data)))
     settings = load_settings_or_exit(ctx)
     try:
-        base = BacktestConfig(
-            strategy=get_strategy(strategy),
-            data=data,
-            params=_params(param),
-            symbol=symbol,
-            timeframe=timeframe,
-            from_ms=_time_ms(from_, "--from"),
-            to_ms=_time_ms(to, "--to"),
-            capital=Decimal(capital),
-            taker_fee=Decimal(fee),
-            maker_fee=Decimal(fee),
-        )
-        config = OptimizeConfig(
-            base=base,
-            space=parse_space(space),
-            study=study or _study_name(strategy, data),
-            trials=trials,
-            objectives=cast("list[Objective]", objectives),  # checked above
-            folds=folds,
-            anchored=not rolling,
-            blocks=blocks,
-            sampler=sampler,  # checked against SAMPLERS above
-            seed=seed,
-        )
-        evaluator = Evaluator(base, folds=folds, blocks=blocks)
-        from omegafarm.store.optuna_journal import journal_errors, journal_storage, redis_url
-
+        Keys().optuna_study(name)  # a bad name fails before Redis is reached
         with redis_url(settings.redis) as url, journal_errors():
-            storage = journal_storage(url, settings.redis.farm, config.study)
-            found = open_study(config, storage, join=join)
+            storage = journal_storage(url, settings.redis.farm, name)
+            stored = _stored_command(storage, name) if join else {}
+            merged = {
+                k: v if v is not None else stored.get(k, DEFAULTS.get(k)) for k, v in given.items()
+            }
+            config, evaluator = _configure(merged, name, seed)
+            found = _open(config, storage, join, merged)
             report = _search_and_report(config, found, evaluator, quiet=as_json)
         if html is not None:
             from omegafarm.bots.optimize.html import write_html
@@ -130,12 +128,74 @@ def optimize(
     _render(report, html)
 
 
+def _stored_command(storage: Any, name: str) -> dict[str, Any]:
+    """The options the study was created with (empty for a new study)."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return {}
+    found = storage.get_study_user_attrs(study_id).get("command")
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def _configure(options: dict[str, Any], name: str, seed: int | None) -> tuple[Any, Any]:
+    """The search config and the evaluator (candles loaded) from merged options."""
+    from omegafarm.bots.backtest import BacktestConfig
+    from omegafarm.bots.optimize import OBJECTIVES, SAMPLERS, Evaluator, OptimizeConfig, parse_space
+    from omegafarm.bots.strategies import get_strategy
+
+    missing = [f"--{k}" for k in ("strategy", "data", "space") if options[k] is None]
+    if missing:
+        raise fail(f"give {', '.join(missing)} (study {name!r} has no stored settings)")
+    objectives = [o.strip() for o in str(options["objective"]).split(",") if o.strip()]
+    if not objectives or any(o not in OBJECTIVES for o in objectives):
+        raise fail(f"--objective {options['objective']!r}: choose from {', '.join(OBJECTIVES)}")
+    sampler = options["sampler"]
+    if sampler is not None and sampler not in SAMPLERS:
+        raise fail(f"--sampler {sampler!r}: choose from {', '.join(SAMPLERS)}")
+    base = BacktestConfig(
+        strategy=get_strategy(options["strategy"]),
+        data=Path(options["data"]),
+        params=_params(list(options["param"])),
+        symbol=options["symbol"],
+        timeframe=options["timeframe"],
+        from_ms=_time_ms(options["from"], "--from"),
+        to_ms=_time_ms(options["to"], "--to"),
+        capital=Decimal(options["capital"]),
+        taker_fee=Decimal(options["fee"]),
+        maker_fee=Decimal(options["fee"]),
+    )
+    config = OptimizeConfig(
+        base=base,
+        space=parse_space(options["space"]),
+        study=name,
+        trials=int(options["trials"]),
+        objectives=cast("list[Objective]", objectives),  # checked above
+        folds=int(options["folds"]),
+        anchored=not options["rolling"],
+        blocks=int(options["blocks"]),
+        sampler=sampler,  # checked against SAMPLERS above
+        seed=seed,
+    )
+    return config, Evaluator(base, folds=config.folds, blocks=config.blocks)
+
+
+def _open(config: Any, storage: Any, join: bool, options: dict[str, Any]) -> Any:
+    """Open (or create) the study; a new one keeps its options for later ``--join``."""
+    from omegafarm.bots.optimize import open_study
+
+    found = open_study(config, storage, join=join)
+    if "command" not in found.user_attrs:
+        found.set_user_attr("command", options)
+    return found
+
+
 def _search_and_report(config: Any, study: Any, evaluator: Any, *, quiet: bool) -> dict[str, Any]:
     from omegafarm.bots.optimize import build_report, run_search, wait_settled
 
     err_console.print(
         f"study {config.study!r}: {config.trials} trials; add processes with "
-        f"`omega optimize ... --study {config.study} --join`",
+        f"`omega optimize --study {config.study} --join`",
         highlight=False,
     )
     if err_console.is_terminal and not quiet:
