@@ -105,7 +105,7 @@ def test_ctrl_c_keeps_completed_trials_and_the_study_resumes(
     assert {t.number for t in kept} < {t.number for t in after}
 
 
-def test_an_existing_study_without_join_and_a_bad_objective_fail_in_one_line(
+def test_worker_joins_a_study_and_bad_input_fails_in_one_line(
     redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
 ) -> None:
     data = write_market(tmp_path, 600, 2)
@@ -114,6 +114,9 @@ def test_an_existing_study_without_join_and_a_bad_objective_fail_in_one_line(
     args = [a for a in _command(data, "once", 3)[5:] if a != "--join"]  # optimize ...
     first = cli.invoke(app, args)
     assert first.exit_code == 0, first.output
+    worker = cli.invoke(app, ["worker", "--optimize", "once"])  # joins: the budget is spent
+    assert worker.exit_code == 0, worker.output
+    assert "after accounting for 3 trials" in worker.output
     again = cli.invoke(app, args)
     assert again.exit_code == 2
     assert "study 'once' already exists: add --join" in again.output
