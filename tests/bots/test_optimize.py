@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,20 @@ def test_two_objectives_run_nsga_and_the_report_ranks_by_the_first(tmp_path: Pat
     assert all(len(v) == 2 for v in values)
     assert report["best"]["value"] == max(v[0] for v in values)
     assert report["objectives"] == ["sharpe", "calmar"]
+
+
+def test_rolling_walk_forward_trains_on_the_previous_window_only(tmp_path: Path) -> None:
+    path = write_market(tmp_path, 900, 8)
+    base = BacktestConfig(strategy=SmaCross, data=path)
+    config = OptimizeConfig(
+        base=base, space=parse_space("fast=2..9 slow=10..40"), study="roll", trials=6, folds=3,
+        blocks=4, anchored=False, seed=2,
+    )  # fmt: skip
+    evaluator = Evaluator(base, folds=3, blocks=4)
+    found = open_study(config, optuna.storages.InMemoryStorage(), join=False)
+    run_search(config, found, evaluator)
+    folds = build_report(config, found, evaluator)["walk_forward"]["folds"]
+    first_ms = int(evaluator.ts_ms[0])
+    assert folds[0]["train_from_ms"] == first_ms
+    for before, after in itertools.pairwise(folds):
+        assert after["train_from_ms"] == before["test_from_ms"]

@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from scipy import stats
 
 from omegafarm.cosmic.overfitting import (
@@ -94,3 +97,17 @@ def test_pbo_needs_an_even_number_of_blocks_and_two_trials() -> None:
     stats_ = np.zeros((3, 4, 8))
     assert math.isnan(pbo_from_blocks(stats_).pbo)
     assert math.isnan(pbo_from_blocks(np.zeros((4, 1, 8))).pbo)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    arrays(np.float64, (64, 5), elements=st.floats(-0.2, 0.2, allow_nan=False)),
+    st.integers(1, 500),
+)
+def test_finite_returns_give_finite_pbo_and_dsr(returns: np.ndarray, n_trials: int) -> None:
+    found = pbo(returns, blocks=4)
+    assert 0.0 <= found.pbo <= 1.0
+    m = moments(block_stats(returns[:, 0], [0, 32, 64]))
+    dsr = deflated_sharpe(m.sharpe, m.count, m.skew, m.kurtosis, n_trials, 1 / 63)
+    assert all(math.isfinite(x) for x in (m.sharpe, m.skew, m.kurtosis, dsr.dsr))
+    assert 0.0 <= dsr.p_value <= 1.0
