@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 console = Console()
 err_console = Console(stderr=True)
-SETTLE_TIMEOUT_S = 600.0
 
 
 def _study_name(strategy: str, data: Path) -> str:
@@ -214,7 +213,7 @@ def _search_and_report(config: Any, study: Any, evaluator: Any, *, quiet: bool) 
             f"stopped: completed trials are kept; resume with --study {config.study} --join",
             highlight=False,
         )
-    elif not wait_settled(study, SETTLE_TIMEOUT_S):
+    elif not wait_settled(study):
         err_console.print("other processes still run trials; reporting on what is done")
     return build_report(config, study, evaluator)
 

@@ -230,11 +230,23 @@ def _event(
     )
 
 
-def wait_settled(study: Study, timeout_s: float, poll_s: float = 0.2) -> bool:
+def wait_settled(study: Study, timeout_s: float | None = None, poll_s: float = 0.2) -> bool:
     """Wait until no trial of the study is running (other processes finish their last one),
-    so every joined process reports on the same trials. False on timeout."""
+    so every joined process reports on the same trials. False on timeout.
+
+    The default timeout is five times the longest finished trial plus 30 s (at most 10 min):
+    a trial left running by a killed process must not hold every later report for long.
+    """
     from optuna.trial import TrialState
 
+    if timeout_s is None:
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        spans = [
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            for t in done
+            if t.datetime_complete is not None and t.datetime_start is not None
+        ]
+        timeout_s = min(600.0, 5 * max(spans, default=6.0) + 30.0)
     deadline = time.monotonic() + timeout_s
     while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if time.monotonic() > deadline:
