@@ -10,19 +10,19 @@ unit when SMA(fast) crosses above SMA(slow), flat when it crosses back, 0.1 % fe
    block statistics written to the journal). Baseline: ``Backtest.optimize`` on the same grid
    with its process pool replaced by one in-process worker. Setup (loading candles) is not
    timed for either. Metric: trials per second.
-2. Scaling: 1, 2 and 4 ``omega optimize --join`` processes on one study through Redis
-   (random sampler, SCALE_TRIALS trials in all). Throughput = trials / (last trial end - first
-   trial start), read from the study, so interpreter start-up is not counted.
+2. Scaling: 1, 2 and 4 processes joined on one study through Redis, each running the same
+   ``run_search`` loop as ``omega optimize --join`` (random sampler, SCALE_TRIALS trials in
+   all). Each loads the candles, then all start together (a barrier); throughput = trials /
+   time from the start to the last process's end.
 
-The machine has 2 cores shared with other work: read the scaling row with that in mind.
+The machine has 2 cores shared with other work, so next to each scaling row the bench measures
+what the machine gives more processes at that moment: the same number of pure-Python busy
+loops, their work rate relative to one loop (2.0 = two free cores).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -40,7 +40,8 @@ from omegafarm.store import RedisSettings
 from omegafarm.store.optuna_journal import journal_storage, redis_url
 
 FASTS, SLOWS = [5, 10, 15, 20], [30, 60]
-SCALE_TRIALS = 12
+SCALE_TRIALS = 16
+SCALE_SPACE = "fast=5..30 slow=40..120"
 FARM = "bench"
 
 
@@ -48,17 +49,10 @@ def run_ours(path: Path, url: str) -> float:
     """Trials/s of the grid through the study on Redis, one process."""
     import optuna
 
-    base = BacktestConfig(
-        strategy=SmaCross, data=path, params={"amount": 1.0}, capital=Decimal(10_000_000),
-        taker_fee=Decimal(str(FEE)), maker_fee=Decimal(str(FEE)),
-        book=BookSettings(spread_floor_bps=0, spread_sigma_mult=0, level_volume_fraction=1e9),
-    )  # fmt: skip
     space = f"fast={','.join(map(str, FASTS))} slow={','.join(map(str, SLOWS))}"
     n = len(FASTS) * len(SLOWS)
-    config = OptimizeConfig(
-        base=base, space=parse_space(space), study=f"grid-{time.time_ns()}", trials=n, folds=1,
-        sampler="random",
-    )  # fmt: skip
+    config = _config(path, f"grid-{time.time_ns()}", space, n)
+    base = config.base
     evaluator = Evaluator(base, folds=1, blocks=16)  # loads the candles once
     study = open_study(config, journal_storage(url, FARM, config.study), join=False)
     for fast in FASTS:
@@ -115,32 +109,87 @@ def run_backtesting_py(path: Path) -> float:
     return (len(heat) + 1) / elapsed
 
 
+def _config(path: Path, study: str, space: str, trials: int) -> OptimizeConfig:
+    base = BacktestConfig(
+        strategy=SmaCross, data=path, params={"amount": 1.0}, capital=Decimal(10_000_000),
+        taker_fee=Decimal(str(FEE)), maker_fee=Decimal(str(FEE)),
+        book=BookSettings(spread_floor_bps=0, spread_sigma_mult=0, level_volume_fraction=1e9),
+    )  # fmt: skip
+    return OptimizeConfig(
+        base=base, space=parse_space(space), study=study, trials=trials, folds=1,
+        sampler="random",
+    )  # fmt: skip
+
+
+def _scale_worker(path: Path, url: str, study: str, barrier: Any) -> None:
+    """One joined process: load the candles, wait for the others, then take trials."""
+    import optuna
+
+    config = _config(path, study, SCALE_SPACE, SCALE_TRIALS)
+    evaluator = Evaluator(config.base, folds=1, blocks=16)
+    loaded = optuna.load_study(
+        study_name=study,
+        storage=journal_storage(url, FARM, study),
+        sampler=optuna.samplers.RandomSampler(),
+    )
+    barrier.wait()
+    run_search(config, loaded, evaluator)
+
+
 def run_scaling(path: Path, url: str, processes: int) -> float:
-    """Trials/s of ``processes`` joined ``omega optimize`` processes on one study."""
+    """Trials/s of ``processes`` processes joined on one study through Redis, timed from the
+    moment all of them have loaded their candles to the last trial's end."""
+    import multiprocessing as mp
+
     import optuna
 
     study = f"scale{processes}-{time.time_ns() % 10**9}"
-    env = {**os.environ, "OMEGA_REDIS__URL": url, "OMEGA_REDIS__FARM": FARM}
-    command = [
-        sys.executable, "-m", "omegafarm", "--log-level", "warning", "optimize",
-        "--strategy", "sma_cross", "--data", str(path), "--space", "fast=5..30 slow=40..120",
-        "--trials", str(SCALE_TRIALS), "--folds", "1", "--sampler", "random",
-        "--param", "amount=1", "--capital", "10000000", "--study", study, "--join", "--json",
-    ]  # fmt: skip
+    config = _config(path, study, SCALE_SPACE, SCALE_TRIALS)
+    open_study(config, journal_storage(url, FARM, study), join=False)
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(processes + 1)
     procs = [
-        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ctx.Process(target=_scale_worker, args=(path, url, study, barrier))
         for _ in range(processes)
     ]
     for proc in procs:
-        _, err = proc.communicate(timeout=1800)
-        if proc.returncode:
-            raise SystemExit(f"optimize process failed: {err.decode()[-2000:]}")
+        proc.start()
+    barrier.wait(timeout=600)
+    start = time.perf_counter()
+    for proc in procs:
+        proc.join(timeout=1800)
+        if proc.exitcode:
+            raise SystemExit(f"a joined process failed with exit code {proc.exitcode}")
+    elapsed = time.perf_counter() - start
     loaded = optuna.load_study(study_name=study, storage=journal_storage(url, FARM, study))
-    trials = loaded.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    assert len(trials) == SCALE_TRIALS
-    first = min(t.datetime_start for t in trials if t.datetime_start)
-    last = max(t.datetime_complete for t in trials if t.datetime_complete)
-    return SCALE_TRIALS / (last - first).total_seconds()
+    done = loaded.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(done) == SCALE_TRIALS
+    return SCALE_TRIALS / elapsed
+
+
+def _busy(n: int = 10_000_000) -> None:
+    total = 0
+    for i in range(n):
+        total += i
+
+
+def cpu_ceiling(processes: int) -> float:
+    """Work rate of ``processes`` pure-Python busy loops relative to one: what the machine
+    gives right now to more processes (2.0 at 2 processes on 2 idle cores)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+
+    def rate(p: int) -> float:
+        procs = [ctx.Process(target=_busy) for _ in range(p)]
+        start = time.perf_counter()
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        return p / (time.perf_counter() - start)
+
+    return rate(processes) / rate(1)
 
 
 def main() -> None:
@@ -151,14 +200,17 @@ def main() -> None:
             base = run_backtesting_py(path)
             ours = run_ours(path, url)
             scaling: dict[str, Any] = {}
+            ceiling: dict[str, float] = {}
             for processes in (1, 2, 4):
                 scaling[str(processes)] = run_scaling(path, url, processes)
+                ceiling[str(processes)] = cpu_ceiling(processes)
     one = scaling["1"]
     print(f"1 process, {len(FASTS) * len(SLOWS)} evaluations on 100k bars: ours {ours:.3f} "
           f"trials/s, backtesting.py optimize {base:.3f} trials/s ({ours / base:.2f}x)")  # fmt: skip
     for p, rate in scaling.items():
         print(f"{p} joined process(es), {SCALE_TRIALS} trials: {rate:.3f} trials/s "
-              f"({rate / one:.2f}x of 1)")  # fmt: skip
+              f"({rate / one:.2f}x of 1; busy loops on this machine now: "
+              f"{ceiling[p]:.2f}x)")  # fmt: skip
     print(
         json.dumps(
             {
@@ -172,6 +224,7 @@ def main() -> None:
                 "scaling_trials_per_s": {k: round(v, 4) for k, v in scaling.items()},
                 "scaling_ratio_2_vs_1": round(scaling["2"] / one, 3),
                 "scaling_ratio_4_vs_1": round(scaling["4"] / one, 3),
+                "cpu_ceiling_ratio": {k: round(v, 3) for k, v in ceiling.items()},
             }
         )
     )

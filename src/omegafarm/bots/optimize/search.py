@@ -111,9 +111,11 @@ def make_sampler(name: Sampler | None, n_objectives: int, seed: int | None) -> B
         return optuna.samplers.NSGAIISampler(seed=seed)
     if n_objectives > 1:
         raise ValidationError("several objectives need --sampler nsga or random")
-    with warnings.catch_warnings():  # multivariate TPE is marked experimental
+    # constant_liar: trials other processes are running count as bad guesses, so joined
+    # processes do not all pile onto the same spot. Both options are marked experimental.
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
 
 
 def open_study(config: OptimizeConfig, storage: BaseStorage, *, join: bool) -> Study:
