@@ -100,6 +100,8 @@ def optimize(
         "timeframe": timeframe, "from": from_, "to": to, "param": param or None,
         "capital": capital, "fee": fee,
     }  # fmt: skip
+    if html is not None and html.suffix.lower() != ".html":
+        raise fail(f"--html {html}: the report file must end in .html")
     if study is None and (strategy is None or data is None):
         raise fail("give --strategy, --data and --space (or --study NAME --join)")
     name = study or _study_name(str(strategy), Path(str(data)))
