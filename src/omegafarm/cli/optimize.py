@@ -248,7 +248,8 @@ def _render(report: dict[str, Any], html: Path | None) -> None:
     obj = report["objective"]
     console.print(
         f"[bold]{report['strategy']}[/] on {report['symbol']} {report['timeframe']}, "
-        f"{report['bars']:,} bars, study {report['study']}: {report['trials']}",
+        f"{report['bars']:,} bars, study {report['study']}: "
+        + ", ".join(f"{v} {k}" for k, v in report["trials"].items()),
         highlight=False,
     )
     if "best" in report:
