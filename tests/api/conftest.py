@@ -87,9 +87,7 @@ async def start_farm(
             ),
         ]
     registry = ServiceRegistry(services)
-    api = ApiService(  # a long ticker TTL: the cache test must not race the clock
-        ApiSettings(port=0, ticker_cache_ttl_s=60), registry, metrics_registry=metrics
-    )
+    api = ApiService(ApiSettings(port=0), registry, metrics_registry=metrics)
     registry.add(api)
     await registry.start_all()
     tokens: dict[str, str] = {}

@@ -20,7 +20,7 @@ from starlette.requests import HTTPConnection
 from omegafarm.core.errors import ServiceStateError, StoreError
 from omegafarm.core.service import ServiceState
 from omegafarm.security import AuthenticationError, Principal, Role, SecurityService
-from omegafarm.store import RateSpec
+from omegafarm.store import RateSpec, keys
 
 SESSION_COOKIE = "omega_session"
 CSRF_COOKIE = "omega_csrf"
@@ -59,7 +59,7 @@ class Access:
             return None
         service = security_service(request)
         principal = await _authenticate(request, service)
-        await _spend_rate_limit(service, f"api:{principal.credential_id}", 1.0)
+        await _spend_rate_limit(service, keys.api_bucket(principal.credential_id), 1.0)
         if not principal.allows(self.role):
             await service.audit.append(
                 "access_denied",
@@ -94,7 +94,7 @@ async def _authenticate(request: HTTPConnection, service: SecurityService) -> Pr
         principal = service.authenticate(cookie, "oms")
     except AuthenticationError as exc:
         _log.info("authentication_failed", path=request.url.path, reason=str(exc))
-        await _spend_rate_limit(service, f"authfail:{client_address(request)}", 1.0)
+        await _spend_rate_limit(service, keys.authfail_bucket(client_address(request)), 1.0)
         await service.audit.append(
             "auth_failed",
             actor=client_address(request),
@@ -156,7 +156,7 @@ async def spend_login_attempt(request: HTTPConnection, service: SecurityService)
     per_min = service.settings.login_attempts_per_min
     spec = RateSpec(limit=per_min, period_s=60.0, burst=max(1.0, per_min / 2))
     reservation = await redis.ratelimit_acquire(
-        f"login:{client_address(request)}", spec, 1.0, max_wait_s=0
+        keys.login_bucket(client_address(request)), spec, 1.0, max_wait_s=0
     )
     if not reservation.reserved:
         retry_after = max(1, math.ceil(reservation.wait_s))

@@ -22,7 +22,6 @@ class ApiSettings(BaseModel):
     tls_keyfile: Path | None = None
     stop_timeout_s: float = Field(default=3.0, gt=0, le=60)
     ws_queue_size: int = Field(default=256, ge=1, le=100_000)
-    ticker_cache_ttl_s: float = Field(default=1.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _public_needs_tls_or_consent(self) -> ApiSettings:
@@ -81,6 +80,9 @@ def _default_rules() -> list[AlertRule]:
     return [
         AlertRule(name="redis-unreachable", kind="unavailable", service="redis", for_s=30),
         AlertRule(name="exchange-unreachable", kind="unavailable", service="exchange", for_s=30),
+        AlertRule(  # a deaf bot: no candle for 3 of its timeframes (see bots.staleness)
+            name="bots-silent", kind="metric", metric="omega_farm_bots_silent", threshold=0.0
+        ),
         AlertRule(
             name="error-rate",
             kind="metric",

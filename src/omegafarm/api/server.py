@@ -66,7 +66,6 @@ class ApiService(BaseService[ApiSettings]):
         self.app = create_app(
             self._registry, metrics_registry=self._metrics_registry, ws_queue_size=s.ws_queue_size
         )
-        self.app.state.ticker_cache_ttl_s = s.ticker_cache_ttl_s
         config = uvicorn.Config(
             self.app,
             host=s.host,

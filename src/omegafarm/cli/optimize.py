@@ -35,7 +35,7 @@ def _study_name(strategy: str, data: Path) -> str:
 DEFAULTS: dict[str, Any] = {
     "trials": 100, "objective": "sharpe", "folds": 5, "rolling": False, "blocks": 16,
     "sampler": None, "symbol": None, "timeframe": None, "from": None, "to": None, "param": [],
-    "capital": "10000", "fee": "0.001",
+    "capital": None, "fee": "0.001", "fill": "spread", "slippage_bps": 0.0,
 }  # fmt: skip
 
 
@@ -83,9 +83,16 @@ def optimize(
     to: Annotated[str | None, typer.Option(help="End (exclusive): ms or ISO date.")] = None,
     param: Annotated[list[str], typer.Option(help="Fixed strategy parameter name=value.")] = [],  # noqa: B006  # typer needs a literal default
     capital: Annotated[
-        str | None, typer.Option(help="Starting cash in the quote currency [10000].")
+        str | None,
+        typer.Option(help="Starting cash as in `omega backtest` ('1', '1BTC', '20ETH')."),
     ] = None,
     fee: Annotated[str | None, typer.Option(help="Fee rate per side [0.001].")] = None,
+    fill: Annotated[
+        str | None, typer.Option(help="Taker fills as in `omega backtest`: spread, book, none.")
+    ] = None,
+    slippage_bps: Annotated[
+        float | None, typer.Option(min=0.0, help="Extra cost per taker fill, bps [0].")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     html: Annotated[Path | None, typer.Option(help="Write the report as an HTML page.")] = None,
 ) -> None:
@@ -98,7 +105,7 @@ def optimize(
         "space": space, "trials": trials, "objective": objective, "folds": folds,
         "rolling": rolling, "blocks": blocks, "sampler": sampler, "symbol": symbol,
         "timeframe": timeframe, "from": from_, "to": to, "param": param or None,
-        "capital": capital, "fee": fee,
+        "capital": capital, "fee": fee, "fill": fill, "slippage_bps": slippage_bps,
     }  # fmt: skip
     if html is not None and html.suffix.lower() != ".html":
         raise fail(f"--html {html}: the report file must end in .html")
@@ -144,6 +151,7 @@ def _configure(options: dict[str, Any], name: str, seed: int | None) -> tuple[An
     from omegafarm.bots.backtest import BacktestConfig
     from omegafarm.bots.optimize import OBJECTIVES, SAMPLERS, Evaluator, OptimizeConfig, parse_space
     from omegafarm.bots.strategies import get_strategy
+    from omegafarm.exchange.paper.config import BookSettings
 
     missing = [f"--{k}" for k in ("strategy", "data", "space") if options[k] is None]
     if missing:
@@ -162,9 +170,10 @@ def _configure(options: dict[str, Any], name: str, seed: int | None) -> tuple[An
         timeframe=options["timeframe"],
         from_ms=_time_ms(options["from"], "--from"),
         to_ms=_time_ms(options["to"], "--to"),
-        capital=Decimal(options["capital"]),
+        capital=options["capital"],
         taker_fee=Decimal(options["fee"]),
         maker_fee=Decimal(options["fee"]),
+        book=BookSettings(fill=options["fill"], slippage_bps=float(options["slippage_bps"])),
     )
     config = OptimizeConfig(
         base=base,

@@ -75,9 +75,11 @@ class Evaluator:
         self.base = base
         self.folds = folds
         self.blocks = blocks
-        self.source = load_source(base.data, base.symbol, base.timeframe)
+        self.source, check = load_source(base.data, base.symbol, base.timeframe)
+        self.warnings = list(check.warnings)
         probe = Backtest(base, self.source)  # checks the range once; its exchange is dropped
         self.n_bars = probe.i1 - probe.i0
+        self.capital = float(probe.capital)  # resolved once: '20ETH' at the first open
         self.symbol = probe.symbol
         self.timeframe = self.source.timeframe
         self.ts_ms = probe.candles.ts[probe.i0 : probe.i1].astype(np.int64)
@@ -94,8 +96,7 @@ class Evaluator:
         """Per-bar returns of one parameter set over the range, and its headline metrics."""
         config = replace(self.base, params={**self.base.params, **params})
         result = Backtest(config, self.source).run()
-        capital = float(self.base.capital)
-        curve = np.concatenate(([capital], result.equity))
+        curve = np.concatenate(([float(result.capital)], result.equity))
         returns = np.diff(curve) / curve[:-1]
         metrics: dict[str, Any] = {**result.performance.as_dict(), "halted": result.halted}
         self._returns[tuple(sorted(params.items()))] = returns

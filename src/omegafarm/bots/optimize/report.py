@@ -106,7 +106,7 @@ def _walk_forward(
             "test_return": score(test, "return", evaluator.per_year),
         })  # fmt: skip
     oos = np.concatenate(pieces)
-    capital = float(config.base.capital)
+    capital = evaluator.capital
     equity = capital * np.cumprod(1.0 + oos)
     oos_ts = ts[edges[1] : edges[-1]]
     step = max(1, equity.size // CURVE_POINTS)
