@@ -122,6 +122,8 @@ def optimize(
                 k: v if v is not None else stored.get(k, DEFAULTS.get(k)) for k, v in given.items()
             }
             config, evaluator = _configure(merged, name, seed)
+            for warning in evaluator.warnings:
+                err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
             found = _open(config, storage, join, merged)
             report = _search_and_report(config, found, evaluator, quiet=as_json)
         if html is not None:
