@@ -121,8 +121,17 @@ def worker_command(
     worker_id: Annotated[
         str | None, typer.Option(help="Worker id (default host-pid-rand).")
     ] = None,
+    optimize: Annotated[
+        str | None,
+        typer.Option(help="Instead of bots, add trials to this `omega optimize` study."),
+    ] = None,
 ) -> None:
     """Run bots of the farm in this process (share one Redis; stop with Ctrl-C or SIGTERM)."""
+    if optimize is not None:  # same as `omega optimize --study NAME --join`
+        from omegafarm.cli.optimize import optimize as join_study
+
+        join_study(ctx, study=optimize, join=True)
+        return
     from omegafarm.bots.worker import Worker
 
     async def work(redis: Any, settings: Any) -> None:
