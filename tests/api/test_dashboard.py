@@ -42,3 +42,36 @@ def test_every_api_path_the_script_calls_is_a_route() -> None:
             p.match(trimmed) or r.startswith(trimmed + "/")
             for p, r in zip(patterns, routes, strict=True)
         ), path
+
+
+async def test_the_vendored_chart_library_is_served_with_its_licence_and_pinned_version(
+    farm: Farm,
+) -> None:
+    vendor = files("omegafarm.api") / "static" / "vendor"
+    version = (vendor / "lightweight-charts.VERSION").read_text().strip()
+    async with farm.client() as http:
+        lib = await http.get("/dashboard/vendor/lightweight-charts.js")
+        licence = await http.get("/dashboard/vendor/lightweight-charts.LICENSE")
+        other = await http.get("/dashboard/vendor/evil.js")
+        page = await http.get("/dashboard/")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    assert lib.status_code == 200 and f"Lightweight Charts™ v{version}" in lib.text[:300]
+    assert lib.headers["content-type"].startswith("text/javascript")
+    assert "Apache License" in licence.text and "Version 2.0" in licence.text
+    assert other.status_code == 404
+    assert '<script src="/dashboard/vendor/lightweight-charts.js"' in page.text
+    assert "https://" not in re.sub(r'<a href="https://[^"]+"', "", page.text)  # no CDN
+
+
+async def test_a_lesson_comes_as_sanitised_html_with_dashboard_links(farm: Farm) -> None:
+    async with farm.client("viewer") as http:
+        lesson = await http.get("/api/v1/education/html/lessons/order-books")
+        term = await http.get("/api/v1/education/html/glossary/order-book")
+        missing = await http.get("/api/v1/education/html/lessons/no-such-lesson")
+    html = lesson.json()["html"]
+    assert lesson.json()["title"] == "How an order book works"
+    assert "<h2>Bids and asks</h2>" in html and "<table>" in html
+    assert 'href="#/learn/glossary/order-book"' in html and "glossary:" not in html
+    assert 'href="#/learn/lesson/paper-exchange"' in html
+    assert term.status_code == 200 and "<p>" in term.json()["html"]
+    assert missing.status_code == 404

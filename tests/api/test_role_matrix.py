@@ -91,6 +91,7 @@ def test_policy_writes_need_trader_and_admin_paths_need_admin() -> None:
                 "/dashboard/",
                 "/dashboard/app.js",
                 "/dashboard/style.css",
+                "/dashboard/vendor/{name}",  # the vendored chart library, licence, version
             }, f"{route.path} is public"
 
 

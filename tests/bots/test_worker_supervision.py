@@ -124,22 +124,19 @@ async def test_a_worker_on_a_cluster_without_cluster_mode_reports_a_configuratio
     degraded worker whose reason says to set cluster mode."""
     from pydantic import SecretStr
 
-    from omegafarm.store import RedisSettings
+    from omegafarm.store import Keys, RedisSettings
     from omegafarm.store.testing import ValkeyCluster
     from tests.store.test_cluster import _slot_of
 
     cluster = ValkeyCluster(tmp_path).start()
-    plain = RedisClient(
-        RedisSettings(url=SecretStr(f"redis://127.0.0.1:{cluster.ports[0]}"), farm="moved"),
+    worker_id = "w0"
+    heartbeat = Keys("moved").key(_names.worker(worker_id))  # hash-tagged: one slot
+    port = next(p for p in cluster.ports if p != cluster.port_of_slot(_slot_of(heartbeat)))
+    plain = RedisClient(  # a node that does not serve the heartbeat's slot: MOVED
+        RedisSettings(url=SecretStr(f"redis://127.0.0.1:{port}"), farm="moved"),
         metrics_registry=CollectorRegistry(),
     )
     await plain.initialize()
-    worker_id = next(  # a worker whose heartbeat key lives on another node: MOVED
-        f"w{i}"
-        for i in range(100)
-        if cluster.port_of_slot(_slot_of(plain.keys.key(_names.worker(f"w{i}"))))
-        != cluster.ports[0]
-    )
     worker = Worker(plain, farm_settings(ttl_s=1.5), worker_id)
     worker.supervisor._base_backoff_s = 0.01  # keep the test short: restarts come fast
     stop = asyncio.Event()

@@ -74,7 +74,7 @@ def test_glossary_lists_and_shows_terms(learn) -> None:  # type: ignore[no-untyp
 
 
 def test_tutorial_walk_through_with_piped_answers(learn) -> None:  # type: ignore[no-untyped-def]
-    answers = "2\nbuy market 0.01\n1\n20\n"
+    answers = "2\nbuy market 0.01\n\n1\n20\n"  # the empty line skips the failed order step
     result = learn("tutorial", "first-order", "--user", "dave", stdin=answers)
     assert result.exit_code == 0, result.output
     assert "Correct. A buy limit fills" in result.output

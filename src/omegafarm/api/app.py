@@ -21,7 +21,7 @@ from omegafarm import __version__
 from omegafarm.api import dashboard, ws
 from omegafarm.api.auth import PUBLIC
 from omegafarm.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
-from omegafarm.api.routes import admin, analysis, bots, education, exchange, session
+from omegafarm.api.routes import admin, analysis, bots, education, exchange, learn_html, session
 from omegafarm.api.tracing import TracingMiddleware
 from omegafarm.core.health import HealthState, aggregate
 from omegafarm.core.metrics import render_prometheus
@@ -77,7 +77,7 @@ def create_app(
     app.add_middleware(TracingMiddleware)
     install_problem_handlers(app)
     _add_health_routes(app, registry, metrics_registry)
-    for module in (session, exchange, analysis, education, bots, admin):
+    for module in (session, exchange, analysis, education, learn_html, bots, admin):
         app.include_router(module.router)
     app.include_router(ws.router)
     app.include_router(dashboard.router)

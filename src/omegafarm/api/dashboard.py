@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import RedirectResponse, Response
 
 from omegafarm.api.auth import PUBLIC
@@ -24,6 +24,10 @@ _TYPES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
+    # TradingView lightweight-charts (Apache-2.0), vendored by scripts/vendor-lightweight-charts.sh
+    "vendor/lightweight-charts.js": "text/javascript; charset=utf-8",
+    "vendor/lightweight-charts.LICENSE": "text/plain; charset=utf-8",
+    "vendor/lightweight-charts.VERSION": "text/plain; charset=utf-8",
 }
 
 
@@ -50,3 +54,12 @@ async def script() -> Response:
 @router.get("/dashboard/style.css")
 async def style() -> Response:
     return _asset("style.css")
+
+
+@router.get("/dashboard/vendor/{name}")
+async def vendored(name: str) -> Response:
+    """The vendored charting library, its licence and its pinned version (nothing else)."""
+    path = f"vendor/{name}"
+    if path not in _TYPES:
+        raise HTTPException(404, f"no dashboard file {path!r}")
+    return _asset(path)

@@ -62,6 +62,7 @@ class LiveBot:
         self.commands_sent = 0
         self._sampled = -1
         self._peak, self._max_dd = 0.0, 0.0
+        self._status: dict[str, Any] | None = None  # the last status record written
         self._lock = asyncio.Lock()  # one event at a time: saved state follows event order
 
     @property
@@ -239,6 +240,22 @@ class LiveBot:
             },
         }  # fmt: skip
 
+    @property
+    def status_ttl_s(self) -> float:
+        """How long a status record lives: three lease periods, so a dead worker's bots stop
+        reporting "running" soon after their leases expire."""
+        return 3 * self.leases.ttl_ms / 1000
+
+    async def refresh_status(self) -> None:
+        """Write the status record again (the worker calls this at each lease renewal, every
+        ``lease_ttl_s / 3``): it is written on every change, but a bot on one-hour candles may
+        not change for an hour, and an expired record reads as "starting" on the dashboard."""
+        if self._status is None:
+            return
+        async with self._lock:  # ``updated_ms`` stays the time of the last change
+            self._status["refreshed_ms"] = int(time.time() * 1000)
+            await self.redis.set(_names.status(self.id), self._status, ttl_s=self.status_ttl_s)
+
     async def _report(self) -> None:
         trader = self._t
         ledger = trader.ledger
@@ -263,9 +280,9 @@ class LiveBot:
             "open_orders": len(ledger.open_orders()),
             "updated_ms": int(time.time() * 1000),
         }
-        await self.redis.set(
-            _names.status(self.id), status, ttl_s=max(30.0, 3 * self.leases.ttl_ms / 1000)
-        )
+        status["refreshed_ms"] = status["updated_ms"]
+        self._status = status
+        await self.redis.set(_names.status(self.id), status, ttl_s=self.status_ttl_s)
         if trader.feed.stop and trader.feed.version != self._sampled:  # one sample per candle
             self._sampled = trader.feed.version
             sample = {"ts_ms": int(trader.feed.ts_ms[-1]), "equity": status["equity"],

@@ -174,6 +174,8 @@ class Worker:
             if not await self.leases.renew(bot.lease):
                 _log.warning("lease_lost", worker=self.id, bot_id=bot_id)
                 await self._drop(bot_id, release=False)
+            else:
+                await bot.refresh_status()  # live within its TTL whatever the timeframe
         wanted = await self.wanted_bots()
         wanted_ids = {b.id for b in wanted}
         for bot_id in [b for b in self.bots if b not in wanted_ids]:

@@ -36,6 +36,10 @@ LazyGroup.lazy = {
         "omegafarm.cli.backtest:backtest",
         "Backtest a strategy on historical candles (or sweep a parameter grid).",
     ),
+    "optimize": LazyCommand(
+        "omegafarm.cli.optimize:optimize",
+        "Search strategy parameters with Optuna; report walk-forward, PBO and deflated Sharpe.",
+    ),
     "bots": LazyCommand("omegafarm.cli.bots:app", "List, start, stop and inspect the farm's bots."),
     "worker": LazyCommand(
         "omegafarm.cli.bots:worker_command",

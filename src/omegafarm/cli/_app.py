@@ -78,6 +78,11 @@ def _root(
     ] = False,
 ) -> None:
     ctx.ensure_object(dict).update(config=config, log_format=log_format, log_level=log_level)
+    # Logs go to stderr from the first line on (structlog's default is stdout), so a command's
+    # output stays clean for pipes; the settings reconfigure the level and format later.
+    from omegafarm.core.logging import configure_logging
+
+    configure_logging(level=log_level or "info", fmt="json" if log_format == "json" else "console")
 
 
 @app.command()
@@ -115,6 +120,7 @@ def up(
 async def _announce_when_started(registry: Any) -> None:
     await registry.started.wait()
     lines = ["[bold green]omega is up[/]"]
+    dashboard, users = None, None
     for service in registry:
         if service.name == "redis" and service.embedded is not None:
             server = service.embedded
@@ -122,9 +128,27 @@ async def _announce_when_started(registry: Any) -> None:
         elif service.name == "api":
             url = service.url
             detail = f"{url}  (health: {url}/health, metrics: {url}/metrics, docs: {url}/docs)"
+            dashboard = f"{url}/dashboard/"
+        elif service.name == "bots" and hasattr(service, "farm_status"):
+            from omegafarm.core.errors import OmegaError
+
+            try:
+                farm = await service.farm_status()
+                detail = f"{farm['bots']} bots in the farm; workers pick them up within seconds"
+            except OmegaError as exc:
+                detail = f"bots: {exc}"
         else:
             detail = (await service.health()).reason
+        if service.name == "security" and hasattr(service, "list_users"):
+            users = len(service.list_users())
         lines.append(f"  {service.name:<10} {detail}")
+    if dashboard:
+        lines.append(f"[bold]Dashboard:[/] {dashboard}")
+    if users == 0:
+        lines.append(
+            "No user yet. Create the first admin (it asks for a password), then log in:\n"
+            "  omega users add admin --role admin"
+        )
     lines.append("Press Ctrl-C to stop.")
     console.print("\n".join(lines), highlight=False, soft_wrap=True)
 
@@ -148,8 +172,7 @@ def config_show(
     if as_json:
         console.print_json(json.dumps(data))
         return
-    for section, values in data.items():
-        console.print(f"[bold][{section}][/]", highlight=False)
-        for key, value in values.items():
-            console.print(f"{key} = {json.dumps(value)}", highlight=False, markup=False)
-        console.print()
+    from omegafarm.cli._toml import dumps
+
+    # plain stdout, not rich: "[log]" would be read as markup, and long lines must not wrap
+    typer.echo(dumps(data), nl=False)

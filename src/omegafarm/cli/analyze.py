@@ -104,6 +104,25 @@ def evaluate(
         except OSError as exc:
             raise fail(f"cannot write {out}: {exc}") from None
         console.print(f"table written to {out}")
+    console.print(verdict(rows), highlight=False)
+
+
+def verdict(rows: list[EvaluationRow]) -> str:
+    """The table in one sentence: which signals beat random placements, or that none did."""
+    winners = [r.kind for r in rows if r.significant]
+    tested = len(rows)
+    if not tested:
+        return "Verdict: no signal fired on these candles, so there is nothing to judge."
+    if not winners:
+        return (
+            f"Verdict: none of the {tested} signals beat random entries after costs once "
+            "corrected for testing them all (Holm); do not trade them on this evidence."
+        )
+    names = ", ".join(winners)
+    return (
+        f"Verdict: {len(winners)} of {tested} signals beat random entries after costs and "
+        f"the Holm correction: {names}. Check them on other markets before trusting them."
+    )
 
 
 @app.command()

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from omegafarm.cli._app import fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError, ValidationError
@@ -78,12 +77,17 @@ def list_bots(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json"
     if not rows:
         console.print("no bots registered (is `omega up` running?)")
         return
-    table = Table(title=f"{len(rows)} bots")
-    for head in rows[0]:
-        table.add_column(head)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    console.print(table)
+    from omegafarm.cli._tables import money, plain, wrapping_table
+
+    heads = ["id", "strategy", "symbol", "desired", "state", "worker", "position", "equity",
+             "realized_pnl", "trades"]  # fmt: skip
+    cells = [
+        [plain(r.get(h)) if h in ("position", "trades") else money(r.get(h))
+         if h in ("equity", "realized_pnl") else plain(r.get(h)) for h in heads]
+        for r in rows
+    ]  # fmt: skip
+    numeric = ("position", "equity", "realized_pnl", "trades")
+    console.print(wrapping_table(heads, cells, numeric=numeric, title=f"{len(rows)} bots"))
 
 
 @app.command("start")
@@ -117,8 +121,17 @@ def worker_command(
     worker_id: Annotated[
         str | None, typer.Option(help="Worker id (default host-pid-rand).")
     ] = None,
+    optimize: Annotated[
+        str | None,
+        typer.Option(help="Instead of bots, add trials to this `omega optimize` study."),
+    ] = None,
 ) -> None:
     """Run bots of the farm in this process (share one Redis; stop with Ctrl-C or SIGTERM)."""
+    if optimize is not None:  # same as `omega optimize --study NAME --join`
+        from omegafarm.cli.optimize import optimize as join_study
+
+        join_study(ctx, study=optimize, join=True)
+        return
     from omegafarm.bots.worker import Worker
 
     async def work(redis: Any, settings: Any) -> None:

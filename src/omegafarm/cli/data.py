@@ -17,21 +17,24 @@ from omegafarm.core.errors import OmegaError
 app = typer.Typer(help="Market data: candle history downloads.", no_args_is_help=True)
 
 
-async def _run(section: Any, args: dict[str, Any], progress: Progress) -> tuple[Any, int]:
+async def _run(section: Any, args: dict[str, Any], progress: Progress) -> tuple[Any, int, int]:
+    """(candles, exchange requests, bars the range holds)."""
     from omegafarm.exchange.history import download as download_history
     from omegafarm.exchange.history import timeframe_ms
     from omegafarm.exchange.service import ExchangeService
 
+    expected = [0]
     async with ExchangeService(section) as service:
         timeframe_ms(service, args["timeframe"])  # a bad timeframe fails before the bar shows
         task = progress.add_task(f"{args['symbol']} {args['timeframe']}", total=None)
 
-        def advance(done: int, total: int) -> None:
+        def advance(done: int, total: int) -> None:  # candles received of bars in the range
+            expected[0] = total
             progress.update(task, completed=done, total=total)
 
         rows = await download_history(service, **args, on_progress=advance)
         requests = int(service.get_metrics()["operations"].get("fetch_ohlcv", 0))
-    return rows, requests
+    return rows, requests, expected[0]
 
 
 @app.command("download")
@@ -59,7 +62,9 @@ def download(
     if cache is not None:
         overrides["ohlcv_cache_path"] = str(cache)
     settings = load_settings_or_exit(ctx, {"exchange": overrides})
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("candles")
+    )  # fmt: skip
     try:
         check_exchange_id(exchange)  # an unknown id fails here, before anything starts
         if out is not None and out.suffix.lower() not in (".csv", ".parquet", ".pq"):
@@ -71,14 +76,26 @@ def download(
             "until_ms": None if until is None else parse_when_ms(until, option="--until"),
         }
         with Progress(*columns, TimeElapsedColumn(), console=err_console) as progress:
-            rows, requests = asyncio.run(_run(settings.exchange, args, progress))
+            rows, requests, expected = asyncio.run(_run(settings.exchange, args, progress))
         if out is not None:
             write_candles(out, rows)
     except OmegaError as exc:
         raise fail(str(exc)) from None
-    where = f" → {out}" if out is not None else ""
+    where = f", written to {out}" if out is not None else ""
+    span = ""
+    if len(rows):
+        from datetime import UTC, datetime
+
+        first, last = (datetime.fromtimestamp(rows[i, 0] / 1000, UTC) for i in (0, -1))
+        span = f" from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
     console.print(
-        f"{exchange} {symbol} {timeframe}: {len(rows)} candles, "
-        f"exchange requests: {requests}{where}",
+        f"{exchange} {symbol} {timeframe}: {len(rows)} candles{span}{where} "
+        f"(exchange requests: {requests})",
         highlight=False,
     )
+    if len(rows) < expected:
+        console.print(
+            f"note: the range holds {expected} bars; the exchange had {len(rows)} of them "
+            "(its history starts later or has gaps)",
+            highlight=False,
+        )

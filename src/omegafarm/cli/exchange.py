@@ -41,6 +41,17 @@ async def _shared_usage(
         return {name: limiter.used_units.get(name, 0.0) for name in specs}
 
 
+def _redis_in_use(redis_settings: Any) -> str | None:
+    """Which Redis holds the shared budgets now: the configured server, or the embedded one
+    a running ``omega up`` supervises (None: neither, so nothing is shared yet)."""
+    if redis_settings.url is not None:
+        return "the shared Redis (redis.url)"
+    from omegafarm.store.embedded import EmbeddedRedis
+
+    embedded = EmbeddedRedis(redis_settings.data_dir)
+    return f"the farm's embedded Redis ({embedded.data_dir})" if embedded.held_elsewhere() else None
+
+
 @app.command("limits")
 def limits(
     ctx: typer.Context,
@@ -55,8 +66,8 @@ def limits(
         section = section.model_copy(update={"exchange_id": exchange})
     try:
         specs = budgets(section)
-        shared = settings.redis.url is not None
-        usage = asyncio.run(_shared_usage(section, settings.redis, specs)) if shared else {}
+        where = _redis_in_use(settings.redis)
+        usage = asyncio.run(_shared_usage(section, settings.redis, specs)) if where else {}
     except OmegaError as exc:
         raise fail(str(exc)) from None
     table = Table("bucket", "units/s", "burst", "used now")
@@ -70,7 +81,11 @@ def limits(
     headroom = section.rate_limit_headroom
     console.print(
         f"{section.exchange_id}: {headroom:.0%} below ccxt's published rate; "
-        + ("usage read from the shared Redis" if shared else "no shared Redis (redis.url) set"),
+        + (
+            f"usage read from {where}"
+            if where
+            else "no farm is running (start `omega up`, or set redis.url) so no usage to read"
+        ),
         highlight=False,
     )
 

@@ -2,8 +2,9 @@
 
 Thin: each command builds the Education Service, calls it and renders with rich. Tutorials run
 against an in-process paper exchange (synthetic market, no network) so order and Fibonacci steps
-can be done and verified right here; answers are read from stdin, so a walk-through also works
-with the answers piped in.
+can be done and verified right here (beside a running ``omega up``, on the farm's own paper
+exchange through its API); answers are read from stdin, so a walk-through also works with the
+answers piped in.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from omegafarm.education import (
 )
 
 if TYPE_CHECKING:  # the paper exchange imports ccxt: loaded only when a tutorial runs
-    from omegafarm.exchange.paper import PaperExchange
+    from omegafarm.cli._tutorial_market import TutorialMarket
 
 T = TypeVar("T")
 
@@ -116,12 +117,13 @@ def render_search(result: SearchResult) -> None:
     if not result.hits:
         console.print(f"nothing found for {escape(result.query)!r}")
         return
-    table = Table("kind", "id", "title", "match", show_lines=True)
-    for hit in result.hits:
-        table.add_row(
-            hit.kind, hit.id, escape(hit.title), _highlight(hit.snippet.replace("\n", " "))
-        )
-    console.print(table)
+    from omegafarm.cli._tables import wrapping_table
+
+    rows = [
+        [hit.kind, hit.id, escape(hit.title), _highlight(hit.snippet.replace("\n", " "))]
+        for hit in result.hits
+    ]
+    console.print(wrapping_table(["kind", "id", "title", "match"], rows, show_lines=True))
 
 
 @app.command("search")
@@ -174,10 +176,10 @@ def glossary(
 
     async def act(svc: EducationService) -> None:
         if term is None:
-            table = Table("id", "term", "definition")
-            for entry in svc.get_glossary():
-                table.add_row(entry.id, escape(entry.term), escape(entry.definition))
-            console.print(table)
+            from omegafarm.cli._tables import wrapping_table
+
+            rows = [[e.id, escape(e.term), escape(e.definition)] for e in svc.get_glossary()]
+            console.print(wrapping_table(["id", "term", "definition"], rows))
             return
         entry = svc.get_term(term)
         console.print(f"[bold]{escape(entry.term)}[/] [dim]({entry.id})[/]")
@@ -211,10 +213,10 @@ def progress(ctx: typer.Context, user: UserOpt = None) -> None:
             table.add_row(category, f"{done}/{total}")
         console.print(table)
         if recs:
-            nxt = Table("next", "id", "why", title="Recommended")
-            for rec in recs:
-                nxt.add_row(rec.kind, rec.id, escape(rec.reason))
-            console.print(nxt)
+            from omegafarm.cli._tables import wrapping_table
+
+            rows = [[rec.kind, rec.id, escape(rec.reason)] for rec in recs]
+            console.print(wrapping_table(["next", "id", "why"], rows, title="Recommended"))
 
     _run(_settings(ctx), act)
 
@@ -262,24 +264,40 @@ def _ask(prompt: str) -> str:
         raise fail("no more input; the walk-through stopped") from None
 
 
-async def _place_order(paper: PaperExchange, check: PaperOrderCheck, text: str) -> None:
-    """Parse ``buy limit 61000 [0.01]`` (or ``sell market [0.01]``) and submit it."""
+async def _place_order(market: TutorialMarket, check: PaperOrderCheck, text: str) -> None:
+    """Parse ``buy limit 41000 [0.001]`` (or ``sell market [0.001]``) and submit it."""
     words = text.lower().split()
     if len(words) < 2 or words[0] not in ("buy", "sell") or words[1] not in ("limit", "market"):
         raise ValidationError(
-            "an order reads like: buy limit 61000 0.01  (side type [price] [amount])"
+            "an order reads like: buy limit 41000 0.001  (side type [price] [amount])"
         )
     numbers = [float(w.replace(",", "")) for w in words[2:] if re.fullmatch(r"[\d.,]+", w)]
     price = numbers[0] if words[1] == "limit" and numbers else None
-    amount = numbers[-1] if len(numbers) > (1 if price is not None else 0) else 0.01
-    try:
-        await paper.create_order(check.symbol, words[1], words[0], amount, price)
-    except Exception as exc:  # the exchange's own (ccxt) errors; the cli may not import ccxt
-        raise ValidationError(f"the paper exchange refused the order: {exc}") from exc
+    amount = numbers[-1] if len(numbers) > (1 if price is not None else 0) else 0.001
+    await market.place(check.symbol, words[1], words[0], amount, price)
+
+
+async def _order_prompt(market: TutorialMarket, check: PaperOrderCheck) -> str:
+    """Print the prices the user should work from and return a prompt with a fitting example."""
+    quote = await market.quote(check.symbol)
+    console.print(
+        f"{check.symbol} on {market.where}:\n  last {quote.price_text(quote.last)} · "
+        f"bid {quote.price_text(quote.bid)} · ask {quote.price_text(quote.ask)}",
+        highlight=False,
+    )
+    if check.order_type == "market":
+        _, amount = quote.suggest(check.side)
+        example = f"{check.side} market {amount}"
+    else:
+        away = min(1.0, (check.max_distance_pct or 2.0) / 2)
+        price, amount = quote.suggest(check.side, away_pct=away)
+        example = f"{check.side} limit {price} {amount}"
+    console.print(f"Suggested: [bold]{escape(example)}[/]", highlight=False)
+    return f"Your order (e.g. {example})"
 
 
 async def _walk_step(
-    svc: EducationService, paper: PaperExchange, who: str, tutorial: Tutorial, index: int
+    svc: EducationService, market: TutorialMarket, who: str, tutorial: Tutorial, index: int
 ) -> bool:
     step = tutorial.steps[index]
     console.rule(f"Step {index + 1}/{len(tutorial.steps)}: {escape(step.title)}")
@@ -295,22 +313,29 @@ async def _walk_step(
         prompt = f"Your answer (1-{len(check.choices)})"
     elif isinstance(check, PaperOrderCheck):
         console.print(f"[bold]{escape(check.instruction)}[/]")
-        prompt = "Your order (e.g. buy limit 61000 0.01)"
+        prompt = await _order_prompt(market, check)
     else:
         console.print(f"[bold]{escape(check.instruction)}[/]")
         prompt = "Your answer"
-    for _attempt in range(3):
+    for attempt in range(3):
         answer = _ask(prompt)
+        if attempt and not answer.strip():
+            console.print("[dim]step skipped[/]")
+            return False
         try:
             if isinstance(check, PaperOrderCheck):
-                await _place_order(paper, check, answer)
+                await _place_order(market, check, answer)
             result = await svc.check_step(who, tutorial.id, index, answer)
         except OmegaError as exc:
-            console.print(f"[yellow]{escape(str(exc))}[/]")
+            console.print(f"[yellow]{escape(str(exc))}[/] [dim](try again, or Enter to skip)[/]")
             continue
         colour = "green" if result.passed else "red"
         console.print(f"[{colour}]{escape(result.message)}[/]")
-        return result.passed
+        if result.passed or not isinstance(check, PaperOrderCheck):
+            return result.passed
+        console.print("[dim]Place another order to try again, or press Enter to skip.[/]")
+    if isinstance(check, PaperOrderCheck):
+        console.print("[dim]This step is not done; the next steps assume that order.[/]")
     return False
 
 
@@ -319,13 +344,36 @@ def tutorial(
     ctx: typer.Context,
     tutorial_id: Annotated[str, typer.Argument(metavar="ID", help="Tutorial id.")],
     user: UserOpt = None,
+    token_env: Annotated[
+        str, typer.Option("--token-env", help="Variable holding a trader's API token.")
+    ] = "OMEGA_TOKEN",  # noqa: S107  # the variable's name, not a secret
 ) -> None:
-    """Walk through a tutorial step by step (answers are read from stdin)."""
-    from omegafarm.exchange.paper import PaperExchange  # heavy (ccxt); only tutorials need it
+    """Walk through a tutorial step by step (answers are read from stdin).
+
+    Beside a running ``omega up`` it trades on the farm's paper exchange through the API (a
+    trader's token in ``OMEGA_TOKEN``); otherwise on a private paper exchange, and says so.
+    """
+    from omegafarm.cli._tutorial_market import FarmMarket, LocalMarket, farm_url, token_from_env
 
     who = _user(user)
-    exchange = PaperExchange()
-    settings = _settings(ctx, candles_timeframe=exchange.timeframe)
+    root = load_settings_or_exit(ctx, {"log": {"level": "warning"}})
+    url, token = farm_url(root.api), token_from_env(token_env)
+    market: TutorialMarket
+    if url and token:
+        market = FarmMarket(url, token)
+        timeframe = "1m"
+    else:
+        from omegafarm.exchange.paper import PaperExchange  # heavy (ccxt): only when needed
+
+        exchange = PaperExchange()
+        market, timeframe = LocalMarket(exchange), exchange.timeframe
+        if url:
+            console.print(
+                f"[yellow]A farm runs at {url}, but ${token_env} holds no API token, so this "
+                "tutorial uses its own paper exchange. To trade on the farm's market: "
+                f"`omega tokens create --user NAME` (a trader) and `export {token_env}=...`.[/]"
+            )
+    settings = _settings(ctx, candles_timeframe=timeframe)
 
     async def act(svc: EducationService) -> None:
         try:
@@ -334,13 +382,11 @@ def tutorial(
             console.print(f"[bold]{escape(found.title)}[/]  [dim]{meta}[/]")
             passed = 0
             for index in range(len(found.steps)):
-                passed += await _walk_step(svc, exchange, who, found, index)
+                passed += await _walk_step(svc, market, who, found, index)
             score = passed / len(found.steps)
             await svc.track_progress(who, found.id, Status.COMPLETED, quiz_score=score)
             console.print(f"[bold]done[/]: {passed}/{len(found.steps)} steps right ({score:.0%})")
         finally:
-            await exchange.close()
+            await market.close()
 
-    from omegafarm.education.sources import OhlcvCandles
-
-    _run(settings, act, orders=exchange, candles=OhlcvCandles(exchange))
+    _run(settings, act, orders=market, candles=market)

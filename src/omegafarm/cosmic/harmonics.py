@@ -118,7 +118,8 @@ def measure_ratios(
     x: FloatArray, a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray
 ) -> dict[str, FloatArray]:
     """Signed XABCD ratios (see the table's header) for aligned price arrays."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # a subnormal denominator overflows to inf: no ratio of the table, like a zero one
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return {
             "xb": (a - b) / (a - x),
             "ac": (c - b) / (a - b),

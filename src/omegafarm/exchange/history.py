@@ -99,8 +99,8 @@ async def download(
             symbol, timeframe, since=start + offset * tf_ms, limit=count
         )
         parts.append(chunk)
-        if on_progress is not None:
-            on_progress(offset + count, total)
+        if on_progress is not None:  # candles received, of the bars the range holds
+            on_progress(sum(int(part.shape[0]) for part in parts), total)
     rows = dedupe(np.concatenate(parts)) if parts else empty()
     rows = fill_gaps(rows, tf_ms)
     return rows[(rows[:, 0] >= start) & (rows[:, 0] < end)]

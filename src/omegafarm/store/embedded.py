@@ -187,6 +187,16 @@ class EmbeddedRedis:
             fh.write("\n".join(lines) + "\n")
         return conf
 
+    def held_elsewhere(self) -> bool:
+        """Whether another process supervises a server in this data dir (``omega up`` runs):
+        then a client here adopts that server instead of starting one."""
+        if self._lock_file is not None or not (self.data_dir / "supervisor.lock").exists():
+            return False
+        if not self._take_lock():
+            return True
+        self._release_lock()
+        return False
+
     def _take_lock(self) -> bool:
         fh = (self.data_dir / "supervisor.lock").open("ab")
         try:

@@ -10,6 +10,7 @@ All names live under ``omega:<farm>:`` so that several farms can share one serve
     omega:<farm>:rl:{<bucket>}              rate-limit buckets (GCRA theoretical arrival time)
     omega:<farm>:rl:{<bucket>}:cooldown     shared cool-down after a 429/418 or Retry-After
     omega:<farm>:health:<service>           heartbeat keys with a TTL
+    omega:<farm>:optuna:<study>             an `omega optimize` study's journal (Optuna's backend)
 
 **Hash tags (Redis Cluster).** A multi-key script may only touch keys of one cluster slot, and
 a key's slot is computed from the part between its first ``{`` and the next ``}`` when there
@@ -101,6 +102,14 @@ class Keys:
 
     def health(self, service: str) -> str:
         return self.key(f"health:{service}")
+
+    def optuna_study(self, study: str) -> str:
+        """The prefix of one ``omega optimize`` study's journal keys (``…:log:N``, …)."""
+        if not FARM_PATTERN.match(study):
+            raise ValidationError(
+                f"study name {study!r} is invalid: use 1-32 of a-z, 0-9, '_' and '-'"
+            )
+        return self.key(f"optuna:{study}")
 
     def pattern(self, relative_prefix: str) -> str:
         """A SCAN pattern for every key whose relative name starts with ``relative_prefix``."""
