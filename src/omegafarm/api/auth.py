@@ -41,7 +41,9 @@ def security_service(request: HTTPConnection) -> SecurityService:
 
 
 def client_address(request: HTTPConnection) -> str:
-    """The peer address (the API does not trust X-Forwarded-For)."""
+    """The client's address: the TCP peer's, or, when the peer is one of the configured
+    ``api.trusted_proxies``, the address that proxy forwarded (uvicorn rewrites the scope for
+    those peers only; by default no peer is trusted and X-Forwarded-For is ignored)."""
     return request.client.host if request.client else "unknown"
 
 

@@ -27,7 +27,7 @@ from omegafarm.core.errors import (
 )
 from omegafarm.core.logging import Redactor
 from omegafarm.exchange import errors as xerr
-from omegafarm.security import AuthenticationError, PermissionDeniedError
+from omegafarm.security import AuthenticationError, LastAdminError, PermissionDeniedError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _log = structlog.get_logger("omegafarm", service="api")
@@ -36,6 +36,7 @@ _redactor = Redactor()
 # Most specific first: the first matching class decides the status.
 _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (AuthenticationError, 401),
+    (LastAdminError, 409),
     (PermissionDeniedError, 403),
     (xerr.OrderNotFoundError, 404),
     (xerr.BadSymbolError, 404),

@@ -74,6 +74,10 @@ class ApiService(BaseService[ApiSettings]):
             log_config=None,
             access_log=False,
             lifespan="off",
+            # Forwarded headers only from the configured proxies: uvicorn's own default trusts
+            # every loopback peer, which would let any local client choose its address.
+            proxy_headers=bool(s.trusted_proxies),
+            forwarded_allow_ips=list(s.trusted_proxies),
             **ssl,
         )
         self._server = _Server(config)

@@ -8,6 +8,7 @@ from omegafarm.security.config import SecuritySettings
 from omegafarm.security.errors import (
     AuthenticationError,
     CredentialStoreError,
+    LastAdminError,
     PermissionDeniedError,
 )
 from omegafarm.security.roles import Principal, Role
@@ -19,6 +20,7 @@ __all__ = [
     "AuthenticationError",
     "CredentialStoreError",
     "IssuedSecret",
+    "LastAdminError",
     "PermissionDeniedError",
     "Principal",
     "Role",

@@ -24,7 +24,7 @@ from omegafarm.security import tokens
 from omegafarm.security._db import CredentialDB, CredentialRow, UserRow
 from omegafarm.security.audit import AuditLog
 from omegafarm.security.config import SecuritySettings
-from omegafarm.security.errors import AuthenticationError
+from omegafarm.security.errors import AuthenticationError, LastAdminError
 from omegafarm.security.passwords import PasswordHasher
 from omegafarm.security.roles import Principal, Role
 from omegafarm.store import RedisClient
@@ -141,13 +141,32 @@ class SecurityService(BaseService[SecuritySettings]):
         await self.audit.append("user_add", actor=actor, user=name, role=role.label)
 
     async def update_user(
-        self, name: str, *, actor: str, role: Role | None = None, password: str | None = None
+        self,
+        name: str,
+        *,
+        actor: str,
+        role: Role | None = None,
+        password: str | None = None,
+        keep_an_admin: bool = False,
     ) -> None:
-        """Change a user's role and/or password."""
+        """Change a user's role and/or password.
+
+        ``keep_an_admin`` (the API sets it): refuse with :class:`LastAdminError` to demote the
+        last admin. The CLI leaves it off: whoever runs it on the farm's machine already owns
+        the credential file, and it stays the way back.
+        """
         hashed = None if password is None else self.passwords.hash(password)
-        if not self.db.update_user(
-            name, role=None if role is None else int(role), password_hash=hashed
-        ):
+        try:
+            updated = self.db.update_user(
+                name,
+                role=None if role is None else int(role),
+                password_hash=hashed,
+                keep_role=int(Role.ADMIN) if keep_an_admin else None,
+            )
+        except LastAdminError:
+            await self.audit.append("user_update", actor=actor, outcome="denied", user=name)
+            raise
+        if not updated:
             raise NotFoundError(f"no user named {name!r}")
         await self.audit.append(
             "user_update",
@@ -157,9 +176,16 @@ class SecurityService(BaseService[SecuritySettings]):
             password_changed=password is not None,
         )
 
-    async def remove_user(self, name: str, *, actor: str) -> None:
-        """Delete a user with all their tokens and sessions."""
-        if not self.db.delete_user(name):
+    async def remove_user(self, name: str, *, actor: str, keep_an_admin: bool = False) -> None:
+        """Delete a user with all their tokens and sessions (``keep_an_admin``: as above)."""
+        try:
+            removed = self.db.delete_user(
+                name, keep_role=int(Role.ADMIN) if keep_an_admin else None
+            )
+        except LastAdminError:
+            await self.audit.append("user_remove", actor=actor, outcome="denied", user=name)
+            raise
+        if not removed:
             raise NotFoundError(f"no user named {name!r}")
         await self.audit.append("user_remove", actor=actor, user=name)
 
