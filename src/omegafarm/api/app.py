@@ -9,8 +9,6 @@ OpenAPI document (``/openapi.json``) and its browser (``/docs``) are public.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -19,11 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omegafarm import __version__
 from omegafarm.api import dashboard, ws
+from omegafarm.api._health import HealthMonitor
 from omegafarm.api.auth import PUBLIC
 from omegafarm.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from omegafarm.api.routes import admin, analysis, bots, education, exchange, session
 from omegafarm.api.tracing import TracingMiddleware
-from omegafarm.core.health import HealthState, aggregate
 from omegafarm.core.metrics import render_prometheus
 from omegafarm.core.registry import ServiceRegistry
 
@@ -72,6 +70,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.registry = registry
+    app.state.health_monitor = HealthMonitor(registry)
     app.state.feed_hub = ws.FeedHub(registry, queue_size=ws_queue_size)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TracingMiddleware)
@@ -102,21 +101,17 @@ def _add_health_routes(
     async def livez() -> dict[str, str]:
         return {"status": "pass"}
 
+    monitor: HealthMonitor = app.state.health_monitor
+
     @app.get("/readyz", tags=["health"], dependencies=public, summary="Every service is ready")
-    async def readyz() -> JSONResponse:
-        reports = await registry.health()
-        not_ready = {r.service: r.reason for r in reports if not r.ready}
-        body: dict[str, Any] = {"status": "fail" if not_ready else "pass"}
-        if not_ready:
-            body["not_ready"] = not_ready
-        return JSONResponse(body, status_code=503 if not_ready else 200)
+    async def readyz() -> Response:
+        ready = (await monitor.current()).ready
+        return Response(ready.body, status_code=ready.status, media_type="application/json")
 
     @app.get("/health", tags=["health"], dependencies=public, summary="Health (health+json)")
-    async def health() -> JSONResponse:
-        doc = aggregate(await registry.health())
-        doc["version"] = __version__
-        status = 503 if doc["status"] == HealthState.FAIL else 200
-        return JSONResponse(doc, status_code=status, media_type=HEALTH_MEDIA_TYPE)
+    async def health() -> Response:
+        doc = (await monitor.current()).health
+        return Response(doc.body, status_code=doc.status, media_type=HEALTH_MEDIA_TYPE)
 
     @app.get("/metrics", tags=["health"], dependencies=public, summary="Prometheus metrics")
     async def metrics() -> Response:

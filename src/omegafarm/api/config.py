@@ -32,7 +32,6 @@ class ApiSettings(BaseModel):
     ticker_cache_ttl_s: float = Field(default=1.0, gt=0, le=3600)
     trusted_proxies: list[str] = Field(default_factory=list, max_length=100)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
-    token_cache_ttl_s: float = Field(default=30.0, ge=0, le=3600)
     health_refresh_s: float = Field(default=1.0, gt=0, le=3600)
 
     @field_validator("trusted_proxies")

@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from omegafarm.api._health import HealthMonitor
 from omegafarm.api.app import create_app
 from omegafarm.api.config import ApiSettings
 from omegafarm.core.errors import ServiceError
@@ -48,6 +49,7 @@ class ApiService(BaseService[ApiSettings]):
         self._server: _Server | None = None
         self.app: FastAPI | None = None
         self._task: asyncio.Task[None] | None = None
+        self._health_task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -67,6 +69,11 @@ class ApiService(BaseService[ApiSettings]):
             self._registry, metrics_registry=self._metrics_registry, ws_queue_size=s.ws_queue_size
         )
         self.app.state.ticker_cache_ttl_s = s.ticker_cache_ttl_s
+        monitor: HealthMonitor = self.app.state.health_monitor
+        self._health_task = asyncio.create_task(
+            monitor.run(s.health_refresh_s, timeout_s=max(1.0, 2 * s.health_refresh_s)),
+            name="api-health",
+        )
         config = uvicorn.Config(
             self.app,
             host=s.host,
@@ -92,6 +99,11 @@ class ApiService(BaseService[ApiSettings]):
         self.log_activity("api_listening", url=self.url)
 
     async def _on_shutdown(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+            self._health_task = None
         if self._server is None or self._task is None:
             return
         self._server.should_exit = True

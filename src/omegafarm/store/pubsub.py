@@ -58,6 +58,11 @@ class Subscription:
     def channels(self) -> frozenset[str]:
         return frozenset(self._channels)
 
+    @property
+    def closed(self) -> bool:
+        """Closed (by :meth:`close` or the client's disconnect): no message will come."""
+        return self._closed
+
     async def subscribe(self, *channels: str) -> None:
         """Add channels (relative names)."""
         new = [c for c in channels if c not in self._channels]
