@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from omegafarm import __version__
 from omegafarm.api import dashboard, ws
 from omegafarm.api._health import HealthMonitor
+from omegafarm.api._local import LocalCache
 from omegafarm.api.auth import PUBLIC
 from omegafarm.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from omegafarm.api.routes import admin, analysis, bots, education, exchange, session
@@ -71,6 +72,7 @@ def create_app(
     )
     app.state.registry = registry
     app.state.health_monitor = HealthMonitor(registry)
+    app.state.ticker_local_cache = LocalCache(0.0)  # the ApiService sets its TTL
     app.state.feed_hub = ws.FeedHub(registry, queue_size=ws_queue_size)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TracingMiddleware)

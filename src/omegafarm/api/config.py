@@ -16,7 +16,10 @@ class ApiSettings(BaseModel):
     ``X-Forwarded-For``/``X-Forwarded-Proto`` headers are believed. Empty (the default): no
     one's, not even loopback's, so a client cannot pick the address that the login limit and
     the audit log see. ``max_body_bytes``: a request body larger than this is refused with 413
-    before it is read whole.
+    before it is read whole. ``ticker_local_ttl_s``: how long each process reuses a ticker it
+    read from the Redis cache (``ticker_cache_ttl_s``) before reading it again.
+    ``health_refresh_s``: how often the background task re-checks every service for
+    ``/health`` and ``/readyz``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -30,6 +33,7 @@ class ApiSettings(BaseModel):
     stop_timeout_s: float = Field(default=3.0, gt=0, le=60)
     ws_queue_size: int = Field(default=256, ge=1, le=100_000)
     ticker_cache_ttl_s: float = Field(default=1.0, gt=0, le=3600)
+    ticker_local_ttl_s: float = Field(default=0.25, ge=0, le=60)
     trusted_proxies: list[str] = Field(default_factory=list, max_length=100)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
     health_refresh_s: float = Field(default=1.0, gt=0, le=3600)

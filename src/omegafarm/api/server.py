@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Generator
 from typing import Any
 
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from omegafarm.api._health import HealthMonitor
+from omegafarm.api._local import LocalCache
 from omegafarm.api.app import create_app
 from omegafarm.api.config import ApiSettings
 from omegafarm.core.errors import ServiceError
@@ -69,6 +71,9 @@ class ApiService(BaseService[ApiSettings]):
             self._registry, metrics_registry=self._metrics_registry, ws_queue_size=s.ws_queue_size
         )
         self.app.state.ticker_cache_ttl_s = s.ticker_cache_ttl_s
+        self.app.state.ticker_local_cache = LocalCache(
+            min(s.ticker_local_ttl_s, s.ticker_cache_ttl_s)
+        )
         monitor: HealthMonitor = self.app.state.health_monitor
         self._health_task = asyncio.create_task(
             monitor.run(s.health_refresh_s, timeout_s=max(1.0, 2 * s.health_refresh_s)),
@@ -96,6 +101,10 @@ class ApiService(BaseService[ApiSettings]):
                     f"API could not listen on {s.host}:{s.port}: {error or 'exited'}"
                 )
             await asyncio.sleep(0.01)
+        # Everything built so far (imported libraries, markets, settings) lives as long as the
+        # process: move it out of the collector's sight, so that the garbage collections
+        # triggered by request churn walk only request objects, not the whole heap.
+        gc.freeze()
         self.log_activity("api_listening", url=self.url)
 
     async def _on_shutdown(self) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from omegafarm.api._local import LocalCache
 from omegafarm.api._render import jsonable, service
 from omegafarm.api.auth import TRADER, VIEWER, security_service
 from omegafarm.api.routes._params import SYMBOL_PATTERN, CandleLimit, Symbol, Timeframe
@@ -71,8 +72,12 @@ async def ticker(request: Request, symbol: Symbol) -> dict[str, Any]:
     redis = registry.get("redis") if "redis" in registry else None
     if isinstance(redis, RedisClient):
         key = f"api:ticker:{exchange.exchange_id}:{symbol}"
-        ttl_s = float(getattr(request.app.state, "ticker_cache_ttl_s", TICKER_CACHE_TTL_S))
-        cached: dict[str, Any] = await redis.get_or_set(key, load, ttl_s)
+        local: LocalCache = request.app.state.ticker_local_cache  # per process, in front of Redis
+        cached: dict[str, Any] | None = local.get(key)
+        if cached is None:
+            ttl_s = float(getattr(request.app.state, "ticker_cache_ttl_s", TICKER_CACHE_TTL_S))
+            cached = await redis.get_or_set(key, load, ttl_s)
+            local.put(key, cached)
         return cached
     return await load()
 
