@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from omegafarm.api._routes import allowed_methods
 from omegafarm.core.errors import (
     ConfigError,
     NotFoundError,
@@ -87,6 +88,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:  # Starlette names only the first route's methods
+            headers = {
+                **(headers or {}),
+                "Allow": ", ".join(allowed_methods(request.app, request.url.path)),
+            }
         return problem(exc.status_code, str(exc.detail), request.url.path, headers=headers)
 
     @app.exception_handler(RequestValidationError)
