@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omegafarm import __version__
 from omegafarm.api import dashboard, ws
+from omegafarm.api._body_limit import BodyLimit
 from omegafarm.api._health import HealthMonitor
 from omegafarm.api._local import LocalCache
 from omegafarm.api._openapi import openapi_document
@@ -93,6 +94,7 @@ def create_app(
     *,
     metrics_registry: CollectorRegistry | None = None,
     ws_queue_size: int = ws.QUEUE_SIZE,
+    max_body_bytes: int = 64 * 1024,
 ) -> FastAPI:
     """The API for the services in ``registry``."""
     app = FastAPI(
@@ -106,6 +108,7 @@ def create_app(
     app.state.health_monitor = HealthMonitor(registry)
     app.state.ticker_local_cache = LocalCache(0.0)  # the ApiService sets its TTL
     app.state.feed_hub = ws.FeedHub(registry, queue_size=ws_queue_size)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TracingMiddleware)
     install_problem_handlers(app)

@@ -68,7 +68,10 @@ class ApiService(BaseService[ApiSettings]):
         if s.tls_certfile and s.tls_keyfile:
             ssl = {"ssl_certfile": str(s.tls_certfile), "ssl_keyfile": str(s.tls_keyfile)}
         self.app = create_app(
-            self._registry, metrics_registry=self._metrics_registry, ws_queue_size=s.ws_queue_size
+            self._registry,
+            metrics_registry=self._metrics_registry,
+            ws_queue_size=s.ws_queue_size,
+            max_body_bytes=s.max_body_bytes,
         )
         self.app.state.ticker_cache_ttl_s = s.ticker_cache_ttl_s
         self.app.state.ticker_local_cache = LocalCache(
