@@ -140,6 +140,7 @@ class SecurityService(BaseService[SecuritySettings]):
         """
         cache = self.credential_cache
         subscription: Subscription | None = first
+        failing = False
         while True:
             try:
                 if subscription is None and self._redis is not None:
@@ -148,9 +149,12 @@ class SecurityService(BaseService[SecuritySettings]):
                 if subscription is not None:
                     cache.clear()
                     cache.enabled = True
+                    failing = False
                     await self._apply_invalidations(subscription)
             except StoreError as exc:  # Redis gone: no cache until subscribed again
-                self.handle_error(exc, operation="credential_invalidations")
+                if not failing:  # once per outage, not once per retry
+                    self.handle_error(exc, operation="credential_invalidations")
+                failing = True
             finally:
                 cache.enabled = False
                 cache.clear()
