@@ -8,7 +8,7 @@ in the ``X-CSRF-Token`` header, equal to the ``omega_csrf`` cookie (signed doubl
 Each authenticated request spends one unit of its credential's GCRA bucket in Redis; an
 empty bucket answers 429 with ``Retry-After`` (never a wait: the API must not queue). To keep
 a Redis round trip off most requests, a process reserves a few units at once (an eighth of
-the burst, at most 16) and spends them locally for up to a second; units are reserved in Redis
+the burst, at most 64) and spends them locally for up to a second; units are reserved in Redis
 before they are spent, so a credential never gets more than its limit across processes, at
 worst a few fewer.
 """
@@ -138,7 +138,7 @@ def _same_origin(conn: HTTPConnection) -> bool:
     return origin is not None and host is not None and origin.split("://", 1)[-1] == host
 
 
-BATCH_MAX_UNITS = 16
+BATCH_MAX_UNITS = 64
 BATCH_LIFETIME_S = 1.0
 
 
