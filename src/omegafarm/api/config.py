@@ -17,7 +17,8 @@ class ApiSettings(BaseModel):
     one's, not even loopback's, so a client cannot pick the address that the login limit and
     the audit log see. ``max_body_bytes``: a request body larger than this is refused with 413
     before it is read whole. ``ticker_local_ttl_s``: how long each process reuses a ticker it
-    read from the Redis cache (``ticker_cache_ttl_s``) before reading it again.
+    read from the Redis cache (``ticker_cache_ttl_s``) before reading it again (in the
+    background, serving the old copy for as long again meanwhile).
     ``health_refresh_s``: how often the background task re-checks every service for
     ``/health`` and ``/readyz``.
     """

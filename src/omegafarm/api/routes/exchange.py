@@ -72,12 +72,11 @@ async def ticker(request: Request, symbol: Symbol) -> dict[str, Any]:
     redis = registry.get("redis") if "redis" in registry else None
     if isinstance(redis, RedisClient):
         key = f"api:ticker:{exchange.exchange_id}:{symbol}"
+        ttl_s = float(getattr(request.app.state, "ticker_cache_ttl_s", TICKER_CACHE_TTL_S))
         local: LocalCache = request.app.state.ticker_local_cache  # per process, in front of Redis
-        cached: dict[str, Any] | None = local.get(key)
-        if cached is None:
-            ttl_s = float(getattr(request.app.state, "ticker_cache_ttl_s", TICKER_CACHE_TTL_S))
-            cached = await redis.get_or_set(key, load, ttl_s)
-            local.put(key, cached)
+        cached: dict[str, Any] = await local.get_or_load(
+            key, lambda: redis.get_or_set(key, load, ttl_s)
+        )
         return cached
     return await load()
 
