@@ -75,20 +75,30 @@ class HealthMonitor:
             return await self.check(timeout_s=None)
         if self.snapshot is not None:
             return self.snapshot
-        if self._first is None:  # concurrent first probes share one round
-            self._first = asyncio.create_task(self.check(self._timeout_s))
+        if self._first is None:  # before the first round: concurrent probes share one check
+            self._first = asyncio.create_task(self._check_now(self._timeout_s))
+            self._first.add_done_callback(self._first_done)
         return await asyncio.shield(self._first)
+
+    def _first_done(self, task: asyncio.Task[Snapshot]) -> None:
+        self._first = None
+        if not task.cancelled():
+            task.exception()  # retrieved: the probes that awaited it got it
 
     async def check(self, timeout_s: float | None) -> Snapshot:
         """Ask every service now and keep the result."""
+        self.snapshot = await self._check_now(timeout_s)
+        return self.snapshot
+
+    async def _check_now(self, timeout_s: float | None) -> Snapshot:
+        """Ask every service now (not kept: services may still be starting)."""
         try:
             reports = await asyncio.wait_for(self._registry.health(), timeout_s)
         except TimeoutError:
             reports = [
                 Health("api", live=True, ready=False, reason=f"health checks took > {timeout_s} s")
             ]
-        self.snapshot = render(reports)
-        return self.snapshot
+        return render(reports)
 
     async def run(self, refresh_s: float, timeout_s: float) -> None:
         """Refresh every ``refresh_s`` until cancelled; a failing round is logged, not fatal."""
@@ -108,4 +118,3 @@ class HealthMonitor:
             self.running = False
             if self._first is not None:
                 self._first.cancel()
-                self._first = None
