@@ -10,6 +10,11 @@ Timing: ROUNDS rounds, each timing one run of ours then one of backtesting.py; e
 best run counts. Interleaving matters on a shared machine: timing all of one engine's runs
 before the other's lets a burst of someone else's load fall on one engine only.
 
+Whole process (a second row): ``omega backtest`` on the same file (same rules: amount 1,
+no spread, ``--fill none``, JSON report) against a script that loads the CSV with pandas and
+runs backtesting.py, each a fresh interpreter, start-up and file reading included; best of
+PROCESS_ROUNDS interleaved runs. Its ratio is baseline seconds over ours (higher is better).
+
 Needs ``pip install backtesting`` (a bench-only dependency).
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
 import tempfile
 import time
@@ -124,6 +130,63 @@ def run_backtesting_py(path: Path) -> tuple[float, list[tuple[int, int, float, f
     return len(df) / elapsed, trades
 
 
+PROCESS_ROUNDS = 3
+BT_SCRIPT = """
+import sys, warnings
+import pandas as pd
+from backtesting import Backtest, Strategy
+from backtesting.lib import crossover
+
+def sma(x, n):
+    return pd.Series(x).rolling(n).mean().to_numpy()
+
+class SmaCross(Strategy):
+    def init(self):
+        self.fast = self.I(sma, self.data.Close, 10)
+        self.slow = self.I(sma, self.data.Close, 30)
+    def next(self):
+        if crossover(self.fast, self.slow):
+            if not self.position:
+                self.buy(size=1)
+        elif crossover(self.slow, self.fast) and self.position:
+            self.position.close()
+
+raw = pd.read_csv(sys.argv[1])
+df = pd.DataFrame({"Open": raw["open"].to_numpy(), "High": raw["high"].to_numpy(),
+                   "Low": raw["low"].to_numpy(), "Close": raw["close"].to_numpy(),
+                   "Volume": raw["volume"].to_numpy()},
+                  index=pd.to_datetime(raw["timestamp"], unit="ms"))
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    stats = Backtest(df, SmaCross, cash=10_000_000, commission=0.001).run()
+print(stats["# Trades"])
+"""
+
+
+def whole_process(path: Path) -> tuple[float, float]:
+    """Best wall seconds of ``omega backtest`` and of the backtesting.py script."""
+    script = path.parent / "bt_script.py"
+    script.write_text(BT_SCRIPT)
+    ours_cmd = [
+        sys.executable, "-m", "omegafarm", "backtest", "--strategy", "sma_cross",
+        "--data", str(path), "--param", f"fast={FAST}", "--param", f"slow={SLOW}",
+        "--param", "amount=1", "--capital", "10000000", "--fee", str(FEE), "--fill", "none",
+        "--json",
+    ]  # fmt: skip
+    base_cmd = [sys.executable, str(script), str(path)]
+    best_ours = best_base = math.inf
+    for _ in range(PROCESS_ROUNDS):
+        for cmd, slot in ((ours_cmd, 0), (base_cmd, 1)):
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            took = time.perf_counter() - start
+            if slot == 0:
+                best_ours = min(best_ours, took)
+            else:
+                best_base = min(best_base, took)
+    return best_ours, best_base
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = make_candles(Path(tmp))
@@ -133,6 +196,7 @@ def main() -> None:
             ours_bps = max(ours_bps, bps)
             bps, theirs = run_backtesting_py(path)
             base_bps = max(base_bps, bps)
+        proc_ours, proc_base = whole_process(path)
     # backtesting.py stamps a fill with the bar it happens on, we with that bar's open time:
     # both are the open of the bar after the signal.
     same = ours == theirs
@@ -142,6 +206,10 @@ def main() -> None:
     print(f"omegafarm     : {ours_bps:,.0f} bars/s, {len(ours)} closed trades")
     print(f"backtesting.py: {base_bps:,.0f} bars/s, {len(theirs)} closed trades")
     print(f"trade lists match: {same}" + ("" if same else f" (first difference at {first_diff})"))
+    print(
+        f"whole process : omega backtest {proc_ours:.2f} s, backtesting.py script "
+        f"{proc_base:.2f} s ({proc_base / proc_ours:.2f}x)"
+    )
     print(
         json.dumps(
             {
@@ -154,6 +222,9 @@ def main() -> None:
                 "better": "higher",
                 "trades_match": same,
                 "trades": len(ours),
+                "process_ours_s": round(proc_ours, 3),
+                "process_baseline_s": round(proc_base, 3),
+                "process_ratio": round(proc_base / proc_ours, 3),
             }
         )
     )

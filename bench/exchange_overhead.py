@@ -68,15 +68,19 @@ def ticker_body() -> tuple[str, str]:
     return json.dumps(FALLBACK), "built-in copy"
 
 
-async def paired(first: Any, second: Any, calls: int) -> tuple[float, float]:
-    """Mean seconds per call of each, alternating call by call so both see the same load."""
+async def paired(first: Any, second: Any, calls: int) -> tuple[float, float, float, float]:
+    """Mean wall and CPU seconds per call of each (first wall, second wall, first CPU, second
+    CPU), alternating call by call so both see the same load. CPU time is this process's (the
+    loopback server included, the same for both): on a busy machine it moves less than wall."""
     spent = [0.0, 0.0]
+    cpu = [0.0, 0.0]
     for i in range(2 * calls):
         which = i % 2
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         await (first if which == 0 else second)()
         spent[which] += time.perf_counter() - start
-    return spent[0] / calls, spent[1] / calls
+        cpu[which] += time.process_time() - start_cpu
+    return spent[0] / calls, spent[1] / calls, cpu[0] / calls, cpu[1] / calls
 
 
 async def main(calls: int, rounds: int) -> dict[str, Any]:
@@ -100,22 +104,27 @@ async def main(calls: int, rounds: int) -> dict[str, Any]:
             for _ in range(30):  # warm up connections and caches
                 await raw.fetch_ticker("BTC/USDT")
                 await service.fetch_ticker("BTC/USDT")
-            ours_s, base_s = [], []
+            ours_s, base_s, ours_cpu, base_cpu = [], [], [], []
             for _ in range(rounds):
-                base, ours = await paired(
+                base, ours, base_c, ours_c = await paired(
                     lambda: raw.fetch_ticker("BTC/USDT"),
                     lambda: service.fetch_ticker("BTC/USDT"),
                     calls,
                 )
                 base_s.append(base)
                 ours_s.append(ours)
+                base_cpu.append(base_c)
+                ours_cpu.append(ours_c)
         await raw.close()
     ours_us = statistics.median(ours_s) * 1e6
     base_us = statistics.median(base_s) * 1e6
+    ours_cpu_us = statistics.median(ours_cpu) * 1e6
+    base_cpu_us = statistics.median(base_cpu) * 1e6
     print(f"response: {source}; {rounds} rounds x {calls} calls", file=sys.stderr)
     print(f"raw ccxt     {base_us:8.1f} us/call", file=sys.stderr)
     print(f"service      {ours_us:8.1f} us/call", file=sys.stderr)
     print(f"overhead     {ours_us - base_us:8.1f} us/call", file=sys.stderr)
+    print(f"CPU: raw {base_cpu_us:.1f}, service {ours_cpu_us:.1f} us/call", file=sys.stderr)
     return {
         "bench": "exchange_overhead",
         "ours": round(ours_us, 1),
@@ -125,6 +134,9 @@ async def main(calls: int, rounds: int) -> dict[str, Any]:
         "ratio": round(ours_us / base_us, 3),
         "better": "lower",
         "overhead_us": round(ours_us - base_us, 1),
+        "cpu_ratio": round(ours_cpu_us / base_cpu_us, 3),
+        "ours_cpu_us": round(ours_cpu_us, 1),
+        "baseline_cpu_us": round(base_cpu_us, 1),
     }
 
 

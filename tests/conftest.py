@@ -98,7 +98,7 @@ async def redis_client(redis_url: str) -> AsyncIterator[RedisClient]:
     )
     await client.initialize()
     yield client
-    keys = [k async for k in client.redis.scan_iter(match=f"omega:{farm}:*")]
+    keys = await client.scan("")
     if keys:
-        await client.redis.delete(*keys)
+        await client.delete(*keys)
     await client.shutdown()

@@ -9,11 +9,8 @@ adapters defined here because only the composition root knows both sides.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-import platformdirs
 from prometheus_client import CollectorRegistry
 
 from omegafarm.api.alerting import AlertingService
@@ -22,9 +19,10 @@ from omegafarm.bots.service import BotFarmService
 from omegafarm.core.registry import AnyService, ServiceRegistry
 from omegafarm.cosmic.service import CosmicFactorService
 from omegafarm.education.service import EducationService
-from omegafarm.exchange.credentials import MasterKey
+from omegafarm.education.sources import OhlcvCandles
+from omegafarm.exchange.factory import uses_credentials
 from omegafarm.exchange.service import ExchangeService
-from omegafarm.exchange.vault import Vault
+from omegafarm.exchange.vault import Vault, VaultError, open_vault
 from omegafarm.security.service import SecurityService
 from omegafarm.settings import Settings
 from omegafarm.store.client import RedisClient
@@ -51,35 +49,18 @@ class ExchangeOrders:
         ]
 
 
-class ExchangeCandles:
-    """The education service's view of candles, from the Exchange Service."""
+def _vault(settings: Settings) -> Vault | VaultError | None:
+    """The key vault of a live exchange, opened as ``omega keys`` opens it (``[vault]``).
 
-    def __init__(self, exchange: ExchangeService) -> None:
-        self._exchange = exchange
-
-    async def fetch_candles(
-        self, symbol: str, timeframe: str, limit: int
-    ) -> Sequence[Sequence[float]]:
-        """The last ``limit`` candles, oldest first."""
-        candles = await self._exchange.fetch_ohlcv(symbol, timeframe, limit=limit)
-        return [list(map(float, row)) for row in candles]
-
-
-def _vault(settings: Settings) -> Vault | None:
-    """The key vault for a live exchange, when a master key is in the environment.
-
-    ``omega keys add`` writes ``<user data dir>/vault.json``; ``omega up`` opens it with
-    ``OMEGA_MASTER_KEY`` (or ``OMEGA_MASTER_KEY_FILE``). Without either, a live exchange runs
-    with public endpoints only and the Exchange Service says so.
+    What keeps it shut (no file, no master key, a wrong passphrase) goes to the Exchange Service,
+    which runs on public endpoints only and reports it as a health warning.
     """
-    if settings.exchange.exchange_id == "paper":
+    if not uses_credentials(settings.exchange):
         return None
-    path = platformdirs.user_data_path("omegafarm") / "vault.json"
-    key_file = os.environ.get("OMEGA_MASTER_KEY_FILE")
-    master = MasterKey.from_file(Path(key_file)) if key_file else MasterKey.from_env()
-    if master is None or not path.exists():
-        return None
-    return Vault.open(path, master)
+    try:
+        return open_vault(settings.vault)
+    except VaultError as exc:
+        return exc
 
 
 def build_registry(
@@ -91,18 +72,19 @@ def build_registry(
     exchange = ExchangeService(
         settings.exchange, vault=_vault(settings), shared_limit=redis, metrics_registry=m
     )
+    security = SecurityService(settings.security, redis=redis, metrics_registry=m)
     services: list[AnyService] = [
         redis,
-        SecurityService(settings.security, redis=redis, metrics_registry=m),
+        security,
         exchange,
         CosmicFactorService(settings.cosmic, metrics_registry=m),
         EducationService(
             settings.education,
             orders=ExchangeOrders(exchange),
-            candles=ExchangeCandles(exchange),
+            candles=OhlcvCandles(exchange),
             metrics_registry=m,
         ),
-        BotFarmService(settings.bots, redis, exchange, metrics_registry=m),
+        BotFarmService(settings.bots, redis, exchange, audit=security.audit, metrics_registry=m),
     ]
     registry = ServiceRegistry(services, stop_timeout_s=5.0)
     registry.add(AlertingService(settings.alerts, registry, metrics_registry=m))

@@ -7,7 +7,7 @@ Precedence: defaults < TOML config file (``--config`` or ``OMEGA_CONFIG``) < env
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -17,7 +17,7 @@ from omegafarm.core.config import LogSettings, OmegaSettings, config_file_from_e
 from omegafarm.core.tracing import TracingSettings
 from omegafarm.cosmic.config import CosmicSettings
 from omegafarm.education.config import EducationSettings
-from omegafarm.exchange.config import ExchangeSettings
+from omegafarm.exchange.config import ExchangeSettings, VaultSettings
 from omegafarm.security.config import SecuritySettings
 from omegafarm.store.config import RedisSettings
 
@@ -30,11 +30,19 @@ class Settings(OmegaSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
+    vault: VaultSettings = Field(default_factory=VaultSettings)
     cosmic: CosmicSettings = Field(default_factory=CosmicSettings)
     education: EducationSettings = Field(default_factory=EducationSettings)
     bots: FarmSettings = Field(default_factory=FarmSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+
+    env_aliases: ClassVar[dict[str, str]] = {  # the vault's variables, older than the tree
+        "OMEGA_VAULT_PATH": "vault.path",
+        "OMEGA_MASTER_KEY": "vault.master_key",
+        "OMEGA_MASTER_KEY_FILE": "vault.master_key_file",
+        "OMEGA_VAULT_PASSPHRASE": "vault.passphrase",
+    }
 
 
 def load(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:

@@ -94,9 +94,7 @@ async def start_farm(
             ),
         ]
     registry = ServiceRegistry(services)
-    api_settings = ApiSettings.model_validate(  # a long ticker TTL: the cache test must not race
-        {"port": 0, "ticker_cache_ttl_s": 60, **(api or {})}
-    )
+    api_settings = ApiSettings.model_validate({"port": 0, **(api or {})})
     service = ApiService(api_settings, registry, metrics_registry=metrics)
     registry.add(service)
     await registry.start_all()

@@ -23,7 +23,7 @@ from omegafarm.api import ApiService, ApiSettings
 from omegafarm.bots.config import FarmSettings
 from omegafarm.bots.service import BotFarmService
 from omegafarm.core.registry import ServiceRegistry
-from omegafarm.security import Role, SecurityService
+from omegafarm.security import Role, SecurityService, read_file
 from omegafarm.store import RedisClient, RedisSettings
 from tests.api.conftest import PASSWORD, Farm, fast_security_settings
 from tests.integration._farm import paper_exchange, wait_for
@@ -58,7 +58,7 @@ async def start_bot_farm(tmp: Path, redis_url: str) -> Farm:
     exchange = paper_exchange(tmp)
     (tmp / "farm.toml").write_text(FARM_FILE)
     settings = FarmSettings(farm_file=tmp / "farm.toml", lease_ttl_s=1.5, poll_interval_s=0.1)
-    bots = BotFarmService(settings, redis, exchange, metrics_registry=metrics)
+    bots = BotFarmService(settings, redis, exchange, audit=security.audit, metrics_registry=metrics)
     registry = ServiceRegistry([redis, security, exchange, bots])
     api = ApiService(ApiSettings(port=0), registry, metrics_registry=metrics)
     registry.add(api)
@@ -113,6 +113,7 @@ async def test_the_farm_lists_its_running_bots(bot_farm: Farm) -> None:
     farm = await _get(bot_farm, "/api/v1/bots/farm")
     assert farm["bots"] == 2 and farm["states"] == {"running": 2}
     assert farm["workers"] == 1 and farm["bots_here"] == ["sma_btc", "sma_eth"]
+    assert farm["silent_bots"] == []
     assert Decimal(farm["equity"]) > 0
 
 
@@ -123,6 +124,8 @@ async def test_a_bot_that_traded_has_status_metrics_and_trades(bot_farm: Farm) -
     status = await _get(bot_farm, "/api/v1/bots/sma_btc")
     trades = await _get(bot_farm, "/api/v1/bots/sma_btc/trades")
     assert status["spec"]["strategy"] == "sma_cross" and status["status"]["bot_id"] == "sma_btc"
+    candles = status["candles"]  # from the worker's heartbeat: it hears candles
+    assert candles["worker"] and candles["silent"] is False and candles["last_candle_ms"] > 0
     assert metrics["capital"] == "5000" and metrics["start_equity"] == 5000.0
     assert metrics["equity_curve"]["columns"] == ["ts_ms", "equity", "position", "realized_pnl"]
     curve = metrics["equity_curve"]["rows"]
@@ -148,6 +151,10 @@ async def test_stop_then_start_changes_the_bots_state(bot_farm: Farm) -> None:
         started = await client.post("/api/v1/bots/sma_eth/start")
         assert started.status_code == 200 and started.json()["desired"] == "running"
     await _until(bot_farm, "/api/v1/bots/sma_eth", _state("running"), "sma_eth running again")
+    entries = [e for e in read_file(bot_farm.security.audit.path) if e is not None]
+    done = [(e["action"], e["actor"], e["details"].get("bot")) for e in entries]
+    assert ("bot_stop", "trader", "sma_eth") in done  # written by the farm, not the route
+    assert ("bot_start", "trader", "sma_eth") in done
 
 
 def _state(wanted: str) -> Callable[[Any], bool]:

@@ -1,6 +1,6 @@
 """A backtest gives the same report whether the paper engine takes its fast paths (idle bars
 jumped in one step, books remembered per bar: the default) or plays every bar event one by one
-and computes every book afresh (its private switch off): same trades, fills, fees, metrics and
+and computes every book afresh (``fast_path`` off): same trades, fills, fees, metrics and
 equity curve, for every example strategy, on real ETH/BTC 5m candles."""
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ def _report(path: Path, strategy: str, book: BookSettings, fast: bool) -> dict[s
     config = BacktestConfig(
         strategy=get_strategy(strategy), data=path, capital=Decimal(10), book=book
     )
-    runner = Backtest(config)
-    runner.exchange._engine._fast = fast  # private switch: False = bar by bar, books afresh
+    runner = Backtest(config, fast_path=fast)  # False = bar by bar, books afresh
     result = runner.run()
     report = result.as_dict(curve=True)
     report["fills"] = [(f.ts_ms, f.side, f.price, f.amount, f.fee) for f in result.ledger.fills]

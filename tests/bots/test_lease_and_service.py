@@ -7,12 +7,12 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from omegafarm.bots import _names
 from omegafarm.bots.config import BotSettings, FarmSettings, load_farm_file
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.lease import Leases
 from omegafarm.bots.service import BotFarmService
 from omegafarm.store import RedisClient, StreamMessage
+from omegafarm.store import keys as _names
 from tests.integration._farm import paper_exchange, wait_for
 
 

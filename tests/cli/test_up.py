@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,13 @@ def valkey_pids(data_dir: Path) -> list[int]:
     return pids
 
 
+START_TIMEOUT_S = 60  # a generous bound: the machine may be loaded; the wait ends at the event
+
+
 class Up:
+    """``omega up`` with its output read by a thread, so every wait has a deadline that holds:
+    a blocking ``readline()`` in the test would wait past any deadline for a silent process."""
+
     def __init__(self, data_dir: Path) -> None:
         state = data_dir.parent
         env = {
@@ -56,27 +63,36 @@ class Up:
             text=True,
         )
         self.output: list[str] = []
-        self.url = self._wait_for_url(timeout_s=10)
+        self._url: str | None = None
+        self._url_seen = threading.Event()  # set when the URL is printed or the output ends
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.url = self._wait_for_url(timeout_s=START_TIMEOUT_S)
 
-    def _wait_for_url(self, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
+    def _read(self) -> None:
         assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
+        for line in self.proc.stdout:
             self.output.append(line)
             match = URL.search(line)
-            if match:
-                return match.group(1)
+            if match and self._url is None:
+                self._url = match.group(1)
+                self._url_seen.set()
+        self._url_seen.set()
+
+    def _wait_for_url(self, timeout_s: float) -> str:
+        self._url_seen.wait(timeout=timeout_s)
+        if self._url is not None:
+            return self._url
         self.proc.kill()
         self.finish()
-        raise AssertionError("omega up did not report its URL in 10 s:\n" + "".join(self.output))
+        raise AssertionError(
+            f"omega up did not report its URL within {timeout_s} s:\n" + "".join(self.output)
+        )
 
-    def finish(self, timeout_s: float = 5) -> int:
+    def finish(self, timeout_s: float = 15) -> int:
         code = self.proc.wait(timeout=timeout_s)
+        self._reader.join(timeout=timeout_s)  # the pipe closes with the process: output is whole
         assert self.proc.stdout is not None
-        self.output.append(self.proc.stdout.read())
         self.proc.stdout.close()
         return code
 
@@ -97,7 +113,7 @@ def test_up_is_healthy_and_stops_cleanly_on_sigint(data_dir: Path) -> None:
     assert len(valkey_pids(data_dir)) == 1
 
     up.proc.send_signal(signal.SIGINT)
-    assert up.finish(timeout_s=5) == 0
+    assert up.finish() == 0
     assert "omega stopped" in "".join(up.output)
     assert valkey_pids(data_dir) == []
 

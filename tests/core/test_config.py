@@ -97,3 +97,19 @@ def test_secret_values_are_masked_in_errors(monkeypatch: pytest.MonkeyPatch) -> 
         load()
     assert "hunter2-secret" not in str(info.value)
     assert "redis.url" in str(info.value)
+
+
+def test_an_older_variable_name_ranks_below_the_tree_and_above_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path, "[vault]\npath = '/from/file.json'\n")
+    monkeypatch.setenv("OMEGA_VAULT_PATH", "/from/old/variable.json")
+    assert load(config).vault.path == Path("/from/old/variable.json")
+    monkeypatch.setenv("OMEGA_VAULT__PATH", "/from/tree/variable.json")
+    assert load(config).vault.path == Path("/from/tree/variable.json")
+
+
+def test_an_empty_older_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMEGA_VAULT__PASSPHRASE", raising=False)
+    monkeypatch.setenv("OMEGA_VAULT_PASSPHRASE", "")
+    assert load().vault.passphrase is None

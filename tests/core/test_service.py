@@ -72,6 +72,31 @@ async def test_failed_start_reports_failed_and_not_ready() -> None:
     assert "cannot start" in health.reason
 
 
+class HalfStart(Demo):
+    """Acquires a resource, then fails its start."""
+
+    async def _on_initialize(self) -> None:
+        self.recorder.events.append("open pool")
+        raise RuntimeError("server refused")
+
+    async def _on_shutdown(self) -> None:
+        self.recorder.events.append("close pool")
+
+
+async def test_shutdown_after_a_failed_start_releases_what_the_start_acquired() -> None:
+    rec = Recorder()
+    service = HalfStart("redis", rec)
+    with pytest.raises(RuntimeError):
+        await service.initialize()
+    assert service.state is ServiceState.FAILED
+
+    await service.shutdown()
+    await service.shutdown()  # idempotent
+
+    assert rec.events == ["open pool", "close pool"]
+    assert service.state is ServiceState.STOPPED
+
+
 async def test_configure_validates_and_applies_partial_settings() -> None:
     service = Demo("a", Recorder())
     service.configure({"interval_s": 2.5})
@@ -132,7 +157,7 @@ async def test_registry_stops_started_services_when_one_fails() -> None:
     registry = ServiceRegistry([Demo("redis", rec), Demo("bots", rec, ("redis",), fail=True)])
     with pytest.raises(RuntimeError):
         await registry.start_all()
-    assert rec.events == ["start redis", "stop redis"]
+    assert rec.events == ["start redis", "stop bots", "stop redis"]  # the failed one too
 
 
 def test_registry_rejects_unknown_dependencies_and_cycles() -> None:

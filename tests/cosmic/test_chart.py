@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +51,12 @@ def test_detected_patterns_are_drawn_with_their_names() -> None:
     assert any(p.label in lab for p in shown for lab in labels)
 
 
-def test_html_chart_is_self_contained(tmp_path: Path) -> None:
+def test_html_chart_is_interactive_and_self_contained(tmp_path: Path) -> None:
     out = save_chart(cyclic_candles(), tmp_path / "chart.html", bars=200)
     text = out.read_text(encoding="utf-8")
-    assert "data:image/png;base64," in text
+    assert "Bokeh" in text and "HoverTool" in text  # zoom, pan and hover
     assert "red noise" in text
-    assert "http://" not in text and "https://" not in text
+    assert not re.search(r"<(script|link)[^>]+(src|href)=[\"']https?://", text)  # no CDN
 
 
 def test_png_chart_is_written(tmp_path: Path) -> None:

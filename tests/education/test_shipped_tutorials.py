@@ -46,7 +46,8 @@ async def test_shipped_tutorial_passes_with_right_answers(
                 )
                 answer = None
             else:
-                assert await svc.prepare_step(tutorial_id, index)  # the user sees the inputs
+                shown = await svc.prepare_step("learner", tutorial_id, index)
+                assert shown  # the user sees the inputs
                 probe = await svc.check_step("learner", tutorial_id, index, "1")
                 assert probe.expected is not None
                 answer = repr(probe.expected)

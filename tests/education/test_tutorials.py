@@ -111,7 +111,7 @@ async def test_fibonacci_step_uses_the_current_swing(market_service) -> None:  #
     end = float(tail[:, 3].min() if pivots.kind[-1] == 1 else tail[:, 2].max())
     level = end - 0.618 * (end - start)
 
-    context = await svc.prepare_step(TUTORIAL, 2)
+    context = await svc.prepare_step("alice", TUTORIAL, 2)
     assert f"{start:,.2f}" in context
     assert f"{end:,.2f}" in context
     good = await svc.check_step("alice", TUTORIAL, 2, f"{level * 1.002:.2f}")
@@ -132,7 +132,7 @@ async def test_market_steps_without_a_market_say_what_is_missing(service: Educat
     with pytest.raises(ValidationError, match="paper exchange"):
         await service.check_step("alice", TUTORIAL, 1, None)
     with pytest.raises(ValidationError, match="market data"):
-        await service.prepare_step(TUTORIAL, 2)
+        await service.prepare_step("alice", TUTORIAL, 2)
 
 
 async def test_unknown_tutorial_and_step_are_clear_errors(service: EducationService) -> None:
@@ -204,7 +204,7 @@ async def test_answer_is_judged_against_the_swing_the_user_was_shown(
     async with EducationService(
         settings, candles=candles, clock=clock, metrics_registry=CollectorRegistry()
     ) as svc:
-        await svc.prepare_step(TUTORIAL, 2)
+        await svc.prepare_step("alice", TUTORIAL, 2)
         shown = (await svc.check_step("alice", TUTORIAL, 2, "1")).expected
         assert shown is not None
         last = candles.rows[-1].copy()
@@ -216,3 +216,28 @@ async def test_answer_is_judged_against_the_swing_the_user_was_shown(
         late = await svc.check_step("alice", TUTORIAL, 2, str(shown))
         assert not late.passed
         assert late.expected != pytest.approx(shown)
+
+
+async def test_two_users_in_one_step_are_each_judged_against_what_they_were_shown(
+    settings: EducationSettings, clock: Clock
+) -> None:
+    candles = Candles()
+    async with EducationService(
+        settings, candles=candles, clock=clock, metrics_registry=CollectorRegistry()
+    ) as svc:
+        await svc.prepare_step("alice", TUTORIAL, 2)
+        alice_saw = (await svc.check_step("alice", TUTORIAL, 2, "1")).expected
+        assert alice_saw is not None
+        last = candles.rows[-1].copy()
+        last[2:5] = last[4] * 1.2  # a new candle far above: the current swing changes
+        candles.rows = np.vstack([candles.rows, last])
+        clock.advance(minutes=1)
+        await svc.prepare_step("bob", TUTORIAL, 2)  # bob is shown the new swing
+        bob_saw = (await svc.check_step("bob", TUTORIAL, 2, "1")).expected
+        assert bob_saw is not None
+        assert bob_saw != pytest.approx(alice_saw)
+
+        assert (await svc.check_step("alice", TUTORIAL, 2, str(alice_saw))).passed
+        assert not (await svc.check_step("alice", TUTORIAL, 2, str(bob_saw))).passed
+        assert (await svc.check_step("bob", TUTORIAL, 2, str(bob_saw))).passed
+        assert not (await svc.check_step("bob", TUTORIAL, 2, str(alice_saw))).passed

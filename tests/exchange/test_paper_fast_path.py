@@ -35,14 +35,16 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         loop.close()
 
 
-def _exchange(fast: bool, latency_ms: int = 0) -> PaperExchange:
-    ex = PaperExchange(
+def _exchange(fast: bool, latency_ms: int = 0, fills: str = "next_open") -> PaperExchange:
+    return PaperExchange(
         PaperSettings(
             clock="manual",
             seed=3,
             symbols=SYMBOLS,
             warmup_bars=30,
             latency_ms=latency_ms,
+            market_fills=fills,
+            fast_path=fast,  # False = bar by bar, books afresh
             leverage=20,
             initial_balances={
                 "USDT": Decimal(200_000),
@@ -52,13 +54,10 @@ def _exchange(fast: bool, latency_ms: int = 0) -> PaperExchange:
             },
         )
     )
-    ex._engine._fast = fast  # private switch: False = bar by bar, books afresh
-    return ex
 
 
 async def _snapshot(ex: PaperExchange) -> dict[str, object]:
     """Everything an observer can see, plus the engine's bar cursors."""
-    engine = ex._engine
     return {
         "now": ex.milliseconds(),
         "orders": await ex.fetch_orders(),
@@ -67,12 +66,14 @@ async def _snapshot(ex: PaperExchange) -> dict[str, object]:
         "positions": await ex.fetch_positions(),
         "books": [await ex.fetch_order_book(s) for s in SYMBOLS],
         "tickers": await ex.fetch_tickers(),
-        "cursors": (dict(engine._next), dict(engine._opened)),
+        "cursors": ex.bar_cursors(),
     }
 
 
-async def _play(ops: list[Op], fast: bool, latency_ms: int) -> dict[str, object]:
-    ex = _exchange(fast, latency_ms)
+async def _play(
+    ops: list[Op], fast: bool, latency_ms: int, fills: str = "next_open"
+) -> dict[str, object]:
+    ex = _exchange(fast, latency_ms, fills)
     for kind, which, side, size, bars in ops:
         symbol = SYMBOLS[which % len(SYMBOLS)]
         if kind == "step":  # whole bars, or to the middle of a bar
@@ -132,16 +133,19 @@ def test_fast_path_with_latency_fills_on_the_same_bars() -> None:
     assert _run(_play(SCRIPT, True, 90_000)) == _run(_play(SCRIPT, False, 90_000))
 
 
+def test_intrabar_market_fills_give_the_same_run_on_both_paths() -> None:
+    fast = _run(_play(SCRIPT, True, 20_000, "intrabar"))
+    assert fast == _run(_play(SCRIPT, False, 20_000, "intrabar"))
+    assert fast != _run(_play(SCRIPT, True, 20_000, "next_open"))  # intrabar changed fills
+
+
 def test_fast_path_jumps_the_cursors_the_same_way_as_bar_events() -> None:
     fast, slow = _exchange(True), _exchange(False)
     for target_bars in (0.5, 1, 1, 37.25, 38, 1000):
-        assert fast.step_to(fast._engine.now_ms + int(target_bars * MIN)) == slow.step_to(
-            slow._engine.now_ms + int(target_bars * MIN)
+        assert fast.step_to(fast.milliseconds() + int(target_bars * MIN)) == slow.step_to(
+            slow.milliseconds() + int(target_bars * MIN)
         )
-        assert (fast._engine._next, fast._engine._opened) == (
-            slow._engine._next,
-            slow._engine._opened,
-        )
+        assert fast.bar_cursors() == slow.bar_cursors()
 
 
 ops_strategy = st.lists(
@@ -157,11 +161,15 @@ ops_strategy = st.lists(
 
 
 @settings(max_examples=25, deadline=None)
-@given(ops=ops_strategy, latency_ms=st.sampled_from([0, 30_000]))
+@given(
+    ops=ops_strategy,
+    latency_ms=st.sampled_from([0, 30_000]),
+    fills=st.sampled_from(["next_open", "intrabar"]),
+)
 def test_any_order_sequence_gives_the_same_run_on_both_paths(
-    ops: list[Op], latency_ms: int
+    ops: list[Op], latency_ms: int, fills: str
 ) -> None:
-    assert _run(_play(ops, True, latency_ms)) == _run(_play(ops, False, latency_ms))
+    assert _run(_play(ops, True, latency_ms, fills)) == _run(_play(ops, False, latency_ms, fills))
 
 
 async def _gapped_run(tmp_path: Path, fast: bool) -> tuple[object, ...]:
@@ -179,9 +187,9 @@ async def _gapped_run(tmp_path: Path, fast: bool) -> tuple[object, ...]:
             warmup_bars=30,
             perpetuals=False,
             initial_balances={"USDT": Decimal(100_000)},
+            fast_path=fast,
         )
     )
-    ex._engine._fast = fast
     books = []
     for _ in range(5):
         books.append(await ex.fetch_order_book("GAP/USDT"))
@@ -214,9 +222,9 @@ async def _edge_run(tmp_path: Path, fast: bool) -> tuple[object, ...]:
             warmup_bars=30,
             perpetuals=False,
             initial_balances={"USDT": Decimal(100_000), "EDG": Decimal(100)},
+            fast_path=fast,
         )
     )
-    ex._engine._fast = fast
     tick = 0.0001
     ids = []
     for side, edge in (("buy", 99.63), ("sell", 100.37)):

@@ -154,13 +154,11 @@ async def test_ticker_is_asked_again_once_its_ttl_expires(
         first = await svc.fetch_ticker("BTC/USDT")
         again = await svc.fetch_ticker("BTC/USDT")
         calls_within_ttl = venue.count(TICKER)
-        keys = [
-            k async for k in redis_client.redis.scan_iter(match="*:cache:exchange:binance:tic*")
-        ]
+        keys = await redis_client.scan("cache:exchange:binance:tic")
         assert len(keys) == 1
 
         async def expired() -> bool:
-            return not await redis_client.redis.exists(keys[0])
+            return not await redis_client.exists(keys[0])
 
         await wait_until(expired)
         later = await svc.fetch_ticker("BTC/USDT")

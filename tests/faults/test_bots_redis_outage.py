@@ -11,11 +11,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from omegafarm.bots import _names
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.service import register_bots
 from omegafarm.bots.worker import Worker
 from omegafarm.store import EmbeddedRedis, RedisClient, RedisSettings
+from omegafarm.store import keys as _names
 from tests.integration._farm import (
     QUOTE_START,
     audited_ledgers,

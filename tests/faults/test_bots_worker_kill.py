@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from omegafarm.bots import _names
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.service import register_bots
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 from tests.integration._farm import (
     QUOTE_START,
     audited_ledgers,
@@ -32,8 +32,8 @@ TTL_S = 2.0
 async def _holders(redis: RedisClient, ids: list[str]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for bot_id in ids:
-        value = await redis.redis.get(redis.keys.key(_names.lease(bot_id)))
-        out[bot_id] = value.decode().split("|")[0] if value else None
+        value = await redis.get_text(_names.lease(bot_id))
+        out[bot_id] = value.split("|")[0] if value else None
     return out
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from omegafarm.bots import _names
 from omegafarm.bots.config import BotSettings, FarmSettings
 from omegafarm.bots.ledger import Ledger, OrderUpdate
 from omegafarm.exchange import ExchangeService, ExchangeSettings
 from omegafarm.exchange.paper import PaperSettings
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"]
 QUOTE_START = Decimal(1_000_000)

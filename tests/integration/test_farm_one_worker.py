@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from omegafarm.bots import _names
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.service import register_bots
 from omegafarm.bots.worker import Worker
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 from tests.integration._farm import (
     QUOTE_START,
     audited_ledgers,

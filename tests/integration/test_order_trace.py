@@ -13,12 +13,12 @@ from pathlib import Path
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from omegafarm.bots import _names
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.service import register_bots
 from omegafarm.bots.worker import Worker
 from omegafarm.core.tracing import capture_spans, configure_tracing, inject, start_span
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 from tests.exchange._binance import MiniBinance, btc_usdt_market
 from tests.exchange._replay import DUMMY_API_KEY, DUMMY_SECRET, replay_service
 from tests.integration._farm import bots, farm_settings, paper_exchange, wait_for

@@ -6,9 +6,10 @@ from decimal import Decimal
 import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from omegafarm.core.errors import ServiceStateError, StoreUnavailableError, ValidationError
-from omegafarm.store import Keys, RedisClient, RedisSettings
+from omegafarm.store import Keys, RateSpec, RedisClient, RedisSettings
 
 
 async def test_set_get_delete_round_trip(redis_client: RedisClient) -> None:
@@ -18,17 +19,22 @@ async def test_set_get_delete_round_trip(redis_client: RedisClient) -> None:
     assert await redis_client.get("order:1") is None
 
 
-async def test_keys_are_namespaced_by_farm(redis_client: RedisClient) -> None:
+async def test_keys_are_namespaced_by_farm(redis_client: RedisClient, redis_url: str) -> None:
     await redis_client.set("k", 1)
     farm = redis_client.settings.farm
-    assert await redis_client.redis.exists(f"omega:{farm}:k") == 1
-    assert await redis_client.redis.exists("k") == 0
+    raw = Redis.from_url(redis_url)  # the server's view, not the client's
+    try:
+        assert await raw.exists(f"omega:{farm}:k") == 1
+        assert await raw.exists("k") == 0
+    finally:
+        await raw.aclose()
 
 
 async def test_ttl_expires_the_value(redis_client: RedisClient) -> None:
     await redis_client.set("short", "v", ttl_s=0.05)
-    ttl_ms = await redis_client.redis.pttl(redis_client.keys.key("short"))
-    assert 0 < ttl_ms <= 50
+    ttl_s = await redis_client.ttl_s("short")
+    assert ttl_s is not None
+    assert 0 < ttl_s <= 0.05
 
 
 async def test_set_if_absent_only_writes_once(redis_client: RedisClient) -> None:
@@ -96,7 +102,7 @@ async def test_loader_error_reaches_every_waiter_and_caches_nothing(
         return_exceptions=True,
     )
     assert all(isinstance(r, RuntimeError) for r in results)
-    assert await redis_client.redis.exists(redis_client.keys.cache("bad")) == 0
+    assert await redis_client.exists("cache:bad") == 0
 
 
 async def test_health_reports_round_trip_latency(redis_client: RedisClient) -> None:
@@ -131,3 +137,14 @@ async def test_calls_before_connect_raise_a_clear_error() -> None:
 def test_invalid_farm_name_is_rejected() -> None:
     with pytest.raises(ValidationError, match="farm name"):
         Keys("Bad Farm!")
+
+
+async def test_a_rate_limit_script_the_server_forgot_is_loaded_again(
+    redis_client: RedisClient,
+) -> None:
+    spec = RateSpec(limit=10, period_s=3600.0, burst=5)  # a unit drains in 6 min: none meanwhile
+    first = await redis_client.ratelimit_acquire("weight:noscript", spec, 1.0)
+    await redis_client._raw.script_flush()  # as after a server restart: NOSCRIPT next time
+    second = await redis_client.ratelimit_acquire("weight:noscript", spec, 1.0)
+    assert (first.reserved, second.reserved) == (True, True)
+    assert second.used_units > first.used_units  # the same bucket, one more unit in it

@@ -5,7 +5,7 @@ machine that round trip costs more than the rest of the request. Each API proces
 what it read for ``ttl_s`` (a fraction of a second). When that runs out, one background task
 reads Redis again while requests keep getting the previous value for at most another
 ``ttl_s`` (stale while revalidating): no request waits for Redis unless the value is older
-than twice ``ttl_s``. So a ticker is at most the Redis TTL plus ``2 * ttl_s`` old.
+than twice ``ttl_s``. So a ticker is at most the shared cache's TTL plus ``2 * ttl_s`` old.
 """
 
 from __future__ import annotations

@@ -5,13 +5,15 @@ Each rule is either "service X not ready" or "a Prometheus metric above/below a 
 rule's ``for_s`` before the alert fires; a firing alert is notified once (again every
 ``repeat_after_s`` if set) and once more when it resolves: alerts are deduplicated by rule.
 Notifications go to the log, a generic JSON webhook and a Discord webhook; a failing
-notifier is logged and counted, never allowed to stop the evaluation loop.
+notifier is logged and counted, never allowed to stop the evaluation loop. The loop runs under
+a :class:`~omegafarm.core.supervisor.Supervisor`: an evaluation that raises is logged with its
+traceback, counted, and the loop restarts with backoff; repeated failures make the service
+degraded (then not ready) with the error as the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +23,10 @@ import httpx
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from omegafarm.api.config import AlertRule, AlertSettings
+from omegafarm.core.health import Health, HealthState
 from omegafarm.core.registry import ServiceRegistry
 from omegafarm.core.service import BaseService
+from omegafarm.core.supervisor import Supervisor
 
 
 @dataclass
@@ -75,7 +79,8 @@ class AlertingService(BaseService[AlertSettings]):
         self._source = metrics_registry if metrics_registry is not None else REGISTRY
         self._clock = clock
         self._states = {rule.name: _State() for rule in settings.rules}
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor = Supervisor("alerts", metrics_registry=metrics_registry,
+                                      on_change=self._supervisor_changed)  # fmt: skip
         self._http: httpx.AsyncClient | None = None
         self.notify_failures = 0
         self.sent: list[AlertEvent] = []
@@ -83,25 +88,27 @@ class AlertingService(BaseService[AlertSettings]):
     async def _on_initialize(self) -> None:
         self._http = httpx.AsyncClient(timeout=self.settings.notify_timeout_s)
         if self.settings.enabled:
-            self._task = asyncio.create_task(self._loop(), name="alerting")
+            self._supervisor.start("evaluate", self._loop)
 
     async def _on_shutdown(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._supervisor.close()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
 
     async def _loop(self) -> None:
         while True:
-            try:
-                await self.evaluate_once()
-            except Exception as exc:  # the supervisor loop: log, count, keep evaluating
-                self.handle_error(exc, operation="evaluate")
+            await self.evaluate_once()
             await asyncio.sleep(self.settings.interval_s)
+
+    def _supervisor_changed(self, state: HealthState, reason: str) -> None:
+        if state is HealthState.PASS:
+            self._set_recovered()
+        else:
+            self._set_degraded(reason)
+
+    async def _check_health(self) -> Health:
+        return self._supervisor.health(await super()._check_health())
 
     @property
     def firing(self) -> list[str]:

@@ -27,7 +27,7 @@ from starlette.requests import HTTPConnection
 from omegafarm.core.errors import ServiceStateError, StoreError
 from omegafarm.core.service import ServiceState
 from omegafarm.security import AuthenticationError, Principal, Role, SecurityService
-from omegafarm.store import RateSpec
+from omegafarm.store import RateSpec, keys
 
 SESSION_COOKIE = "omega_session"
 CSRF_COOKIE = "omega_csrf"
@@ -103,7 +103,7 @@ async def _authenticate(request: HTTPConnection, service: SecurityService) -> Pr
         principal = service.authenticate(cookie, "oms")
     except AuthenticationError as exc:
         _log.info("authentication_failed", path=request.url.path, reason=str(exc))
-        await _spend_rate_limit(service, f"authfail:{client_address(request)}", 1.0)
+        await _spend_rate_limit(service, keys.authfail_bucket(client_address(request)), 1.0)
         await service.audit.append(
             "auth_failed",
             actor=client_address(request),
@@ -189,7 +189,7 @@ async def _spend_request_unit(
     client rarely waits for Redis; requests that find the batch empty while it is being
     reserved wait for that one round trip instead of making their own.
     """
-    bucket = f"api:{credential_id}"
+    bucket = keys.api_bucket(credential_id)
     budget = rate_budget(request)
     size = max(1, min(BATCH_MAX_UNITS, int(service.settings.rate_limit_burst // 8)))
     left = budget.take(bucket, time.monotonic())
@@ -252,7 +252,7 @@ async def spend_login_attempt(request: HTTPConnection, service: SecurityService)
     per_min = service.settings.login_attempts_per_min
     spec = RateSpec(limit=per_min, period_s=60.0, burst=max(1.0, per_min / 2))
     reservation = await redis.ratelimit_acquire(
-        f"login:{client_address(request)}", spec, 1.0, max_wait_s=0
+        keys.login_bucket(client_address(request)), spec, 1.0, max_wait_s=0
     )
     if not reservation.reserved:
         retry_after = max(1, math.ceil(reservation.wait_s))

@@ -17,8 +17,8 @@ class ApiSettings(BaseModel):
     one's, not even loopback's, so a client cannot pick the address that the login limit and
     the audit log see. ``max_body_bytes``: a request body larger than this is refused with 413
     before it is read whole. ``ticker_local_ttl_s``: how long each process reuses a ticker it
-    read from the Redis cache (``ticker_cache_ttl_s``) before reading it again (in the
-    background, serving the old copy for as long again meanwhile).
+    got from the Exchange Service's shared cache (``exchange.ticker_ttl_s``) before asking
+    again (in the background, serving the old copy for as long again meanwhile).
     ``health_refresh_s``: how often the background task re-checks every service for
     ``/health`` and ``/readyz``.
     """
@@ -33,7 +33,6 @@ class ApiSettings(BaseModel):
     tls_keyfile: Path | None = None
     stop_timeout_s: float = Field(default=3.0, gt=0, le=60)
     ws_queue_size: int = Field(default=256, ge=1, le=100_000)
-    ticker_cache_ttl_s: float = Field(default=1.0, gt=0, le=3600)
     ticker_local_ttl_s: float = Field(default=0.25, ge=0, le=60)
     trusted_proxies: list[str] = Field(default_factory=list, max_length=100)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
@@ -108,6 +107,9 @@ def _default_rules() -> list[AlertRule]:
     return [
         AlertRule(name="redis-unreachable", kind="unavailable", service="redis", for_s=30),
         AlertRule(name="exchange-unreachable", kind="unavailable", service="exchange", for_s=30),
+        AlertRule(  # a deaf bot: no candle for 3 of its timeframes (see bots.staleness)
+            name="bots-silent", kind="metric", metric="omega_farm_bots_silent", threshold=0.0
+        ),
         AlertRule(
             name="error-rate",
             kind="metric",

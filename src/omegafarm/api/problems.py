@@ -36,6 +36,7 @@ _redactor = Redactor()
 
 # Most specific first: the first matching class decides the status.
 _STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (xerr.ExchangeAuthenticationError, 502),  # the exchange refused our key, not the caller's
     (AuthenticationError, 401),
     (LastAdminError, 409),
     (PermissionDeniedError, 403),

@@ -73,10 +73,7 @@ class ApiService(BaseService[ApiSettings]):
             ws_queue_size=s.ws_queue_size,
             max_body_bytes=s.max_body_bytes,
         )
-        self.app.state.ticker_cache_ttl_s = s.ticker_cache_ttl_s
-        self.app.state.ticker_local_cache = LocalCache(
-            min(s.ticker_local_ttl_s, s.ticker_cache_ttl_s)
-        )
+        self.app.state.ticker_local_cache = LocalCache(s.ticker_local_ttl_s)
         monitor: HealthMonitor = self.app.state.health_monitor
         self._health_task = asyncio.create_task(
             monitor.run(s.health_refresh_s, timeout_s=max(1.0, 2 * s.health_refresh_s)),

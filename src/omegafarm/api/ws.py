@@ -6,6 +6,10 @@ is full (it reads slower than the farm publishes) the client is dropped with clo
 ("try again later"), so a slow browser can never slow the farm or the other clients. Each
 message is encoded to JSON once, whatever the number of clients.
 
+The relay runs under a :class:`~omegafarm.core.supervisor.Supervisor`: if reading Redis fails
+in a way the subscription cannot absorb, the failure is logged with its traceback, counted on
+``/metrics`` (``omega_task_failures_total{owner="feed"}``) and the relay restarts.
+
 Clients choose channels with ``/ws?channels=tickers,orders``; they authenticate like any
 viewer route (Bearer header, or the session cookie plus a same-origin ``Origin`` header).
 """
@@ -25,16 +29,17 @@ from omegafarm.api._render import jsonable
 from omegafarm.api.auth import VIEWER
 from omegafarm.core.errors import OmegaError
 from omegafarm.core.registry import ServiceRegistry
+from omegafarm.core.supervisor import Supervisor
 from omegafarm.security import Principal
-from omegafarm.store import RedisClient, Subscription
+from omegafarm.store import RedisClient, Subscription, keys
 
 router = APIRouter(tags=["feed"])
 _log = structlog.get_logger("omegafarm", service="api")
 
-# Feed name -> relative Redis pub/sub channel (omega:{farm}:chan:<name>). Publishers: the bot
+# Feed name -> relative Redis pub/sub channel (built in store/keys.py). Publishers: the bot
 # farm's gateway (tickers: every polled ticker; orders: every order change it records) and
 # BotFarmService (bots: status changes and equity samples). See docs/api.md, "The live feed".
-FEED_CHANNELS = {"tickers": "tickers", "orders": "orders", "bots": "bots"}
+FEED_CHANNELS = keys.FEEDS
 QUEUE_SIZE = 256
 SLOW_CLIENT_CLOSE = 1013
 
@@ -53,7 +58,7 @@ class FeedHub:
         self._registry = registry
         self.queue_size = queue_size
         self._clients: set[_Client] = set()
-        self._task: asyncio.Task[None] | None = None
+        self.supervisor = Supervisor("feed")
         self._sub: Subscription | None = None
         self.delivered = 0
         self.dropped_clients = 0
@@ -67,26 +72,23 @@ class FeedHub:
         """Register a client (starting the shared subscription with the first one)."""
         client = _Client(channels, asyncio.Queue(self.queue_size))
         self._clients.add(client)
-        if self._task is None:
+        if self._sub is None:
             redis = self._registry.get("redis")
             if not isinstance(redis, RedisClient):
                 raise OmegaError("the feed needs the redis service")
-            self._sub = redis.subscription()
-            await self._sub.subscribe(*FEED_CHANNELS.values())
-            self._task = asyncio.create_task(self._pump(self._sub), name="ws-feed-hub")
+            sub = redis.subscription()
+            self._sub = sub
+            await sub.subscribe(*FEED_CHANNELS.values())
+            self.supervisor.start("relay", lambda: self._pump(sub))
         return client
 
     async def leave(self, client: _Client) -> None:
         """Forget a client; the last one out stops the shared subscription."""
         self._clients.discard(client)
-        if not self._clients and self._task is not None:
-            task, sub = self._task, self._sub
-            self._task, self._sub = None, None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            if sub is not None:
-                await sub.close()
+        if not self._clients and self._sub is not None:
+            sub, self._sub = self._sub, None
+            await self.supervisor.close()
+            await sub.close()
 
     async def _pump(self, sub: Subscription) -> None:
         async for message in sub:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Mapping
 from decimal import Decimal
-from typing import Any, TypeVar
 
 from omegafarm.bots.ledger import ZERO, OrderUpdate
 from omegafarm.exchange.models import Order
 
-T = TypeVar("T")
 _STATUS = {"open": "open", "closed": "closed", "canceled": "canceled", "cancelled": "canceled"}
 
 
@@ -38,52 +35,12 @@ def update_from_order(order: Order, client_order_id: str | None = None) -> Order
     )
 
 
-def update_from_ccxt(raw: Mapping[str, Any]) -> OrderUpdate:
-    """Our snapshot straight from a ccxt unified order dict (the backtest's fast path)."""
-    fee = raw.get("fee") or {}
-    info = raw.get("info") or {}
-    price = raw.get("price")
-    status = str(raw.get("status") or "open")
-    return OrderUpdate(
-        client_order_id=str(raw["clientOrderId"]),
-        order_id=str(raw["id"]),
-        symbol=str(raw["symbol"]),
-        side="sell" if raw.get("side") == "sell" else "buy",
-        type=str(raw.get("type") or "market"),
-        status=_STATUS.get(status, status),
-        amount=_d(raw.get("amount")),
-        filled=_d(raw.get("filled")),
-        cost=_d(raw.get("cost")),
-        fee=_d(fee.get("cost")),
-        fee_currency=fee.get("currency"),
-        price=None if price is None else _d(price),
-        ts_ms=int(raw.get("lastTradeTimestamp") or raw.get("timestamp") or 0),
-        reason=info.get("reason") if isinstance(info, Mapping) else None,
-    )
-
-
-def _d(value: object) -> Decimal:
-    if value is None:
-        return ZERO
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-
-
 def rejected(update: OrderUpdate, reason: str) -> OrderUpdate:
     """The pending ``update`` marked as rejected by the exchange."""
     return OrderUpdate(
         update.client_order_id, None, update.symbol, update.side, update.type, "rejected",
         update.amount, ZERO, ZERO, ZERO, None, update.price, update.ts_ms, reason,
     )  # fmt: skip
-
-
-def run_now(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never suspends (the paper exchange's methods) without a loop."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]  # StopIteration.value is Any
-    coro.close()
-    raise RuntimeError("the paper exchange suspended inside a backtest call")
 
 
 def dec(value: float | str | Decimal) -> Decimal:

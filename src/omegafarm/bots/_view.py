@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from omegafarm.bots import _names
 from omegafarm.bots.backtest import _tf_ms
 from omegafarm.bots.ledger import Ledger
 from omegafarm.bots.performance import bars_per_year, measure
-from omegafarm.core.errors import NotFoundError, StoreUnavailableError
+from omegafarm.core.errors import NotFoundError
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 
 ROW_FIELDS = (
     *("worker", "position", "equity", "realized_pnl", "fees", "trades", "open_orders"),
@@ -47,13 +47,13 @@ async def spec_of(redis: RedisClient, bot_id: str) -> dict[str, Any]:
 
 async def holder(redis: RedisClient, bot_id: str) -> str | None:
     """The worker holding the bot's lease right now (None: no worker runs it)."""
-    try:
-        value = await redis.redis.get(redis.keys.key(_names.lease(bot_id)))
-    except Exception as exc:  # redis-py errors, translated here (only store imports redis)
-        raise StoreUnavailableError(f"cannot read the lease of {bot_id}: {exc}") from None
-    if value is None:
-        return None
-    return _text(value).split("|", 1)[0]
+    value = await redis.get_text(_names.lease(bot_id))
+    return None if value is None else value.split("|", 1)[0]
+
+
+async def live_workers(redis: RedisClient) -> int:
+    """Workers with a fresh heartbeat (their keys expire a lease TTL after the last beat)."""
+    return len(await redis.scan(_names.WORKERS_PREFIX))
 
 
 def derive_state(
@@ -101,10 +101,6 @@ async def equity_samples(
     start = "-" if after is None else f"({after}"
     entries = await redis.stream_range(_names.equity(bot_id), start=start)
     return [(m.id, dict(m.data)) for m in entries]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def ledger_of(redis: RedisClient, bot_id: str) -> Ledger | None:

@@ -9,32 +9,51 @@ Bar by bar, in this order, for each bar ``i`` of the chosen range::
     3. bar i becomes visible in the feed and the strategy's ``on_candle`` runs;
     4. the orders it asked for are sent to the exchange at the bar's close time.
 
-So no order can fill at a price from before it was sent. No Redis and no event loop: the paper
-exchange's coroutines never suspend, so they are run directly. The per-bar path is a clock step
-and a strategy call; indicators are precomputed (causal functions), and the equity curve and
-the metrics are computed with numpy after the loop.
+So no order can fill at a price from before it was sent. No Redis and no event loop: the
+backtest calls the paper venue's synchronous methods, which hand back our order models. The
+per-bar path is a clock step and a strategy call; indicators are precomputed (causal
+functions), and the equity curve and the metrics are computed with numpy after the loop.
+
+Nothing is silent: every order the exchange refuses (or ends unfilled without being asked to)
+is kept with its time, side, size and reason; when most orders were refused the report ends
+with a warning naming the reason and the fix. A candle file is loaded (and checked) once per
+process and indicators over it are shared, so a grid pays for neither per point.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from omegafarm.bots._convert import dec, rejected, run_now, update_from_ccxt
+from omegafarm.bots._backtest_input import FileCheck, check_file, resolve_capital
+from omegafarm.bots._convert import dec, rejected, update_from_order
 from omegafarm.bots.feed import CandleFeed
-from omegafarm.bots.ledger import Ledger
+from omegafarm.bots.ledger import Ledger, OrderUpdate, Trade
 from omegafarm.bots.performance import F64, Performance, bars_per_year, measure
 from omegafarm.bots.strategy import Candle, ParamValue, Strategy
 from omegafarm.bots.trader import CancelOrder, PlaceOrder, RiskLimits, Trader
 from omegafarm.core.errors import ConfigError, ValidationError
-from omegafarm.exchange.errors import translate
-from omegafarm.exchange.paper import BookSettings, PaperExchange, PaperSettings, ReplaySource
+from omegafarm.exchange.errors import ExchangeCallError
+from omegafarm.exchange.paper import (
+    BookSettings,
+    PaperExchange,
+    PaperSettings,
+    PaperVenue,
+    ReplaySource,
+)
+from omegafarm.exchange.paper._fill import describe as describe_fill
+
+# the fill model of a backtest: half the volatility spread per taker fill, no depth; it needs
+# no meaningful volume, so crypto and FX (tick-count volume) candles are treated alike
+BACKTEST_BOOK = BookSettings(fill="spread")
 
 ProgressFn = Callable[[int, int], None]
 
@@ -50,11 +69,34 @@ class BacktestConfig:
     timeframe: str | None = None
     from_ms: int | None = None
     to_ms: int | None = None
-    capital: Decimal = Decimal(10_000)
+    capital: Decimal | str | None = None  # quote units, "20 ETH" (base), None: by the quote
     taker_fee: Decimal = Decimal("0.001")
     maker_fee: Decimal = Decimal("0.001")
-    book: BookSettings = field(default_factory=BookSettings)
+    book: BookSettings = BACKTEST_BOOK
     limits: RiskLimits = field(default_factory=RiskLimits)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An order the exchange refused or ended unfilled without the strategy asking."""
+
+    ts_ms: int
+    side: str
+    type: str
+    amount: Decimal
+    price: Decimal | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "time": iso(self.ts_ms),
+            "ts_ms": self.ts_ms,
+            "side": self.side,
+            "type": self.type,
+            "amount": str(self.amount),
+            "price": None if self.price is None else str(self.price),
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -74,20 +116,33 @@ class BacktestResult:
     equity: F64
     position: F64
     halted: str | None
+    capital: Decimal = Decimal(0)
+    setup: dict[str, str] = field(default_factory=dict)
+    orders: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self, *, curve: bool = True) -> dict[str, Any]:
-        """JSON-friendly report: metrics, every trade and (optionally) the equity curve."""
+        """JSON-friendly report: set-up, metrics, every trade, every refused order and
+        (optionally) the equity curve; times as ISO 8601 UTC next to the ms values."""
         out: dict[str, Any] = {
             "strategy": self.strategy,
             "params": self.params,
             "symbol": self.symbol,
             "timeframe": self.timeframe,
+            "from": iso(self.start_ms),
+            "to": iso(self.end_ms),
             "from_ms": self.start_ms,
             "to_ms": self.end_ms,
             "bars": self.bars,
+            "setup": self.setup,
             "halted": self.halted,
             "metrics": self.performance.as_dict(),
-            "trades": [t.as_dict() for t in self.ledger.trades],
+            "orders": self.orders,
+            "rejected": len(self.rejections),
+            "rejected_orders": [r.as_dict() for r in self.rejections],
+            "warnings": self.warnings,
+            "trades": [self._trade_dict(t) for t in self.ledger.trades],
         }
         if curve:
             out["equity_curve"] = [
@@ -95,13 +150,67 @@ class BacktestResult:
             ]
         return out
 
+    precision: tuple[Decimal, Decimal] = (Decimal("1e-8"), Decimal("1e-8"))  # (tick, step)
 
-def load_source(path: Path, symbol: str | None, timeframe: str | None) -> ReplaySource:
-    """The replay source of one symbol from a candle file or a folder of them."""
+    def _trade_dict(self, trade: Trade) -> dict[str, Any]:
+        """A trade at market precision: prices to the tick, amounts to the step, ISO times."""
+        tick, step = self.precision
+        money = tick  # quote amounts: as many decimals as a price
+        return {
+            "side": trade.side,
+            "entry_time": iso(trade.entry_ts_ms),
+            "entry_price": str(_q(trade.entry_price, tick)),
+            "exit_time": None if trade.exit_ts_ms is None else iso(trade.exit_ts_ms),
+            "exit_price": None if trade.exit_price is None else str(_q(trade.exit_price, tick)),
+            "amount": str(_q(trade.amount, step)),
+            "fee": str(_q(trade.fee, money)),
+            "pnl": str(_q(trade.pnl, money)),
+            "entry_ts_ms": trade.entry_ts_ms,
+            "exit_ts_ms": trade.exit_ts_ms,
+        }
+
+
+def iso(ts_ms: int) -> str:
+    """``1515560100000`` → ``"2018-01-10T05:55:00Z"`` (UTC, milliseconds only when present)."""
+    moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    text = moment.isoformat(timespec="milliseconds" if ts_ms % 1000 else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def _q(value: Decimal, step: Decimal) -> Decimal:
+    return value.quantize(step.normalize(), rounding=ROUND_HALF_EVEN).normalize() + 0
+
+
+# one process, one copy of each candle file: a grid's points (and the benches) reuse it
+_SOURCES: dict[tuple[Any, ...], tuple[ReplaySource, FileCheck]] = {}
+
+
+def load_source(
+    path: Path, symbol: str | None, timeframe: str | None
+) -> tuple[ReplaySource, FileCheck]:
+    """The replay source of one symbol from a candle file or a folder of them, and what the
+    file check found (loaded once per process while the file is unchanged)."""
     if not path.exists():
         raise ConfigError(f"backtest data {path} does not exist")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, symbol, timeframe)
+    found = _SOURCES.get(key)
+    if found is None:
+        if len(_SOURCES) >= 8:
+            _SOURCES.clear()
+        found = _SOURCES[key] = _load_source(path, symbol, timeframe)
+    return found
+
+
+def _load_source(
+    path: Path, symbol: str | None, timeframe: str | None
+) -> tuple[ReplaySource, FileCheck]:
     if path.is_file():
-        return ReplaySource(path, timeframe or "1m", [symbol] if symbol else None)
+        named = path.stem.rpartition("-")[2] if "-" in path.stem else None
+        named = named if named and named[:-1].isdigit() else None
+        check = check_file(path, named, timeframe)
+        tf = timeframe or named or check.inferred_timeframe or "1m"
+        return ReplaySource(path, tf, [symbol] if symbol else None), check
     files = [f for f in sorted(path.glob("*")) if f.suffix in (".csv", ".parquet")]
     stems = [f.stem.rpartition("-") for f in files]
     found = [
@@ -116,24 +225,46 @@ def load_source(path: Path, symbol: str | None, timeframe: str | None) -> Replay
             f"{path}: choose exactly one data file with --symbol/--timeframe (matching: {names})"
         )
     sym, tf = found[0]
-    return ReplaySource(path, tf, [sym])
+    file = next(f for f in files if f.stem.rpartition("-")[2] == tf and f.stem.startswith(
+        sym.replace("/", "_", 1)))  # fmt: skip
+    return ReplaySource(path, tf, [sym]), check_file(file, tf, timeframe)
 
 
 class Backtest:
     """One run of one strategy over one symbol's candles."""
 
-    def __init__(self, config: BacktestConfig, source: ReplaySource | None = None) -> None:
+    def __init__(
+        self, config: BacktestConfig, source: ReplaySource | None = None, *, fast_path: bool = True
+    ) -> None:
+        """``fast_path=False`` plays every bar event of the paper engine (same report)."""
         self.config = config
-        self.source = source or load_source(config.data, config.symbol, config.timeframe)
+        if source is None:
+            source, check = load_source(config.data, config.symbol, config.timeframe)
+            self.warnings = list(check.warnings)
+        else:
+            self.warnings = []
+        self.source = source
         self.symbol = next(iter(self.source.specs))
         spec = self.source.specs[self.symbol]
+        self.spec = spec
         self.candles = self.source.candles(self.symbol, 0)
         self.tf_ms = _tf_ms(self.source.timeframe)
         ts = self.candles.ts
         self.i0 = int(np.searchsorted(ts, config.from_ms)) if config.from_ms is not None else 0
         self.i1 = int(np.searchsorted(ts, config.to_ms)) if config.to_ms is not None else len(ts)
         if self.i1 - self.i0 < 2:
-            raise ValidationError("the --from/--to range holds fewer than 2 candles")
+            given = config.from_ms is not None or config.to_ms is not None
+            where = "the --from/--to range" if given else f"{config.data}"
+            raise ValidationError(f"{where} holds {max(0, self.i1 - self.i0)} candles; need 2")
+        text = None if config.capital is None else str(config.capital)
+        capital = resolve_capital(text, spec.base, spec.quote, float(self.candles.open[self.i0]))
+        self.capital = capital.amount
+        book = config.book
+        self.setup = {
+            "capital": capital.note,
+            "fill": describe_fill(book),
+            "fees": f"{config.taker_fee} taker, {config.maker_fee} maker, per side",
+        }
         settings = PaperSettings(
             symbols=[self.symbol],
             timeframe=self.source.timeframe,
@@ -141,14 +272,21 @@ class Backtest:
             clock="manual",
             maker_fee=config.maker_fee,
             taker_fee=config.taker_fee,
-            initial_balances={spec.quote: config.capital},
+            initial_balances={spec.quote: self.capital},
             perpetuals=False,
             book=config.book,
+            fast_path=fast_path,
         )
-        self.exchange = PaperExchange(settings, source=self.source)
-        self.feed = CandleFeed(self.candles.as_matrix(0, len(ts)), full=True)
+        self.venue = PaperVenue(PaperExchange(settings, source=self.source))
+        self.exchange = self.venue.exchange  # the clock, and exact balances for reports
+        self.feed = CandleFeed(
+            self.candles.as_matrix(0, len(ts)), full=True, key=(id(self.source), self.symbol)
+        )
         self.strategy = config.strategy(dict(config.params))
-        ledger = Ledger("bt", self.symbol, spec.base, spec.quote, config.capital)
+        ledger = Ledger("bt", self.symbol, spec.base, spec.quote, self.capital)
+        self.rejections: list[Rejection] = []
+        self.orders = 0
+        self._cancels: set[str] = set()
         self.trader = Trader(
             "bt", self.strategy, ledger, self.feed, config.limits, now_ms=lambda: self._now_ms
         )
@@ -196,33 +334,47 @@ class Backtest:
                 self._cancel(cmd)
 
     def _place(self, cmd: PlaceOrder) -> None:
-        price = None if cmd.price is None else float(cmd.price)
-        params = {"clientOrderId": cmd.client_order_id}
-        coro = self.exchange.create_order(
-            cmd.symbol, cmd.type, cmd.side, float(cmd.amount), price, params
-        )
+        self.orders += 1
         try:
-            raw = run_now(coro)
-        except Exception as exc:
-            error = translate(exc, exchange="paper", method="create_order", symbol=cmd.symbol)
+            placed = self.venue.place(
+                cmd.symbol, cmd.type, cmd.side, cmd.amount, cmd.price, cmd.client_order_id
+            )
+        except ExchangeCallError as error:
             pending = self.trader.ledger.orders[cmd.client_order_id]
-            self.trader.order_update(rejected(pending, str(error)))
+            self._update(rejected(pending, str(error)))
             return
-        self.trader.order_update(update_from_ccxt(raw))
+        self._update(update_from_order(placed))
+
+    def _update(self, update: OrderUpdate) -> None:
+        """Hand an order's state to the trader; keep it when it was refused or ended unfilled
+        without the strategy asking (e.g. a market order the book could not fill)."""
+        refused = update.status == "rejected" or (
+            update.status == "canceled"
+            and update.filled == 0
+            and update.client_order_id not in self._cancels
+        )
+        if refused:
+            reason = update.reason or update.status
+            self.rejections.append(
+                Rejection(
+                    self._now_ms, update.side, update.type, update.amount, update.price, reason
+                )
+            )
+        self.trader.order_update(update)
 
     def _cancel(self, cmd: CancelOrder) -> None:
-        params = {"clientOrderId": cmd.client_order_id}
-        try:
-            raw = run_now(self.exchange.cancel_order(cmd.order_id or "", cmd.symbol, params))
-        except Exception:  # already filled or gone: the next poll tells the truth
-            raw = run_now(self.exchange.fetch_order(cmd.order_id or "", cmd.symbol, params))
-        self.trader.order_update(update_from_ccxt(raw))
+        self._cancels.add(cmd.client_order_id)
+        order = self.venue.cancel(cmd.order_id or "", cmd.symbol, cmd.client_order_id)
+        self._update(update_from_order(order))
 
     def _poll(self) -> None:
         self._catch_up()
         for order in [o for o in self.trader.ledger.open_orders() if o.order_id]:
-            raw = run_now(self.exchange.fetch_order(order.order_id or "", order.symbol))
-            self.trader.order_update(update_from_ccxt(raw))
+            update = update_from_order(self.venue.order(order.order_id or ""))
+            if update.status != "open":
+                self._update(update)
+            else:
+                self.trader.order_update(update)
         if self.trader.outbox:
             self._execute()
 
@@ -246,7 +398,7 @@ class Backtest:
             np.add.at(d_pos, idx, sign * qty)
             np.add.at(d_cash, idx, cash)
         position = np.cumsum(d_pos)
-        capital = float(self.config.capital)
+        capital = float(self.capital)
         equity = capital + np.cumsum(d_cash) + position * close
         last = dec(float(close[-1]))
         perf = measure(
@@ -273,7 +425,38 @@ class Backtest:
             equity=equity,
             position=position,
             halted=self.trader.halted,
+            capital=self.capital,
+            setup=self.setup,
+            orders=self.orders,
+            rejections=self.rejections,
+            warnings=[*self.warnings, *self._rejection_warning()],
+            precision=(self.spec.price_tick, self.spec.amount_step),
         )
+
+    def _rejection_warning(self) -> list[str]:
+        """One warning when at least half the orders were refused: the reason and the fix."""
+        n = len(self.rejections)
+        if n == 0 or n * 2 < self.orders:
+            return []
+        reasons: dict[str, list[str]] = {}  # by the reason with its numbers taken out
+        for r in self.rejections:
+            reasons.setdefault(re.sub(r"[0-9.]+", "#", r.reason), []).append(r.reason)
+        top = max(reasons.values(), key=len)[0]
+        low = top.lower()
+        if "insufficient" in low or "funds" in low or "cannot be paid" in low:
+            buffer = PaperSettings().market_buffer
+            fix = (
+                f"the account holds {self.setup['capital']}: give more --capital, or trade "
+                f"smaller (market orders reserve {buffer:.0%} above the price, so "
+                "--param fraction must stay below 1)"
+            )
+        elif "book" in low:
+            fix = "orders are larger than the simulated book: use --fill spread or trade smaller"
+        elif "minimum" in low or "min" in low:
+            fix = "orders are below the market's minimum: give more --capital or trade larger"
+        else:
+            fix = "see rejected_orders for each order"
+        return [f"{n} of {self.orders} orders were rejected (e.g. {top!r}); {fix}"]
 
 
 def _tf_ms(timeframe: str) -> int:

@@ -10,6 +10,7 @@ inputs ``0..i``): a backtest computes it once over the full history and reveals 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -26,12 +27,22 @@ COLUMNS = ("ts_ms", "open", "high", "low", "close", "volume")
 class CandleFeed:
     """Closed candles of one symbol as float64 columns; ``stop`` bars are visible."""
 
-    def __init__(self, matrix: F64 | None = None, *, capacity: int = 2000, full: bool = False):
+    def __init__(
+        self,
+        matrix: F64 | None = None,
+        *,
+        capacity: int = 2000,
+        full: bool = False,
+        key: object = None,
+    ):
         data = np.empty((0, 6)) if matrix is None else np.asarray(matrix, dtype=np.float64)
         if data.ndim != 2 or data.shape[1] != 6:
             raise ValidationError("candles must be an (n, 6) array: ts_ms, o, h, l, c, v")
         self.capacity = max(capacity, 16)
         self.full = full  # the whole history is loaded up front (backtest)
+        # names the history (a backtest's data file): indicators over the same history are
+        # computed once per process and shared (a grid runs many strategies on one file)
+        self.key = key
         self._cols = [np.ascontiguousarray(data[:, k]) for k in range(6)]
         self.stop = data.shape[0] if not full else 0
         self.version = 0
@@ -110,6 +121,8 @@ def _regrow(tail: F64, size: int) -> F64:
 
 
 IndicatorFn = Callable[..., Any]
+_MEMO: dict[tuple[Any, ...], tuple[F64, list[float]]] = {}
+_MEMO_MAX_VALUES = 4_000_000  # ~130 MB (array + list of floats); then start again
 
 
 class Indicator:
@@ -123,9 +136,27 @@ class Indicator:
         self._values: F64 = np.empty(0)
         self._list: list[float] | None = None
         if feed.full:
-            self._values = self._compute(full=True)
-            self._list = self._values.tolist()  # plain floats: the per-bar read is a list index
+            self._values, self._list = self._precomputed()
             self._version = -2  # never recomputed
+
+    def _precomputed(self) -> tuple[F64, list[float]]:
+        """The whole history's values (plain floats too: the per-bar read is a list index),
+        shared by every indicator with the same function and arguments on the same history."""
+        try:
+            memo_key = (self._feed.key, self._fn, self._args, tuple(sorted(self._kwargs.items())))
+            hash(memo_key)
+        except TypeError:  # unhashable arguments (an array): compute, do not share
+            memo_key = None
+        if self._feed.key is not None and memo_key is not None and memo_key in _MEMO:
+            return _MEMO[memo_key]
+        values = self._compute(full=True)
+        found = values, values.tolist()
+        if self._feed.key is not None and memo_key is not None:
+            held = sum(v[0].shape[0] for v in _MEMO.values())
+            if held + values.shape[0] > _MEMO_MAX_VALUES:
+                _MEMO.clear()
+            _MEMO[memo_key] = found
+        return found
 
     def _compute(self, *, full: bool) -> F64:
         args = [self._feed.column(a, full=full) if isinstance(a, str) else a for a in self._args]
@@ -163,13 +194,36 @@ class Indicator:
 
 # --------------------------------------------------------------------- causal helpers
 def sma(x: F64, n: int) -> F64:
-    """Simple moving average of the last ``n`` values (NaN for the first ``n - 1``)."""
+    """Simple moving average of the last ``n`` values (NaN for the first ``n - 1`` and for any
+    window holding a non-finite value), each value the correctly rounded mean of its window.
+
+    Why exact: a float running sum (or a difference of cumulative sums) carries rounding noise
+    that grows along the series (5e-10 near bar 99,000), so two averages that are equal in
+    exact arithmetic come out a few ulps apart in either order and ``cross`` sees crossings
+    that are not there. Here every float is turned into an integer multiple of one power of
+    two (exactly), windows are summed as Python integers, and each mean is one correctly
+    rounded integer division: equal means give equal floats, and rounding never reverses an
+    order, so a crossover is found exactly when the true averages cross.
+    """
     x = np.asarray(x, dtype=np.float64)
     out = np.full(x.shape[0], np.nan)
     if n <= 0 or x.shape[0] < n:
         return out
-    csum = np.cumsum(np.concatenate(([0.0], x)))
-    out[n - 1 :] = (csum[n:] - csum[:-n]) / n
+    finite = np.isfinite(x)
+    clean = np.where(finite, x, 0.0)
+    mant, exp = np.frexp(clean)  # clean = mant * 2**exp, |mant| in [0.5, 1): mant * 2**53 is exact
+    ints = (mant * 2.0**53).astype(np.int64)
+    shift = exp.astype(np.int64) - 53
+    k = int(shift.min())
+    scaled = [m << s for m, s in zip(ints.tolist(), (shift - k).tolist(), strict=True)]
+    prefix = [0, *itertools.accumulate(scaled)]
+    # value = integer * 2**k: divide by n * 2**-k (or scale up when k >= 0), correctly rounded
+    den, up = (n << -k, 0) if k < 0 else (n, k)
+    means = [((prefix[i] - prefix[i - n]) << up) / den for i in range(n, len(prefix))]
+    out[n - 1 :] = means
+    if not finite.all():
+        bad = np.concatenate(([0], np.cumsum(~finite)))
+        out[n - 1 :][(bad[n:] - bad[:-n]) > 0] = np.nan
     return out
 
 

@@ -17,6 +17,12 @@
   cannot trade any more.
 * Open orders are polled (one ``fetch_order`` each) so fills reach the bots without the bots
   ever polling the exchange themselves.
+
+Both loops run under a :class:`~omegafarm.core.supervisor.Supervisor`. An expected failure of
+one step (an ``OmegaError``: exchange or Redis down) is logged and retried with backoff, and
+after ``STEP_FAILURES_DEGRADED`` in a row the gateway reports itself degraded with the error;
+anything else is a bug or an untranslated error: the supervisor logs its traceback, counts it
+and restarts the loop.
 """
 
 from __future__ import annotations
@@ -30,22 +36,26 @@ from typing import Any
 
 import structlog
 from opentelemetry.trace import SpanKind
+from prometheus_client import CollectorRegistry
 
-from omegafarm.bots import _names
 from omegafarm.bots._convert import update_from_order
 from omegafarm.bots.config import FarmSettings
 from omegafarm.bots.lease import newest_token
 from omegafarm.bots.ledger import OrderUpdate
 from omegafarm.core.errors import OmegaError, StoreUnavailableError, is_transient
+from omegafarm.core.health import HealthState
+from omegafarm.core.supervisor import Supervisor
 from omegafarm.core.tracing import extract, start_span
 from omegafarm.exchange import ExchangeService, OrderNotFoundError, Ticker
 from omegafarm.store import RedisClient, StreamMessage
+from omegafarm.store import keys as _names
 
 _log = structlog.get_logger("omegafarm.bots.gateway")
 _TRACER = "omegafarm.bots.gateway"
 _SPAN_FIELDS = {"omega.bot_id": "bot_id", "omega.command": "kind",
                 "omega.client_order_id": "cid", "omega.symbol": "symbol"}  # fmt: skip
 TICKER_INTERVAL_S = 1.0  # tickers are polled at most this often (one call for every symbol)
+STEP_FAILURES_DEGRADED = 3  # failed steps in a row before the gateway reports degraded
 
 
 def encode_update(update: OrderUpdate) -> dict[str, Any]:
@@ -62,8 +72,12 @@ class Gateway:
         exchange: ExchangeService,
         settings: FarmSettings,
         markets: set[tuple[str, str]],
+        *,
+        metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.redis, self.exchange, self.settings = redis, exchange, settings
+        self.supervisor = Supervisor("gateway", metrics_registry=metrics_registry)
+        self._step_failures: dict[str, tuple[int, str]] = {}  # loop -> (in a row, last error)
         self.markets = set(markets)
         self._last_ts: dict[tuple[str, str], int] = {}
         self._fence: dict[str, int] = {}
@@ -78,16 +92,21 @@ class Gateway:
         """Publish market data and execute commands until ``stop``."""
         await self.redis.stream_group(_names.COMMANDS, _names.GATEWAY_GROUP)
         self._open = dict(await self.redis.get(_names.GATEWAY_OPEN) or {})
-        tasks = [
-            asyncio.create_task(self._loop(stop, self._market_tick, "market")),
-            asyncio.create_task(self._loop(stop, self._commands_tick, "commands")),
-        ]
+        self.supervisor.start("market", lambda: self._loop(stop, self._market_tick, "market"))
+        self.supervisor.start("commands", lambda: self._loop(stop, self._commands_tick, "commands"))
         try:
             await stop.wait()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.supervisor.close()
+
+    def health(self) -> tuple[bool, bool, str]:
+        """(ready, degraded, reason): degraded while a loop keeps failing."""
+        failing = {n: f for n, f in self._step_failures.items() if f[0] >= STEP_FAILURES_DEGRADED}
+        reasons = [f"{n} step failed {k} times in a row: {e}" for n, (k, e) in failing.items()]
+        if self.supervisor.state is not HealthState.PASS:
+            reasons.insert(0, self.supervisor.reason)
+        reason = "; ".join(reasons) or f"gateway serves {len(self.markets)} markets"
+        return self.supervisor.state is not HealthState.FAIL, bool(reasons), reason
 
     async def _loop(self, stop: asyncio.Event, step: Any, name: str) -> None:
         delay_s = self.settings.poll_interval_s
@@ -95,10 +114,12 @@ class Gateway:
             try:
                 await step()
                 delay_s = self.settings.poll_interval_s
-            except Exception as exc:  # supervisor loop: log, count, back off, keep going
-                _log.warning(
-                    "gateway_step_failed", loop=name, error=str(exc), error_class=type(exc).__name__
-                )
+                self._step_failures.pop(name, None)
+            except OmegaError as exc:  # expected at the edges (exchange, Redis): back off
+                count = self._step_failures.get(name, (0, ""))[0] + 1
+                self._step_failures[name] = (count, f"{type(exc).__name__}: {exc}")
+                _log.warning("gateway_step_failed", loop=name, error=str(exc),
+                             error_class=type(exc).__name__, failures=count)  # fmt: skip
                 delay_s = min(2.0, delay_s * 2)
             if name == "market":
                 with contextlib.suppress(TimeoutError):

@@ -1,20 +1,25 @@
 """Bot leases: each bot runs on exactly one worker at a time, with a fencing token.
 
-A lease is a Redis key ``lock:lease:bot:{id}`` holding ``"{worker}|{token}"`` with a TTL.
-Acquiring increments the bot's fence counter first, so every new holder has a larger token
-than any before it; renewing and releasing are compare-and-set Lua scripts, so a worker whose
-lease expired can never renew or release someone else's. The token travels with every order
-command; the gateway drops commands whose token is older than one it has already seen, so a
-worker that lost its lease without noticing (a long GC pause, a partition) cannot place orders.
+A lease is a Redis key (:func:`omegafarm.store.keys.lease`) holding ``"{worker}|{token}"``
+with a TTL. Acquiring increments the bot's fence counter first, so every new holder has a
+larger token than any before it; renewing and releasing are compare-and-set Lua scripts, so a
+worker whose lease expired can never renew or release someone else's. The token travels with
+every order command; the gateway drops commands whose token is older than one it has already
+seen, so a worker that lost its lease without noticing (a long GC pause, a partition) cannot
+place orders.
+
+The lease, the fence counter and the bot's state share one hash tag (see
+:mod:`omegafarm.store.keys`), so the two-key scripts below run on a Redis Cluster too. They run
+through :meth:`RedisClient.script`: a server away is ``StoreUnavailableError``, while an error
+in a script is a ``StoreError`` (a bug to fix, never reported as an outage).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omegafarm.bots import _names
-from omegafarm.core.errors import StoreUnavailableError
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 
 _ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -61,11 +66,7 @@ class Leases:
         self.ttl_ms = int(ttl_s * 1000)
 
     async def _eval(self, script: str, keys: list[str], args: list[str | bytes]) -> int:
-        absolute = [self.redis.keys.key(k) for k in keys]
-        try:
-            reply = await self.redis.redis.eval(script, len(absolute), *absolute, *args)
-        except Exception as exc:  # redis-py errors, translated here (only store imports redis)
-            raise StoreUnavailableError(f"lease script failed: {exc}") from None
+        reply = await self.redis.script(script, name="lease")(keys, args)
         return int(reply or 0)
 
     async def acquire(self, bot_id: str) -> Lease | None:
@@ -90,17 +91,11 @@ class Leases:
 
     async def holder(self, bot_id: str) -> str | None:
         """Which worker holds the bot's lease right now."""
-        value = await self.redis.redis.get(self.redis.keys.key(_names.lease(bot_id)))
-        if value is None:
-            return None
-        text = value.decode() if isinstance(value, bytes) else str(value)
-        return text.split("|", 1)[0]
+        value = await self.redis.get_text(_names.lease(bot_id))
+        return None if value is None else value.split("|", 1)[0]
 
 
 async def newest_token(redis: RedisClient, bot_id: str) -> int:
     """The token of the bot's most recent lease (0 if it never had one)."""
-    try:
-        value = await redis.redis.get(redis.keys.key(_names.fence(bot_id)))
-    except Exception as exc:  # redis-py errors, translated here (only store imports redis)
-        raise StoreUnavailableError(f"cannot read the fence of {bot_id}: {exc}") from None
+    value = await redis.get_text(_names.fence(bot_id))
     return int(value) if value else 0

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from opentelemetry.trace import SpanKind
 
-from omegafarm.bots import _names
 from omegafarm.bots.config import BotSettings
 from omegafarm.bots.feed import CandleFeed
 from omegafarm.bots.lease import Lease, Leases
@@ -33,6 +32,7 @@ from omegafarm.bots.trader import Brackets, CancelOrder, Command, PlaceOrder, Ri
 from omegafarm.core.errors import OmegaError, ServiceError
 from omegafarm.core.tracing import inject, start_span
 from omegafarm.store import RedisClient, encode
+from omegafarm.store import keys as _names
 
 _TRACER = "omegafarm.bots.live"
 EQUITY_SAMPLES = 10_000  # per bot, in the stream bot:{id}:equity (a time series)

@@ -14,8 +14,9 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from omegafarm.bots import _names
+from omegafarm.bots.staleness import CandleAge, candle_ages
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 
 _FIELDS = ("equity", "position", "realized_pnl", "fees", "trades", "open_orders")
 _RATIOS = ("return", "max_drawdown", "win_rate")  # per bot only: a sum would mean nothing
@@ -38,10 +39,12 @@ class FarmCollector(Collector):
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self.statuses: dict[str, dict[str, Any]] = {}
+        self.candles: dict[str, CandleAge] = {}
 
     async def refresh(self) -> None:
         """Read the bots' status records (call it from the service's loop or before a scrape)."""
         self.statuses = await read_statuses(self.redis)
+        self.candles = await candle_ages(self.redis)
 
     def describe(self) -> list[GaugeMetricFamily]:
         """Nothing up front: the bots (hence the series) are only known at scrape time."""
@@ -66,3 +69,13 @@ class FarmCollector(Collector):
             yield ratio
         halted = sum(1 for s in self.statuses.values() if s.get("halted"))
         yield GaugeMetricFamily("omega_farm_bots_halted", "Bots halted by a risk limit.", halted)
+        age = GaugeMetricFamily(
+            "omega_bot_candle_age_seconds", "Seconds since the bot heard a candle.", labels=["bot"]
+        )
+        for bot_id, candle in sorted(self.candles.items()):
+            age.add_metric([bot_id], candle.age_s)
+        yield age
+        silent = sum(1 for c in self.candles.values() if c.silent)
+        yield GaugeMetricFamily(
+            "omega_farm_bots_silent", "Bots that heard no candle for 3 of their timeframes.", silent
+        )

@@ -3,10 +3,11 @@
 Depends on the Redis Client Service and the Exchange Service. More workers can join from other
 processes or machines with ``omega worker`` (same Redis); bots then spread over all of them.
 
-It is also the farm's face for the API (``farm_status``, ``list_bots``, ``bot_status``,
-``bot_metrics``, ``bot_trades``, ``start_bot``, ``stop_bot``: thin reads of the records in
-Redis, see :mod:`._view`) and the publisher of the live feed's ``bots`` channel: once a second
-it publishes every bot whose status or state changed and every new equity sample (see
+It is also a :class:`~omegafarm.bots.control.BotControl` for the API: the reads and the
+start/stop actions are those of :class:`~omegafarm.bots.control.FarmControl` (the same object
+``omega bots`` uses, audited with the acting user), plus what only this process knows (its
+worker and gateway) in ``farm_status``. And it publishes the live feed's ``bots`` channel:
+once a second, every bot whose status or state changed and every new equity sample (see
 :meth:`BotFarmService.publish_bot_events`), whichever worker runs the bot.
 """
 
@@ -14,21 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from omegafarm.bots import _names, _view
+from omegafarm.bots import _view, staleness
 from omegafarm.bots.config import BotSettings, FarmSettings, load_farm_file
+from omegafarm.bots.control import FarmControl
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.metrics import FarmCollector
 from omegafarm.bots.worker import Worker
-from omegafarm.core.errors import OmegaError, ValidationError
-from omegafarm.core.health import Health
+from omegafarm.core.errors import OmegaError
+from omegafarm.core.health import Health, HealthState
 from omegafarm.core.service import BaseService
+from omegafarm.core.supervisor import Supervisor
 from omegafarm.exchange import ExchangeService
+from omegafarm.security import AuditLog
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 
 
 async def register_bots(redis: RedisClient, bots: list[BotSettings]) -> None:
@@ -48,14 +52,19 @@ class BotFarmService(BaseService[FarmSettings]):
         redis: RedisClient,
         exchange: ExchangeService,
         *,
+        audit: AuditLog | None = None,
         metrics_registry: CollectorRegistry | None = None,
     ) -> None:
+        """``audit``: where start/stop actions are recorded (the security service's log)."""
         super().__init__(settings, metrics_registry=metrics_registry)
         self.redis, self.exchange = redis, exchange
+        self.control = FarmControl(redis, audit)
         self.worker: Worker | None = None
         self.gateway: Gateway | None = None
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._registry = metrics_registry
+        self.supervisor = Supervisor("bots", metrics_registry=metrics_registry,
+                                     on_change=self._supervisor_changed)  # fmt: skip
         self.collector = FarmCollector(redis)
         self._seen: dict[str, tuple[Any, ...]] = {}  # bot id -> last published fingerprint
         self._equity_after: dict[str, str] = {}  # bot id -> last published equity entry id
@@ -66,18 +75,24 @@ class BotFarmService(BaseService[FarmSettings]):
         bots = load_farm_file(self.settings.farm_file)
         await register_bots(self.redis, bots)
         self._stop = asyncio.Event()
+        self.supervisor = Supervisor("bots", metrics_registry=self._registry,
+                                     on_change=self._supervisor_changed)  # fmt: skip
         if self.settings.run_gateway:
             markets = {(b.symbol, b.timeframe) for b in bots}
-            self.gateway = Gateway(self.redis, self.exchange, self.settings, markets)
-            self._tasks.append(asyncio.create_task(self.gateway.run(self._stop)))
+            gateway = Gateway(self.redis, self.exchange, self.settings, markets,
+                              metrics_registry=self._registry)  # fmt: skip
+            self.gateway = gateway
+            self.supervisor.start("gateway", lambda: gateway.run(self._stop))
         if self.settings.run_worker:
-            self.worker = Worker(self.redis, self.settings)
-            self._tasks.append(asyncio.create_task(self.worker.run(self._stop)))
-        self._tasks.append(asyncio.create_task(self._refresh_metrics()))
+            worker = Worker(self.redis, self.settings, metrics_registry=self._registry)
+            self.worker = worker
+            self.supervisor.start("worker", lambda: worker.run(self._stop))
+        self.supervisor.start("refresh", self._refresh_metrics)
         self.log_activity("farm_started", bots=len(bots), worker=bool(self.worker))
 
     async def _refresh_metrics(self) -> None:
-        """Keep the Prometheus view fresh and publish bot events (every second)."""
+        """Keep the Prometheus view fresh and publish bot events (every second); Redis errors
+        are counted and retried, anything else goes to the supervisor."""
         while not self._stop.is_set():
             try:
                 await self.collector.refresh()
@@ -89,16 +104,44 @@ class BotFarmService(BaseService[FarmSettings]):
 
     async def _on_shutdown(self) -> None:
         self._stop.set()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=10)
-        self._tasks.clear()
+        with contextlib.suppress(TimeoutError):  # the loops end on the stop event
+            await asyncio.wait_for(asyncio.shield(self.supervisor.wait()), timeout=10)
+        await self.supervisor.close()
+
+    def _supervisor_changed(self, state: HealthState, reason: str) -> None:
+        if state is HealthState.PASS:
+            self._set_recovered()
+        else:
+            self._set_degraded(reason)
 
     async def _check_health(self) -> Health:
-        paused = self.worker is not None and self.worker.paused
+        """Ready unless the worker is paused or a loop keeps failing; warns (degraded) about
+        failing loops and about bots that heard no candle for 3 of their timeframes."""
+        ready, degraded, reasons = True, False, []
+        parts = [] if self.worker is None else [self.worker.health(silent_bots=False)]
+        parts += [] if self.gateway is None else [self.gateway.health()]
+        for ok, bad, why in parts:
+            ready, degraded = ready and ok, degraded or bad
+            if bad or not ok:
+                reasons.append(why)
+        silent = await self._silent_elsewhere()
+        if silent:
+            degraded = True
+            tfs = staleness.SILENT_TIMEFRAMES
+            reasons.append(f"{len(silent)} bots heard no candle for {tfs} timeframes: "
+                           + ", ".join(silent))  # fmt: skip
         running = len(self.worker.bots) if self.worker else 0
-        reason = "paused: redis unreachable" if paused else f"{running} bots on this worker"
-        return Health(self.name, live=True, ready=not paused, reason=reason, degraded=paused)
+        reason = "; ".join(dict.fromkeys(reasons)) or f"{running} bots on this worker"
+        base = Health(self.name, live=True, ready=ready, degraded=degraded, reason=reason)
+        return self.supervisor.health(base)
+
+    async def _silent_elsewhere(self) -> list[str]:
+        """Silent bots of every worker (this one's are counted in its own report too)."""
+        try:
+            ages = await staleness.candle_ages(self.redis)
+        except OmegaError:  # Redis down: the worker's report says so already
+            return []
+        return sorted(b for b, age in ages.items() if age.silent)
 
     def _extra_metrics(self) -> dict[str, Any]:
         return {
@@ -132,26 +175,17 @@ class BotFarmService(BaseService[FarmSettings]):
             self.events_published += len(events)
         return len(events)
 
-    # ----------------------------------------------------------------- API port
+    # ----------------------------------------------------------------- bot control
     async def farm_status(self) -> dict[str, Any]:
         """Counts of bots by state, live workers, farm sums and this process's part."""
-        rows = await _view.rows(self.redis)
-        states: dict[str, int] = {}
-        for row in rows:
-            states[row["state"]] = states.get(row["state"], 0) + 1
-        sums = {
-            k: sum((Decimal(str(r[k])) for r in rows if r[k] is not None), Decimal(0))
-            for k in ("equity", "realized_pnl", "fees")
-        }
+        farm = await self.control.farm_status()
         return {
             "state": str(self.state),
-            "bots": len(rows),
-            "states": states,
-            "workers": await self.worker.live_workers() if self.worker else None,
+            **farm,
+            "workers": farm["workers"] if self.worker is None else max(1, farm["workers"]),
             "worker_here": self.worker.id if self.worker else None,
             "bots_here": sorted(self.worker.bots) if self.worker else [],
             "paused": bool(self.worker and self.worker.paused),
-            **sums,
             "gateway": None if self.gateway is None else {
                 "markets": len(self.gateway.markets),
                 "commands_done": self.gateway.commands_done,
@@ -160,41 +194,19 @@ class BotFarmService(BaseService[FarmSettings]):
         }  # fmt: skip
 
     async def list_bots(self) -> list[dict[str, Any]]:
-        """Every registered bot: id, strategy, symbol, desired, state, worker and numbers."""
-        return await _view.rows(self.redis)
+        return await self.control.list_bots()
 
     async def bot_status(self, bot_id: str) -> dict[str, Any]:
-        """One bot: its row plus its settings and full status record."""
-        spec = await _view.spec_of(self.redis, bot_id)
-        return {
-            **await _view.row(self.redis, bot_id, spec),
-            "spec": spec,
-            "status": await self.redis.get(_names.status(bot_id)),
-        }
+        return await self.control.bot_status(bot_id)
 
     async def bot_metrics(self, bot_id: str) -> dict[str, Any]:
-        """Equity curve, return, drawdown, Sharpe/Sortino, win rate, PnL and fees of one bot."""
-        return await _view.metrics(self.redis, bot_id, await _view.spec_of(self.redis, bot_id))
+        return await self.control.bot_metrics(bot_id)
 
     async def bot_trades(self, bot_id: str) -> list[dict[str, Any]]:
-        """One bot's round trips, oldest first (from its ledger)."""
-        await _view.spec_of(self.redis, bot_id)
-        return await _view.trades(self.redis, bot_id)
+        return await self.control.bot_trades(bot_id)
 
-    async def start_bot(self, bot_id: str) -> dict[str, Any]:
-        """Let a stopped bot run again (a worker picks it up within a third of the lease TTL)."""
-        return await self._set_desired(bot_id, "running")
+    async def start_bot(self, bot_id: str, *, actor: str) -> dict[str, Any]:
+        return await self.control.start_bot(bot_id, actor=actor)
 
-    async def stop_bot(self, bot_id: str) -> dict[str, Any]:
-        """Stop a bot: its worker stops the strategy, saves its state and frees its lease."""
-        return await self._set_desired(bot_id, "stopped")
-
-    async def _set_desired(self, bot_id: str, desired: str) -> dict[str, Any]:
-        spec = await _view.spec_of(self.redis, bot_id)
-        if not spec.get("enabled", True):
-            raise ValidationError(f"bot {bot_id!r} is disabled in the farm file")
-        await self.redis.set(_names.desired(bot_id), desired)
-        row = await _view.row(self.redis, bot_id, spec)
-        await self.redis.publish(_names.FEED_BOTS, {"kind": "status", **row})
-        self.log_activity("bot_desired_set", bot_id=bot_id, desired=desired)
-        return row
+    async def stop_bot(self, bot_id: str, *, actor: str) -> dict[str, Any]:
+        return await self.control.stop_bot(bot_id, actor=actor)

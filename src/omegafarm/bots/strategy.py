@@ -33,15 +33,53 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from omegafarm import cosmic as _cosmic
 from omegafarm.bots.feed import CandleFeed, Indicator, IndicatorFn
-from omegafarm.bots.ledger import Fill, OrderUpdate
+from omegafarm.bots.ledger import Fill, OrderUpdate, Side
 from omegafarm.core.errors import ValidationError
 
-if TYPE_CHECKING:
-    from omegafarm.bots.trader import Trader
+
+class Broker(Protocol):
+    """What a strategy may ask of its host: candles, its own account, and order wishes.
+
+    Narrow on purpose: the :class:`~omegafarm.bots.trader.Trader` is the one broker (in a
+    backtest and live alike), and the strategy needs nothing of its ledger or brackets beyond
+    this, so the two modules do not import each other.
+    """
+
+    @property
+    def feed(self) -> CandleFeed: ...
+
+    @property
+    def position(self) -> Decimal: ...
+
+    @property
+    def cash(self) -> Decimal: ...
+
+    def equity(self) -> Decimal: ...
+
+    def open_orders(self) -> list[OrderUpdate]: ...
+
+    def order(
+        self,
+        side: Side,
+        amount: Decimal | float,
+        limit: float | None,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+    ) -> str | None: ...
+
+    def cancel(self, client_order_id: str) -> None: ...
+
+    def close_position(self) -> str | None: ...
+
+    def set_stop_loss(self, price: float | None) -> None: ...
+
+    def set_take_profit(self, price: float | None) -> None: ...
+
+    def log(self, event: str, **fields: Any) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,17 +122,17 @@ class Strategy:
             raise ValidationError(f"{self.name}: unknown parameter(s) {unknown}; known: {known}")
         self.params: dict[str, ParamValue] = {**self.defaults, **(params or {})}
         self.state: dict[str, Any] = {}  # what the strategy wants persisted (JSON-able)
-        self._trader: Trader | None = None
+        self._broker: Broker | None = None
 
-    def bind(self, trader: Trader) -> None:
-        """Attach the trader that executes this strategy's wishes (done by the host)."""
-        self._trader = trader
+    def bind(self, broker: Broker) -> None:
+        """Attach the broker (the trader) that executes this strategy's wishes (the host's job)."""
+        self._broker = broker
 
     @property
-    def trader(self) -> Trader:
-        if self._trader is None:
+    def broker(self) -> Broker:
+        if self._broker is None:
             raise ValidationError(f"strategy {self.name} is not bound to a trader yet")
-        return self._trader
+        return self._broker
 
     # ----------------------------------------------------------------- hooks
     def on_start(self) -> None:
@@ -116,32 +154,32 @@ class Strategy:
     @property
     def candles(self) -> CandleFeed:
         """Closed candles up to now (numpy columns ``.close``, ``.high``...)."""
-        return self.trader.feed
+        return self.broker.feed
 
     def indicator(self, fn: IndicatorFn, *args: Any, **kwargs: Any) -> Indicator:
         """A causal indicator; string args name candle columns (``"close"``)."""
-        return Indicator(self.trader.feed, fn, args, kwargs)
+        return Indicator(self.broker.feed, fn, args, kwargs)
 
     # ----------------------------------------------------------------- account
     @property
     def position(self) -> Decimal:
         """Signed position of this bot in its symbol (base units)."""
-        return self.trader.ledger.position
+        return self.broker.position
 
     @property
     def cash(self) -> Decimal:
         """This bot's cash (quote units)."""
-        return self.trader.ledger.cash
+        return self.broker.cash
 
     @property
     def equity(self) -> Decimal:
         """Cash plus position marked at the last close."""
-        return self.trader.equity()
+        return self.broker.equity()
 
     @property
     def open_orders(self) -> list[OrderUpdate]:
         """This bot's orders that are still working."""
-        return self.trader.ledger.open_orders()
+        return self.broker.open_orders()
 
     # ----------------------------------------------------------------- orders
     def buy(
@@ -153,7 +191,7 @@ class Strategy:
         take_profit: float | None = None,
     ) -> str | None:
         """Buy ``amount`` (market, or limit at ``limit``); returns the client order id."""
-        return self.trader.order("buy", amount, limit, stop_loss, take_profit)
+        return self.broker.order("buy", amount, limit, stop_loss, take_profit)
 
     def sell(
         self,
@@ -164,28 +202,28 @@ class Strategy:
         take_profit: float | None = None,
     ) -> str | None:
         """Sell ``amount`` (market, or limit at ``limit``); returns the client order id."""
-        return self.trader.order("sell", amount, limit, stop_loss, take_profit)
+        return self.broker.order("sell", amount, limit, stop_loss, take_profit)
 
     def cancel(self, client_order_id: str) -> None:
         """Cancel one of this bot's open orders."""
-        self.trader.cancel(client_order_id)
+        self.broker.cancel(client_order_id)
 
     def cancel_all(self) -> None:
         """Cancel every open order of this bot."""
-        for order in self.trader.ledger.open_orders():
-            self.trader.cancel(order.client_order_id)
+        for order in self.broker.open_orders():
+            self.broker.cancel(order.client_order_id)
 
     def close_position(self) -> str | None:
         """Market order that brings the position back to zero (None when already flat)."""
-        return self.trader.close_position()
+        return self.broker.close_position()
 
     def set_stop_loss(self, price: float | None) -> None:
         """Exit the whole position at market once a candle trades through ``price``."""
-        self.trader.brackets.stop_loss = price
+        self.broker.set_stop_loss(price)
 
     def set_take_profit(self, price: float | None) -> None:
         """Exit the whole position with a resting limit order at ``price``."""
-        self.trader.set_take_profit(price)
+        self.broker.set_take_profit(price)
 
     # ----------------------------------------------------------------- sizing
     def size_by_fraction(self, fraction: float, price: float | None = None) -> Decimal:
@@ -206,7 +244,7 @@ class Strategy:
 
     def log(self, event: str, **fields: Any) -> None:
         """Log one event with the bot's id and symbol bound."""
-        self.trader.log(event, **fields)
+        self.broker.log(event, **fields)
 
 
 def _units(amount: float) -> Decimal:

@@ -202,6 +202,25 @@ class Trader:
         b.closing = cid
         return cid
 
+    # ----------------------------------------------------------------- the strategy's Broker
+    @property
+    def position(self) -> Decimal:
+        """Signed position of this bot (base units)."""
+        return self.ledger.position
+
+    @property
+    def cash(self) -> Decimal:
+        """This bot's cash (quote units)."""
+        return self.ledger.cash
+
+    def open_orders(self) -> list[OrderUpdate]:
+        """This bot's orders that are still working."""
+        return self.ledger.open_orders()
+
+    def set_stop_loss(self, price: float | None) -> None:
+        """Set (or clear) the stop-loss of the current position (checked on each candle)."""
+        self.brackets.stop_loss = price
+
     def set_take_profit(self, price: float | None) -> None:
         """Set (or clear) the take-profit of the current position."""
         self.brackets.take_profit = price

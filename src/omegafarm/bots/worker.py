@@ -8,6 +8,11 @@ free again as soon as their leases expire — within one TTL). Candles arrive on
 subscription per worker and are handed to every local bot of that symbol; order updates are
 read from each bot's stream. When Redis is unreachable nothing can be saved or sent, so the
 bots pause; when it answers again the worker renews (or re-acquires and reconciles) and goes on.
+
+The three loops run under a :class:`~omegafarm.core.supervisor.Supervisor`: an unexpected
+exception is logged with its traceback, counted on ``/metrics`` and the loop restarts; the
+heartbeat carries the worker's health (paused, degraded and why) and, per bot, when it last
+heard a candle, so a deaf bot is reported (see :mod:`.staleness`) instead of sitting silent.
 """
 
 from __future__ import annotations
@@ -23,13 +28,18 @@ import uuid
 from typing import Any
 
 import structlog
+from prometheus_client import CollectorRegistry
 
-from omegafarm.bots import _names
+from omegafarm.bots import _view
 from omegafarm.bots.config import BotSettings, FarmSettings
 from omegafarm.bots.lease import Leases
 from omegafarm.bots.live import LeaseLostError, LiveBot
-from omegafarm.core.errors import OmegaError, StoreUnavailableError
+from omegafarm.bots.staleness import silent_after_s
+from omegafarm.core.errors import OmegaError, StoreError, TransientError
+from omegafarm.core.health import HealthState
+from omegafarm.core.supervisor import Supervisor
 from omegafarm.store import RedisClient, Subscription
+from omegafarm.store import keys as _names
 
 _log = structlog.get_logger("omegafarm.bots.worker")
 
@@ -44,13 +54,21 @@ class Worker:
     """Holds leases and runs bots until stopped."""
 
     def __init__(
-        self, redis: RedisClient, settings: FarmSettings, worker_id: str | None = None
+        self,
+        redis: RedisClient,
+        settings: FarmSettings,
+        worker_id: str | None = None,
+        *,
+        metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.redis, self.settings = redis, settings
         self.id = worker_id or new_worker_id()
         self.leases = Leases(redis, self.id, settings.lease_ttl_s)
         self.bots: dict[str, LiveBot] = {}
         self.paused = False
+        self.pause_reason = ""
+        self.supervisor = Supervisor("worker", metrics_registry=metrics_registry)
+        self.last_candle_ms: dict[str, int] = {}  # bot id -> when its last candle arrived
         self._sub: Subscription | None = None
         self._channels: dict[str, list[str]] = {}
         self._rng = random.Random(self.id)  # noqa: S311  # spreads lease attempts, not crypto
@@ -58,24 +76,24 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Balance leases, dispatch market data and order updates until ``stop``."""
         self._sub = self.redis.subscription()
-        tasks = [
-            asyncio.create_task(self._balance_loop(stop)),
-            asyncio.create_task(self._market_loop(stop)),
-            asyncio.create_task(self._updates_loop(stop)),
-        ]
+        sup = self.supervisor
+        sup.start("balance", lambda: self._balance_loop(stop))
+        sup.start("market", lambda: self._market_loop(stop))
+        sup.start("updates", lambda: self._updates_loop(stop))
         try:
             await stop.wait()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for bot in list(self.bots.values()):
+            await sup.close()
+            for bot_id, bot in list(self.bots.items()):
+                self.supervisor.forget(f"bot:{bot_id}")
                 with contextlib.suppress(OmegaError):
                     await bot.stop()
             self.bots.clear()
+            self.last_candle_ms.clear()
             with contextlib.suppress(OmegaError):
                 await self.redis.delete(_names.worker(self.id))
             await self._sub.close()
+            self._channels = {}  # a restarted run subscribes its new subscription afresh
 
     # ----------------------------------------------------------------- leases
     async def _balance_loop(self, stop: asyncio.Event) -> None:
@@ -84,17 +102,53 @@ class Worker:
             try:
                 await self.balance()
                 if self.paused:
-                    self.paused = False
+                    self.paused, self.pause_reason = False, ""
                     _log.info("worker_resumed", worker=self.id)
-            except StoreUnavailableError as exc:
+            except StoreError as exc:
+                if not isinstance(exc, TransientError):
+                    raise  # a configuration error: the supervisor reports it (degraded)
                 if not self.paused:
-                    _log.warning("worker_paused", worker=self.id, error=str(exc))
-                self.paused = True
-            except Exception as exc:  # supervisor loop: log, keep balancing
-                _log.warning("balance_failed", worker=self.id, error=str(exc),
-                             error_class=type(exc).__name__)  # fmt: skip
+                    _log.warning("worker_paused", worker=self.id, error=str(exc),
+                                 error_class=type(exc).__name__)  # fmt: skip
+                self.paused, self.pause_reason = True, str(exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+    def heartbeat(self) -> dict[str, Any]:
+        """What the worker tells the farm every round: alive, healthy or why not, and, per bot,
+        when its last candle arrived (``candles``) and which bots are silent (``silent``)."""
+        now_ms = int(time.time() * 1000)
+        return {
+            "at_ms": now_ms,
+            "state": str(self.supervisor.state),
+            "reason": self.supervisor.reason,
+            "candles": {b: self.last_candle_ms.get(b, now_ms) for b in self.bots},
+            "silent": self.silent_bots(now_ms),
+        }
+
+    def silent_bots(self, now_ms: int | None = None) -> dict[str, float]:
+        """Bots of this worker that heard no candle for 3 of their timeframes: id -> age (s)."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        out = {}
+        for bot_id, bot in self.bots.items():
+            age_s = (now_ms - self.last_candle_ms.get(bot_id, now_ms)) / 1000
+            if age_s > silent_after_s(bot.spec.timeframe):
+                out[bot_id] = round(age_s, 3)
+        return out
+
+    def health(self, *, silent_bots: bool = True) -> tuple[bool, bool, str]:
+        """(ready, degraded, reason) of this worker (with its silent bots, unless told not to:
+        the farm service reports every worker's)."""
+        if self.paused:
+            return False, True, f"paused: {self.pause_reason or 'redis unreachable'}"
+        silent = self.silent_bots() if silent_bots else {}
+        state = self.supervisor.state
+        reasons = [self.supervisor.reason] if state is not HealthState.PASS else []
+        if silent:
+            reasons.append(f"{len(silent)} bots heard no candle for 3 timeframes: "
+                           + ", ".join(sorted(silent)))  # fmt: skip
+        reason = "; ".join(reasons) or f"{len(self.bots)} bots on this worker"
+        return state is not HealthState.FAIL, bool(reasons), reason
 
     async def wanted_bots(self) -> list[BotSettings]:
         """Bots that should run: enabled and not stopped by ``omega bots stop``."""
@@ -108,19 +162,12 @@ class Worker:
 
     async def live_workers(self) -> int:
         """Workers with a fresh heartbeat (this one included)."""
-        pattern = self.redis.keys.key(_names.WORKERS_PREFIX) + "*"
-        try:
-            found = [k async for k in self.redis.redis.scan_iter(match=pattern, count=500)]
-        except Exception as exc:  # redis-py errors, translated (only store imports redis)
-            raise StoreUnavailableError(f"cannot list workers: {exc}") from None
-        return max(1, len(found))
+        return max(1, await _view.live_workers(self.redis))
 
     async def balance(self) -> None:
         """One round: heartbeat, renew, then move toward the fair share."""
         ttl_s = self.settings.lease_ttl_s
-        await self.redis.set(
-            _names.worker(self.id), {"at_ms": int(time.time() * 1000)}, ttl_s=ttl_s
-        )
+        await self.redis.set(_names.worker(self.id), self.heartbeat(), ttl_s=ttl_s)
         for bot_id, bot in list(self.bots.items()):
             if not await self.leases.renew(bot.lease):
                 _log.warning("lease_lost", worker=self.id, bot_id=bot_id)
@@ -148,11 +195,14 @@ class Worker:
             except LeaseLostError:
                 continue
             self.bots[spec.id] = bot
+            self.last_candle_ms[spec.id] = int(time.time() * 1000)  # silent counts from now
             _log.info("bot_started", worker=self.id, bot_id=spec.id, token=lease.token)
         await self._resubscribe()
 
     async def _drop(self, bot_id: str, *, release: bool) -> None:
         bot = self.bots.pop(bot_id, None)
+        self.last_candle_ms.pop(bot_id, None)
+        self.supervisor.forget(f"bot:{bot_id}")
         if bot is not None:
             with contextlib.suppress(LeaseLostError):
                 await bot.stop(release=release)
@@ -179,22 +229,25 @@ class Worker:
     # ----------------------------------------------------------------- events
     async def _market_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            if self._sub is None or not self._sub.channels:
+            if self._sub is None:
                 await asyncio.sleep(0.05)
                 continue
             try:
-                message = await self._sub.get(timeout_s=0.5)
+                message = await self._sub.get(timeout_s=0.5)  # idles while no channel is wanted
             except OmegaError:
                 await asyncio.sleep(0.2)
                 continue
             if message is None:
                 continue
+            candle = message.channel.startswith("md:")
             for bot_id in self._channels.get(message.channel, []):
                 bot = self.bots.get(bot_id)
                 if bot is None:
                     continue
+                if candle:
+                    self.last_candle_ms[bot_id] = int(time.time() * 1000)
                 try:
-                    if message.channel.startswith("md:"):
+                    if candle:
                         await bot.on_candle(list(message.data["candle"]))
                     else:
                         await bot.on_tick(message.data)
@@ -202,6 +255,9 @@ class Worker:
                     await self._drop(bot_id, release=False)
                 except OmegaError as exc:
                     _log.warning("bot_event_failed", bot_id=bot_id, error=str(exc))
+                except Exception as exc:  # one bot's bug (its strategy): reported, not fatal
+                    # for the other bots; the streak ends 30 s after the bot's last failure
+                    self.supervisor.record_failure(f"bot:{bot_id}", exc)
 
     async def _updates_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

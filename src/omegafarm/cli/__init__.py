@@ -2,34 +2,46 @@
 
 Global options (``--config``, ``--log-format``, ``--log-level``) come before the command.
 Errors a user can cause print one clear line and exit with status 2, never a traceback.
+Command modules are imported only when their command runs (``_lazy.LazyGroup``), so
+``omega --help`` and ``omega backtest --help`` answer without loading ccxt, Redis or FastAPI.
 """
 
 from __future__ import annotations
 
-from omegafarm.cli import analyze as _analyze
-from omegafarm.cli import audit as _audit
-from omegafarm.cli import backtest as _backtest
-from omegafarm.cli import bots as _bots
-from omegafarm.cli import data as _data
-from omegafarm.cli import discord_bot, learn
-from omegafarm.cli import exchange as _exchange
-from omegafarm.cli import keys as _keys
-from omegafarm.cli import tokens as _tokens
-from omegafarm.cli import users as _users
 from omegafarm.cli._app import app
+from omegafarm.cli._lazy import LazyCommand, LazyGroup
 
-app.add_typer(learn.app, name="learn")
-app.add_typer(_analyze.app, name="analyze")
-app.add_typer(_users.app, name="users")
-app.add_typer(_tokens.app, name="tokens")
-app.add_typer(_audit.app, name="audit")
-app.add_typer(_keys.app, name="keys")
-app.add_typer(_exchange.app, name="exchange")
-app.add_typer(_data.app, name="data")
-app.command("discord")(discord_bot.discord_command)
-app.command("backtest")(_backtest.backtest)
-app.add_typer(_bots.app, name="bots")
-app.command("worker")(_bots.worker_command)
+LazyGroup.lazy = {
+    "learn": LazyCommand(
+        "omegafarm.cli.learn:app", "Learn trading and this platform: lessons, tutorials, glossary."
+    ),
+    "analyze": LazyCommand(
+        "omegafarm.cli.analyze:app", "Cosmic analysis: walk-forward evidence tables and charts."
+    ),
+    "users": LazyCommand(
+        "omegafarm.cli.users:app", "Manage users (roles: viewer < trader < admin)."
+    ),
+    "tokens": LazyCommand("omegafarm.cli.tokens:app", "Manage API tokens (Bearer)."),
+    "audit": LazyCommand("omegafarm.cli.audit:app", "Inspect the tamper-evident audit log."),
+    "keys": LazyCommand("omegafarm.cli.keys:app", "Exchange API keys, encrypted at rest."),
+    "exchange": LazyCommand(
+        "omegafarm.cli.exchange:app", "The exchange: rate-limit budgets and their use."
+    ),
+    "data": LazyCommand("omegafarm.cli.data:app", "Market data: candle history downloads."),
+    "discord": LazyCommand(
+        "omegafarm.cli.discord_bot:discord_command",
+        "Run the Discord bot with /learn, /glossary, /search, /progress and /quiz.",
+    ),
+    "backtest": LazyCommand(
+        "omegafarm.cli.backtest:backtest",
+        "Backtest a strategy on historical candles (or sweep a parameter grid).",
+    ),
+    "bots": LazyCommand("omegafarm.cli.bots:app", "List, start, stop and inspect the farm's bots."),
+    "worker": LazyCommand(
+        "omegafarm.cli.bots:worker_command",
+        "Run bots of the farm in this process (share one Redis; stop with Ctrl-C or SIGTERM).",
+    ),
+}
 
 
 def main() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,12 +9,10 @@ import typer
 from rich.console import Console
 
 from omegafarm import __version__
-from omegafarm.core.config import iter_secrets, masked_dump
-from omegafarm.core.errors import OmegaError
-from omegafarm.core.logging import configure_logging
-from omegafarm.core.tracing import configure_from_settings
+from omegafarm.cli._lazy import LazyGroup
 
 app = typer.Typer(
+    cls=LazyGroup,
     help="Omega Bot Farm: run, observe and learn a farm of crypto trading bots.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -27,12 +23,17 @@ err_console = Console(stderr=True)
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one clear error line and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    # soft_wrap: one error is one line, also when stderr is a file or a pipe (no 80-col wrap)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 def load_settings_or_exit(ctx: typer.Context, overrides: dict[str, Any] | None = None) -> Any:
     """The effective settings (global --config plus overrides), or a clean exit on bad input."""
+    from omegafarm.core.config import iter_secrets
+    from omegafarm.core.errors import OmegaError
+    from omegafarm.core.logging import configure_logging
+    from omegafarm.core.tracing import configure_from_settings
     from omegafarm.settings import load
 
     obj = ctx.ensure_object(dict)
@@ -86,6 +87,9 @@ def up(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
 ) -> None:
     """Start the embedded Redis, the services and the HTTP API; Ctrl-C stops everything."""
+    import asyncio
+
+    from omegafarm.core.errors import OmegaError
     from omegafarm.runtime import build_registry
 
     api: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
@@ -135,6 +139,10 @@ def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, not TOML.")] = False,
 ) -> None:
     """Print the effective configuration with secrets masked."""
+    import json
+
+    from omegafarm.core.config import masked_dump
+
     settings = load_settings_or_exit(ctx)
     data = masked_dump(settings)
     if as_json:

@@ -6,14 +6,17 @@ import asyncio
 import json
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from omegafarm.cli._app import fail, load_settings_or_exit
-from omegafarm.core.errors import OmegaError
+from omegafarm.core.errors import OmegaError, ValidationError
+
+if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
+    from omegafarm.bots.control import BotControl
 
 app = typer.Typer(help="List, start, stop and inspect the farm's bots.", no_args_is_help=True)
 console = Console()
@@ -43,29 +46,32 @@ def _with_redis(ctx: typer.Context, work: Callable[[Any, Any], Awaitable[T]]) ->
         raise fail(str(exc), 1) from None
 
 
-async def _bots(redis: Any) -> dict[str, Any]:
-    from omegafarm.bots import _names
+def _with_control(ctx: typer.Context, work: Callable[[BotControl], Awaitable[T]]) -> T:
+    """Run ``work`` with the farm's bot control (the API's too), audited into the security
+    section's audit log; a bad bot id or a disabled bot exits 2 with one line."""
+    from omegafarm.bots.control import FarmControl
+    from omegafarm.security import AuditLog
 
-    return dict(await redis.get(_names.BOTS) or {})
+    async def run(redis: Any, settings: Any) -> T:
+        sec = settings.security
+        audit = AuditLog(sec.resolved_audit_file(), redis=redis, stream=sec.audit_stream)
+        try:
+            return await work(FarmControl(redis, audit))
+        except ValidationError as exc:  # unknown or disabled bot: the user's input
+            raise fail(f"{exc}; see `omega bots list`") from None
+
+    return _with_redis(ctx, run)
 
 
 @app.command("list")
 def list_bots(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every registered bot with its worker, state, position and PnL."""
-    from omegafarm.bots import _names
+    columns = ("id", "strategy", "symbol", "desired", *_STATUS_FIELDS)
 
-    async def work(redis: Any, _settings: Any) -> list[dict[str, Any]]:
-        rows = []
-        for bot_id, spec in sorted((await _bots(redis)).items()):
-            status = await redis.get(_names.status(bot_id)) or {}
-            desired = await redis.get(_names.desired(bot_id)) or "running"
-            row = {"id": bot_id, "strategy": spec["strategy"], "symbol": spec["symbol"]}
-            row["desired"] = desired
-            row.update({k: status.get(k) for k in _STATUS_FIELDS})
-            rows.append(row)
-        return rows
+    async def work(control: BotControl) -> list[dict[str, Any]]:
+        return [{k: row.get(k) for k in columns} for row in await control.list_bots()]
 
-    rows = _with_redis(ctx, work)
+    rows = _with_control(ctx, work)
     if as_json:
         print(json.dumps(rows, default=str))
         return
@@ -80,49 +86,28 @@ def list_bots(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json"
     console.print(table)
 
 
-def _set_desired(ctx: typer.Context, bot_id: str, value: str) -> None:
-    from omegafarm.bots import _names
-
-    async def work(redis: Any, _settings: Any) -> bool:
-        if bot_id not in await _bots(redis):
-            return False
-        await redis.set(_names.desired(bot_id), value)
-        return True
-
-    if not _with_redis(ctx, work):
-        raise fail(f"no bot {bot_id!r} is registered; see `omega bots list`")
-    console.print(f"bot {bot_id}: {value} (workers apply it within a third of the lease TTL)")
-
-
 @app.command("start")
 def start(ctx: typer.Context, bot_id: Annotated[str, typer.Argument(help="Bot id.")]) -> None:
     """Let a stopped bot run again (a worker picks it up)."""
-    _set_desired(ctx, bot_id, "running")
+    from omegafarm.cli._security import CLI_ACTOR
+
+    _with_control(ctx, lambda control: control.start_bot(bot_id, actor=CLI_ACTOR))
+    console.print(f"bot {bot_id}: running (workers apply it within a third of the lease TTL)")
 
 
 @app.command("stop")
 def stop(ctx: typer.Context, bot_id: Annotated[str, typer.Argument(help="Bot id.")]) -> None:
     """Stop a bot: its worker stops the strategy, saves its state and frees its lease."""
-    _set_desired(ctx, bot_id, "stopped")
+    from omegafarm.cli._security import CLI_ACTOR
+
+    _with_control(ctx, lambda control: control.stop_bot(bot_id, actor=CLI_ACTOR))
+    console.print(f"bot {bot_id}: stopped (workers apply it within a third of the lease TTL)")
 
 
 @app.command("status")
 def status(ctx: typer.Context, bot_id: Annotated[str, typer.Argument(help="Bot id.")]) -> None:
     """The full status record of one bot (JSON)."""
-    from omegafarm.bots import _names
-
-    async def work(redis: Any, _settings: Any) -> dict[str, Any] | None:
-        if bot_id not in await _bots(redis):
-            return None
-        return {
-            "spec": (await _bots(redis))[bot_id],
-            "desired": await redis.get(_names.desired(bot_id)) or "running",
-            "status": await redis.get(_names.status(bot_id)),
-        }
-
-    found = _with_redis(ctx, work)
-    if found is None:
-        raise fail(f"no bot {bot_id!r} is registered; see `omega bots list`")
+    found = _with_control(ctx, lambda control: control.bot_status(bot_id))
     print(json.dumps(found, default=str, indent=2))
 
 

@@ -11,15 +11,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from omegafarm.cli._app import console, err_console, fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError
-from omegafarm.exchange.client import ccxt_class
-from omegafarm.exchange.history import download as download_history
-from omegafarm.exchange.history import parse_when_ms, timeframe_ms, write_candles
-from omegafarm.exchange.service import ExchangeService
+
+# the exchange modules import ccxt and aiohttp: loaded when a download runs, not for --help
 
 app = typer.Typer(help="Market data: candle history downloads.", no_args_is_help=True)
 
 
 async def _run(section: Any, args: dict[str, Any], progress: Progress) -> tuple[Any, int]:
+    from omegafarm.exchange.history import download as download_history
+    from omegafarm.exchange.history import timeframe_ms
+    from omegafarm.exchange.service import ExchangeService
+
     async with ExchangeService(section) as service:
         timeframe_ms(service, args["timeframe"])  # a bad timeframe fails before the bar shows
         task = progress.add_task(f"{args['symbol']} {args['timeframe']}", total=None)
@@ -50,14 +52,16 @@ def download(
     ] = None,
 ) -> None:
     """Fetch closed candles of a range (paged, gap-free, cached: a second run asks nothing)."""
+    from omegafarm.exchange.factory import check_exchange_id
+    from omegafarm.exchange.history import parse_when_ms, write_candles
+
     overrides: dict[str, Any] = {"exchange_id": exchange, "load_markets_on_start": False}
     if cache is not None:
         overrides["ohlcv_cache_path"] = str(cache)
     settings = load_settings_or_exit(ctx, {"exchange": overrides})
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     try:
-        if exchange != "paper":
-            ccxt_class(exchange)  # an unknown id fails here, before anything starts
+        check_exchange_id(exchange)  # an unknown id fails here, before anything starts
         if out is not None and out.suffix.lower() not in (".csv", ".parquet", ".pq"):
             raise fail(f"--out {out} must end in .csv or .parquet")
         args = {

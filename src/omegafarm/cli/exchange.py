@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from omegafarm.cli._app import console, fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError
-from omegafarm.exchange.client import ccxt_class
-from omegafarm.exchange.ratelimit import BucketSpec, local_limiter
-from omegafarm.exchange.shared_limit import shared_limiter
-from omegafarm.store import RedisClient
+
+if TYPE_CHECKING:  # ccxt, aiohttp and redis load when the command runs, not for --help
+    from omegafarm.exchange.ratelimit import BucketSpec
 
 app = typer.Typer(help="The exchange: rate-limit budgets and their use.", no_args_is_help=True)
 
 
 def budgets(section: Any) -> dict[str, BucketSpec]:
     """The buckets of the configured exchange account and their budgets."""
+    from omegafarm.exchange.factory import rate_interval_ms
+    from omegafarm.exchange.ratelimit import local_limiter
+
     exchange_id = section.exchange_id
-    interval_ms = 1.0 if exchange_id == "paper" else float(ccxt_class(exchange_id)().rateLimit)
-    limiter = local_limiter(section, interval_ms)
+    limiter = local_limiter(section, rate_interval_ms(section))
     names = [f"weight:{exchange_id}", f"orders:{exchange_id}:{section.account}"]
     return {name: limiter.spec(name) for name in names}
 
@@ -30,6 +31,9 @@ def budgets(section: Any) -> dict[str, BucketSpec]:
 async def _shared_usage(
     section: Any, redis_settings: Any, specs: dict[str, BucketSpec]
 ) -> dict[str, float]:
+    from omegafarm.exchange.shared_limit import shared_limiter
+    from omegafarm.store import RedisClient
+
     async with RedisClient(redis_settings) as redis:
         limiter = shared_limiter(section, redis)
         for name in specs:

@@ -1,43 +1,40 @@
 """``omega keys``: add, list, remove and rotate exchange API keys in the encrypted vault.
 
-The master key comes from ``--key-file`` (or ``OMEGA_MASTER_KEY_FILE``), else
-``OMEGA_MASTER_KEY`` (base64 of 32 bytes), else a passphrase (``OMEGA_VAULT_PASSPHRASE`` or a
-prompt) stretched with argon2id. Secrets are read from hidden prompts or, with ``--stdin``, one
-per line from standard input; they are never printed.
+The vault is opened by :func:`omegafarm.exchange.vault.open_vault` from the ``[vault]`` settings,
+as ``omega up`` opens it: ``--vault`` and ``--key-file`` override ``vault.path`` and
+``vault.master_key_file``; else ``vault.master_key`` (``OMEGA_MASTER_KEY``, base64 of 32 bytes),
+else ``vault.passphrase`` (``OMEGA_VAULT_PASSPHRASE``) or a prompt, stretched with argon2id.
+Secrets are read from hidden prompts or, with ``--stdin``, one per line from standard input;
+they are never printed.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import platformdirs
 import typer
 from rich.table import Table
 
-from omegafarm.cli._app import console, fail
+from omegafarm.cli._app import console, fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError
 from omegafarm.exchange.vault import (
-    MASTER_KEY_ENV,
     Credentials,
     MasterKey,
     Secret,
     Vault,
     atomic_write,
+    open_vault,
 )
 
 app = typer.Typer(help="Exchange API keys, encrypted at rest.", no_args_is_help=True)
 
-PASSPHRASE_ENV = "OMEGA_VAULT_PASSPHRASE"  # noqa: S105  # a variable name, not a secret
-VaultOpt = Annotated[
-    Path | None, typer.Option("--vault", envvar="OMEGA_VAULT_PATH", help="Vault file.")
-]
+VaultOpt = Annotated[Path | None, typer.Option("--vault", help="Vault file (default: vault.path).")]
 KeyFileOpt = Annotated[
     Path | None,
-    typer.Option("--key-file", envvar="OMEGA_MASTER_KEY_FILE", help="Master key file."),
+    typer.Option("--key-file", help="Master key file (default: vault.master_key_file)."),
 ]
 OwnerOpt = Annotated[str, typer.Option("--owner", help="Who the key belongs to.")]
 KeyIdOpt = Annotated[
@@ -45,34 +42,21 @@ KeyIdOpt = Annotated[
 ]
 
 
-def default_vault_path() -> Path:
-    """Where the vault lives unless ``--vault`` says otherwise."""
-    return Path(platformdirs.user_data_dir("omegafarm")) / "vault.json"
+def _ask_passphrase(new_vault: bool) -> str:
+    passphrase = str(typer.prompt("Vault passphrase", hide_input=True))
+    if new_vault and str(typer.prompt("Repeat passphrase", hide_input=True)) != passphrase:
+        raise fail("the two passphrases differ")
+    return passphrase
 
 
-def _master(vault_path: Path, key_file: Path | None, *, creating: bool) -> MasterKey:
-    if key_file is not None:
-        return MasterKey.from_file(key_file)
-    from_env = MasterKey.from_env()
-    if from_env is not None:
-        return from_env
-    kdf = Vault.read_kdf(vault_path)
-    passphrase = os.environ.get(PASSPHRASE_ENV)
-    if passphrase is None:
-        passphrase = str(typer.prompt("Vault passphrase", hide_input=True))
-        if creating and kdf is None and not vault_path.exists():
-            again = str(typer.prompt("Repeat passphrase", hide_input=True))
-            if again != passphrase:
-                raise fail("the two passphrases differ")
-    if not passphrase:
-        raise fail(f"no master key: use --key-file, {MASTER_KEY_ENV} or a non-empty passphrase")
-    return MasterKey.from_passphrase(passphrase, kdf)
-
-
-def _open(vault: Path | None, key_file: Path | None, *, create: bool = False) -> Vault:
-    path = vault or default_vault_path()
+def _open(
+    ctx: typer.Context, vault: Path | None, key_file: Path | None, *, create: bool = False
+) -> Vault:
+    settings = load_settings_or_exit(ctx).vault
+    updates = {"path": vault, "master_key_file": key_file}
+    settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
     try:
-        return Vault.open(path, _master(path, key_file, creating=create), create=create)
+        return open_vault(settings, create=create, prompt=_ask_passphrase)
     except OmegaError as exc:
         raise fail(str(exc)) from None
 
@@ -87,6 +71,7 @@ def _read_secret(label: str, from_stdin: bool, *, optional: bool = False) -> str
 
 @app.command("add")
 def add(
+    ctx: typer.Context,
     exchange: Annotated[str, typer.Argument(help="ccxt exchange id, e.g. binance.")],
     key_id: KeyIdOpt = None,
     owner: OwnerOpt = "default",
@@ -98,7 +83,7 @@ def add(
     key_file: KeyFileOpt = None,
 ) -> None:
     """Store an API key and secret (and passphrase, if the exchange uses one)."""
-    opened = _open(vault, key_file, create=True)
+    opened = _open(ctx, vault, key_file, create=True)
     api_key = _read_secret("API key", stdin)
     secret = _read_secret("API secret", stdin)
     passphrase = _read_secret("API passphrase (empty if none)", stdin, optional=True)
@@ -123,9 +108,9 @@ def add(
 
 
 @app.command("list")
-def list_keys(vault: VaultOpt = None, key_file: KeyFileOpt = None) -> None:
+def list_keys(ctx: typer.Context, vault: VaultOpt = None, key_file: KeyFileOpt = None) -> None:
     """Show the stored keys (never their secrets)."""
-    opened = _open(vault, key_file)
+    opened = _open(ctx, vault, key_file)
     table = Table("owner", "exchange", "key id", "version", "passphrase", "added (UTC)")
     for record in opened.records():
         added = datetime.fromtimestamp(record.created_at_s, UTC).strftime("%Y-%m-%d %H:%M")
@@ -143,6 +128,7 @@ def list_keys(vault: VaultOpt = None, key_file: KeyFileOpt = None) -> None:
 
 @app.command("remove")
 def remove(
+    ctx: typer.Context,
     exchange: Annotated[str, typer.Argument(help="ccxt exchange id.")],
     key_id: KeyIdOpt = None,
     owner: OwnerOpt = "default",
@@ -150,7 +136,7 @@ def remove(
     key_file: KeyFileOpt = None,
 ) -> None:
     """Delete one stored key."""
-    opened = _open(vault, key_file)
+    opened = _open(ctx, vault, key_file)
     try:
         opened.remove(owner, exchange, key_id or exchange)
     except OmegaError as exc:
@@ -160,6 +146,7 @@ def remove(
 
 @app.command("rotate")
 def rotate(
+    ctx: typer.Context,
     new_key_file: Annotated[
         Path | None,
         typer.Option("--new-key-file", help="Write a fresh random master key here (mode 0600)."),
@@ -171,7 +158,7 @@ def rotate(
     key_file: KeyFileOpt = None,
 ) -> None:
     """Re-encrypt every key under a new master key (new key file or new passphrase)."""
-    opened = _open(vault, key_file)
+    opened = _open(ctx, vault, key_file)
     if new_key_file is not None:
         if new_key_file.exists():
             raise fail(f"{new_key_file} exists; choose a new path for the new key")

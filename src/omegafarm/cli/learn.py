@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -262,18 +262,6 @@ def _ask(prompt: str) -> str:
         raise fail("no more input; the walk-through stopped") from None
 
 
-class _PaperCandles:
-    """The paper exchange's ``fetch_ohlcv`` as the education ``CandleSource``."""
-
-    def __init__(self, exchange: PaperExchange) -> None:
-        self._exchange = exchange
-
-    async def fetch_candles(
-        self, symbol: str, timeframe: str, limit: int
-    ) -> Sequence[Sequence[float]]:
-        return await self._exchange.fetch_ohlcv(symbol, timeframe=timeframe, limit=limit)
-
-
 async def _place_order(paper: PaperExchange, check: PaperOrderCheck, text: str) -> None:
     """Parse ``buy limit 61000 [0.01]`` (or ``sell market [0.01]``) and submit it."""
     words = text.lower().split()
@@ -297,7 +285,7 @@ async def _walk_step(
     console.rule(f"Step {index + 1}/{len(tutorial.steps)}: {escape(step.title)}")
     console.print(Markdown(step.explanation))
     check = step.check
-    context = await svc.prepare_step(tutorial.id, index)
+    context = await svc.prepare_step(who, tutorial.id, index)
     if context:
         console.print(escape(context))
     if isinstance(check, QuizCheck):
@@ -353,4 +341,6 @@ def tutorial(
         finally:
             await exchange.close()
 
-    _run(settings, act, orders=exchange, candles=_PaperCandles(exchange))
+    from omegafarm.education.sources import OhlcvCandles
+
+    _run(settings, act, orders=exchange, candles=OhlcvCandles(exchange))

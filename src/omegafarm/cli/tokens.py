@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from omegafarm.cli._app import console
 from omegafarm.cli._security import CLI_ACTOR, run_with_security
-from omegafarm.security import IssuedSecret, SecurityService, TokenInfo
+
+if TYPE_CHECKING:  # the service imports the store (redis): loaded when a command runs
+    from omegafarm.security import IssuedSecret, SecurityService, TokenInfo
 
 app = typer.Typer(help="Manage API tokens (Bearer).", no_args_is_help=True)
 

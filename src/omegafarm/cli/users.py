@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,7 +12,10 @@ from rich.table import Table
 from omegafarm.cli._app import console, fail
 from omegafarm.cli._security import CLI_ACTOR, run_with_security
 from omegafarm.core.errors import ValidationError
-from omegafarm.security import Role, SecurityService
+from omegafarm.security.roles import Role
+
+if TYPE_CHECKING:  # the service imports the store (redis): loaded when a command runs
+    from omegafarm.security import SecurityService
 
 app = typer.Typer(help="Manage users (roles: viewer < trader < admin).", no_args_is_help=True)
 

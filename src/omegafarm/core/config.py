@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import pydantic
 from pydantic import BaseModel, SecretStr
@@ -36,8 +36,36 @@ _toml_file: ContextVar[Path | None] = ContextVar("omega_toml_file", default=None
 S = TypeVar("S", bound="OmegaSettings")
 
 
+class _AliasedEnvSource(PydanticBaseSettingsSource):
+    """Older variable names (``OMEGA_MASTER_KEY``...) for keys of the tree (``vault.master_key``):
+    read below the ``OMEGA_SECTION__KEY`` variables, above the file; empty means unset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], aliases: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._aliases = aliases
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole dict
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for variable, dotted in self._aliases.items():
+            value = os.environ.get(variable, "")
+            if not value:
+                continue
+            *sections, key = dotted.split(".")
+            node = out
+            for section in sections:
+                node = node.setdefault(section, {})
+            node[key] = value
+        return out
+
+
 class OmegaSettings(BaseSettings):
     """Base of the root settings tree: wires the TOML file and the environment as sources."""
+
+    # Older environment variable -> dotted key of the tree (e.g. "vault.master_key").
+    env_aliases: ClassVar[Mapping[str, str]] = {}
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -56,6 +84,9 @@ class OmegaSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        aliases: Mapping[str, str] = getattr(settings_cls, "env_aliases", {})
+        if aliases:
+            sources.append(_AliasedEnvSource(settings_cls, aliases))
         path = _toml_file.get()
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
@@ -82,7 +113,9 @@ def load_settings(
     try:
         return settings_cls(**dict(overrides or {}))
     except pydantic.ValidationError as exc:
-        raise ConfigError(_explain(exc, config_file, file_data, dict(overrides or {}))) from None
+        aliases = getattr(settings_cls, "env_aliases", {})
+        explained = _explain(exc, config_file, file_data, dict(overrides or {}), aliases)
+        raise ConfigError(explained) from None
     finally:
         _toml_file.reset(token)
 
@@ -104,12 +137,13 @@ def _explain(
     config_file: Path | None,
     file_data: dict[str, Any],
     overrides: dict[str, Any],
+    aliases: Mapping[str, str],
 ) -> str:
     lines = []
     for err in exc.errors():
         loc = [str(part) for part in err["loc"]]
         key = ".".join(loc)
-        source = _source_of(loc, config_file, file_data, overrides)
+        source = _source_of(loc, config_file, file_data, overrides, aliases)
         allowed = _allowed(err)
         given = "" if err["type"] == "missing" else f" (got {_safe_repr(key, err.get('input'))})"
         lines.append(f"{key}: {err['msg']}{given}; from {source}; {allowed}")
@@ -117,7 +151,11 @@ def _explain(
 
 
 def _source_of(
-    loc: list[str], config_file: Path | None, file_data: dict[str, Any], overrides: dict[str, Any]
+    loc: list[str],
+    config_file: Path | None,
+    file_data: dict[str, Any],
+    overrides: dict[str, Any],
+    aliases: Mapping[str, str],
 ) -> str:
     if _has_path(overrides, loc):
         return "command-line arguments"
@@ -127,6 +165,9 @@ def _source_of(
         if upper == CONFIG_FILE_ENV or not upper.startswith(ENV_PREFIX):
             continue
         if upper == env_name or env_name.startswith(upper + ENV_NESTING):
+            return f"environment variable {name}"
+    for name, dotted in aliases.items():
+        if dotted.split(".") == loc and os.environ.get(name):
             return f"environment variable {name}"
     if config_file is not None and _has_path(file_data, loc):
         return f"config file {config_file} [{'.'.join(loc[:-1]) or 'top level'}] {loc[-1]}"

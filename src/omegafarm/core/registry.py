@@ -68,14 +68,15 @@ class ServiceRegistry:
         return iter(self._order)
 
     async def start_all(self) -> None:
-        """Start every service; if one fails, stop those already started and re-raise."""
+        """Start every service; if one fails, stop it (releasing what its start acquired) and
+        those already started, then re-raise."""
         for service in self._order:
+            self._started.append(service)
             try:
                 await service.initialize()
             except BaseException:
                 await self.stop_all()
                 raise
-            self._started.append(service)
 
     async def stop_all(self) -> None:
         """Stop started services in reverse order, each within the stop timeout."""

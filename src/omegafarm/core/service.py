@@ -9,7 +9,11 @@ methods are final: they drive an explicit state table so that ``initialize()`` a
     created ──initialize──► starting ──► running ◄──► degraded
                                │            │
                                ▼            ▼
-                             failed      stopping ──► stopped
+                             failed ──► stopping ──► stopped
+
+``shutdown()`` of a *failed* service still runs ``_on_shutdown``: a start that failed half-way
+(a pool opened, a server launched, then an error) must not leave those resources open, so
+``_on_shutdown`` releases whatever was acquired and tolerates what was not.
 """
 
 from __future__ import annotations
@@ -50,7 +54,9 @@ _ALLOWED: dict[ServiceState, frozenset[ServiceState]] = {
     ServiceState.DEGRADED: frozenset({ServiceState.RUNNING, ServiceState.STOPPING}),
     ServiceState.STOPPING: frozenset({ServiceState.STOPPED, ServiceState.FAILED}),
     ServiceState.STOPPED: frozenset({ServiceState.STARTING}),
-    ServiceState.FAILED: frozenset({ServiceState.STARTING, ServiceState.STOPPED}),
+    ServiceState.FAILED: frozenset(
+        {ServiceState.STARTING, ServiceState.STOPPING, ServiceState.STOPPED}
+    ),
 }
 
 
@@ -111,8 +117,11 @@ class BaseService(Generic[SettingsT]):
         self._log.info("service_started")
 
     async def shutdown(self) -> None:
-        """Stop the service; calling it on a stopped (or never started) service does nothing."""
-        if self._state in (ServiceState.STOPPED, ServiceState.CREATED, ServiceState.FAILED):
+        """Stop the service; calling it on a stopped (or never started) service does nothing.
+
+        A failed service runs ``_on_shutdown`` too, so a half-done start releases what it took.
+        """
+        if self._state in (ServiceState.STOPPED, ServiceState.CREATED):
             self._state = ServiceState.STOPPED
             return
         self._transition(ServiceState.STOPPING, "stopping")

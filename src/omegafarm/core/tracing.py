@@ -56,6 +56,7 @@ __all__ = [
     "current_provider",
     "extract",
     "inject",
+    "is_recording",
     "shutdown_tracing",
     "start_span",
     "tracer",
@@ -140,6 +141,12 @@ def shutdown_tracing() -> None:
     _tracers.clear()
     if isinstance(old, TracerProvider):
         old.shutdown()
+
+
+def is_recording() -> bool:
+    """Whether spans are recorded (an SDK provider is installed): hot paths skip building
+    span names and attributes when they are not."""
+    return _recording
 
 
 def current_provider() -> trace.TracerProvider:

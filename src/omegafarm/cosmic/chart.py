@@ -6,12 +6,13 @@ extreme to the bar where it became known), the retracements of the last confirme
 the completed and forming harmonic patterns; the lower panel shows the dominant cycle period
 track and the fitted cycle wave with its projected turning points and their 95 % bands, titled
 with the red-noise p-value. This is the only cosmic module that writes a file (:func:`save_chart`).
+
+A ``.png`` is this static picture; a ``.html`` is the same analysis drawn with Bokeh
+(``_chart_html``: zoom, pan and hover on a linked time axis, self-contained).
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import math
 from datetime import UTC, datetime
@@ -164,32 +165,30 @@ def png_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def html_page(fig: Figure, title: str, notes: list[str]) -> str:
-    """A self-contained HTML page embedding the PNG (base64) and a few lines of notes."""
-    b64 = base64.b64encode(png_bytes(fig)).decode("ascii")
-    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif'>"
-        f"<h1 style='font-size:18px'>{html.escape(title)}</h1>"
-        f"<img alt='chart' style='max-width:100%' src='data:image/png;base64,{b64}'>"
-        f"<ul>{items}</ul></body></html>"
-    )
-
-
 def save_chart(ohlcv: OhlcvInput, out: Path, *, bars: int = 300, title: str = "") -> Path:
     """Write the chart to ``out``: ``.png`` or a self-contained ``.html``."""
     suffix = out.suffix.lower()
     if suffix not in (".png", ".html", ".htm"):
         raise ValidationError(f"chart output must end in .png or .html, got {out.name!r}")
-    fig = chart_figure(ohlcv, bars=bars, title=title)
     if suffix == ".png":
-        out.write_bytes(png_bytes(fig))
+        out.write_bytes(png_bytes(chart_figure(ohlcv, bars=bars, title=title)))
     else:
-        cyc = predict_cycles(as_ohlcv(ohlcv).close)
-        notes = [cyc.message] + [
-            f"next {tp.kind} in {tp.bars_ahead:.1f} bars (95 %: {tp.low:.1f}-{tp.high:.1f})"
-            for tp in cyc.turning_points[:4]
-        ]
-        out.write_text(html_page(fig, title or out.stem, notes), encoding="utf-8")
+        out.write_text(html_chart(ohlcv, bars=bars, title=title or out.stem), encoding="utf-8")
     return out
+
+
+def html_chart(
+    ohlcv: OhlcvInput, *, bars: int = 300, title: str = "", max_patterns: int = 6
+) -> str:
+    """The interactive page (Bokeh: zoom, pan, hover) of the same analysis as the PNG."""
+    from omegafarm.cosmic._chart_html import html_chart as draw
+
+    data = as_ohlcv(ohlcv)
+    n = len(data)
+    if n < 2:
+        raise ValidationError(f"need at least 2 candles to draw a chart, got {n}")
+    lo = max(0, n - bars)
+    scan = identify_patterns(data)
+    shown = [p for p in (*scan.completed, *scan.forming) if p.bars[0] >= lo or p.bars[1] >= lo]
+    cyc = predict_cycles(data.close)
+    return draw(data, scan.pivots, shown[-max_patterns:], cyc, lo=lo, title=title)

@@ -1,9 +1,10 @@
 """Harmonic XABCD patterns (AB=CD, Gartley, Bat, Butterfly, Crab, Shark, Cypher, 5-0, ...).
 
-The ratios live in ``harmonic_ratios.toml`` (versioned, each row cited); this module only
-measures. Patterns are read off consecutive zig-zag pivots, so the scan is one vectorised
-numpy pass over pivot windows (pivots are far fewer than candles) and a pattern is known
-exactly when its D pivot is confirmed (``confirmed_index``), never earlier.
+The ratios live in ``harmonic_ratios.toml`` (versioned, each row cited), read by
+:mod:`._harmonic_ratios`; this module only measures. Patterns are read off consecutive zig-zag
+pivots, so the scan is one vectorised numpy pass over pivot windows (pivots are far fewer than
+candles) and a pattern is known exactly when its D pivot is confirmed (``confirmed_index``),
+never earlier.
 
 A *completed* pattern has a confirmed D. A *forming* pattern has X, A, B and C confirmed and
 the current leg heading toward D; it carries the potential reversal zone (PRZ): the prices at
@@ -13,75 +14,48 @@ already run through the far side of its PRZ is dropped.
 
 from __future__ import annotations
 
-import functools
 import math
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Literal
 
 import numpy as np
 
-from omegafarm.core.errors import ValidationError
+from omegafarm.cosmic._harmonic_ratios import (
+    D_RATIOS,
+    RATIO_NAMES,
+    PatternSpec,
+    RatioRule,
+    RatioTable,
+    load_ratio_table,
+    parse_ratio_table,
+)
 from omegafarm.cosmic._ohlcv import FloatArray, OhlcvInput, as_ohlcv
 from omegafarm.cosmic.pivots import PIVOT_LOW, Pivots, ZigZag, ZigZagConfig
 
-RATIO_NAMES: tuple[str, ...] = ("xb", "ac", "bd", "xd", "xc", "xcd", "abcd")
-D_RATIOS: frozenset[str] = frozenset({"bd", "xd", "xcd", "abcd"})
-_TABLE_FILE = "harmonic_ratios.toml"
+__all__ = [  # the table's names stay importable from here
+    "D_RATIOS",
+    "RATIO_NAMES",
+    "HarmonicConfig",
+    "Pattern",
+    "PatternScan",
+    "PatternSpec",
+    "RatioRule",
+    "RatioTable",
+    "forming_candidates",
+    "forming_patterns",
+    "identify_patterns",
+    "load_ratio_table",
+    "measure_ratios",
+    "measure_ratios_py",
+    "parse_ratio_table",
+    "prz",
+    "scan_pivots",
+    "still_forming",
+]
 _SMALL = 16  # at most this many windows: match in plain Python (numpy call overhead dominates)
 
 Direction = Literal["bullish", "bearish"]
 Status = Literal["completed", "forming"]
-
-
-@dataclass(frozen=True)
-class RatioRule:
-    """One ratio bound of a pattern: ``low <= ratio <= high`` (a point when equal)."""
-
-    name: str
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
-class PatternSpec:
-    """One row of the ratio table."""
-
-    name: str
-    label: str
-    source: str
-    note: str
-    rules: tuple[RatioRule, ...]
-
-
-@dataclass(frozen=True)
-class RatioTable:
-    """The versioned harmonic ratio table."""
-
-    version: str
-    tolerance: float
-    patterns: tuple[PatternSpec, ...]
-
-    @functools.cached_property
-    def early(self) -> RatioTable:
-        """The same table without the D rules: what X, A, B, C alone must satisfy."""
-        specs = tuple(
-            PatternSpec(p.name, p.label, p.source, p.note, _early_rules(p)) for p in self.patterns
-        )
-        return RatioTable(self.version, self.tolerance, specs)
-
-    def select(self, names: tuple[str, ...] | None) -> RatioTable:
-        """The table restricted to ``names`` (all when None); unknown names raise."""
-        if names is None:
-            return self
-        known = {p.name for p in self.patterns}
-        unknown = sorted(set(names) - known)
-        if unknown:
-            raise ValidationError(f"unknown harmonic pattern(s) {unknown}; known: {sorted(known)}")
-        return RatioTable(
-            self.version, self.tolerance, tuple(p for p in self.patterns if p.name in names)
-        )
 
 
 @dataclass(frozen=True)
@@ -137,43 +111,6 @@ class HarmonicConfig:
     zigzag: ZigZagConfig = field(default_factory=ZigZagConfig)
     tolerance: float | None = None
     patterns: tuple[str, ...] | None = None
-
-
-@functools.cache  # the bundled file never changes and RatioTable is immutable: a constant
-def load_ratio_table() -> RatioTable:
-    """Read the bundled ``harmonic_ratios.toml`` (parsed once per process)."""
-    text = resources.files("omegafarm.cosmic").joinpath(_TABLE_FILE).read_text("utf-8")
-    return parse_ratio_table(tomllib.loads(text))
-
-
-def parse_ratio_table(doc: dict[str, object]) -> RatioTable:
-    """Build a :class:`RatioTable` from the TOML document, checking every rule."""
-    specs: list[PatternSpec] = []
-    rows = doc.get("pattern")
-    if not isinstance(rows, list) or not rows:
-        raise ValidationError("ratio table has no [[pattern]] rows")
-    for row in rows:
-        rules: list[RatioRule] = []
-        for key, bounds in dict(row["ratios"]).items():
-            if key not in RATIO_NAMES:
-                raise ValidationError(f"pattern {row['name']}: unknown ratio {key!r}")
-            low, high = (float(v) for v in bounds)
-            if not 0 < low <= high:
-                raise ValidationError(f"pattern {row['name']}: bad bounds {key} = {bounds}")
-            rules.append(RatioRule(key, low, high))
-        specs.append(
-            PatternSpec(
-                str(row["name"]),
-                str(row["label"]),
-                str(row["source"]),
-                str(row.get("note", "")),
-                tuple(rules),
-            )
-        )
-    tol = doc.get("tolerance")
-    if not isinstance(tol, int | float):
-        raise ValidationError("ratio table needs a numeric tolerance")
-    return RatioTable(str(doc.get("version", "")), float(tol), tuple(specs))
 
 
 # --------------------------------------------------------------------------- measurement
@@ -387,10 +324,6 @@ def forming_candidates(
         if pat is not None:
             out.append(pat)
     return out
-
-
-def _early_rules(spec: PatternSpec) -> tuple[RatioRule, ...]:
-    return tuple(r for r in spec.rules if r.name not in D_RATIOS)
 
 
 def still_forming(pattern: Pattern, pending: tuple[int, float, int] | None) -> bool:

@@ -11,17 +11,10 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from omegafarm.education import models
+from omegafarm.education.models import Category
 
 KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 Id = Annotated[str, Field(pattern=KEBAB, min_length=1, max_length=80)]
-Category = Literal[
-    "market-basics",
-    "order-types",
-    "risk-management",
-    "technical-analysis",
-    "exchange-safety",
-    "bot-operation",
-]
 Difficulty = Literal["beginner", "intermediate", "advanced"]
 Text = Annotated[str, Field(min_length=1)]
 # YAML reads `tags: [429, 2fa]` as an int and a string; a tag is a word, so numbers become text.

@@ -10,16 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, get_args
 
-CATEGORIES: tuple[str, ...] = (
+Category = Literal[
     "market-basics",
     "order-types",
     "risk-management",
     "technical-analysis",
     "exchange-safety",
     "bot-operation",
-)
+]
+CATEGORIES: tuple[str, ...] = get_args(Category)  # in this order in listings and progress
 DIFFICULTIES: tuple[str, ...] = ("beginner", "intermediate", "advanced")
 
 Kind = Literal["lesson", "tutorial", "glossary"]

@@ -79,7 +79,8 @@ class EducationService(BaseService[EducationSettings]):
         self._library: ContentLibrary | None = None
         self._index: SearchIndex | None = None
         self._store: ProgressStore | None = None
-        self._prepared: dict[tuple[str, int], tuple[datetime, float]] = {}
+        # keyed by user too: two users in the same step were shown different markets
+        self._prepared: dict[tuple[str, str, int], tuple[datetime, float]] = {}
         self._scheduler = Scheduler(
             desired_retention=settings.desired_retention, enable_fuzzing=False
         )
@@ -407,16 +408,22 @@ class EducationService(BaseService[EducationSettings]):
             )
         return tutorial
 
-    async def prepare_step(self, tutorial_id: str, step: int) -> str:
+    async def prepare_step(self, user: str, tutorial_id: str, step: int) -> str:
         """Live context a step needs (e.g. the current swing's prices); may be empty.
 
-        The number that context implies is remembered for ``PREPARED_TTL`` so the answer is
-        judged against what the user saw, even if a new candle arrives meanwhile.
+        The number that context implies is remembered for ``user`` for ``PREPARED_TTL`` so
+        their answer is judged against what they saw, even if a new candle arrives meanwhile
+        (and never against what another user was shown at another moment).
         """
+        who = normalize_user(user)
         tutorial = self._step(tutorial_id, step)
         context, expected = await self._checks().prepare(tutorial.steps[step].check)
         if expected is not None:
-            self._prepared[(tutorial.id, step)] = (self._clock(), expected)
+            now = self._clock()
+            self._prepared = {  # forget what expired, so the table stays small
+                key: seen for key, seen in self._prepared.items() if now - seen[0] <= PREPARED_TTL
+            }
+            self._prepared[(who, tutorial.id, step)] = (now, expected)
         return context
 
     async def check_step(
@@ -425,7 +432,7 @@ class EducationService(BaseService[EducationSettings]):
         """Verify one step of a tutorial for ``user`` and mark the tutorial started."""
         who = normalize_user(user)
         tutorial = self._step(tutorial_id, step)
-        prepared = self._prepared.get((tutorial.id, step))
+        prepared = self._prepared.get((who, tutorial.id, step))
         shown = prepared[1] if prepared and self._clock() - prepared[0] <= PREPARED_TTL else None
         async with self.track("check_step"):
             result = await self._checks().verify(tutorial.steps[step].check, answer, shown)

@@ -21,7 +21,7 @@ import ccxt.async_support as ccxt_async
 from opentelemetry.trace import SpanKind
 
 from omegafarm.core.errors import ConfigError
-from omegafarm.core.tracing import start_span
+from omegafarm.core.tracing import is_recording, start_span
 from omegafarm.exchange.credentials import Credentials
 from omegafarm.exchange.errors import redact
 from omegafarm.exchange.ratelimit import RateLimiter, order_bucket, weight_bucket
@@ -86,8 +86,9 @@ class RedactingLogger:
         self._target.log(level, "%s", redact(text, self._secrets), exc_info=kwargs.get("exc_info"))
 
     def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
-        """Log at DEBUG."""
-        self.log(logging.DEBUG, msg, *args, **kwargs)
+        """Log at DEBUG (ccxt calls this twice per request: the level is checked first)."""
+        if self._target.isEnabledFor(logging.DEBUG):
+            self.log(logging.DEBUG, msg, *args, **kwargs)
 
     def info(self, msg: object, *args: object, **kwargs: Any) -> None:
         """Log at INFO."""
@@ -140,6 +141,8 @@ def _limited_class(base: type[Any]) -> type[Any]:
             params = {} if params is None else params
             config = {} if config is None else config
             cost = float(self.calculate_rate_limiter_cost(api, method, path, params, config) or 1)
+            if not is_recording():  # no span: skip building its name and attributes
+                return await self._omega_fetch(path, api, method, params, config, cost)
             with start_span(
                 f"ccxt {method} {_span_path(api, path)}",
                 tracer_name=_TRACER,
@@ -178,6 +181,8 @@ def _limited_class(base: type[Any]) -> type[Any]:
             if not headers or self.omega_limiter is None:
                 return
             for key, value in headers.items():
+                if str(key)[:1] not in "xX":  # every header we follow starts with X-
+                    continue
                 known = USED_WEIGHT_HEADERS.get(str(key).lower())
                 if known is None:
                     continue

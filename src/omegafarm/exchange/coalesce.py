@@ -4,6 +4,9 @@ The first caller runs the call itself; callers arriving while it runs wait for i
 (result or exception). If the first caller is cancelled, the waiting ones are not: the next of
 them runs the call again. Used for market-data and account reads, so twenty bots asking for the
 same ticker at once cost the exchange one request.
+
+A call nobody joins costs a dict entry and nothing else: the future that carries the outcome to
+waiters is made by the first waiter, not up front (most reads are never shared).
 """
 
 from __future__ import annotations
@@ -19,11 +22,26 @@ def _mark_retrieved(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+class _Flight:
+    """One call in progress; ``future`` exists once somebody waits for it."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[Any] | None = None
+
+    def joined(self) -> asyncio.Future[Any]:
+        if self.future is None:
+            self.future = asyncio.get_running_loop().create_future()
+            self.future.add_done_callback(_mark_retrieved)
+        return self.future
+
+
 class SingleFlight:
     """In-process coalescing of identical concurrent calls, keyed by the caller."""
 
     def __init__(self) -> None:
-        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        self._inflight: dict[Hashable, _Flight] = {}
 
     def in_flight(self) -> int:
         """How many distinct calls are running now."""
@@ -31,26 +49,28 @@ class SingleFlight:
 
     async def run(self, key: Hashable, call: Callable[[], Awaitable[Any]]) -> Any:
         """The outcome of ``call()``, shared with every caller of the same ``key`` meanwhile."""
-        while (shared := self._inflight.get(key)) is not None:
+        while (flight := self._inflight.get(key)) is not None:
+            shared = flight.joined()
             try:
                 return await asyncio.shield(shared)
             except asyncio.CancelledError:
                 if not shared.cancelled():
                     raise  # this caller was cancelled itself
                 # the caller that ran it was cancelled: run it again
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_mark_retrieved)
-        self._inflight[key] = future
+        flight = self._inflight[key] = _Flight()
         try:
             result = await call()
         except asyncio.CancelledError:
-            future.cancel()
+            if flight.future is not None:
+                flight.future.cancel()
             raise
         except BaseException as exc:
-            future.set_exception(exc)
+            if flight.future is not None:
+                flight.future.set_exception(exc)
             raise
         else:
-            future.set_result(result)
+            if flight.future is not None:
+                flight.future.set_result(result)
         finally:
             del self._inflight[key]
         return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from omegafarm.exchange.paper.config import PaperSettings
 
@@ -47,3 +47,20 @@ class ExchangeSettings(BaseModel):
     paper: PaperSettings = Field(
         default_factory=PaperSettings, description="the simulated exchange (exchange_id 'paper')"
     )
+
+
+class VaultSettings(BaseModel):
+    """``[vault]``: where the encrypted API keys live and what opens them.
+
+    The master key is taken from the first of ``master_key_file``, ``master_key`` (base64 of
+    32 bytes) and ``passphrase`` (stretched with argon2id) that is set. The older variables
+    ``OMEGA_VAULT_PATH``, ``OMEGA_MASTER_KEY``, ``OMEGA_MASTER_KEY_FILE`` and
+    ``OMEGA_VAULT_PASSPHRASE`` set the same keys (below ``OMEGA_VAULT__*``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path | None = Field(None, description="vault file (None: <user data dir>/vault.json)")
+    master_key: SecretStr | None = Field(None, description="base64 of a 32-byte master key")
+    master_key_file: Path | None = Field(None, description="file holding the 32-byte master key")
+    passphrase: SecretStr | None = Field(None, description="passphrase the master key comes from")

@@ -1,4 +1,4 @@
-"""Exchange errors and the one place where ccxt exceptions become ours.
+"""Exchange errors: the tree every venue adapter raises into.
 
 Every failure of an exchange call surfaces as a subclass of :class:`ExchangeCallError` whose
 message names the exchange, the method and the symbol. ``TransientError`` (from core) marks what
@@ -11,8 +11,8 @@ the service may retry::
         │   ├── ExchangeUnavailableError (T) 5xx, maintenance, cancel pending
         │   ├── RateLimitedError      (T)    429/418; carries retry_after_s
         │   └── DDoSProtectionError   (T)    Cloudflare & co.; carries retry_after_s
-        ├── AuthenticationError              bad key, signature, suspended account
-        │   └── PermissionDeniedError        key lacks the right, restricted location
+        ├── ExchangeAuthenticationError      bad key, signature, suspended account
+        │   └── ExchangePermissionDeniedError  key lacks the right, restricted location
         ├── InsufficientFundsError
         ├── InvalidOrderError                rejected order, local precision/limit checks
         │   ├── OrderNotFoundError
@@ -24,20 +24,48 @@ the service may retry::
         ├── ExchangeResponseError            the answer could not be understood
         └── OrderStateUnknownError           an order may exist: it was not retried
 
-(T) = transient. :func:`translate` maps every ccxt class by walking the exception's MRO, so
-the most specific ccxt class always wins (``OrderNotFound`` before ``InvalidOrder``,
-``RateLimitExceeded`` before ``NetworkError``).
+(T) = transient. The two authentication errors are also the core ``AuthenticationError`` and
+``PermissionDeniedError`` (this module exports those names), so one ``except`` catches a
+refused credential wherever it came from. The table from ccxt's classes to these lives with the
+ccxt adapter (:mod:`omegafarm.exchange.ccxt_errors`); this module imports no exchange library.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Iterable
 
-import ccxt
+from omegafarm.core.errors import (
+    AuthenticationError,
+    ExchangeError,
+    PermissionDeniedError,
+    TransientError,
+)
 
-from omegafarm.core.errors import ExchangeError, TransientError
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "BadSymbolError",
+    "DDoSProtectionError",
+    "DuplicateOrderIdError",
+    "ExchangeAuthenticationError",
+    "ExchangeCallError",
+    "ExchangeNetworkError",
+    "ExchangePermissionDeniedError",
+    "ExchangeResponseError",
+    "ExchangeTimeoutError",
+    "ExchangeUnavailableError",
+    "InsufficientFundsError",
+    "InvalidOrderError",
+    "NotSupportedError",
+    "OperationRejectedError",
+    "OrderNotFoundError",
+    "OrderStateUnknownError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "is_order_maybe_executed",
+    "redact",
+    "where",
+]
 
 
 class ExchangeCallError(ExchangeError):
@@ -89,11 +117,11 @@ class DDoSProtectionError(RateLimitedError):
     """An anti-DDoS layer in front of the exchange refused the request."""
 
 
-class AuthenticationError(ExchangeCallError):
-    """The credentials were refused (wrong key, bad signature, suspended account)."""
+class ExchangeAuthenticationError(ExchangeCallError, AuthenticationError):
+    """The exchange refused our credentials (wrong key, bad signature, suspended account)."""
 
 
-class PermissionDeniedError(AuthenticationError):
+class ExchangePermissionDeniedError(ExchangeAuthenticationError, PermissionDeniedError):
     """The credentials are valid but lack the permission for this call."""
 
 
@@ -137,75 +165,6 @@ class OrderStateUnknownError(ExchangeCallError):
     """An order request may have been executed; the service did not retry it to avoid a double."""
 
 
-_CCXT_TO_OURS: dict[type[BaseException], type[ExchangeCallError]] = {
-    ccxt.RequestTimeout: ExchangeTimeoutError,
-    ccxt.RateLimitExceeded: RateLimitedError,
-    ccxt.DDoSProtection: DDoSProtectionError,
-    ccxt.OnMaintenance: ExchangeUnavailableError,
-    ccxt.ExchangeNotAvailable: ExchangeUnavailableError,
-    ccxt.ChecksumError: ExchangeNetworkError,
-    ccxt.InvalidNonce: ExchangeNetworkError,
-    ccxt.NetworkError: ExchangeNetworkError,
-    ccxt.NullResponse: ExchangeResponseError,
-    ccxt.BadResponse: ExchangeResponseError,
-    ccxt.CancelPending: ExchangeUnavailableError,
-    ccxt.OperationFailed: ExchangeNetworkError,
-    ccxt.AccountNotEnabled: PermissionDeniedError,
-    ccxt.PermissionDenied: PermissionDeniedError,
-    ccxt.AccountSuspended: AuthenticationError,
-    ccxt.AuthenticationError: AuthenticationError,
-    ccxt.ArgumentsRequired: BadRequestError,
-    ccxt.BadSymbol: BadSymbolError,
-    ccxt.BadRequest: BadRequestError,
-    ccxt.RestrictedLocation: PermissionDeniedError,
-    ccxt.MarginModeAlreadySet: OperationRejectedError,
-    ccxt.NoChange: OperationRejectedError,
-    ccxt.MarketClosed: OperationRejectedError,
-    ccxt.ManualInteractionNeeded: OperationRejectedError,
-    ccxt.OperationRejected: OperationRejectedError,
-    ccxt.InsufficientFunds: InsufficientFundsError,
-    ccxt.AddressPending: BadRequestError,
-    ccxt.InvalidAddress: BadRequestError,
-    ccxt.OrderNotFound: OrderNotFoundError,
-    ccxt.OrderNotCached: OrderNotFoundError,
-    ccxt.DuplicateOrderId: DuplicateOrderIdError,
-    ccxt.OrderImmediatelyFillable: InvalidOrderError,
-    ccxt.OrderNotFillable: InvalidOrderError,
-    ccxt.ContractUnavailable: InvalidOrderError,
-    ccxt.InvalidOrder: InvalidOrderError,
-    ccxt.NotSupported: NotSupportedError,
-    ccxt.InvalidProxySettings: BadRequestError,
-    ccxt.ExchangeClosedByUser: OperationRejectedError,
-    ccxt.ExchangeError: OperationRejectedError,
-    ccxt.UnsubscribeError: OperationRejectedError,
-    ccxt.BaseError: OperationRejectedError,
-    # Not ccxt, but seen from inside ccxt calls.
-    asyncio.TimeoutError: ExchangeTimeoutError,
-    TimeoutError: ExchangeTimeoutError,
-    ConnectionError: ExchangeNetworkError,
-    json.JSONDecodeError: ExchangeResponseError,
-}
-
-_KIND: dict[type[ExchangeCallError], str] = {
-    ExchangeTimeoutError: "timed out",
-    RateLimitedError: "rate limited",
-    DDoSProtectionError: "blocked by DDoS protection",
-    ExchangeUnavailableError: "exchange unavailable",
-    ExchangeNetworkError: "network error",
-    ExchangeResponseError: "unexpected response",
-    PermissionDeniedError: "permission denied",
-    AuthenticationError: "authentication failed",
-    BadSymbolError: "unknown symbol",
-    BadRequestError: "bad request",
-    InsufficientFundsError: "insufficient funds",
-    OrderNotFoundError: "order not found",
-    DuplicateOrderIdError: "duplicate client order id",
-    InvalidOrderError: "invalid order",
-    NotSupportedError: "not supported",
-    OperationRejectedError: "rejected by the exchange",
-}
-
-
 def where(exchange: str, method: str, symbol: str | None) -> str:
     """The ``exchange.method(symbol)`` prefix every message starts with."""
     return f"{exchange}.{method}({symbol or ''})"
@@ -217,44 +176,6 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
-
-
-def translate(
-    exc: BaseException,
-    *,
-    exchange: str,
-    method: str,
-    symbol: str | None = None,
-    retry_after_s: float | None = None,
-    secrets: Iterable[str] = (),
-) -> ExchangeCallError:
-    """Our error for ``exc`` (any ccxt exception or one raised inside a ccxt call).
-
-    Unknown exceptions (a ``KeyError`` from ccxt parsing a malformed answer, for instance)
-    become :class:`ExchangeResponseError`; the caller raises the result ``from exc``.
-    """
-    if isinstance(exc, ExchangeCallError):
-        return exc
-    ours: type[ExchangeCallError] = ExchangeResponseError
-    for klass in type(exc).__mro__:
-        found = _CCXT_TO_OURS.get(klass)
-        if found is not None:
-            ours = found
-            break
-    detail = redact(str(exc) or type(exc).__name__, secrets)
-    if len(detail) > 500:
-        detail = detail[:500] + "…"
-    kind = _KIND.get(ours, "failed")
-    if ours is ExchangeResponseError and not isinstance(exc, ccxt.BaseError):
-        detail = f"{type(exc).__name__}: {detail}"
-    if issubclass(ours, RateLimitedError):
-        wait = f", retry after {retry_after_s:g} s" if retry_after_s is not None else ""
-        message = f"{where(exchange, method, symbol)}: {kind}{wait}: {detail}"
-        return ours(
-            message, exchange=exchange, method=method, symbol=symbol, retry_after_s=retry_after_s
-        )
-    message = f"{where(exchange, method, symbol)}: {kind}: {detail}"
-    return ours(message, exchange=exchange, method=method, symbol=symbol)
 
 
 def is_order_maybe_executed(error: ExchangeCallError) -> bool:

@@ -56,19 +56,19 @@ def parse_when_ms(text: str, *, option: str = "date") -> int:
 
 def timeframe_ms(service: ExchangeService, timeframe: str) -> int:
     """The bar length of ``timeframe`` in ms, or a ValidationError naming what the venue offers."""
-    client = service.get_exchange_client()
-    offered = dict(getattr(client, "timeframes", None) or {})
+    venue = service.venue
+    offered = dict(venue.timeframes)
     if offered and timeframe not in offered:
         raise ValidationError(
             f"{service.exchange_id} has no timeframe {timeframe!r}; it offers " + ", ".join(offered)
         )
     try:
-        seconds = int(client.parse_timeframe(timeframe))
-    except Exception as exc:  # ccxt raises its NotSupported for an unknown unit
+        tf_ms = venue.timeframe_ms(timeframe)
+    except Exception as exc:  # the venue's library refuses an unknown unit its own way
         raise ValidationError(f"timeframe {timeframe!r} is not valid: {exc}") from None
-    if seconds <= 0:
+    if tf_ms <= 0:
         raise ValidationError(f"timeframe {timeframe!r} is not valid")
-    return seconds * 1000
+    return tf_ms
 
 
 async def download(
@@ -82,7 +82,7 @@ async def download(
 ) -> F64:
     """Closed candles with ``since_ms <= ts < until_ms`` (default: up to now), cached locally."""
     tf_ms = timeframe_ms(service, timeframe)
-    now_ms = int(service.get_exchange_client().milliseconds())
+    now_ms = service.venue.now_ms()
     start = -(-since_ms // tf_ms) * tf_ms  # the first bar opening at or after since
     closed_end = now_ms // tf_ms * tf_ms  # the bar still forming opens here
     end = closed_end if until_ms is None else min(-(-until_ms // tf_ms) * tf_ms, closed_end)

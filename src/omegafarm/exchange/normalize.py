@@ -85,6 +85,11 @@ def to_decimal(value: object, ctx: Ctx, key: str | int | None = None) -> Decimal
 
     ``key`` names the field under ``ctx``; the path is only built when there is an error.
     """
+    if type(value) is float:  # what ccxt's parsers hand back almost always: the fast path
+        if value - value == 0.0:  # finite (inf - inf and nan - nan are nan)
+            return Decimal(repr(value))
+        where_ = ctx if key is None else ctx.at(key)
+        raise where_.fail(f"should be a finite number, got {value!r}")
     if value is None or value == "":
         return None
     if type(value) not in _NUMBER_TYPES:  # bool is not accepted, nor int/str subclasses
@@ -109,6 +114,8 @@ def _int(data: Mapping[str, Any], key: str, ctx: Ctx) -> int | None:
     value = data.get(key)
     if value is None:
         return None
+    if type(value) is int:  # ccxt's timestamps: the fast path
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ctx.at(key).fail(f"should be an integer, got {type(value).__name__}")
     try:
@@ -208,27 +215,49 @@ def market(raw: object, ctx: Ctx, *, precision_mode: int = TICK_SIZE) -> Market:
     )
 
 
+_TICKER_NUMBERS = (
+    "bid",
+    "bidVolume",
+    "ask",
+    "askVolume",
+    "last",
+    "open",
+    "high",
+    "low",
+    "close",
+    "vwap",
+    "change",
+    "percentage",
+    "baseVolume",
+    "quoteVolume",
+)
+
+
 def ticker(raw: object, ctx: Ctx) -> Ticker:
-    """A ccxt ticker structure."""
+    """A ccxt ticker structure (on every price poll: one pass over its number fields)."""
     data = _mapping(raw, ctx)
+    get = data.get
+    bid, bid_v, ask, ask_v, last, opn, high, low, close, vwap, change, pct, base_v, quote_v = (
+        to_decimal(get(key), ctx, key) for key in _TICKER_NUMBERS
+    )
     return Ticker(
-        symbol=_req_str(data, "symbol", ctx),
-        timestamp_ms=_int(data, "timestamp", ctx),
-        bid=_dec(data, "bid", ctx),
-        bid_volume=_dec(data, "bidVolume", ctx),
-        ask=_dec(data, "ask", ctx),
-        ask_volume=_dec(data, "askVolume", ctx),
-        last=_dec(data, "last", ctx),
-        open=_dec(data, "open", ctx),
-        high=_dec(data, "high", ctx),
-        low=_dec(data, "low", ctx),
-        close=_dec(data, "close", ctx),
-        vwap=_dec(data, "vwap", ctx),
-        change=_dec(data, "change", ctx),
-        percentage=_dec(data, "percentage", ctx),
-        base_volume=_dec(data, "baseVolume", ctx),
-        quote_volume=_dec(data, "quoteVolume", ctx),
-        info=_info(data, ctx),
+        _req_str(data, "symbol", ctx),
+        _int(data, "timestamp", ctx),
+        bid,
+        bid_v,
+        ask,
+        ask_v,
+        last,
+        opn,
+        high,
+        low,
+        close,
+        vwap,
+        change,
+        pct,
+        base_v,
+        quote_v,
+        _info(data, ctx),
     )
 
 

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from omegafarm.exchange import normalize as nz
 from omegafarm.exchange.errors import (
     DuplicateOrderIdError,
     ExchangeCallError,
     ExchangeNetworkError,
     InvalidOrderError,
-    NotSupportedError,
     OrderStateUnknownError,
     RateLimitedError,
     is_order_maybe_executed,
@@ -216,49 +214,3 @@ async def _lookup(
         method="create_order",
         symbol=order.symbol,
     ) from cause
-
-
-async def send_order(client: Any, order: PreparedOrder, exchange: str) -> Order:
-    """One create request with the client order id; fills it in when the venue omits it."""
-    params = {**order.params, "clientOrderId": order.client_order_id}
-    price = float(order.price) if order.price is not None else None
-    raw = await client.create_order(
-        order.symbol, order.type, order.side, float(order.amount), price, params
-    )
-    placed = nz.order(raw, nz.Ctx(exchange, "create_order"))
-    if placed.client_order_id is None:
-        return replace(placed, client_order_id=order.client_order_id)
-    return placed
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
-async def find_by_client_id(
-    client: Any, order: PreparedOrder, since_ms: int, exchange: str
-) -> Order | None:
-    """The order carrying ``order.client_order_id``: open orders first, then closed/all."""
-    has = getattr(client, "has", {}) or {}
-    methods = [
-        m
-        for m in ("fetch_open_orders", "fetch_closed_orders", "fetch_orders")
-        if has.get(_camel(m))
-    ]
-    if not methods:
-        raise NotSupportedError(
-            f"{where(exchange, 'find_order_by_client_id', order.symbol)}: not supported: "
-            "the exchange cannot list orders",
-            exchange=exchange,
-            method="find_order_by_client_id",
-            symbol=order.symbol,
-        )
-    for method in methods[:2]:
-        # Open orders are few: no ``since`` filter, which a skewed clock could get wrong.
-        since = None if method == "fetch_open_orders" else since_ms
-        raw = await getattr(client, method)(order.symbol, since, None, {})
-        for item in nz.many(raw, nz.Ctx(exchange, method), nz.order):
-            if item.client_order_id == order.client_order_id:
-                return item
-    return None

@@ -4,7 +4,8 @@ Every process of a farm that talks to the same venue reads markets and tickers t
 Redis cache (:meth:`RedisClient.get_or_set`): on a miss exactly one loader runs farm-wide, the
 others wait for its result, so N bots in N processes asking for the same ticker at once cost
 the exchange one request. Names live under the farm namespace
-(``omega:{farm}:cache:exchange:{venue}:...``, see :func:`cache_key`).
+(``omega:<farm>:cache:exchange:<venue>:...``, built by
+:func:`omegafarm.store.keys.exchange_cache`).
 
 If Redis cannot be reached the cache steps aside: every call goes to the exchange directly, the
 problem is reported in :attr:`SharedMarketData.degraded_reason` (and so in the service's
@@ -15,27 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
-import structlog
+from typing import TypeVar
 
 from omegafarm.core.errors import StoreError
+from omegafarm.core.supervisor import Supervisor
 from omegafarm.exchange.config import ExchangeSettings
-from omegafarm.store import RedisClient
+from omegafarm.exchange.fallback import RedisFallback
+from omegafarm.store import RedisClient, keys
 
 T = TypeVar("T")
-_log = structlog.get_logger("omegafarm", service="exchange")
-
-
-def cache_key(venue: str, kind: str, *parts: object) -> str:
-    """The relative cache name of one piece of market data, e.g. ``exchange:binance:markets``."""
-    if not parts:
-        return f"exchange:{venue}:{kind}"
-    detail = json.dumps(list(parts), sort_keys=True, separators=(",", ":"), default=str)
-    return f"exchange:{venue}:{kind}:{detail}"
 
 
 class SharedMarketData:
@@ -52,12 +42,23 @@ class SharedMarketData:
         self._redis = redis
         self.venue = venue
         self._lock_ttl_s = lock_ttl_s
-        self._retry_redis_s = retry_redis_s
-        self._degraded_since: float | None = None
-        self.degraded_reason = ""
+        self._fallback = RedisFallback(
+            retry_redis_s=retry_redis_s,
+            reason=lambda problem: (
+                f"market data cache: Redis unreachable, asking the exchange: {problem}"
+            ),
+            degraded_event="market_data_cache_degraded",
+            recovered_event="market_data_cache_shared_again",
+            venue=venue,
+        )
         self.hits = 0
         self.loads = 0
         self.bypassed = 0
+
+    @property
+    def degraded_reason(self) -> str:
+        """Why the cache is stepping aside ("" while Redis answers)."""
+        return self._fallback.reason
 
     @property
     def enabled(self) -> bool:
@@ -66,7 +67,7 @@ class SharedMarketData:
 
     def key(self, kind: str, *parts: object) -> str:
         """The relative cache name of ``kind`` (``markets``, ``ticker``...) for this venue."""
-        return cache_key(self.venue, kind, *parts)
+        return keys.exchange_cache(self.venue, kind, *parts)
 
     async def get_or_load(self, key: str, loader: Callable[[], Awaitable[T]], ttl_s: float) -> T:
         """The cached value at ``key`` or the loader's (shared for ``ttl_s``): one load a miss.
@@ -74,7 +75,7 @@ class SharedMarketData:
         The loader's own errors pass through untouched; only Redis failures are absorbed.
         """
         redis = self._redis
-        if redis is None or not self._use_redis():
+        if redis is None or not self._fallback.use_redis():
             self.bypassed += 1
             return await loader()
         outcome: list[T] = []
@@ -88,12 +89,12 @@ class SharedMarketData:
         try:
             value = await redis.get_or_set(key, load, ttl_s, lock_ttl_s=self._lock_ttl_s)
         except StoreError as exc:
-            self._degrade(str(exc))
+            self._fallback.degrade(str(exc))
             if outcome:  # loaded, then Redis failed while storing: do not ask the exchange again
                 return outcome[0]
             self.bypassed += 1
             return await loader()
-        self._recover()
+        self._fallback.recover()
         if not outcome:
             self.hits += 1
         return value
@@ -102,45 +103,15 @@ class SharedMarketData:
         """Cache hits, loads (exchange calls through the cache) and calls that bypassed Redis."""
         return {"hits": self.hits, "loads": self.loads, "bypassed": self.bypassed}
 
-    # ----------------------------------------------------------------- internals
-    def _use_redis(self) -> bool:
-        if self._degraded_since is None:
-            return True
-        return time.monotonic() - self._degraded_since >= self._retry_redis_s
 
-    def _degrade(self, reason: str) -> None:
-        if self._degraded_since is None:
-            _log.warning("market_data_cache_degraded", venue=self.venue, reason=reason)
-        self._degraded_since = time.monotonic()
-        self.degraded_reason = (
-            f"market data cache: Redis unreachable, asking the exchange: {reason}"
-        )
-
-    def _recover(self) -> None:
-        if self._degraded_since is not None:
-            _log.info("market_data_cache_shared_again", venue=self.venue)
-        self._degraded_since = None
-        self.degraded_reason = ""
-
-
-def payload_of(client: Any) -> dict[str, Any]:
-    """What a ccxt client loaded (markets and currencies), as plain data for the cache."""
-    return {"markets": dict(client.markets or {}), "currencies": dict(client.currencies or {})}
-
-
-def install(client: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """Give a ccxt client markets loaded elsewhere, so it never loads them itself; returns them."""
-    markets: dict[str, Any] = payload["markets"]
-    if hasattr(client, "set_markets"):
-        client.set_markets(list(markets.values()), payload.get("currencies") or None)
-    return markets
-
-
-def shared_market_data(settings: ExchangeSettings, redis: RedisClient | None) -> SharedMarketData:
-    """The cache of one service: off without Redis, when disabled, and for the paper exchange
-    (each process simulates its own market); a testnet is a venue of its own."""
+def shared_market_data(
+    settings: ExchangeSettings, redis: RedisClient | None, *, venue_shares: bool
+) -> SharedMarketData:
+    """The cache of one service: off without Redis, when disabled, and for a venue whose market
+    data is its own (the paper venue: each process simulates its own market); a testnet is a
+    venue of its own."""
     s = settings
-    shared = redis is not None and s.share_market_data and s.exchange_id != "paper"
+    shared = redis is not None and s.share_market_data and venue_shares
     venue = f"{s.exchange_id}-testnet" if s.use_testnet else s.exchange_id
     lock_ttl_s = s.timeout_ms / 1000 * s.max_read_attempts + s.backoff_max_s  # a slow load
     return SharedMarketData(redis if shared else None, venue, lock_ttl_s=lock_ttl_s)
@@ -151,6 +122,8 @@ class Periodic:
 
     It ends on :meth:`stop` even when the cancel is lost: ccxt's market loading runs in a task
     of its own that can absorb a cancellation arriving mid-request (seen with ccxt 4.5.90).
+    The loop runs under a :class:`~omegafarm.core.supervisor.Supervisor` (an exception that
+    escapes ``on_error`` is logged with its traceback, counted and the loop restarted).
     """
 
     def __init__(
@@ -158,26 +131,28 @@ class Periodic:
         every_s: float,
         step: Callable[[], Awaitable[object]],
         on_error: Callable[[Exception], None],
+        *,
+        name: str = "refresh",
     ) -> None:
         self._every_s = every_s
         self._step = step
         self._on_error = on_error
         self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._name = name
+        self.supervisor = Supervisor("exchange")
+        self._started = False
 
     def start(self) -> None:
         """Start the background task (in the running event loop)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
+        if not self._started:
+            self._started = True
+            self.supervisor.start(self._name, self._run)
 
     async def stop(self) -> None:
         """Stop and wait for the task to end."""
         self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.supervisor.close()
+        self._started = False
 
     async def _run(self) -> None:
         while not self._stop.is_set():
@@ -187,5 +162,5 @@ class Periodic:
                 return
             try:
                 await self._step()
-            except Exception as exc:  # supervisor loop: reported by on_error, tried next round
+            except Exception as exc:  # expected failures: reported by on_error, tried next round
                 self._on_error(exc)

@@ -13,17 +13,14 @@ says so in :attr:`degraded_reason`, and tries Redis again after ``retry_redis_s`
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
-
-import structlog
 
 from omegafarm.core.errors import StoreError
 from omegafarm.exchange.config import ExchangeSettings
-from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter
+from omegafarm.exchange.factory import rate_interval_ms
+from omegafarm.exchange.fallback import RedisFallback
+from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter, local_limiter
 from omegafarm.store import RateSpec, RedisClient
-
-_log = structlog.get_logger("omegafarm", service="exchange")
 
 
 def shared_limiter(
@@ -32,14 +29,7 @@ def shared_limiter(
     """The farm-wide limiter for the configured exchange account (ccxt's published rate less
     the headroom; orders per account). ``egress`` names the public IP the requests leave from:
     processes that share it share the weight budget."""
-    from omegafarm.exchange.client import ccxt_class
-    from omegafarm.exchange.service import local_limiter
-
-    interval_ms = (
-        1.0
-        if settings.exchange_id == "paper"
-        else float(ccxt_class(settings.exchange_id)().rateLimit)
-    )
+    interval_ms = rate_interval_ms(settings)
     return SharedRateLimiter(redis, local_limiter(settings, interval_ms), egress=egress)
 
 
@@ -65,13 +55,19 @@ class SharedRateLimiter:
         self._redis = redis
         self._specs = specs
         self._local_share = local_share
-        self._retry_redis_s = retry_redis_s
         self._sleep = sleep
         self._max_wait_s = max_wait_s
         self._fallback = LocalRateLimiter(self._scaled(specs.spec("")), sleep=sleep)
-        self._degraded_since: float | None = None
+        self._redis_away = RedisFallback(
+            retry_redis_s=retry_redis_s,
+            reason=lambda problem: (
+                f"Redis unreachable, limiting locally at {local_share:.0%}: {problem}"
+            ),
+            degraded_event="rate_limit_degraded",
+            recovered_event="rate_limit_shared_again",
+            local_share=local_share,
+        )
         self._pending: set[asyncio.Task[object]] = set()
-        self.degraded_reason = ""
         self.waited_s = 0.0
         self.used_units: dict[str, float] = {}
         self.egress = egress
@@ -79,7 +75,12 @@ class SharedRateLimiter:
     @property
     def degraded(self) -> bool:
         """True while requests are limited locally because Redis is unreachable."""
-        return self._degraded_since is not None
+        return self._redis_away.degraded
+
+    @property
+    def degraded_reason(self) -> str:
+        """Why requests are limited locally ("" while Redis answers)."""
+        return self._redis_away.reason
 
     def spec(self, bucket: str) -> BucketSpec:
         """The budget of ``bucket``."""
@@ -87,7 +88,7 @@ class SharedRateLimiter:
 
     async def acquire(self, bucket: str, cost: float) -> None:
         """Reserve ``cost`` units of ``bucket`` farm-wide, then sleep until the slot comes."""
-        if self._use_redis():
+        if self._redis_away.use_redis():
             try:
                 reservation = await self._redis.ratelimit_acquire(
                     self._key(bucket),
@@ -96,9 +97,9 @@ class SharedRateLimiter:
                     max_wait_s=self._max_wait_s,
                 )
             except StoreError as exc:
-                self._degrade(str(exc))
+                self._redis_away.degrade(str(exc))
             else:
-                self._recover()
+                self._redis_away.recover()
                 self.used_units[bucket] = reservation.used_units
                 if reservation.wait_s > 0:
                     self.waited_s += reservation.wait_s
@@ -110,13 +111,13 @@ class SharedRateLimiter:
     def note_retry_after(self, bucket: str, seconds: float) -> None:
         """Every process pauses ``bucket`` for ``seconds`` (a shared cool-down key)."""
         self._fallback.note_retry_after(bucket, seconds)
-        if self._use_redis():
+        if self._redis_away.use_redis():
             self._background(self._redis.ratelimit_cooldown(self._key(bucket), seconds))
 
     def sync_used_weight(self, bucket: str, used: float, limit: float) -> None:
         """Move the shared bucket forward to what the exchange reports as used."""
         self._fallback.sync_used_weight(bucket, used, limit)
-        if self._use_redis():
+        if self._redis_away.use_redis():
             remaining = max(0.0, limit - used)
             self._background(
                 self._redis.ratelimit_sync(
@@ -139,31 +140,12 @@ class SharedRateLimiter:
             spec.interval_s / self._local_share, max(1.0, spec.burst * self._local_share)
         )
 
-    def _use_redis(self) -> bool:
-        if self._degraded_since is None:
-            return True
-        return time.monotonic() - self._degraded_since >= self._retry_redis_s
-
-    def _degrade(self, reason: str) -> None:
-        if self._degraded_since is None:
-            _log.warning("rate_limit_degraded", reason=reason, local_share=self._local_share)
-        self._degraded_since = time.monotonic()
-        self.degraded_reason = (
-            f"Redis unreachable, limiting locally at {self._local_share:.0%}: {reason}"
-        )
-
-    def _recover(self) -> None:
-        if self._degraded_since is not None:
-            _log.info("rate_limit_shared_again")
-        self._degraded_since = None
-        self.degraded_reason = ""
-
     def _background(self, awaitable: Awaitable[object]) -> None:
         async def run() -> object:
             try:
                 return await awaitable
             except StoreError as exc:
-                self._degrade(str(exc))
+                self._redis_away.degrade(str(exc))
                 return None
 
         try:

@@ -17,15 +17,17 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from omegafarm.core.errors import NotFoundError
+from omegafarm.exchange.config import VaultSettings
 from omegafarm.exchange.credentials import (
     MASTER_KEY_ENV,
     Credentials,
@@ -50,6 +52,8 @@ __all__ = [
     "VaultIntegrityError",
     "VaultKeyError",
     "atomic_write",
+    "default_vault_path",
+    "open_vault",
 ]
 
 FORMAT = "omegafarm-vault/1"
@@ -312,3 +316,45 @@ class Vault:
 
 def _check_aad(version: int) -> bytes:
     return json.dumps([FORMAT, "check", version]).encode()
+
+
+def default_vault_path() -> Path:
+    """Where the vault lives unless ``[vault] path`` says otherwise."""
+    return platformdirs.user_data_path("omegafarm") / "vault.json"
+
+
+PassphrasePrompt = Callable[[bool], str]
+"""Asks a person for the passphrase; its argument says a new vault is being made (confirm it)."""
+
+
+def master_key_of(
+    settings: VaultSettings, path: Path, *, prompt: PassphrasePrompt | None = None
+) -> MasterKey:
+    """The master key ``settings`` name: key file, else key, else passphrase, else ``prompt``."""
+    if settings.master_key_file is not None:
+        return MasterKey.from_file(settings.master_key_file)
+    if settings.master_key is not None:
+        secret = settings.master_key.get_secret_value()
+        return MasterKey.from_base64(secret, source="vault.master_key")
+    kdf = Vault.read_kdf(path)
+    if settings.passphrase is not None:
+        passphrase = settings.passphrase.get_secret_value()
+    elif prompt is not None:
+        passphrase = prompt(kdf is None and not path.exists())
+    else:
+        raise VaultKeyError(
+            "no master key: set vault.master_key_file, vault.master_key or vault.passphrase "
+            f"(or {MASTER_KEY_ENV}, OMEGA_MASTER_KEY_FILE, OMEGA_VAULT_PASSPHRASE)"
+        )
+    if not passphrase:
+        raise VaultKeyError("the vault passphrase must not be empty")
+    return MasterKey.from_passphrase(passphrase, kdf)
+
+
+def open_vault(
+    settings: VaultSettings, *, create: bool = False, prompt: PassphrasePrompt | None = None
+) -> Vault:
+    """The vault ``settings`` describe, opened with its master key: the one way in, used by
+    ``omega keys`` and ``omega up`` alike. ``VaultError`` says what is missing or wrong."""
+    path = settings.path or default_vault_path()
+    return Vault.open(path, master_key_of(settings, path, prompt=prompt), create=create)

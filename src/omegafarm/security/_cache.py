@@ -21,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from omegafarm.security.roles import Principal
+from omegafarm.store import keys
 
-CHANNEL = "security:invalidate"
+CHANNEL = keys.CREDENTIALS_INVALIDATED
 MAX_ENTRIES = 10_000
 
 

@@ -22,12 +22,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from omegafarm.core.errors import SecurityError, StoreError
-from omegafarm.store import RedisClient
+from omegafarm.store import keys
+
+if TYPE_CHECKING:  # a type only: `omega audit verify` must not import redis
+    from omegafarm.store import RedisClient
 
 GENESIS = "0" * 64
 Scalar = str | int | float | bool | None
@@ -107,7 +110,7 @@ class AuditLog:
         path: Path,
         *,
         redis: RedisClient | None = None,
-        stream: str = "audit",
+        stream: str = keys.AUDIT_STREAM,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = path

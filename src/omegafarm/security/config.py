@@ -7,6 +7,8 @@ from pathlib import Path
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from omegafarm.store import keys
+
 
 def default_data_dir() -> Path:
     """Where users, tokens, the server secret and the audit file live unless configured."""
@@ -28,7 +30,7 @@ class SecuritySettings(BaseModel):
     data_dir: Path | None = None
     server_secret: SecretStr | None = None
     audit_file: Path | None = None
-    audit_stream: str = "audit"
+    audit_stream: str = keys.AUDIT_STREAM
     session_ttl_s: float = Field(default=8 * 3600, gt=0, le=30 * 24 * 3600)
     token_ttl_s: float | None = Field(default=None, gt=0)
     cookie_secure: bool = True

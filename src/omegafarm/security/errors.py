@@ -1,4 +1,5 @@
-"""Security errors, under ``core.SecurityError``::
+"""Security errors, under ``core.SecurityError`` (the first two are defined in core, shared
+with the exchange package)::
 
     SecurityError
     ├── AuthenticationError       no credential, or a wrong or expired one (HTTP 401)
@@ -11,15 +12,9 @@ Messages never contain a secret: at most a token's public prefix or a user name.
 
 from __future__ import annotations
 
-from omegafarm.core.errors import SecurityError
+from omegafarm.core.errors import AuthenticationError, PermissionDeniedError, SecurityError
 
-
-class AuthenticationError(SecurityError):
-    """The caller could not be identified."""
-
-
-class PermissionDeniedError(SecurityError):
-    """The caller is known but may not do this."""
+__all__ = ["AuthenticationError", "CredentialStoreError", "PermissionDeniedError"]
 
 
 class CredentialStoreError(SecurityError):

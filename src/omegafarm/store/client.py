@@ -1,10 +1,16 @@
 """RedisClient: state, cache, pub/sub, streams and the shared rate limit on a real Redis server.
 
 With ``redis.url`` unset it starts the embedded Valkey server (see :mod:`.embedded`);
-otherwise it connects to any Redis or Valkey URL (``rediss://`` for TLS). Names passed to its
-methods are relative: they are prefixed with the farm namespace (see :mod:`.keys`). Values go
-through the codec (see :mod:`.codec`). redis-py errors are translated here, in one place:
-connection problems become ``StoreUnavailableError`` (transient), the rest ``StoreError``.
+otherwise it connects to any Redis or Valkey URL (``rediss://`` for TLS), a Sentinel group or
+a Cluster (see :mod:`._connect`). Names passed to its methods are relative: they are prefixed
+with the farm namespace (see :mod:`.keys`). Values go through the codec (see :mod:`.codec`).
+redis-py errors are translated in one place (:func:`.errors.translate`): connection problems
+become ``StoreUnavailableError`` (transient), MOVED/CROSSSLOT ``StoreConfigurationError``,
+READONLY and cluster-down ``StoreFailoverError`` (transient), the rest ``StoreError``.
+
+Nothing outside ``store/`` touches a redis-py object: callers get what they need as methods
+(scripts through :meth:`RedisClient.script`, :meth:`RedisClient.scan`, ...), so the one
+translating call path, the key scheme and the connection kind stay this package's business.
 """
 
 from __future__ import annotations
@@ -13,25 +19,28 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import UnixDomainSocketConnection
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from omegafarm.core.errors import StoreError, StoreUnavailableError
 from omegafarm.core.health import Check, Health, HealthState
 from omegafarm.core.service import BaseService
-from omegafarm.store import codec
+from omegafarm.store import _connect, codec
 from omegafarm.store.config import RedisSettings
 from omegafarm.store.embedded import EmbeddedRedis
+from omegafarm.store.errors import translate
 from omegafarm.store.keys import Keys
 from omegafarm.store.pubsub import Message, Subscription
 from omegafarm.store.ratelimit import (
@@ -54,6 +63,43 @@ class StreamMessage:
     data: Any
 
 
+class Script:
+    """A Lua script registered once and run by its SHA (EVALSHA, loading it when the server
+    lacks it), through the client's translating call path. Keys are relative names."""
+
+    def __init__(self, client: RedisClient, source: str, name: str) -> None:
+        self._client = client
+        self.source = source
+        self.name = name
+        self._operation = f"script {name}"
+        self._registered: AsyncScript | None = None
+
+    async def __call__(self, keys: Sequence[str] = (), args: Sequence[str | bytes] = ()) -> Any:
+        """Run the script; ``StoreError`` for a script error, ``StoreUnavailableError`` for an
+        unreachable server."""
+        prefix = self._client.keys.key
+        return await self.run_absolute([prefix(k) for k in keys], args)
+
+    async def run_absolute(self, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
+        """Run with absolute key names (the store's own hot paths, e.g. the rate limiter)."""
+        client = self._client
+        raw = client._raw  # the current pool, also after a reconnect
+        if self._registered is None:
+            self._registered = raw.register_script(self.source)
+        return await client._call(self._operation, _evalsha(raw, self._registered, keys, args))
+
+
+async def _evalsha(
+    raw: Any, registered: AsyncScript, keys: Sequence[str], args: Sequence[str | bytes]
+) -> Any:
+    """One EVALSHA (redis-py's script wrapper rebuilds its arguments on every call), loading the
+    script again when the server lost it (NOSCRIPT after a restart)."""
+    try:
+        return await raw.evalsha(registered.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return await registered(keys, args, raw)  # loads it, then runs it
+
+
 class RedisClient(BaseService[RedisSettings]):
     """The Redis Client Service."""
 
@@ -64,12 +110,13 @@ class RedisClient(BaseService[RedisSettings]):
     ) -> None:
         super().__init__(settings, metrics_registry=metrics_registry)
         self.keys = Keys(settings.farm)
-        self._redis: Redis | None = None
+        self._redis: Redis | RedisCluster | None = None
         self._embedded: EmbeddedRedis | None = None
         self._default_sub: Subscription | None = None
         self._subs: set[Subscription] = set()
         self._inflight: dict[str, asyncio.Future[Any]] = {}
-        self._scripts: dict[str, Any] = {}
+        self._scripts: dict[str, Script] = {}
+        self._ratelimit_keys: dict[str, list[str]] = {}  # bucket -> its two keys (hot path)
 
     # ------------------------------------------------------------------ lifecycle
     async def _on_initialize(self) -> None:
@@ -93,7 +140,7 @@ class RedisClient(BaseService[RedisSettings]):
             "health_check_interval": 30,
             "timeout": s.socket_timeout_s,
         }
-        if s.url is None:
+        if s.url is None and not s.sentinels:
             self._embedded = EmbeddedRedis(s.data_dir, start_timeout_s=s.start_timeout_s)
             address = await self._embedded.start()
             where: dict[str, Any] = {
@@ -101,16 +148,15 @@ class RedisClient(BaseService[RedisSettings]):
                 "path": str(address.socket_path),
                 "password": address.password,
             }
-            pool = BlockingConnectionPool(**where, **common)
+            self._redis = Redis.from_pool(BlockingConnectionPool(**where, **common))
         else:
-            pool = BlockingConnectionPool.from_url(s.url.get_secret_value(), **common)
-        self._redis = Redis.from_pool(pool)  # the client owns the pool and closes it
+            self._redis = _connect.build(s, common)
         try:
             await self._call("ping", self._redis.ping())
         except StoreError:
             await self.disconnect()
             raise
-        self.log_activity("redis_connected", embedded=self._embedded is not None)
+        self.log_activity("redis_connected", topology=s.topology)
 
     async def disconnect(self) -> None:
         """Close subscriptions and the pool; stop the embedded server we own."""
@@ -119,8 +165,8 @@ class RedisClient(BaseService[RedisSettings]):
         self._subs.clear()
         self._default_sub = None
         if self._redis is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._redis.aclose()
+            with contextlib.suppress(RedisError, RedisClusterException, OSError):
+                await _connect.close(self._redis)
             self._redis = None
         if self._embedded is not None:
             await self._embedded.stop()
@@ -132,8 +178,8 @@ class RedisClient(BaseService[RedisSettings]):
         return self._embedded
 
     @property
-    def redis(self) -> Redis:
-        """The underlying redis-py client (for the store package's own helpers)."""
+    def _raw(self) -> Redis | RedisCluster:
+        """The underlying redis-py client: this package's business only."""
         if self._redis is None:
             raise StoreUnavailableError("redis client is not connected; call connect() first")
         return self._redis
@@ -141,25 +187,70 @@ class RedisClient(BaseService[RedisSettings]):
     # ------------------------------------------------------------------ key/value
     async def get(self, key: str) -> Any:
         """The value at ``key``, or None when absent."""
-        raw = await self._call("get", self.redis.get(self.keys.key(key)))
+        raw = await self._call("get", self._raw.get(self.keys.key(key)))
         return None if raw is None else codec.decode(raw)
 
     async def set(self, key: str, value: Any, ttl_s: float | None = None) -> None:
         """Store ``value`` at ``key`` (expiring after ``ttl_s`` seconds if given)."""
         px = None if ttl_s is None else max(1, int(ttl_s * 1000))
-        await self._call("set", self.redis.set(self.keys.key(key), codec.encode(value), px=px))
+        await self._call("set", self._raw.set(self.keys.key(key), codec.encode(value), px=px))
 
     async def delete(self, *keys: str) -> int:
         """Delete keys; returns how many existed."""
-        return int(await self._call("delete", self.redis.delete(*(self.keys.key(k) for k in keys))))
+        return int(await self._call("delete", self._raw.delete(*(self.keys.key(k) for k in keys))))
+
+    async def get_text(self, key: str) -> str | None:
+        """The raw text at ``key`` (a value a script wrote, not the codec), or None."""
+        raw = await self._call("get", self._raw.get(self.keys.key(key)))
+        return None if raw is None else raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    async def exists(self, *keys: str) -> int:
+        """How many of ``keys`` exist."""
+        return int(await self._call("exists", self._raw.exists(*(self.keys.key(k) for k in keys))))
+
+    async def ttl_s(self, key: str) -> float | None:
+        """Seconds ``key`` has left (None: no expiry or no key)."""
+        ms = int(await self._call("pttl", self._raw.pttl(self.keys.key(key))))
+        return None if ms < 0 else ms / 1000
+
+    async def scan(self, prefix: str, *, count: int = 500) -> list[str]:
+        """Relative names of every key whose relative name starts with ``prefix``."""
+        found = await self._call(
+            "scan", _collect(self._raw.scan_iter(match=self.keys.pattern(prefix), count=count))
+        )
+        return [self.keys.relative(k.decode() if isinstance(k, bytes) else k) for k in found]
+
+    def script(self, source: str, *, name: str = "lua") -> Script:
+        """The script for ``source`` (one per source per client); call it with relative keys."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = Script(self, source, name)
+            self._scripts[source] = script
+        return script
 
     async def set_if_absent(self, key: str, value: Any, ttl_s: float | None = None) -> bool:
         """Store only if ``key`` does not exist; True if stored."""
         px = None if ttl_s is None else max(1, int(ttl_s * 1000))
         ok = await self._call(
-            "set", self.redis.set(self.keys.key(key), codec.encode(value), px=px, nx=True)
+            "set", self._raw.set(self.keys.key(key), codec.encode(value), px=px, nx=True)
         )
         return bool(ok)
+
+    async def scan_keys(self, match: str, *, count: int = 500) -> list[str]:
+        """Relative names of this farm's keys matching the glob ``match``, sorted.
+
+        On a cluster every primary is scanned (redis-py's cluster ``scan_iter``), so callers
+        never see one node only.
+        """
+        pattern = self.keys.key(match)
+
+        async def collect() -> list[Any]:
+            return [k async for k in self._raw.scan_iter(match=pattern, count=count)]
+
+        found = await self._call("scan", collect())
+        return sorted(
+            self.keys.relative(k.decode() if isinstance(k, bytes) else str(k)) for k in found
+        )
 
     # ------------------------------------------------------------------ cache
     async def get_or_set(
@@ -182,11 +273,12 @@ class RedisClient(BaseService[RedisSettings]):
         self._inflight[key] = future
         try:
             cache_key = self.keys.cache(key)
-            raw = await self._call("get", self.redis.get(cache_key))
+            raw = await self._call("get", self._raw.get(cache_key))
             if raw is not None:
                 value: T = codec.decode(raw)
             else:
-                value = await self._load_once(cache_key, loader, ttl_s, lock_ttl_s)
+                lock_key = self.keys.cache_lock(key)
+                value = await self._load_once(cache_key, lock_key, loader, ttl_s, lock_ttl_s)
             future.set_result(value)
             return value
         except BaseException as exc:
@@ -197,30 +289,32 @@ class RedisClient(BaseService[RedisSettings]):
             del self._inflight[key]
 
     async def _load_once(
-        self, cache_key: str, loader: Callable[[], Awaitable[T]], ttl_s: float, lock_ttl_s: float
+        self,
+        cache_key: str,
+        lock_key: str,
+        loader: Callable[[], Awaitable[T]],
+        ttl_s: float,
+        lock_ttl_s: float,
     ) -> T:
-        lock_key = cache_key.replace(":cache:", ":lock:cache:", 1)
         token = secrets.token_hex(8)
         deadline = time.monotonic() + lock_ttl_s
         while True:
             if await self._call(
-                "set", self.redis.set(lock_key, token, nx=True, px=int(lock_ttl_s * 1000))
+                "set", self._raw.set(lock_key, token, nx=True, px=int(lock_ttl_s * 1000))
             ):
                 try:
-                    raw = await self._call("get", self.redis.get(cache_key))
+                    raw = await self._call("get", self._raw.get(cache_key))
                     if raw is not None:  # another process loaded it between our get and our lock
                         return codec.decode(raw)  # type: ignore[no-any-return]  # stored here
                     value = await loader()
                     await self._call(
                         "set",
-                        self.redis.set(
-                            cache_key, codec.encode(value), px=max(1, int(ttl_s * 1000))
-                        ),
+                        self._raw.set(cache_key, codec.encode(value), px=max(1, int(ttl_s * 1000))),
                     )
                     return value
                 finally:
-                    await self._call("delete", self.redis.delete(lock_key))
-            raw = await self._call("get", self.redis.get(cache_key))
+                    await self._call("delete", self._raw.delete(lock_key))
+            raw = await self._call("get", self._raw.get(cache_key))
             if raw is not None:
                 return codec.decode(raw)  # type: ignore[no-any-return]  # stored by this method
             if time.monotonic() > deadline:
@@ -232,14 +326,23 @@ class RedisClient(BaseService[RedisSettings]):
         """Publish to a channel; returns the number of subscribers that received it."""
         return int(
             await self._call(
-                "publish", self.redis.publish(self.keys.channel(channel), codec.encode(message))
+                "publish", self._raw.publish(self.keys.channel(channel), codec.encode(message))
             )
         )
 
     async def publish_many(self, channel: str, messages: list[Any]) -> None:
-        """Publish several messages in one round trip (a pipeline), in order."""
+        """Publish several messages in one round trip (a pipeline), in order.
+
+        A cluster client refuses PUBLISH in a pipeline, so there they go one by one (a cluster
+        delivers each to the subscribers of every node).
+        """
         full = self.keys.channel(channel)
-        pipe = self.redis.pipeline(transaction=False)
+        redis = self._raw
+        if isinstance(redis, RedisCluster):
+            for message in messages:
+                await self._call("publish", redis.publish(full, codec.encode(message)))
+            return
+        pipe = redis.pipeline(transaction=False)
         for message in messages:
             pipe.publish(full, codec.encode(message))
         await self._call("publish", pipe.execute())
@@ -247,7 +350,7 @@ class RedisClient(BaseService[RedisSettings]):
     def subscription(self) -> Subscription:
         """A new independent subscription (its own connection)."""
         sub = Subscription(
-            lambda: self.redis, self.keys, max_backoff_s=self.settings.reconnect_max_backoff_s
+            lambda: self._raw, self.keys, max_backoff_s=self.settings.reconnect_max_backoff_s
         )
         self._subs.add(sub)
         return sub
@@ -271,7 +374,7 @@ class RedisClient(BaseService[RedisSettings]):
         """Append to a stream; returns the entry id."""
         entry = await self._call(
             "xadd",
-            self.redis.xadd(
+            self._raw.xadd(
                 self.keys.stream(stream),
                 {"d": codec.encode(message)},
                 maxlen=maxlen,
@@ -283,14 +386,17 @@ class RedisClient(BaseService[RedisSettings]):
     async def stream_group(self, stream: str, group: str, *, start_id: str = "0") -> None:
         """Create a consumer group (and the stream) if it does not exist yet."""
         try:
-            await self.redis.xgroup_create(
-                self.keys.stream(stream), group, id=start_id, mkstream=True
+            await self._call(
+                "xgroup_create",
+                self._raw.xgroup_create(
+                    self.keys.stream(stream), group, id=start_id, mkstream=True
+                ),
             )
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise StoreError(f"cannot create group {group!r} on {stream!r}: {exc}") from None
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailableError(f"redis unreachable during xgroup_create: {exc}") from None
+        except StoreUnavailableError:
+            raise
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, ResponseError) or "BUSYGROUP" not in str(exc):
+                raise StoreError(f"cannot create group {group!r} on {stream!r}: {exc}") from exc
 
     async def stream_read(
         self,
@@ -304,7 +410,7 @@ class RedisClient(BaseService[RedisSettings]):
         """New entries for ``consumer`` in ``group`` (pending until acknowledged)."""
         reply: Any = await self._call(
             "xreadgroup",
-            self.redis.xreadgroup(
+            self._raw.xreadgroup(
                 group, consumer, {self.keys.stream(stream): ">"}, count=count, block=block_ms
             ),
         )
@@ -312,7 +418,7 @@ class RedisClient(BaseService[RedisSettings]):
 
     async def stream_ack(self, stream: str, group: str, *ids: str) -> int:
         """Acknowledge entries; returns how many were pending."""
-        return int(await self._call("xack", self.redis.xack(self.keys.stream(stream), group, *ids)))
+        return int(await self._call("xack", self._raw.xack(self.keys.stream(stream), group, *ids)))
 
     async def stream_reclaim(
         self, stream: str, group: str, consumer: str, *, min_idle_ms: int, count: int = 100
@@ -320,7 +426,7 @@ class RedisClient(BaseService[RedisSettings]):
         """Take over entries another consumer read but did not acknowledge for ``min_idle_ms``."""
         reply: Any = await self._call(
             "xautoclaim",
-            self.redis.xautoclaim(
+            self._raw.xautoclaim(
                 self.keys.stream(stream), group, consumer, min_idle_ms, "0-0", count=count
             ),
         )
@@ -331,13 +437,13 @@ class RedisClient(BaseService[RedisSettings]):
     ) -> list[StreamMessage]:
         """Entries of a stream in id order (no consumer group involved), for reading history."""
         reply: Any = await self._call(
-            "xrange", self.redis.xrange(self.keys.stream(stream), min=start, max=end, count=count)
+            "xrange", self._raw.xrange(self.keys.stream(stream), min=start, max=end, count=count)
         )
         return _entries(reply)
 
     async def stream_pending(self, stream: str, group: str) -> int:
         """How many entries of ``group`` are read but not acknowledged."""
-        info = await self._call("xpending", self.redis.xpending(self.keys.stream(stream), group))
+        info = await self._call("xpending", self._raw.xpending(self.keys.stream(stream), group))
         return int(info["pending"])
 
     # ------------------------------------------------------------------ rate limit
@@ -345,8 +451,12 @@ class RedisClient(BaseService[RedisSettings]):
         self, bucket: str, spec: RateSpec, cost: float = 1.0, *, max_wait_s: float = 60.0
     ) -> Reservation:
         """Reserve ``cost`` units of ``bucket``; sleep ``wait_s`` before using them."""
-        reply = await self._script(GCRA_SCRIPT)(
-            keys=[self.keys.ratelimit(bucket), self.keys.cooldown(bucket)],
+        keys = self._ratelimit_keys.get(bucket)
+        if keys is None:
+            keys = [self.keys.ratelimit(bucket), self.keys.cooldown(bucket)]
+            self._ratelimit_keys[bucket] = keys
+        reply = await self.script(GCRA_SCRIPT, name="gcra").run_absolute(
+            keys=keys,
             args=[repr(spec.us_per_unit), repr(spec.burst), repr(cost), str(int(max_wait_s * 1e6))],
         )
         wait_us, reserved, used_milli = (float(x) for x in reply)
@@ -356,44 +466,37 @@ class RedisClient(BaseService[RedisSettings]):
 
     async def ratelimit_cooldown(self, bucket: str, seconds: float) -> None:
         """Make every process wait ``seconds`` before its next acquisition of ``bucket``."""
-        await self._script(COOLDOWN_SCRIPT)(
+        await self.script(COOLDOWN_SCRIPT, name="cooldown").run_absolute(
             keys=[self.keys.cooldown(bucket)], args=[str(max(1, int(seconds * 1000)))]
         )
 
     async def ratelimit_sync(self, bucket: str, spec: RateSpec, remaining_units: float) -> bool:
         """Move the bucket forward so that at most ``remaining_units`` are available now."""
-        moved = await self._script(GCRA_SYNC_SCRIPT)(
+        moved = await self.script(GCRA_SYNC_SCRIPT, name="gcra_sync").run_absolute(
             keys=[self.keys.ratelimit(bucket)],
             args=[repr(spec.us_per_unit), repr(spec.burst), repr(remaining_units)],
         )
         return bool(moved)
 
-    def _script(self, source: str) -> Callable[..., Awaitable[Any]]:
-        script = self._scripts.get(source)
-        if script is None:
-            script = self.redis.register_script(source)
-            self._scripts[source] = script
-
-        async def run(*, keys: list[str], args: list[str]) -> Any:
-            return await self._call("ratelimit", script(keys=keys, args=args))
-
-        return run
-
     # ------------------------------------------------------------------ health, errors
     async def _check_health(self) -> Health:
         start = time.perf_counter()
         try:
-            await asyncio.wait_for(self.redis.ping(), timeout=self.settings.socket_timeout_s)
-        except (RedisError, OSError, TimeoutError, StoreError) as exc:
-            return Health(self.name, live=True, ready=False, reason=f"redis unreachable: {exc}")
+            await asyncio.wait_for(self._raw.ping(), timeout=self.settings.socket_timeout_s)
+        except (RedisError, RedisClusterException, OSError, TimeoutError, StoreError) as exc:
+            error = translate(exc, "ping")
+            return Health(self.name, live=True, ready=False, reason=str(error))
         latency_ms = (time.perf_counter() - start) * 1000
         check = Check("redis", "responseTime", HealthState.PASS, round(latency_ms, 3), "ms")
-        where = "embedded valkey" if self._embedded is not None else "external server"
+        where = {"embedded": "embedded valkey", "standalone": "external server"}.get(
+            self.settings.topology, f"{self.settings.topology} (external)"
+        )
         return Health(self.name, live=True, ready=True, reason=f"{where} answers", checks=(check,))
 
     def _extra_metrics(self) -> dict[str, Any]:
         return {
             "embedded": self._embedded is not None,
+            "topology": self.settings.topology,
             "embedded_restarts": self._embedded.restarts if self._embedded else 0,
             "subscription_reconnects": sum(s.reconnects for s in self._subs),
         }
@@ -401,10 +504,12 @@ class RedisClient(BaseService[RedisSettings]):
     async def _call(self, operation: str, awaitable: Awaitable[T]) -> T:
         try:
             return await awaitable
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailableError(f"redis unreachable during {operation}: {exc}") from None
-        except RedisError as exc:
-            raise StoreError(f"redis {operation} failed: {exc}") from None
+        except (RedisError, RedisClusterException, OSError) as exc:
+            raise translate(exc, operation) from exc
+
+
+async def _collect(items: AsyncIterator[T]) -> list[T]:
+    return [item async for item in items]
 
 
 def _entries(entries: list[Any]) -> list[StreamMessage]:

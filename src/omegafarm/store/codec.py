@@ -74,7 +74,7 @@ def encode(value: Any) -> bytes:
     try:
         text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
-        raise StoreError(f"value cannot be stored: {exc}") from None
+        raise StoreError(f"value cannot be stored: {exc}") from exc
     return text.encode()
 
 
@@ -91,4 +91,4 @@ def decode(data: bytes | str) -> Any:
             return json.loads(data)
         return json.loads(data, object_hook=_object_hook)
     except ValueError as exc:
-        raise StoreError(f"stored value is not JSON written by this codec: {exc}") from None
+        raise StoreError(f"stored value is not JSON written by this codec: {exc}") from exc

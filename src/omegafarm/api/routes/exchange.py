@@ -20,10 +20,8 @@ from omegafarm.core.errors import OmegaError
 from omegafarm.core.tracing import start_span
 from omegafarm.exchange import OHLCV_COLUMNS, ExchangeService
 from omegafarm.security import Principal
-from omegafarm.store import RedisClient
 
 router = APIRouter(prefix="/api/v1/exchange", tags=["exchange"])
-TICKER_CACHE_TTL_S = 1.0
 
 
 class OrderRequest(BaseModel):
@@ -60,25 +58,19 @@ async def markets(
     return [jsonable(m) for m in sorted(chosen, key=lambda m: m.symbol)[:limit]]
 
 
-@router.get("/ticker", dependencies=[Depends(VIEWER)], summary="One ticker (cached, 1 s default)")
+@router.get("/ticker", dependencies=[Depends(VIEWER)], summary="One ticker")
 async def ticker(request: Request, symbol: Symbol) -> dict[str, Any]:
+    # The Exchange Service already shares tickers farm-wide (exchange.ticker_ttl_s); each API
+    # process keeps a short local copy in front of it (api.ticker_local_ttl_s).
     exchange = _exchange(request)
 
     async def load() -> dict[str, Any]:
         data: dict[str, Any] = jsonable(await exchange.fetch_ticker(symbol))
         return data
 
-    registry = request.app.state.registry
-    redis = registry.get("redis") if "redis" in registry else None
-    if isinstance(redis, RedisClient):
-        key = f"api:ticker:{exchange.exchange_id}:{symbol}"
-        ttl_s = float(getattr(request.app.state, "ticker_cache_ttl_s", TICKER_CACHE_TTL_S))
-        local: LocalCache = request.app.state.ticker_local_cache  # per process, in front of Redis
-        cached: dict[str, Any] = await local.get_or_load(
-            key, lambda: redis.get_or_set(key, load, ttl_s)
-        )
-        return cached
-    return await load()
+    local: LocalCache = request.app.state.ticker_local_cache
+    cached: dict[str, Any] = await local.get_or_load(f"{exchange.exchange_id}:{symbol}", load)
+    return cached
 
 
 @router.get("/tickers", dependencies=[Depends(VIEWER)], summary="Tickers of several markets")

@@ -39,6 +39,10 @@ class PaperClock:
         self._sync()
         return self._engine.now_ms
 
+    def bar_cursors(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Per symbol: the first bar not yet closed and the first not yet opened."""
+        return self._engine.schedule.cursors()
+
     def advance(self, bars: int = 1) -> int:
         """Move the clock ``bars`` bars forward, filling orders; returns bars processed."""
         return self._engine.advance_to(self._engine.now_ms + bars * self._engine.tf_ms)

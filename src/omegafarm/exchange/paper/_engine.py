@@ -13,22 +13,26 @@ matched only against bars that open at or after that moment. Each bar has two ev
    high > price), all together at most ``participation * bar volume``; then swap positions
    are liquidated if the bar reached their liquidation price.
 
-Events of all symbols are handled in time order (a close before an open at the same instant),
-so money freed by one symbol's fill is available to another's later bar, never an earlier one.
-In real time a market order sent in the middle of a bar thus fills at the next bar's open, as
-soon as that bar has opened.
+With intrabar fills (``market_fills``; the default with the wall clock) a market order that
+arrives inside a bar does not wait for the next open: at its arrival it meets the book around
+the bar's price at that moment, on a path through the bar's OHLC (:mod:`._intrabar`). Without
+them (backtests) it fills at the next bar's open.
+
+*When* each event happens, in time order across symbols, is :mod:`._schedule`'s; this module is
+what an event does to the orders.
 """
 
 from __future__ import annotations
 
-import heapq
 from decimal import Decimal
 
 import ccxt
-import numpy as np
 
 from omegafarm.exchange.paper._account import Account, liquidation_order, liquidation_price
-from omegafarm.exchange.paper._book import Book, book_at
+from omegafarm.exchange.paper._book import Book
+from omegafarm.exchange.paper._fill import book_at  # the fill model chosen in BookSettings
+from omegafarm.exchange.paper._intrabar import intrabar_price
+from omegafarm.exchange.paper._schedule import BarSchedule
 from omegafarm.exchange.paper._source import Candles, MarketSource, timeframe_ms
 from omegafarm.exchange.paper._state import (
     ZERO,
@@ -68,7 +72,13 @@ class Engine:
         self.settings = settings
         self.source = source
         self.tf_ms = timeframe_ms(source.timeframe)
-        self.now_ms = source.start_ts_ms + settings.warmup_bars * self.tf_ms
+        self.schedule = BarSchedule(
+            source,
+            self.tf_ms,
+            source.start_ts_ms + settings.warmup_bars * self.tf_ms,
+            fast=settings.fast_path,
+            intrabar=settings.intrabar_market_fills,
+        )
         self.markets: dict[str, PaperMarket] = {}
         for spec in source.specs.values():
             base_id = f"{spec.base}{spec.quote}"
@@ -82,26 +92,19 @@ class Engine:
         self.by_client_id: dict[str, Order] = {}
         self.fills: list[Fill] = []
         self._open: dict[str, list[Order]] = {s: [] for s in source.specs}
-        self._next: dict[str, int] = {}  # per symbol: the first bar not yet closed
-        for symbol in source.specs:
-            c = source.candles(symbol, self.now_ms)
-            self._next[symbol] = int(np.searchsorted(c.ts, self.now_ms - self.tf_ms, "right"))
-        self._opened = dict(self._next)
         self._swaps = {
             s: [m for m in self.markets.values() if m.swap and m.source_symbol == s]
             for s in source.specs
-        }  # the first bar not yet opened (_next or _next + 1)
+        }
         self._order_seq = 0
         self._fill_seq = 0
-        # fast paths: skip the bar events of idle symbols (_jump) and remember books
-        # (_book_at); False = every bar event one by one and every book afresh (tests)
-        self._fast = True
+        # books remembered per (symbol, bar, mid) unless settings.fast_path is off
         self._books: dict[tuple[str, int, float], Book] = {}
 
     # ------------------------------------------------------------------ market data
     def candles(self, source_symbol: str) -> tuple[Candles, int]:
         """The candles of a source symbol and how many of them are closed on the clock."""
-        return self.source.candles(source_symbol, self.now_ms), self._next[source_symbol]
+        return self.source.candles(source_symbol, self.now_ms), self.schedule.closed(source_symbol)
 
     def last_price(self, source_symbol: str) -> float:
         """Close of the last closed bar (the open of the first bar before any has closed)."""
@@ -116,7 +119,7 @@ class Engine:
     def _book_at(self, market: PaperMarket, c: Candles, stop: int, mid: float) -> Book:
         """``book_at``, remembered: many orders and queries on one bar share one book (a book
         is immutable and depends only on closed bars, the mid and the settings)."""
-        if not self._fast:
+        if not self.settings.fast_path:
             return book_at(c, stop, mid, market.spec, self.settings.book)
         key = (market.source_symbol, stop, mid)
         found = self._books.get(key)
@@ -224,44 +227,18 @@ class Engine:
         self._end(order, "canceled" if order.filled else "rejected", reason)
 
     # ------------------------------------------------------------------ the clock
+    @property
+    def now_ms(self) -> int:
+        """The simulated now (kept by the schedule)."""
+        return self.schedule.now_ms
+
     def advance_to(self, ts_ms: int) -> int:
         """Move the clock to ``ts_ms``: every bar that opened before it is opened (arrivals
-        fill at its open), every bar that closed by it is closed (resting orders, liquidations),
-        all in time order. Returns the number of bars closed."""
-        if ts_ms < self.now_ms:
-            raise ValueError(f"the paper clock only moves forward ({ts_ms} < {self.now_ms})")
-        closed = 0
-        heap: list[tuple[int, bool, int, str]] = []  # (time, is_open, rank, symbol): due events
-        for rank, symbol in enumerate(self._next):
-            closed += self._schedule(heap, rank, symbol, ts_ms)
-        while heap:
-            at_ms, is_open, rank, symbol = heapq.heappop(heap)
-            c = self.source.candles(symbol, ts_ms)
-            self.now_ms = max(self.now_ms, at_ms)
-            if is_open:
-                i = self._opened[symbol]
-                self._open_bar(symbol, c, i)
-                self._opened[symbol] = i + 1
-            else:
-                i = self._next[symbol]
-                self._close_bar(symbol, c, i)
-                self._next[symbol] = i + 1
-                closed += 1
-            closed += self._schedule(heap, rank, symbol, ts_ms)
-        self.now_ms = ts_ms
-        return closed
+        fill at its open, or inside it with intrabar fills), every bar that closed by it is
+        closed (resting orders, liquidations), all in time order. Returns bars closed."""
+        return self.schedule.advance_to(ts_ms, self)
 
-    def _schedule(
-        self, heap: list[tuple[int, bool, int, str]], rank: int, symbol: str, ts_ms: int
-    ) -> int:
-        """Queue the symbol's next due event, or, once it is idle (say its last order just
-        filled), jump its remaining bars; returns the bars closed by a jump."""
-        if self._fast and self._idle(symbol):
-            return self._jump(symbol, ts_ms)
-        self._push_due(heap, rank, symbol, ts_ms)
-        return 0
-
-    def _idle(self, symbol: str) -> bool:
+    def idle(self, symbol: str) -> bool:
         """Whether the symbol's bars can change nothing: no order waits on it and no swap
         position of it could be liquidated (stays true while the clock moves: only ``place``
         adds orders, and only fills of its own orders open a position)."""
@@ -274,45 +251,34 @@ class Engine:
                 return False
         return True
 
-    def _jump(self, symbol: str, ts_ms: int) -> int:
-        """Open and close an idle symbol's bars up to ``ts_ms`` in one step (the same indices
-        the event loop would reach, since its events would do nothing); returns bars closed.
+    def next_arrival(self, symbol: str, after_ms: int) -> int | None:
+        """The earliest arrival after ``after_ms`` of a market order still on its way."""
+        times = [
+            o.arrival_ts_ms
+            for o in self._open[symbol]
+            if o.type == "market" and not o.arrived and o.arrival_ts_ms > after_ms
+        ]
+        return min(times) if times else None
 
-        Events of different symbols interleave only through money, and an idle symbol moves
-        none, so skipping its events leaves every other symbol's outcome unchanged."""
-        ts = self.source.candles(symbol, ts_ms).ts
-        i = self._next[symbol]
-        nxt = max(i, int(ts.searchsorted(ts_ms - self.tf_ms, "right")))
-        self._next[symbol] = nxt
-        opened = nxt < ts.shape[0] and int(ts[nxt]) < ts_ms
-        self._opened[symbol] = max(self._opened[symbol], nxt + 1 if opened else nxt)
-        return nxt - i
+    def arrive_intrabar(self, symbol: str, c: Candles, i: int, at_ms: int) -> None:
+        """Market orders reaching the book at ``at_ms``, inside bar ``i``, meet the book
+        around the bar's price at that moment (:func:`intrabar_price`), as takers."""
+        f = (at_ms - int(c.ts[i])) / self.tf_ms
+        mid = intrabar_price(
+            float(c.open[i]), float(c.high[i]), float(c.low[i]), float(c.close[i]), f
+        )
+        for order in list(self._open[symbol]):
+            if order.type == "market" and not order.arrived and order.arrival_ts_ms <= at_ms:
+                self._arrive(order, c, i, at_ms, mid)
 
-    def _push_due(
-        self, heap: list[tuple[int, bool, int, str]], rank: int, symbol: str, ts_ms: int
-    ) -> None:
-        """Queue the symbol's next event if it is due by ``ts_ms``: the open of its next bar
-        (due once the clock is past it) or the close of its open bar (due at its close).
-        At equal times a close (False) sorts before an open (True)."""
-        i = self._next[symbol]
-        c = self.source.candles(symbol, ts_ms)
-        if i >= len(c):
-            return
-        bar_ts = int(c.ts[i])
-        if self._opened[symbol] > i:
-            if bar_ts + self.tf_ms <= ts_ms:
-                heapq.heappush(heap, (bar_ts + self.tf_ms, False, rank, symbol))
-        elif bar_ts < ts_ms:
-            heapq.heappush(heap, (bar_ts, True, rank, symbol))
-
-    def _open_bar(self, symbol: str, c: Candles, i: int) -> None:
+    def open_bar(self, symbol: str, c: Candles, i: int) -> None:
         """Orders that arrived by this bar's open meet the book around the open (taker)."""
         bar_ts = int(c.ts[i])
         for order in list(self._open[symbol]):
             if not order.arrived and order.arrival_ts_ms <= bar_ts and order.status == "open":
                 self._arrive(order, c, i, bar_ts)
 
-    def _close_bar(self, symbol: str, c: Candles, i: int) -> None:
+    def close_bar(self, symbol: str, c: Candles, i: int) -> None:
         """Resting orders fill where the bar traded through them; then liquidations."""
         queue = self._open[symbol]
         bar_ts = int(c.ts[i])
@@ -323,7 +289,7 @@ class Engine:
             for order in list(queue):
                 if not (order.arrived and order.status == "open" and order.type == "limit"):
                     continue
-                if self._fast and _out_of_reach(order, high_f, low_f):
+                if self.settings.fast_path and _out_of_reach(order, high_f, low_f):
                     continue  # the exact test in _rest would say "not through"
                 if exact is None:
                     exact = dec(high_f), dec(low_f)
@@ -337,9 +303,9 @@ class Engine:
             return min(order.remaining, self._closable(order))
         return order.remaining
 
-    def _arrive(self, order: Order, c: Candles, i: int, ts: int) -> None:
+    def _arrive(self, order: Order, c: Candles, i: int, ts: int, mid: float | None = None) -> None:
         order.arrived = True
-        book = self._book_at(order.market, c, i, float(c.open[i]))
+        book = self._book_at(order.market, c, i, float(c.open[i]) if mid is None else mid)
         want = self._takeable(order)
         if want <= 0:
             self._end(order, "canceled", "reduce-only order has nothing to reduce")

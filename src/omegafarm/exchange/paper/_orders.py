@@ -15,7 +15,7 @@ import ccxt
 
 from omegafarm.exchange.paper import _structures as st
 from omegafarm.exchange.paper._engine import Engine
-from omegafarm.exchange.paper._state import Order, PaperMarket, Side, TimeInForce
+from omegafarm.exchange.paper._state import Fill, Order, PaperMarket, Side, TimeInForce
 
 Params = Mapping[str, Any]
 _TIF: dict[str, TimeInForce] = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "PO": "PO"}
@@ -44,7 +44,7 @@ class PaperOrders:
         return found
 
     # ------------------------------------------------------------------ orders
-    async def create_order(
+    def submit(
         self,
         symbol: str,
         type: str,
@@ -52,13 +52,15 @@ class PaperOrders:
         amount: float,
         price: float | None = None,
         params: Params | None = None,
-    ) -> dict[str, Any]:
-        """Queue an order; it fills on later bars. A known clientOrderId returns that order."""
+    ) -> Order:
+        """``create_order`` without the coroutine and the dict: the engine's own record.
+
+        The paper venue and the backtest call this directly; errors are ccxt's classes."""
         self._sync()
         params = params or {}
         client_id = params.get("clientOrderId")
         if client_id is not None and str(client_id) in self._engine.by_client_id:
-            return st.order_dict(self._engine.by_client_id[str(client_id)])
+            return self._engine.by_client_id[str(client_id)]
         market = self._market(symbol)
         if type not in ("market", "limit"):
             raise ccxt.NotSupported(f"paper: order type {type!r} (only market and limit)")
@@ -75,7 +77,7 @@ class PaperOrders:
         if reduce_only and not market.swap:
             raise ccxt.InvalidOrder(f"paper: reduceOnly applies to swaps, not {symbol}")
         order_side: Side = "buy" if side == "buy" else "sell"
-        order = self._engine.place(
+        return self._engine.place(
             market,
             "market" if type == "market" else "limit",
             order_side,
@@ -85,7 +87,30 @@ class PaperOrders:
             reduce_only,
             None if client_id is None else str(client_id),
         )
-        return st.order_dict(order)
+
+    def cancel_now(self, id: str, params: Params | None = None) -> Order:
+        """``cancel_order`` without the coroutine and the dict (ccxt.OrderNotFound if ended)."""
+        self._sync()
+        order = self._order(id, params or {})
+        self._engine.cancel(order)
+        return order
+
+    def order_now(self, id: str, params: Params | None = None) -> Order:
+        """``fetch_order`` without the coroutine and the dict."""
+        self._sync()
+        return self._order(id, params or {})
+
+    async def create_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: float,
+        price: float | None = None,
+        params: Params | None = None,
+    ) -> dict[str, Any]:
+        """Queue an order; it fills on later bars. A known clientOrderId returns that order."""
+        return st.order_dict(self.submit(symbol, type, side, amount, price, params))
 
     async def create_market_order(
         self,
@@ -111,10 +136,7 @@ class PaperOrders:
         params: Params | None = None,
     ) -> dict[str, Any]:
         """Cancel an open order; a closed or unknown one raises ccxt.OrderNotFound."""
-        self._sync()
-        order = self._order(id, params or {})
-        self._engine.cancel(order)
-        return st.order_dict(order)
+        return st.order_dict(self.cancel_now(id, params))
 
     async def cancel_all_orders(
         self, symbol: str | None = None, params: Params | None = None
@@ -133,8 +155,7 @@ class PaperOrders:
         params: Params | None = None,
     ) -> dict[str, Any]:
         """One order by id, or by ``params['clientOrderId']``."""
-        self._sync()
-        return st.order_dict(self._order(id, params or {}))
+        return st.order_dict(self.order_now(id, params))
 
     def _select(self, symbol: str | None) -> list[Order]:
         if symbol is not None:
@@ -143,17 +164,32 @@ class PaperOrders:
             o for o in self._engine.orders.values() if symbol is None or o.market.symbol == symbol
         ]
 
-    def _listed(
-        self, symbol: str | None, since: int | None, limit: int | None, status: str
-    ) -> list[dict[str, Any]]:
+    def orders_now(self, symbol: str | None, status: str) -> list[Order]:
         """Orders of ``symbol`` that are ``open``, ``ended`` or (``any``) either, oldest first."""
         self._sync()
-        keep = [
+        return [
             o
             for o in self._select(symbol)
             if status == "any" or (o.status == "open") == (status == "open")
         ]
-        return _window([st.order_dict(o) for o in keep], since, limit)
+
+    def fills_now(self, symbol: str | None) -> list[tuple[Fill, str]]:
+        """Our fills (of ``symbol``) with their order's type, oldest first."""
+        self._sync()
+        if symbol is not None:
+            self._market(symbol)
+        types = {o.id: o.type for o in self._engine.orders.values()}
+        return [
+            (f, types[f.order_id])
+            for f in self._engine.fills
+            if symbol is None or f.symbol == symbol
+        ]
+
+    def _listed(
+        self, symbol: str | None, since: int | None, limit: int | None, status: str
+    ) -> list[dict[str, Any]]:
+        orders = self.orders_now(symbol, status)
+        return _window([st.order_dict(o) for o in orders], since, limit)
 
     async def fetch_orders(
         self,
@@ -193,15 +229,7 @@ class PaperOrders:
         params: Params | None = None,
     ) -> list[dict[str, Any]]:
         """Our fills (of ``symbol``), oldest first."""
-        self._sync()
-        if symbol is not None:
-            self._market(symbol)
-        types = {o.id: o.type for o in self._engine.orders.values()}
-        trades = [
-            st.trade_dict(f, types[f.order_id])
-            for f in self._engine.fills
-            if symbol is None or f.symbol == symbol
-        ]
+        trades = [st.trade_dict(f, kind) for f, kind in self.fills_now(symbol)]
         return _window(trades, since, limit)
 
 

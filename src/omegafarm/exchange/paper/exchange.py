@@ -31,6 +31,7 @@ from omegafarm.exchange.paper._orders import PaperOrders
 from omegafarm.exchange.paper._source import MarketSource, ReplaySource, timeframe_ms
 from omegafarm.exchange.paper._state import (
     TimeInForce,
+    Wallet,
     dec,
     floor_to,
     round_to,
@@ -262,6 +263,11 @@ class PaperExchange(PaperOrders, PaperClock):
         return st.order_book_dict(symbol, self._engine.book(market), depth, self._engine.now_ms)
 
     # ------------------------------------------------------------------ account
+    def wallets_now(self) -> tuple[dict[str, Wallet], int]:
+        """Every wallet and the simulated now (the paper venue builds its models from them)."""
+        self._sync()
+        return self._engine.account.wallets, self._engine.now_ms
+
     async def fetch_balance(self, params: Params | None = None) -> dict[str, Any]:
         """Free, used (reserved by orders and margin) and total per currency."""
         self._sync()

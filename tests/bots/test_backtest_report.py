@@ -1,0 +1,235 @@
+"""The backtest tells the truth: refused orders, capital, fill models, data checks, the grid."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from omegafarm.bots.backtest import BacktestConfig, run_backtest
+from omegafarm.bots.grid import parse_grid, run_grid
+from omegafarm.bots.strategies import SmaCross
+from omegafarm.cli import app
+from omegafarm.core.errors import ConfigError
+from omegafarm.exchange.paper import BookSettings
+
+START = 1_515_560_100_000  # first bar of ETH_BTC-5m.csv
+DAY = 288 * 300_000
+
+
+@pytest.fixture(scope="module")
+def eth_btc(ohlcv_dir: Path) -> Path:
+    return ohlcv_dir / "ETH_BTC-5m.csv"
+
+
+def config(path: Path, **kw: object) -> BacktestConfig:
+    return BacktestConfig(strategy=SmaCross, data=path, to_ms=START + 3 * DAY, **kw)  # type: ignore[arg-type]
+
+
+def test_default_capital_of_a_crypto_quote_is_one_unit_and_trades(eth_btc: Path) -> None:
+    result = run_backtest(config(eth_btc))
+    assert result.capital == Decimal(1)
+    assert "1 BTC (default" in result.setup["capital"]
+    assert result.performance.trades > 0 and result.rejections == []
+
+
+def test_capital_in_the_base_currency_is_converted_at_the_first_open(eth_btc: Path) -> None:
+    result = run_backtest(config(eth_btc, capital="10 ETH"))
+    first_open = Decimal("0.0984")  # line 2 of the file
+    assert result.capital == 10 * first_open
+
+
+def test_capital_in_an_unrelated_currency_is_refused_naming_the_ways_that_work(
+    eth_btc: Path,
+) -> None:
+    with pytest.raises(ConfigError, match=r"priced in BTC.*--capital 1BTC"):
+        run_backtest(config(eth_btc, capital="10000 USD"))
+
+
+def test_orders_that_cannot_be_paid_are_listed_and_explained(eth_btc: Path) -> None:
+    result = run_backtest(config(eth_btc, params={"fraction": 1.0}))  # reserve is 105 %
+    report = result.as_dict(curve=False)
+    assert report["rejected"] == report["orders"] > 0
+    first = report["rejected_orders"][0]
+    assert set(first) >= {"time", "side", "amount", "reason"} and first["side"] == "buy"
+    assert "insufficient funds" in first["reason"]
+    (warning,) = report["warnings"]
+    assert "--capital" in warning and "fraction" in warning
+
+
+@pytest.mark.parametrize("fill", ["none", "spread", "book"])
+def test_fill_models_order_the_entry_prices(eth_btc: Path, fill: str) -> None:
+    result = run_backtest(config(eth_btc, capital=Decimal(1), book=BookSettings(fill=fill)))
+    ideal = run_backtest(config(eth_btc, capital=Decimal(1), book=BookSettings(fill="none")))
+    pairs = list(zip(result.ledger.trades, ideal.ledger.trades, strict=True))
+    assert pairs and all(t.entry_ts_ms == i.entry_ts_ms for t, i in pairs)
+    if fill == "none":  # the next open itself: the golden first entry of the golden test
+        first = result.ledger.trades[0]
+        assert (first.entry_ts_ms, float(first.entry_price)) == (1515575400000, 0.09633375)
+    else:
+        assert all(t.entry_price > i.entry_price for t, i in pairs)  # buys pay up
+
+
+def test_fixed_slippage_moves_every_buy_by_that_many_basis_points(eth_btc: Path) -> None:
+    plain = run_backtest(config(eth_btc, capital=Decimal(1), book=BookSettings(fill="none")))
+    slipped = run_backtest(
+        config(eth_btc, capital=Decimal(1), book=BookSettings(fill="none", slippage_bps=10))
+    )
+    a, b = plain.ledger.trades[0], slipped.ledger.trades[0]
+    assert float(b.entry_price) == pytest.approx(float(a.entry_price) * 1.001, rel=1e-6)
+    assert "10 bp" in slipped.setup["fill"]
+
+
+def write_csv(path: Path, ts: list[int]) -> Path:
+    rows = ["timestamp,open,high,low,close,volume"]
+    rows += [f"{t},1.0,1.1,0.9,{1 + 0.01 * (k % 7)},5" for k, t in enumerate(ts)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_a_file_whose_bars_are_not_its_named_timeframe_is_refused(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "ETH_BTC-1m.csv", [START + k * 3_600_000 for k in range(100)])
+    with pytest.raises(ConfigError, match=r"bars are 1h apart but the file name says 1m"):
+        run_backtest(BacktestConfig(strategy=SmaCross, data=path))
+    ok = run_backtest(BacktestConfig(strategy=SmaCross, data=path, timeframe="1h"))
+    assert ok.timeframe == "1h" and any("file name says 1m" in w for w in ok.warnings)
+
+
+def test_unordered_and_duplicate_rows_are_repaired_with_a_warning(tmp_path: Path) -> None:
+    ts = [START + k * 300_000 for k in range(100)]
+    ts[10], ts[11] = ts[11], ts[10]
+    ts.append(ts[50])
+    result = run_backtest(
+        BacktestConfig(strategy=SmaCross, data=write_csv(tmp_path / "ETH_BTC-5m.csv", ts))
+    )
+    assert result.bars == 100
+    assert any("out of time order: sorted" in w for w in result.warnings)
+    assert any("1 duplicate timestamps: kept the first" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "is empty"), ("timestamp,open,high,low,close,volume\n", "header but no candle rows")],
+    ids=["empty", "header-only"],
+)
+def test_empty_files_are_one_line_naming_the_file(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "ETH_BTC-5m.csv"
+    path.write_text(text)
+    result = CliRunner().invoke(app, ["backtest", "--strategy", "sma_cross", "--data", str(path)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(path) in lines[0] and message in lines[0]
+    assert "--from" not in lines[0]
+
+
+def test_json_report_shows_setup_iso_times_and_market_precision(eth_btc: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["backtest", "--strategy", "sma_cross", "--data", str(eth_btc), "--to",
+              str(START + 2 * DAY), "--json", "--fill", "none"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["setup"]["fill"].startswith("none")
+    assert report["from"] == "2018-01-10T04:55:00Z"
+    trade = report["trades"][0]
+    assert trade["entry_time"].endswith("Z")
+    assert len(trade["entry_price"].split(".")[1]) <= 8  # the market's tick is 1e-8
+
+
+def test_a_repeated_grid_point_is_read_from_the_cache(eth_btc: Path, tmp_path: Path) -> None:
+    base = config(eth_btc, capital=Decimal(1))
+    cache = tmp_path / "grid.sqlite3"
+    first = run_grid(base, parse_grid("fast=5,6 slow=20"), workers=1, cache=cache)
+    seen: list[tuple[int, int]] = []
+    again = run_grid(
+        base, parse_grid("fast=5,6 slow=20"), workers=1, cache=cache,
+        progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
+    assert again == first
+    assert seen == [(2, 2)]  # both points known before any ran
+
+
+def worker_pids(parent: int) -> list[int]:
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent and fields[0] != "Z":
+                out.append(int(proc.name))
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_a_grid_stops_on_a_signal_and_leaves_no_worker(
+    eth_btc: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "omegafarm", "backtest", "--strategy", "sma_cross", "--data",
+         str(eth_btc), "--grid", "fast=5..20 slow=20..60", "--workers", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline:  # wait for the pool, not a sleep
+        workers = worker_pids(proc.pid)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert len(workers) == 2, "the grid never started its two workers"
+    proc.send_signal(sig)
+    proc.wait(timeout=10)
+    assert proc.returncode == 128 + sig  # the CLI's clean exit, not a traceback
+    gone = time.monotonic() + 10
+    while time.monotonic() < gone and any(Path(f"/proc/{p}").exists() for p in workers):
+        time.sleep(0.05)
+    alive = [p for p in workers if Path(f"/proc/{p}/stat").exists()
+             and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]  # fmt: skip
+    assert alive == []
+
+
+def test_sma_values_are_finite_after_warm_up_on_real_data(eth_btc: Path) -> None:
+    from omegafarm.bots.feed import sma
+
+    close = np.loadtxt(eth_btc, delimiter=",", skiprows=1)[:, 4]
+    assert np.isfinite(sma(close, 30)[29:]).all()
+
+
+def test_the_fill_model_is_set_in_the_farm_toml(tmp_path: Path) -> None:
+    from omegafarm.settings import load
+
+    toml = tmp_path / "omega.toml"
+    toml.write_text('[exchange.paper.book]\nfill = "spread"\nslippage_bps = 2.5\n')
+    book = load(toml).exchange.paper.book
+    assert (book.fill, book.slippage_bps) == ("spread", 2.5)
+    toml.write_text('[exchange.paper.book]\nfill = "mid"\n')
+    with pytest.raises(ConfigError, match=r"exchange\.paper\.book\.fill"):
+        load(toml)
+
+
+def test_the_file_is_loaded_once_and_indicators_shared_across_runs(eth_btc: Path) -> None:
+    from omegafarm.bots.backtest import Backtest
+
+    first = Backtest(config(eth_btc, params={"fast": 7, "slow": 25}))
+    second = Backtest(config(eth_btc, params={"fast": 7, "slow": 40}))
+    assert first.source is second.source  # one ReplaySource per file and process
+    first.run()
+    second.run()
+    fast_a, fast_b = first.strategy.fast, second.strategy.fast  # type: ignore[attr-defined]
+    assert np.shares_memory(fast_a.values, fast_b.values)  # SMA(7) computed once
+    assert not np.shares_memory(
+        first.strategy.slow.values,  # type: ignore[attr-defined]
+        second.strategy.slow.values,  # type: ignore[attr-defined]
+    )

@@ -1,0 +1,65 @@
+"""Exact moving averages: equal averages are equal floats, so no crossover appears from noise."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from omegafarm.bots.feed import CandleFeed, cross, sma
+
+
+def crossings(fast: np.ndarray, slow: np.ndarray) -> list[int]:
+    """Bars where ``cross`` fires, read through a real feed as a strategy reads it."""
+    n = fast.shape[0]
+    matrix = np.column_stack([np.arange(n, dtype=float), *(np.ones(n),) * 3, fast, np.ones(n)])
+    feed = CandleFeed(matrix, full=True)
+    a = feed_indicator(feed, fast)
+    b = feed_indicator(feed, slow)
+    found = []
+    for stop in range(2, n + 1):
+        feed.reveal(stop)
+        if cross(a, b) != 0:
+            found.append(stop - 1)
+    return found
+
+
+def feed_indicator(feed: CandleFeed, values: np.ndarray):  # type: ignore[no-untyped-def]
+    from omegafarm.bots.feed import Indicator
+
+    return Indicator(feed, lambda: values, (), {})
+
+
+def test_exactly_equal_averages_find_no_crossover() -> None:
+    # 99,000 noisy bars, then a flat stretch: there SMA(7) and SMA(23) are both exactly the
+    # flat price, so they never cross (a difference of cumulative sums makes them flip sign)
+    rng = np.random.default_rng(7)
+    noise = 0.05 + rng.random(99_000) * 0.01
+    flat = np.full(400, 0.07123)
+    close = np.concatenate((noise, flat))
+    fast, slow = sma(close, 7), sma(close, 23)
+    tail = slice(99_000 + 23, None)
+    assert np.array_equal(fast[tail], slow[tail])
+    assert [i for i in crossings(fast, slow) if i >= 99_000 + 23] == []
+
+
+def test_each_value_is_the_correctly_rounded_mean_of_its_window() -> None:
+    rng = np.random.default_rng(3)
+    close = rng.lognormal(0, 2, 5_000)
+    out = sma(close, 13)
+    for i in (12, 100, 2_500, 4_999):
+        exact = sum(Fraction(v) for v in close[i - 12 : i + 1]) / 13
+        assert out[i] == float(exact)
+    assert np.isnan(out[:12]).all()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
+def test_windows_holding_a_non_finite_value_are_nan_and_the_rest_unchanged(bad: float) -> None:
+    close = np.linspace(1.0, 2.0, 100)
+    dirty = close.copy()
+    dirty[50] = bad
+    out, ref = sma(dirty, 5), sma(close, 5)
+    assert np.isnan(out[50:55]).all()
+    assert np.array_equal(out[55:], ref[55:])
+    assert np.array_equal(out[4:50], ref[4:50])
