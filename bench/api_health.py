@@ -7,7 +7,7 @@ of each kept (the machine is shared). A Python load generator saturates before t
 does and hides the gap, so without wrk the bench prints a skip line instead. Ours pays for
 everything a real call pays for: the Bearer token check (from the process's credential cache
 after the first verification), the per-token GCRA rate limit in Redis (reserved in batches; a
-limit high enough never to refuse), the ticker cache (Redis, 1 s TTL, read through a 0.25 s
+limit high enough never to refuse), the ticker (the Exchange Service's shared cache, 1 s TTL, behind a 0.25 s
 per-process copy), tracing and security middleware; /health answers the state a background
 task keeps current. The bare app returns constant bytes. Last line: JSON with the ticker
 route's requests/s ratio (and /health's in ``health_ratio``).

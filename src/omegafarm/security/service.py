@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from omegafarm.core.errors import NotFoundError, StoreError, ValidationError
 from omegafarm.core.health import Health
-from omegafarm.core.service import BaseService
+from omegafarm.core.service import BaseService, ServiceState
 from omegafarm.security import tokens
 from omegafarm.security._cache import CHANNEL, CredentialCache
 from omegafarm.security._db import CredentialDB, CredentialRow, UserRow
@@ -32,6 +32,7 @@ from omegafarm.security.passwords import PasswordHasher
 from omegafarm.security.roles import Principal, Role
 from omegafarm.store import RedisClient, Subscription
 
+_LIVE = (ServiceState.RUNNING, ServiceState.DEGRADED)
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -143,8 +144,9 @@ class SecurityService(BaseService[SecuritySettings]):
         failing = False
         while True:
             try:
-                if subscription is None and self._redis is not None:
-                    subscription = self._redis.subscription()
+                redis = self._redis
+                if subscription is None and redis is not None and redis.state in _LIVE:
+                    subscription = redis.subscription()
                     await subscription.subscribe(CHANNEL)
                 if subscription is not None:
                     cache.clear()
