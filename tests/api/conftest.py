@@ -61,9 +61,16 @@ class Farm:
 
 
 async def start_farm(
-    tmp: Path, redis_url: str, *, full: bool = True, **security: object
+    tmp: Path,
+    redis_url: str,
+    *,
+    full: bool = True,
+    api: dict[str, object] | None = None,
+    **security: object,
 ) -> tuple[Farm, ApiService]:
-    """Start the services (``full``: exchange, cosmic, education too) and the API."""
+    """Start the services (``full``: exchange, cosmic, education too) and the API.
+
+    ``api``: ApiSettings fields to override; ``security``: SecuritySettings fields."""
     metrics = CollectorRegistry()
     farm_ns = "a" + uuid.uuid4().hex[:12]
     redis = RedisClient(
@@ -87,14 +94,15 @@ async def start_farm(
             ),
         ]
     registry = ServiceRegistry(services)
-    api = ApiService(ApiSettings(port=0), registry, metrics_registry=metrics)
-    registry.add(api)
+    api_settings = ApiSettings.model_validate({"port": 0, **(api or {})})
+    service = ApiService(api_settings, registry, metrics_registry=metrics)
+    registry.add(service)
     await registry.start_all()
     tokens: dict[str, str] = {}
     for role in Role:
         await sec.add_user(role.label, role, PASSWORD, actor="test")
         tokens[role.label] = (await sec.create_token(role.label, actor="test")).value
-    return Farm(api.url, registry, sec, redis, tokens, metrics), api
+    return Farm(service.url, registry, sec, redis, tokens, metrics), service
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -24,6 +24,8 @@ async def test_root_redirects_to_the_dashboard_with_a_strict_csp(farm: Farm) -> 
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
+    assert connect == f"connect-src 'self' ws://{farm.url.split('://', 1)[1]}"
     assert '<script src="/dashboard/app.js"' in page.text and "<script>" not in page.text
     assert script.headers["content-type"].startswith("text/javascript")
     assert style.status_code == 200
@@ -75,3 +77,13 @@ async def test_a_lesson_comes_as_sanitised_html_with_dashboard_links(farm: Farm)
     assert 'href="#/learn/lesson/paper-exchange"' in html
     assert term.status_code == 200 and "<p>" in term.json()["html"]
     assert missing.status_code == 404
+
+
+async def test_csp_connects_to_the_origin_the_page_was_loaded_from_only(farm: Farm) -> None:
+    async with farm.client() as http:
+        named = await http.get("/dashboard/", headers={"Host": "farm.example:8443"})
+        injected = await http.get("/dashboard/", headers={"Host": "x; script-src *"})
+    assert "connect-src 'self' ws://farm.example:8443;" in named.headers["content-security-policy"]
+    policy = injected.headers["content-security-policy"]
+    assert "connect-src 'self';" in policy and "script-src *" not in policy
+    assert "ws:" not in policy.replace("ws://", "") and " wss:" not in policy

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -7,7 +8,9 @@ import pytest_asyncio
 from prometheus_client import CollectorRegistry
 
 from omegafarm.api import ApiService, ApiSettings
+from omegafarm.core.health import Health
 from omegafarm.core.registry import ServiceRegistry
+from omegafarm.core.service import BaseService
 from omegafarm.store import RedisClient
 
 
@@ -85,3 +88,40 @@ async def test_unknown_route_is_a_problem_document(api_with_redis: ApiService) -
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["status"] == 404
+
+
+class _StuckService(BaseService[None]):
+    """A dependency whose health check hangs until released (counts how often it is asked)."""
+
+    name = "stuck"
+
+    def __init__(self) -> None:
+        super().__init__(None, metrics_registry=CollectorRegistry())
+        self.asked = 0
+        self.release = asyncio.Event()
+
+    async def _check_health(self) -> Health:
+        self.asked += 1
+        await self.release.wait()
+        return Health(self.name, live=True, ready=True, reason="released")
+
+
+async def test_probes_of_a_hanging_dependency_share_one_check_and_report_it() -> None:
+    stuck = _StuckService()
+    registry = ServiceRegistry([stuck])
+    api = ApiService(ApiSettings(port=0, health_refresh_s=0.5), registry)
+    registry.add(api)
+    await registry.start_all()
+    try:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
+            probes = await asyncio.gather(*(http.get("/health") for _ in range(20)))
+            ready = await http.get("/readyz")
+        assert {p.status_code for p in probes} == {503}
+        assert "health checks took" in probes[0].text
+        assert ready.status_code == 503
+        # probes share the background rounds (one at a time) instead of each asking: nothing
+        # piles up behind the hanging check
+        assert stuck.asked < len(probes) / 4
+    finally:
+        stuck.release.set()
+        await registry.stop_all()

@@ -9,26 +9,58 @@ OpenAPI document (``/openapi.json``) and its browser (``/docs``) are public.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omegafarm import __version__
 from omegafarm.api import dashboard, ws
+from omegafarm.api._body_limit import BodyLimit
+from omegafarm.api._health import HealthMonitor
+from omegafarm.api._local import LocalCache
+from omegafarm.api._openapi import openapi_document
 from omegafarm.api.auth import PUBLIC
 from omegafarm.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from omegafarm.api.routes import admin, analysis, bots, education, exchange, learn_html, session
 from omegafarm.api.tracing import TracingMiddleware
-from omegafarm.core.health import HealthState, aggregate
 from omegafarm.core.metrics import render_prometheus
 from omegafarm.core.registry import ServiceRegistry
 
 HEALTH_MEDIA_TYPE = "application/health+json"
 __all__ = ["HEALTH_MEDIA_TYPE", "PROBLEM_MEDIA_TYPE", "create_app"]
+
+_HEALTH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {"type": "string", "enum": ["pass", "warn", "fail"]},
+        "version": {"type": "string"},
+        "checks": {"type": "object"},
+        "notes": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_HEALTH_CONTENT = {HEALTH_MEDIA_TYPE: {"schema": _HEALTH_SCHEMA}}
+_READY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {"type": "string", "enum": ["pass", "fail"]},
+        "not_ready": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+_READY_CONTENT = {"application/json": {"schema": _READY_SCHEMA}}
+
+
+class HealthResponse(Response):
+    """An ``application/health+json`` body (so the OpenAPI document names that type)."""
+
+    media_type = HEALTH_MEDIA_TYPE
+
 
 _SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
@@ -62,6 +94,7 @@ def create_app(
     *,
     metrics_registry: CollectorRegistry | None = None,
     ws_queue_size: int = ws.QUEUE_SIZE,
+    max_body_bytes: int = 64 * 1024,
 ) -> FastAPI:
     """The API for the services in ``registry``."""
     app = FastAPI(
@@ -72,10 +105,14 @@ def create_app(
         redoc_url=None,
     )
     app.state.registry = registry
+    app.state.health_monitor = HealthMonitor(registry)
+    app.state.ticker_local_cache = LocalCache(0.0)  # the ApiService sets its TTL
     app.state.feed_hub = ws.FeedHub(registry, queue_size=ws_queue_size)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TracingMiddleware)
     install_problem_handlers(app)
+    app.openapi = functools.partial(openapi_document, app)  # type: ignore[method-assign]  # FastAPI's documented override
     _add_health_routes(app, registry, metrics_registry)
     for module in (session, exchange, analysis, education, learn_html, bots, admin):
         app.include_router(module.router)
@@ -102,22 +139,35 @@ def _add_health_routes(
     async def livez() -> dict[str, str]:
         return {"status": "pass"}
 
+    monitor: HealthMonitor = app.state.health_monitor
+
     @app.get("/readyz", tags=["health"], dependencies=public, summary="Every service is ready")
-    async def readyz() -> JSONResponse:
-        reports = await registry.health()
-        not_ready = {r.service: r.reason for r in reports if not r.ready}
-        body: dict[str, Any] = {"status": "fail" if not_ready else "pass"}
-        if not_ready:
-            body["not_ready"] = not_ready
-        return JSONResponse(body, status_code=503 if not_ready else 200)
+    async def readyz() -> Response:
+        ready = (await monitor.current()).ready
+        return Response(ready.body, status_code=ready.status, media_type="application/json")
 
-    @app.get("/health", tags=["health"], dependencies=public, summary="Health (health+json)")
-    async def health() -> JSONResponse:
-        doc = aggregate(await registry.health())
-        doc["version"] = __version__
-        status = 503 if doc["status"] == HealthState.FAIL else 200
-        return JSONResponse(doc, status_code=status, media_type=HEALTH_MEDIA_TYPE)
+    @app.get(
+        "/health",
+        tags=["health"],
+        dependencies=public,
+        summary="Health (health+json)",
+        response_class=HealthResponse,
+        responses={
+            200: {"content": _HEALTH_CONTENT},
+            503: {"description": "The farm's status is fail", "content": _HEALTH_CONTENT},
+        },
+    )
+    async def health() -> Response:
+        doc = (await monitor.current()).health
+        return Response(doc.body, status_code=doc.status, media_type=HEALTH_MEDIA_TYPE)
 
-    @app.get("/metrics", tags=["health"], dependencies=public, summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        dependencies=public,
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(render_prometheus(metrics_registry), media_type=CONTENT_TYPE_LATEST)

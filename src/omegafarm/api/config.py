@@ -6,11 +6,22 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class ApiSettings(BaseModel):
-    """Where the API listens. Loopback by default; a public address needs TLS or a flag."""
+    """Where the API listens. Loopback by default; a public address needs TLS or a flag.
+
+    ``trusted_proxies``: addresses or networks (``10.0.0.0/8``) of reverse proxies whose
+    ``X-Forwarded-For``/``X-Forwarded-Proto`` headers are believed. Empty (the default): no
+    one's, not even loopback's, so a client cannot pick the address that the login limit and
+    the audit log see. ``max_body_bytes``: a request body larger than this is refused with 413
+    before it is read whole. ``ticker_local_ttl_s``: how long each process reuses a ticker it
+    got from the Exchange Service's shared cache (``exchange.ticker_ttl_s``) before asking
+    again (in the background, serving the old copy for as long again meanwhile).
+    ``health_refresh_s``: how often the background task re-checks every service for
+    ``/health`` and ``/readyz``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -22,6 +33,22 @@ class ApiSettings(BaseModel):
     tls_keyfile: Path | None = None
     stop_timeout_s: float = Field(default=3.0, gt=0, le=60)
     ws_queue_size: int = Field(default=256, ge=1, le=100_000)
+    ticker_local_ttl_s: float = Field(default=0.25, ge=0, le=60)
+    trusted_proxies: list[str] = Field(default_factory=list, max_length=100)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    health_refresh_s: float = Field(default=1.0, gt=0, le=3600)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"api.trusted_proxies: {entry!r} is not an IP address or network"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _public_needs_tls_or_consent(self) -> ApiSettings:

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from omegafarm.api._routes import allowed_methods
 from omegafarm.core.errors import (
     ConfigError,
     NotFoundError,
@@ -27,7 +28,7 @@ from omegafarm.core.errors import (
 )
 from omegafarm.core.logging import Redactor
 from omegafarm.exchange import errors as xerr
-from omegafarm.security import AuthenticationError, PermissionDeniedError
+from omegafarm.security import AuthenticationError, LastAdminError, PermissionDeniedError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _log = structlog.get_logger("omegafarm", service="api")
@@ -37,6 +38,7 @@ _redactor = Redactor()
 _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (xerr.ExchangeAuthenticationError, 502),  # the exchange refused our key, not the caller's
     (AuthenticationError, 401),
+    (LastAdminError, 409),
     (PermissionDeniedError, 403),
     (xerr.OrderNotFoundError, 404),
     (xerr.BadSymbolError, 404),
@@ -87,6 +89,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:  # Starlette names only the first route's methods
+            headers = {
+                **(headers or {}),
+                "Allow": ", ".join(allowed_methods(request.app, request.url.path)),
+            }
         return problem(exc.status_code, str(exc.detail), request.url.path, headers=headers)
 
     @app.exception_handler(RequestValidationError)

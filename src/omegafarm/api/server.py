@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Generator
 from typing import Any
 
@@ -15,6 +16,8 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from omegafarm.api._health import HealthMonitor
+from omegafarm.api._local import LocalCache
 from omegafarm.api.app import create_app
 from omegafarm.api.config import ApiSettings
 from omegafarm.core.errors import ServiceError
@@ -48,6 +51,7 @@ class ApiService(BaseService[ApiSettings]):
         self._server: _Server | None = None
         self.app: FastAPI | None = None
         self._task: asyncio.Task[None] | None = None
+        self._health_task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -64,7 +68,16 @@ class ApiService(BaseService[ApiSettings]):
         if s.tls_certfile and s.tls_keyfile:
             ssl = {"ssl_certfile": str(s.tls_certfile), "ssl_keyfile": str(s.tls_keyfile)}
         self.app = create_app(
-            self._registry, metrics_registry=self._metrics_registry, ws_queue_size=s.ws_queue_size
+            self._registry,
+            metrics_registry=self._metrics_registry,
+            ws_queue_size=s.ws_queue_size,
+            max_body_bytes=s.max_body_bytes,
+        )
+        self.app.state.ticker_local_cache = LocalCache(s.ticker_local_ttl_s)
+        monitor: HealthMonitor = self.app.state.health_monitor
+        self._health_task = asyncio.create_task(
+            monitor.run(s.health_refresh_s, timeout_s=max(1.0, 2 * s.health_refresh_s)),
+            name="api-health",
         )
         config = uvicorn.Config(
             self.app,
@@ -73,6 +86,10 @@ class ApiService(BaseService[ApiSettings]):
             log_config=None,
             access_log=False,
             lifespan="off",
+            # Forwarded headers only from the configured proxies: uvicorn's own default trusts
+            # every loopback peer, which would let any local client choose its address.
+            proxy_headers=bool(s.trusted_proxies),
+            forwarded_allow_ips=list(s.trusted_proxies),
             **ssl,
         )
         self._server = _Server(config)
@@ -84,9 +101,18 @@ class ApiService(BaseService[ApiSettings]):
                     f"API could not listen on {s.host}:{s.port}: {error or 'exited'}"
                 )
             await asyncio.sleep(0.01)
+        # Everything built so far (imported libraries, markets, settings) lives as long as the
+        # process: move it out of the collector's sight, so that the garbage collections
+        # triggered by request churn walk only request objects, not the whole heap.
+        gc.freeze()
         self.log_activity("api_listening", url=self.url)
 
     async def _on_shutdown(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+            self._health_task = None
         if self._server is None or self._task is None:
             return
         self._server.should_exit = True

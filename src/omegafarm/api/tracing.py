@@ -8,10 +8,10 @@ the query string, headers or body (they may hold tokens).
 
 from __future__ import annotations
 
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import NoOpTracerProvider, SpanKind
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from omegafarm.core.tracing import extract, start_span
+from omegafarm.core.tracing import current_provider, extract, start_span
 
 TRACED_PREFIX = "/api/"
 _TRACER = "omegafarm.api"
@@ -25,7 +25,11 @@ class TracingMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
-        if scope["type"] != "http" or not path.startswith(TRACED_PREFIX):
+        if (
+            scope["type"] != "http"
+            or not path.startswith(TRACED_PREFIX)
+            or isinstance(current_provider(), NoOpTracerProvider)  # tracing off: no wrapping
+        ):
             await self.app(scope, receive, send)
             return
         headers = {

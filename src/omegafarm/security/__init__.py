@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from omegafarm.security.errors import (
         AuthenticationError,
         CredentialStoreError,
+        LastAdminError,
         PermissionDeniedError,
     )
     from omegafarm.security.roles import Principal, Role
@@ -34,6 +35,7 @@ else:
             "omegafarm.security.errors": (
                 "AuthenticationError",
                 "CredentialStoreError",
+                "LastAdminError",
                 "PermissionDeniedError",
             ),
             "omegafarm.security.roles": (
@@ -55,6 +57,7 @@ __all__ = [
     "AuthenticationError",
     "CredentialStoreError",
     "IssuedSecret",
+    "LastAdminError",
     "PermissionDeniedError",
     "Principal",
     "Role",

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegafarm.security.errors import CredentialStoreError
+from omegafarm.security.errors import CredentialStoreError, LastAdminError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -141,9 +141,23 @@ class CredentialDB:
             )
             return cur.rowcount == 1
 
-    def update_user(self, name: str, *, role: int | None, password_hash: str | None) -> bool:
-        """Change a user's role and/or password hash; False if there is no such user."""
+    def update_user(
+        self,
+        name: str,
+        *,
+        role: int | None,
+        password_hash: str | None,
+        keep_role: int | None = None,
+    ) -> bool:
+        """Change a user's role and/or password hash; False if there is no such user.
+
+        ``keep_role``: refuse (:class:`LastAdminError`) to move the last user holding this
+        role to another one; checked in the same write transaction, so two concurrent
+        demotions cannot both pass.
+        """
         with self._connect() as db:
+            if keep_role is not None and role is not None and role != keep_role:
+                _refuse_last(db, name, keep_role, "demote")
             cur = db.execute(
                 "UPDATE users SET role = COALESCE(?, role), "
                 "password_hash = COALESCE(?, password_hash) WHERE name = ?",
@@ -163,9 +177,14 @@ class CredentialDB:
             rows = db.execute("SELECT * FROM users ORDER BY name").fetchall()
         return [UserRow(*r) for r in rows]
 
-    def delete_user(self, name: str) -> bool:
-        """Remove a user and (cascade) their tokens and sessions; False if absent."""
+    def delete_user(self, name: str, *, keep_role: int | None = None) -> bool:
+        """Remove a user and (cascade) their tokens and sessions; False if absent.
+
+        ``keep_role``: refuse (:class:`LastAdminError`) to remove the last user with it.
+        """
         with self._connect() as db:
+            if keep_role is not None:
+                _refuse_last(db, name, keep_role, "remove")
             return db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 1
 
     # ------------------------------------------------------------------ tokens and sessions
@@ -217,6 +236,16 @@ class CredentialDB:
                 "DELETE FROM credentials WHERE kind = 'oms' AND expires_ms < ?", (now_ms,)
             )
             return cur.rowcount
+
+
+def _refuse_last(db: sqlite3.Connection, name: str, role: int, verb: str) -> None:
+    """Raise LastAdminError when ``name`` is the only user holding ``role``."""
+    holders = [r[0] for r in db.execute("SELECT name FROM users WHERE role = ?", (role,))]
+    if holders == [name]:
+        raise LastAdminError(
+            f"cannot {verb} {name!r}: it is the last admin (add another admin first, "
+            "or use the omega users CLI on the farm's machine)"
+        )
 
 
 def _credential(row: tuple[object, ...]) -> CredentialRow:

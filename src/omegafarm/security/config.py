@@ -20,7 +20,9 @@ class SecuritySettings(BaseModel):
 
     ``server_secret`` keys the HMAC of every stored token digest; when unset a random one is
     created once in ``data_dir/server.key`` (mode 0600). Argon2id parameters default to the
-    RFC 9106 low-memory profile (64 MiB, 3 passes, 4 lanes).
+    RFC 9106 low-memory profile (64 MiB, 3 passes, 4 lanes). ``credential_cache_ttl_s``: how
+    long a process may answer from its cache of verified credentials (0: never); revocations
+    reach every process through Redis pub/sub at once, this only bounds a lost message.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -39,6 +41,7 @@ class SecuritySettings(BaseModel):
     rate_limit_per_min: float = Field(default=600.0, gt=1)
     rate_limit_burst: float = Field(default=60.0, gt=0)
     login_attempts_per_min: float = Field(default=10.0, gt=1)
+    credential_cache_ttl_s: float = Field(default=10.0, ge=0, le=300)
 
     def resolved_data_dir(self) -> Path:
         """``data_dir`` or the per-user default."""

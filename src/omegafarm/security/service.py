@@ -7,6 +7,8 @@ come out exactly once (a new token is returned to be shown once); nothing here l
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import re
 import secrets
@@ -17,18 +19,20 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from omegafarm.core.errors import NotFoundError, ValidationError
+from omegafarm.core.errors import NotFoundError, StoreError, ValidationError
 from omegafarm.core.health import Health
-from omegafarm.core.service import BaseService
+from omegafarm.core.service import BaseService, ServiceState
 from omegafarm.security import tokens
+from omegafarm.security._cache import CHANNEL, CredentialCache
 from omegafarm.security._db import CredentialDB, CredentialRow, UserRow
 from omegafarm.security.audit import AuditLog
 from omegafarm.security.config import SecuritySettings
-from omegafarm.security.errors import AuthenticationError
+from omegafarm.security.errors import AuthenticationError, LastAdminError
 from omegafarm.security.passwords import PasswordHasher
 from omegafarm.security.roles import Principal, Role
-from omegafarm.store import RedisClient
+from omegafarm.store import RedisClient, Subscription
 
+_LIVE = (ServiceState.RUNNING, ServiceState.DEGRADED)
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -86,6 +90,8 @@ class SecurityService(BaseService[SecuritySettings]):
         self._clock = clock
         self._db: CredentialDB | None = None
         self._secret = b""
+        self.credential_cache = CredentialCache(settings.credential_cache_ttl_s)
+        self._listener: asyncio.Task[None] | None = None
         self.passwords = PasswordHasher(
             memory_kib=settings.argon2_memory_kib,
             time_cost=settings.argon2_time_cost,
@@ -109,10 +115,84 @@ class SecurityService(BaseService[SecuritySettings]):
         self._secret = _server_secret(self.settings)
         self._db = CredentialDB(data_dir / "credentials.sqlite3")
         self._db.purge_expired(self._now_ms())
+        if self._redis is not None and self.settings.credential_cache_ttl_s > 0:
+            subscription = self._redis.subscription()
+            await subscription.subscribe(CHANNEL)  # before the first request can be cached
+            self._listener = asyncio.create_task(
+                self._listen(subscription), name="security-invalidations"
+            )
 
     async def _on_shutdown(self) -> None:
+        self.credential_cache.enabled = False
+        self.credential_cache.clear()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
         if self._db is not None:
             self._db.close()
+
+    async def _listen(self, first: Subscription) -> None:
+        """Apply invalidations published by any process, resubscribing when the link is lost.
+
+        The cache is on only while subscribed; every (re)subscription starts it empty, since
+        messages published in between are lost.
+        """
+        cache = self.credential_cache
+        subscription: Subscription | None = first
+        failing = False
+        while True:
+            try:
+                redis = self._redis
+                if subscription is None and redis is not None and redis.state in _LIVE:
+                    subscription = redis.subscription()
+                    await subscription.subscribe(CHANNEL)
+                if subscription is not None:
+                    cache.clear()
+                    cache.enabled = True
+                    failing = False
+                    await self._apply_invalidations(subscription)
+            except StoreError as exc:  # Redis gone: no cache until subscribed again
+                if not failing:  # once per outage, not once per retry
+                    self.handle_error(exc, operation="credential_invalidations")
+                failing = True
+            finally:
+                cache.enabled = False
+                cache.clear()
+                if subscription is not None:
+                    await subscription.close()
+                subscription = None
+            await asyncio.sleep(1.0)
+
+    async def _apply_invalidations(self, subscription: Subscription) -> None:
+        cache = self.credential_cache
+        seen_reconnects = subscription.reconnects
+        while not subscription.closed:
+            message = await subscription.get(timeout_s=1.0)
+            if subscription.reconnects != seen_reconnects:  # messages may have been lost
+                seen_reconnects = subscription.reconnects
+                cache.clear()
+                self.log_activity("credential_cache_cleared", reason="resubscribed")
+            if message is not None and isinstance(message.data, dict):
+                prefix, user = message.data.get("prefix"), message.data.get("user")
+                dropped = cache.drop(
+                    prefix=prefix if isinstance(prefix, str) else None,
+                    user=user if isinstance(user, str) else None,
+                )
+                self.log_activity(
+                    "credential_cache_invalidated", prefix=prefix, user=user, dropped=dropped
+                )
+
+    async def _invalidate(self, *, prefix: str | None = None, user: str | None = None) -> None:
+        """Drop cached credentials here at once and tell every other process."""
+        self.credential_cache.drop(prefix=prefix, user=user)
+        if self._redis is None:
+            return
+        try:
+            await self._redis.publish(CHANNEL, {"prefix": prefix, "user": user})
+        except StoreError as exc:  # other processes forget it after credential_cache_ttl_s
+            self.handle_error(exc, operation="credential_invalidation_publish")
 
     async def _check_health(self) -> Health:
         users = self.db.user_count()
@@ -141,14 +221,35 @@ class SecurityService(BaseService[SecuritySettings]):
         await self.audit.append("user_add", actor=actor, user=name, role=role.label)
 
     async def update_user(
-        self, name: str, *, actor: str, role: Role | None = None, password: str | None = None
+        self,
+        name: str,
+        *,
+        actor: str,
+        role: Role | None = None,
+        password: str | None = None,
+        keep_an_admin: bool = False,
     ) -> None:
-        """Change a user's role and/or password."""
+        """Change a user's role and/or password.
+
+        ``keep_an_admin`` (the API sets it): refuse with :class:`LastAdminError` to demote the
+        last admin. The CLI leaves it off: whoever runs it on the farm's machine already owns
+        the credential file, and it stays the way back.
+        """
         hashed = None if password is None else self.passwords.hash(password)
-        if not self.db.update_user(
-            name, role=None if role is None else int(role), password_hash=hashed
-        ):
+        try:
+            updated = self.db.update_user(
+                name,
+                role=None if role is None else int(role),
+                password_hash=hashed,
+                keep_role=int(Role.ADMIN) if keep_an_admin else None,
+            )
+        except LastAdminError:
+            await self.audit.append("user_update", actor=actor, outcome="denied", user=name)
+            raise
+        if not updated:
             raise NotFoundError(f"no user named {name!r}")
+        if role is not None:
+            await self._invalidate(user=name)
         await self.audit.append(
             "user_update",
             actor=actor,
@@ -157,10 +258,18 @@ class SecurityService(BaseService[SecuritySettings]):
             password_changed=password is not None,
         )
 
-    async def remove_user(self, name: str, *, actor: str) -> None:
-        """Delete a user with all their tokens and sessions."""
-        if not self.db.delete_user(name):
+    async def remove_user(self, name: str, *, actor: str, keep_an_admin: bool = False) -> None:
+        """Delete a user with all their tokens and sessions (``keep_an_admin``: as above)."""
+        try:
+            removed = self.db.delete_user(
+                name, keep_role=int(Role.ADMIN) if keep_an_admin else None
+            )
+        except LastAdminError:
+            await self.audit.append("user_remove", actor=actor, outcome="denied", user=name)
+            raise
+        if not removed:
             raise NotFoundError(f"no user named {name!r}")
+        await self._invalidate(user=name)
         await self.audit.append("user_remove", actor=actor, user=name)
 
     def list_users(self) -> list[UserInfo]:
@@ -201,6 +310,7 @@ class SecurityService(BaseService[SecuritySettings]):
         row = self.db.revoke(prefix)
         if row is None:
             raise NotFoundError(f"no token with prefix {prefix!r}")
+        await self._invalidate(prefix=prefix)
         await self.audit.append("token_revoke", actor=actor, user=row.user, prefix=prefix)
         return _token_info(row)
 
@@ -211,6 +321,11 @@ class SecurityService(BaseService[SecuritySettings]):
     # ------------------------------------------------------------------ authentication
     def authenticate(self, value: str, kind: str) -> Principal:
         """The principal behind a bearer token (``omg``) or session id (``oms``)."""
+        now_ms = self._now_ms()
+        cached = self.credential_cache.get(value, now_ms)
+        if cached is not None and value.startswith(kind):
+            return cached
+        generation = self.credential_cache.generation
         parsed = tokens.parse(value)
         if parsed is None or parsed[0] != kind:
             raise AuthenticationError("malformed credential")
@@ -222,10 +337,12 @@ class SecurityService(BaseService[SecuritySettings]):
             raise AuthenticationError("unknown credential")
         if row.revoked:
             raise AuthenticationError(f"credential {row.prefix} was revoked")
-        if row.expires_ms is not None and row.expires_ms <= self._now_ms():
+        if row.expires_ms is not None and row.expires_ms <= now_ms:
             raise AuthenticationError(f"credential {row.prefix} has expired")
         via = "token" if kind == tokens.TOKEN_KIND else "session"
-        return Principal(row.user, Role(role), via, row.prefix)
+        principal = Principal(row.user, Role(role), via, row.prefix)
+        self.credential_cache.put(value, principal, row.expires_ms, generation)
+        return principal
 
     async def login(self, name: str, password: str, *, source: str) -> Session:
         """Check a password (argon2id, bounded) and open a browser session."""
@@ -263,6 +380,7 @@ class SecurityService(BaseService[SecuritySettings]):
         row = self.db.credential(parsed[1])
         if row is not None and tokens.matches(self._secret, session_value, row.digest):
             self.db.revoke(row.prefix)
+            await self._invalidate(prefix=row.prefix)
             await self.audit.append("logout", actor=row.user, session=row.prefix)
 
     def csrf_for(self, session_value: str) -> str:
@@ -277,7 +395,11 @@ class SecurityService(BaseService[SecuritySettings]):
         return hmac.compare_digest(header, cookie) and hmac.compare_digest(header, expected)
 
     def _extra_metrics(self) -> dict[str, Any]:
-        return {"audit_mirror_failures": self.audit.mirror_failures}
+        return {
+            "audit_mirror_failures": self.audit.mirror_failures,
+            "credential_cache_entries": len(self.credential_cache),
+            "credential_cache_hits": self.credential_cache.hits,
+        }
 
 
 def _token_info(row: CredentialRow) -> TokenInfo:

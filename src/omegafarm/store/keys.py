@@ -207,6 +207,7 @@ FEEDS = {"tickers": FEED_TICKERS, "orders": FEED_ORDERS, "bots": FEED_BOTS}  # /
 
 # ------------------------------------------------------------------------------ security
 AUDIT_STREAM = "audit"  # mirror of the hash-chained audit file (security.audit_stream)
+CREDENTIALS_INVALIDATED = "security:invalidate"  # channel: revoked credentials, every API drops
 
 
 def login_bucket(address: str) -> str:

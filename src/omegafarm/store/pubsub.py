@@ -70,6 +70,11 @@ class Subscription:
         """The wanted channels (relative names)."""
         return frozenset(self._channels)
 
+    @property
+    def closed(self) -> bool:
+        """Closed (by :meth:`close` or the client's disconnect): no message will come."""
+        return self._closed
+
     async def subscribe(self, *channels: str) -> None:
         """Add channels (relative names); connects now so no message published after is missed.
 

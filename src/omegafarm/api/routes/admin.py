@@ -82,13 +82,14 @@ async def change_user(
         actor=_actor(who),
         role=None if body.role is None else Role.parse(body.role),
         password=None if body.password is None else body.password.get_secret_value(),
+        keep_an_admin=True,
     )
     return {"name": name, "updated": True}
 
 
 @router.delete("/users/{name}", summary="Remove a user and their credentials")
 async def remove_user(request: Request, name: UserName, who: Admin) -> dict[str, Any]:
-    await security_service(request).remove_user(name, actor=_actor(who))
+    await security_service(request).remove_user(name, actor=_actor(who), keep_an_admin=True)
     return {"name": name, "removed": True}
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from omegafarm.api._local import LocalCache
 from omegafarm.api._render import jsonable, service
 from omegafarm.api.auth import TRADER, VIEWER, security_service
 from omegafarm.api.routes._params import SYMBOL_PATTERN, CandleLimit, Symbol, Timeframe
@@ -59,10 +60,17 @@ async def markets(
 
 @router.get("/ticker", dependencies=[Depends(VIEWER)], summary="One ticker")
 async def ticker(request: Request, symbol: Symbol) -> dict[str, Any]:
-    # The Exchange Service already shares tickers farm-wide (exchange.ticker_ttl_s): no second
-    # cache here.
-    data: dict[str, Any] = jsonable(await _exchange(request).fetch_ticker(symbol))
-    return data
+    # The Exchange Service already shares tickers farm-wide (exchange.ticker_ttl_s); each API
+    # process keeps a short local copy in front of it (api.ticker_local_ttl_s).
+    exchange = _exchange(request)
+
+    async def load() -> dict[str, Any]:
+        data: dict[str, Any] = jsonable(await exchange.fetch_ticker(symbol))
+        return data
+
+    local: LocalCache = request.app.state.ticker_local_cache
+    cached: dict[str, Any] = await local.get_or_load(f"{exchange.exchange_id}:{symbol}", load)
+    return cached
 
 
 @router.get("/tickers", dependencies=[Depends(VIEWER)], summary="Tickers of several markets")
