@@ -36,6 +36,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: CliRunner) -> Path
     monkeypatch.setenv("OMEGA_VAULT_PASSPHRASE", "farm passphrase")
     monkeypatch.setenv("OMEGA_EXCHANGE__OHLCV_CACHE_PATH", str(tmp_path / "ohlcv.sqlite3"))
     monkeypatch.setenv("OMEGA_EXCHANGE__LOAD_MARKETS_ON_START", "false")
+    monkeypatch.setenv("OMEGA_REDIS__DATA_DIR", str(tmp_path / "redis"))  # never the user's own
     logging_before = structlog.get_config()
     added = cli.invoke(
         app, ["keys", "add", "binance", "--stdin"], input=f"{API_KEY}\n{API_SECRET}\n\n"
@@ -47,9 +48,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: CliRunner) -> Path
 
 
 async def _exchange_health(settings: Settings) -> tuple[ExchangeService, HealthState, str]:
-    exchange = build_registry(settings).get("exchange")
+    registry = build_registry(settings)
+    exchange = registry.get("exchange")
     assert isinstance(exchange, ExchangeService)
-    async with exchange:
+    async with registry.get("redis"), exchange:  # the exchange's dependency first, as in up
         health = await exchange.health()
         return exchange, health.state, health.reason
 

@@ -61,3 +61,8 @@ def build_venue(
     from omegafarm.exchange.ccxt_adapter import CcxtVenue
 
     return CcxtVenue.from_settings(settings, credentials=credentials, limiter=limiter)
+
+
+def keeps_paper_journal(settings: ExchangeSettings) -> bool:
+    """Whether the venue is the paper exchange kept durable in Redis (``paper.durable``)."""
+    return settings.exchange_id == PAPER_ID and settings.paper.durable

@@ -31,7 +31,7 @@ from omegafarm.core.service import BaseService, ServiceState
 from omegafarm.exchange import normalize as nz
 from omegafarm.exchange.config import ExchangeSettings
 from omegafarm.exchange.errors import BadSymbolError, OrderNotFoundError, where
-from omegafarm.exchange.factory import build_venue, uses_credentials
+from omegafarm.exchange.factory import build_venue, keeps_paper_journal, uses_credentials
 from omegafarm.exchange.metrics import report_rate_limit
 from omegafarm.exchange.models import (
     Balance,
@@ -133,7 +133,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
                     reason=self._no_credentials,
                 )  # fmt: skip
         venue = build_venue(s, credentials=self._credentials, limiter=self._limiter)
-        if s.exchange_id == "paper" and s.paper.durable and self._redis is not None:
+        if keeps_paper_journal(s) and self._redis is not None:
             from omegafarm.exchange.paper.journal import DurablePaperExchange, DurablePaperVenue
 
             venue = DurablePaperVenue(await DurablePaperExchange.open(s.paper, self._redis))
