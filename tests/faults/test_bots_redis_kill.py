@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -26,9 +24,13 @@ from omegafarm.bots.worker import Worker
 from omegafarm.store import RedisClient, RedisSettings
 from omegafarm.store import keys as _names
 from omegafarm.store.testing import ValkeyServers, free_ports
+from tests.faults._checks import (
+    assert_books_match_the_exchange,
+    assert_subscriptions_exact,
+    fills_at_least,
+    true,
+)
 from tests.integration._farm import (
-    QUOTE_START,
-    audited_ledgers,
     bots,
     farm_settings,
     paper_exchange,
@@ -37,16 +39,6 @@ from tests.integration._farm import (
 
 pytestmark = pytest.mark.slow
 TTL_S = 2.0
-
-
-async def _true(value: bool) -> bool:
-    return value
-
-
-async def _fills_at_least(exchange: object, n: int, *, count: bool = False) -> Any:
-    orders = await exchange.fetch_orders()  # type: ignore[attr-defined]
-    filled = len([o for o in orders if o.filled])
-    return filled if count else filled >= n
 
 
 async def test_every_bot_hears_candles_again_after_redis_is_killed_longer_than_the_ttl(
@@ -83,14 +75,14 @@ async def test_every_bot_hears_candles_again_after_redis_is_killed_longer_than_t
 
     try:
         start_ms = int(time.time() * 1000)
-        await wait_for(lambda: _true(len(running()) == 8 and all(w.bots for w in workers)), 30,
+        await wait_for(lambda: true(len(running()) == 8 and all(w.bots for w in workers)), 30,
                        "8 bots spread over 2 workers")  # fmt: skip
-        await wait_for(lambda: _true(len(heard_since(start_ms)) == 8), 30, "every bot hears")
+        await wait_for(lambda: true(len(heard_since(start_ms)) == 8), 30, "every bot hears")
 
-        await wait_for(lambda: _fills_at_least(exchange, 4), 30, "4 filled orders")
-        filled_before = await _fills_at_least(exchange, 0, count=True)
+        await wait_for(lambda: fills_at_least(exchange, 4), 30, "4 filled orders")
+        filled_before = await fills_at_least(exchange, 0, count=True)
         servers.kill(port)  # kill -9
-        await wait_for(lambda: _true(all(w.paused for w in workers)), 15, "workers to pause")
+        await wait_for(lambda: true(all(w.paused for w in workers)), 15, "workers to pause")
         for worker in workers:
             ready, degraded, reason = worker.health()
             assert not ready and degraded and reason.startswith("paused: redis unreachable")
@@ -98,41 +90,25 @@ async def test_every_bot_hears_candles_again_after_redis_is_killed_longer_than_t
 
         servers.restart(port)  # same data (append-only file)
         back_ms = int(time.time() * 1000)
-        await wait_for(lambda: _true(len(running()) == 8), 4 * TTL_S + 10, "8 bots running")
-        await wait_for(lambda: _true(len(heard_since(back_ms)) == 8), 4 * TTL_S + 10,
+        await wait_for(lambda: true(len(running()) == 8), 4 * TTL_S + 10, "8 bots running")
+        await wait_for(lambda: true(len(heard_since(back_ms)) == 8), 4 * TTL_S + 10,
                        "every bot to hear a candle after the restart")  # fmt: skip
-        await wait_for(lambda: _true(not any(w.paused for w in workers)), 2 * TTL_S + 5,
+        await wait_for(lambda: true(not any(w.paused for w in workers)), 2 * TTL_S + 5,
                        "every worker to resume (a balance round succeeded)")  # fmt: skip
         assert all(w.health()[0] for w in workers)
-        await wait_for(lambda: _fills_at_least(exchange, filled_before + 4), 30,
+        await wait_for(lambda: fills_at_least(exchange, filled_before + 4), 30,
                        "4 more filled orders: trading again")  # fmt: skip
-        for worker in workers:  # the server holds exactly the channels each worker wants
-            assert worker._sub is not None
-            wanted = worker._sub.channels
-            assert wanted == set(worker._channels)
-            full = [worker.redis.keys.channel(c) for c in sorted(wanted)]
-            counts = dict(await worker.redis._raw.pubsub_numsub(*full))
-            assert all(counts[c.encode()] >= 1 for c in full)
+        await assert_subscriptions_exact(workers)
 
         for spec in specs:
             await gw_redis.set(_names.desired(spec.id), "stopped")
-        await wait_for(lambda: _true(not running()), 15, "bots stopped")
-        await wait_for(lambda: _true(not gateway._open), 15, "no open orders")
+        await wait_for(lambda: true(not running()), 15, "bots stopped")
+        await wait_for(lambda: true(not gateway._open), 15, "no open orders")
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
     try:
-        ledgers = await audited_ledgers(gw_redis, [s.id for s in specs])
-        orders = await exchange.fetch_orders()
-        assert orders, "the bots traded"
-        assert len({o.client_order_id for o in orders}) == len(orders)  # no duplicates
-        for order in orders:
-            owner = ledgers[str(order.client_order_id).split("-")[0]]
-            mine = owner.orders[str(order.client_order_id)]
-            assert (mine.filled, mine.cost) == (order.filled, order.cost)  # no lost fill
-        delta = sum((lg.cash - lg.capital for lg in ledgers.values()), Decimal(0))
-        exact_free, exact_used = exchange.get_exchange_client().balance_of("USDT")
-        assert exact_free + exact_used == QUOTE_START + delta
+        await assert_books_match_the_exchange(gw_redis, exchange, [s.id for s in specs])
     finally:
         await exchange.shutdown()
         for client in clients:
