@@ -290,7 +290,9 @@ class Gateway:
         await self.redis.set(_names.history(symbol, tf), history)
         self._last_ts[key] = int(rows[-1, 0])
         if last >= 0:
-            payloads = [{"symbol": symbol, "tf": tf, "candle": list(map(float, r))} for r in new]
+            sent_ms = int(time.time() * 1000)  # workers measure candle-to-decision from here
+            payloads = [{"symbol": symbol, "tf": tf, "candle": list(map(float, r)),
+                         "sent_ms": sent_ms} for r in new]  # fmt: skip
             await self.redis.publish_many(_names.candles(symbol, tf), payloads)
 
     async def _publish_tickers(self) -> None:

@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry
 
 from omegafarm.bots import _view
 from omegafarm.bots.config import BotSettings, FarmSettings
+from omegafarm.bots.latency import LatencyWindow
 from omegafarm.bots.lease import Leases
 from omegafarm.bots.live import FeedRewoundError, LeaseLostError, LiveBot
 from omegafarm.bots.staleness import silent_after_s
@@ -69,6 +70,7 @@ class Worker:
         self.pause_reason = ""
         self.supervisor = Supervisor("worker", metrics_registry=metrics_registry)
         self.last_candle_ms: dict[str, int] = {}  # bot id -> when its last candle arrived
+        self.latency = LatencyWindow()  # candle sent -> bot decided, per heartbeat
         self._sub: Subscription | None = None
         self._channels: dict[str, list[str]] = {}
         self._rng = random.Random(self.id)  # noqa: S311  # spreads lease attempts, not crypto
@@ -124,6 +126,7 @@ class Worker:
             "reason": self.supervisor.reason,
             "candles": {b: self.last_candle_ms.get(b, now_ms) for b in self.bots},
             "silent": self.silent_bots(now_ms),
+            "latency": self.latency.take(),
         }
 
     def silent_bots(self, now_ms: int | None = None) -> dict[str, float]:
@@ -253,6 +256,7 @@ class Worker:
                 try:
                     if candle:
                         await bot.on_candle(list(message.data["candle"]))
+                        self.latency.record(message.data.get("sent_ms"), time.time() * 1000)
                     else:
                         await bot.on_tick(message.data)
                 except LeaseLostError:
