@@ -61,7 +61,7 @@ def _settings(ctx: typer.Context, **extra: Any) -> EducationSettings:
 
     obj = ctx.ensure_object(dict)
     quiet = None if obj.get("log_level") else {"log": {"level": "warning"}}
-    root = load_settings_or_exit(ctx, quiet)
+    root = load_settings_or_exit(ctx, quiet, sections=("education",))
     base = getattr(root, "education", None)
     data = base.model_dump() if isinstance(base, EducationSettings) else {}
     for key, value in (
