@@ -17,9 +17,8 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from omegafarm.api.config import AlertRule, AlertSettings
@@ -27,6 +26,9 @@ from omegafarm.core.health import Health, HealthState
 from omegafarm.core.registry import ServiceRegistry
 from omegafarm.core.service import BaseService
 from omegafarm.core.supervisor import Supervisor
+
+if TYPE_CHECKING:  # httpx is imported at the first notification
+    import httpx
 
 
 @dataclass
@@ -216,6 +218,8 @@ class AlertingService(BaseService[AlertSettings]):
             await self._post(url, body, event)
 
     async def _post(self, url: str, body: dict[str, Any], event: AlertEvent) -> None:
+        import httpx  # with its client, at the first notification (not on omega up's path)
+
         if self._http is None:
             if not self._may_notify:  # stopped (or never started): nothing goes out
                 return
