@@ -64,12 +64,15 @@ async def _place(ex: ExchangeService, cid: str, amount: str = "0.01") -> OrderUp
 
 
 async def _save_ledger(redis: RedisClient, ledger: Ledger, seq: int) -> None:
+    """As a bot saves: the hot state, and what left it appended to its event stream."""
     state = {"ledger": ledger.snapshot(), "seq": seq, "halted": None, "strategy_state": {}}
     await redis.set(_names.bot_state(ledger.bot_id), state)
+    for event in ledger.drain_events():
+        await redis.stream_add(_names.bot_events(ledger.bot_id), event)
 
 
 def _ledger() -> Ledger:
-    return Ledger("b1", "BTC/USDT", "BTC", "USDT", BOT.capital)
+    return Ledger("b1", "BTC/USDT", "BTC", "USDT", BOT.capital, history=False)
 
 
 def _pending(update: OrderUpdate) -> OrderUpdate:
