@@ -29,15 +29,18 @@ Side = Literal["buy", "sell"]
 ZERO = Decimal(0)
 OPEN_STATUSES = frozenset({"open", "new", "pending"})
 SNAPSHOT_FORMAT = 2  # 1 (no "format" key): every order, the last 500 fills and trades
-# Finished orders whose final (filled, cost, fee) the hot state keeps, newest last. A later
-# snapshot of one of them books only what it adds (a replay adds nothing, a fill reported after
-# the end, e.g. of an order the gateway reported rejected that the exchange had taken, is still
-# booked). Late updates come from the replay of the updates a bot had not acknowledged (at most
-# one read batch), a new gateway re-publishing what it finds open, and reconciliation healing a
-# ledger that is behind: all about orders that just finished. An update for an older finished
-# order is ignored (the order is the bot's, :meth:`Ledger.owns`); reconciliation compares those
-# orders, from the event stream, with the exchange and reports a difference as ``fills_differ``.
-RECENT_FINISHED = 32
+# A late or replayed update of a finished order is harmless in two ways, both of constant size:
+# * ``issued``, the highest n of the ids ``{bot_id}-{n}`` registered: an id at or below it that
+#   is not open is finished, so an update of it is recognised as the bot's and ignored, however
+#   old the order (a replay of unacknowledged updates after a restart, a new gateway
+#   re-publishing, a reconciliation heal racing the bot: nothing is booked twice);
+# * the final (filled, cost, fee) of the last RECENT_FINISHED finished orders: a snapshot that
+#   reports *more* fill after the end (an order the gateway reported rejected that the exchange
+#   had taken after all, healed by reconciliation) is still booked, its increment only. For an
+#   older one the bot cannot book it, and reconciliation reports ``fills_differ`` (a halt:
+#   never a silent difference). 8 covers every order a bot finishes between two rounds of
+#   reconciliation at one order per candle.
+RECENT_FINISHED = 8
 
 
 @dataclass(frozen=True)
