@@ -26,7 +26,7 @@ TS = 1_700_000_000_000
 
 def _update(cid: str, side: str, status: str, filled: int, price: int, n: int) -> OrderUpdate:
     cost = Decimal(filled * price)
-    return OrderUpdate(cid, None if status == "pending" else f"x{n}", "ETH/USDT", side,  # type: ignore[arg-type]
+    return OrderUpdate(cid, None if status == "pending" else f"x{n}", "ETH/USDT", side,
                        "market", status, Decimal(1), Decimal(filled), cost, cost / 1000,
                        "USDT", None, TS + n * 60_000)  # fmt: skip
 

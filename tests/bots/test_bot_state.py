@@ -23,12 +23,12 @@ SLACK_BYTES = 64  # the extra digits of counters and order numbers (10 -> 10,000
 
 
 def _update(cid: str, side: str, status: str, filled: str, cost: str, n: int) -> OrderUpdate:
-    return OrderUpdate(cid, f"x{cid}", "ETH/USDT", side, "market", status, D(1), D(filled),  # type: ignore[arg-type]
+    return OrderUpdate(cid, f"x{cid}", "ETH/USDT", side, "market", status, D(1), D(filled),
                        D(cost), D(cost) / 1000, "USDT", None, TS + n)  # fmt: skip
 
 
 def _pending(cid: str, side: str, n: int) -> OrderUpdate:
-    return OrderUpdate(cid, None, "ETH/USDT", side, "market", "pending", D(1), D(0), D(0),  # type: ignore[arg-type]
+    return OrderUpdate(cid, None, "ETH/USDT", side, "market", "pending", D(1), D(0), D(0),
                        D(0), None, None, TS + n)  # fmt: skip
 
 
@@ -139,6 +139,7 @@ async def test_a_bot_started_on_an_old_saved_state_keeps_its_books_and_moves_its
     redis_client: RedisClient,
 ) -> None:
     await redis_client.set(_names.bot_state("old"), _saved_format1())
+    before_start = await _view.trades(redis_client, "old")  # read from the old format
 
     bot = await _bot(redis_client, "old")
 
@@ -148,6 +149,7 @@ async def test_a_bot_started_on_an_old_saved_state_keeps_its_books_and_moves_its
     assert sorted(saved["ledger"]["orders"]) == ["old-12", "old-13"]
     trades = await _view.trades(redis_client, "old")
     assert len(trades) == 6 and trades[-1]["exit_ts_ms"] is None  # 5 closed + the open one
+    assert before_start == trades
     status = await redis_client.get(_names.status("old"))
     assert (status["trades"], status["win_rate"]) == (5, 0.6)
     finished = await _history.finished_orders(redis_client, bot._t.ledger)
@@ -164,7 +166,7 @@ async def test_a_live_bot_writes_the_same_bytes_after_10_and_after_500_orders(
 
     for n in range(1, 501):
         side = "buy" if n % 2 else "sell"
-        cid = trader.order(side, D(1), None)  # type: ignore[arg-type]
+        cid = trader.order(side, D(1), None)
         assert cid == f"big-{n}"
         await bot.flush()  # saved as pending, then the place command sent
         trader.order_update(_update(cid, side, "closed", "1", str(100 + n % 7), n))

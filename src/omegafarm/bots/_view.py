@@ -174,6 +174,7 @@ async def trades(redis: RedisClient, bot_id: str) -> list[dict[str, Any]]:
     if ledger is None:
         return []
     closed = await closed_trades(redis, bot_id)  # read after the ledger: a trade that closed
+    closed += _history.trades_in(ledger.events)  # a ledger of the first format, not yet saved
     ended = {(t.side, t.entry_ts_ms) for t in closed}  # in between is listed once, as closed
     current = [t for t in ledger.trades if (t.side, t.entry_ts_ms) not in ended]
     return [t.as_dict() for t in (*closed, *current)]

@@ -444,9 +444,10 @@ class Gateway:
             )
         if update.is_open:  # in place: the command and poll loops share this dict
             self._open.setdefault(cid, info)
-        else:
+            self._seen[cid] = (update.filled, update.status)
+        else:  # nothing of a finished order stays: no key without expiry, no memory
             self._open.pop(cid, None)
-        self._seen[cid] = (update.filled, update.status)
+            self._seen.pop(cid, None)
 
 
 def _ticker_message(ticker: Ticker) -> dict[str, Any]:

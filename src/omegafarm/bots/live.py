@@ -9,6 +9,12 @@ with the same client order ids (idempotent: never a duplicate). On start the bot
 it replays its update stream (applying a snapshot twice adds nothing), re-sends pending orders
 and asks the gateway to look up every open one by client order id. Each command is sent
 inside a span and carries its trace context (``traceparent``) for the gateway to continue.
+
+The state saved is the ledger's hot state (open orders, totals, counters: see
+:mod:`.ledger`); what leaves it (finished orders, fills, finished round trips) is appended to
+the bot's event stream by the same fenced script, which also writes the status record and the
+candle's equity sample. So one event is one round trip to Redis whose size does not grow with
+the bot's age, and a finished order's history is never lost between the two writes.
 """
 
 from __future__ import annotations
