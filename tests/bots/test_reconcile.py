@@ -237,7 +237,7 @@ async def test_reconciliation_works_on_a_ccxt_exchange_by_client_order_id_and_my
     ):
         behind = await _place_limit(ex, "b1-1")  # the ledger saw only its acknowledgement
         booked_twice = await _place_limit(ex, "b1-4")
-        await _place_limit(ex, "b1-3")  # the ledger never saw this one
+        await _place_limit(ex, "b1-5")  # the ledger never saw this one (it issued up to 4)
         venue.fill("b1-1", "0.01", "50000")
         venue.fill("b1-4", "0.01", "50000")
         ledger = _ledger()
@@ -259,7 +259,7 @@ async def test_reconciliation_works_on_a_ccxt_exchange_by_client_order_id_and_my
         ("fills_differ", "b1-4"),  # by the order's snapshot
         ("fills_differ", "b1-4"),  # by the sum of fetch_my_trades
         ("unknown_to_exchange", "b1-2"),
-        ("unknown_to_ledger", "b1-3"),
+        ("unknown_to_ledger", "b1-5"),
     ]
     healed = [OrderUpdate(**m.data) for m in await redis_client.stream_range(_names.updates("b1"))]
     assert [(u.client_order_id, u.filled, u.status) for u in healed] == [

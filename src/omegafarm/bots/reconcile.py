@@ -186,17 +186,17 @@ class Reconciler:
         ledger, so an order placed meanwhile is looked for in the ledger as saved now (a bot
         saves an order before sending it): found there, it is booked into the copy checked.
 
-        ``known``: the orders checked (open, and finished in the event window read). An order
-        numbered below all of them (and issued by the bot) finished before that window: it
-        was checked in an earlier round, while it was in it, and is not looked at again."""
+        A bot saves every order (its number ``n`` of ``{bot_id}-{n}``, counted in ``issued``)
+        before sending it, in the same write that moves a finished one to its event stream,
+        so an order numbered at or below ``issued`` is the ledger's: open, or finished (its
+        amounts compared with the exchange's while it is in the event window read, ``known``).
+        One numbered above it, or not of that form, is one the ledger never saw."""
         prefix = f"{spec.id}-"
-        numbers = [order_number(spec.id, c) for c in (*known, *ledger.finished)]
-        floor = min((n for n in numbers if n is not None), default=ledger.issued + 1)
 
         def lacks(cid: str) -> bool:
             n = order_number(spec.id, cid)
-            older = n is not None and n < floor and n <= ledger.issued
-            return not older and cid not in known and not ledger.tracks(cid)
+            issued = n is not None and n <= ledger.issued
+            return not issued and cid not in known and not ledger.tracks(cid)
 
         missing = [
             o for o in orders
@@ -209,7 +209,7 @@ class Reconciler:
         out = []
         for order in missing:
             theirs = update_from_order(order)
-            if fresh is not None and fresh.tracks(theirs.client_order_id):
+            if fresh is not None and fresh.owns(theirs.client_order_id):
                 ledger.register(_as_pending(theirs))
                 ledger.apply(theirs)
                 continue
