@@ -3,6 +3,11 @@ events (this version) against the whole ledger the farm saved before (every orde
 500 fills and trades), measured in the same run on the same orders.
 
     python bench/bot_state_size.py [--orders 10000]
+    python bench/bot_state_size.py --live [--orders 10000]   # a LiveBot on embedded Valkey
+
+``--live`` runs a real :class:`LiveBot` (its lease, its fenced save script, the place commands
+to the gateway stream) on an embedded Valkey and reports the bytes of the script's arguments
+per save (hot state, events, status record, equity sample), after 10 orders and after all.
 
 Each order is registered (pending), acknowledged and filled; buys and sells alternate, so
 every second order closes a round trip. The figure is the fill's save: the encoded snapshot
@@ -13,13 +18,21 @@ status record, whose size does not depend on history either).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import tempfile
 from dataclasses import asdict
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
+from omegafarm.bots.config import BotSettings
+from omegafarm.bots.lease import BotWrite, Lease, Leases
 from omegafarm.bots.ledger import Ledger, OrderUpdate
-from omegafarm.store import encode
+from omegafarm.bots.live import LiveBot
+from omegafarm.store import RedisClient, RedisSettings, encode
 
 TS = 1_700_000_000_000
 
@@ -41,10 +54,56 @@ def _format1(ledger: Ledger) -> dict[str, Any]:
             "trades": [asdict(t) for t in ledger.trades[-500:]]}  # fmt: skip
 
 
+class _Measured(Leases):
+    """The worker's leases, noting the size of every fenced save (the script's arguments)."""
+
+    sizes: list[int]
+
+    async def fenced_save(self, lease: Lease, write: BotWrite) -> bool:
+        parts = [write.state, *write.events, write.status or b"", write.sample or b""]
+        self.sizes.append(sum(len(p) for p in parts))
+        return await super().fenced_save(lease, write)
+
+
+async def _live(total: int) -> dict[int, int]:
+    """Bytes per fill's save of a LiveBot after 10 and after ``total`` orders."""
+    with tempfile.TemporaryDirectory() as tmp:
+        redis = RedisClient(RedisSettings(data_dir=Path(tmp)), metrics_registry=CollectorRegistry())
+        await redis.initialize()
+        try:
+            spec = BotSettings(id="b1", strategy="sma_cross", symbol="ETH/USDT",
+                               capital=Decimal(10**6))  # fmt: skip
+            leases = _Measured(redis, "bench", 3600.0)
+            leases.sizes = []
+            lease = await leases.acquire(spec.id)
+            if lease is None:
+                raise SystemExit("the bot's lease is taken")
+            bot = LiveBot(spec, redis, leases, lease)
+            await bot.start()
+            out: dict[int, int] = {}
+            for n in range(1, total + 1):
+                side = "buy" if n % 2 else "sell"
+                cid = bot._t.order(side, Decimal(1), None)  # type: ignore[arg-type]
+                await bot.flush()
+                bot._t.order_update(_update(str(cid), side, "closed", 1, 100 + n % 7, n))
+                await bot.flush()
+                if n in (10, total):
+                    out[n] = leases.sizes[-1]
+            return out
+        finally:
+            await redis.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=10_000)
-    total = parser.parse_args().orders
+    parser.add_argument("--live", action="store_true", help="a LiveBot on embedded Valkey")
+    args = parser.parse_args()
+    total = args.orders
+    if args.live:
+        live = asyncio.run(_live(total))
+        print(f"LiveBot fenced save of a fill: after 10 orders {live[10]:,} bytes, after "
+              f"{total:,} orders {live[total]:,} bytes")  # fmt: skip
     hot = Ledger("b1", "ETH/USDT", "ETH", "USDT", Decimal(10**6), history=False)
     old = Ledger("b1", "ETH/USDT", "ETH", "USDT", Decimal(10**6))
     marks = sorted({10, 100, 1_000, total} & set(range(1, total + 1)))
