@@ -98,6 +98,28 @@ async def test_an_exchange_merely_ahead_is_healed_not_halted(
     assert [OrderUpdate(**m.data).filled for m in sent] == [Decimal("0.01")]
 
 
+async def test_orders_older_than_the_event_window_are_the_ledgers_not_unknown_to_it(
+    redis_client: RedisClient, exchange: ExchangeService
+) -> None:
+    ledger = _ledger()
+    for cid in ("b1-1", "b1-2"):
+        done = await _place(exchange, cid)
+        exchange.get_exchange_client().advance(3)
+        ledger.register(_pending(done))
+        ledger.apply(
+            update_from_order(
+                await exchange.fetch_order(done.order_id or "", "BTC/USDT", {"clientOrderId": cid}),
+                cid,
+            )
+        )
+    ledger.drain_events()  # trimmed off the event stream long ago: only the hot state is left
+    ledger.finished.clear()  # and many orders finished since (out of the recent ones)
+    await _save_ledger(redis_client, ledger, 2)
+
+    for full in (True, False):
+        assert await Reconciler(redis_client, exchange).check(BOT, full=full) == []
+
+
 async def test_divergences_halt_the_bot_and_adopt_rebuilds_the_ledger_from_the_exchange(
     redis_client: RedisClient, exchange: ExchangeService
 ) -> None:
