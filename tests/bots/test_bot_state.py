@@ -3,6 +3,7 @@ gateway records (issue 11, item 2)."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,25 @@ async def test_the_fenced_save_writes_nothing_once_the_lease_moved(
     assert await redis_client.get(_names.bot_state("gone")) is None
     assert await redis_client.get(_names.status("gone")) is None
     assert await _history.events(redis_client, "gone") == []
+
+
+async def test_the_fenced_save_publishes_the_feed_messages_after_its_writes(
+    redis_client: RedisClient,
+) -> None:
+    leases = Leases(redis_client, "wa", 5.0)
+    lease = await leases.acquire("fed")
+    assert lease is not None
+    sub = redis_client.subscription()
+    await sub.subscribe(_names.FEED_BOTS)
+    write = BotWrite(encode({"x": 1}), [], channel=_names.FEED_BOTS,
+                     messages=[encode({"kind": "status", "id": "fed"})])  # fmt: skip
+
+    assert await leases.fenced_save(lease, write)
+
+    message = await asyncio.wait_for(anext(aiter(sub)), timeout=10)
+    assert message.data == {"kind": "status", "id": "fed"}
+    assert await redis_client.get(_names.bot_state("fed")) == {"x": 1}
+    await sub.close()
 
 
 async def test_a_finished_orders_gateway_record_expires_and_leaves_the_open_set(

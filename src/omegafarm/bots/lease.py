@@ -16,7 +16,7 @@ in a script is a ``StoreError`` (a bug to fix, never reported as an outage).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from omegafarm.store import RedisClient
 from omegafarm.store import keys as _names
@@ -45,10 +45,10 @@ return 1
 
 # One event of a bot is one round trip: check the lease, save the hot state, append what left it
 # to the event stream (each XADD trims it to about ARGV[3] entries: MAXLEN ~), then the status
-# record (with its TTL) and, once per candle, the equity sample. Nothing is written once the
-# lease has moved. KEYS: lease, state, events, status, equity. ARGV: lease value, state,
-# events maxlen, event count n, n events, status ('' = none), status ttl ms, sample ('' =
-# none), equity maxlen.
+# record (with its TTL), once per candle the equity sample, and the live feed's messages.
+# Nothing is written once the lease has moved. KEYS: lease, state, events, status, equity.
+# ARGV: lease value, state, events maxlen, event count n, n events, status ('' = none), status
+# ttl ms, sample ('' = none), equity maxlen, feed channel, message count m, m messages.
 _FENCED_SAVE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
@@ -60,6 +60,7 @@ if ARGV[5 + n] ~= '' then redis.call('SET', KEYS[4], ARGV[5 + n], 'PX', ARGV[6 +
 if ARGV[7 + n] ~= '' then
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8 + n], '*', 'd', ARGV[7 + n])
 end
+for i = 1, tonumber(ARGV[10 + n]) do redis.call('PUBLISH', ARGV[9 + n], ARGV[10 + n + i]) end
 return 1
 """
 EVENTS_MAXLEN = 10_000  # per bot (approximate: MAXLEN ~), in the stream bot:{bot:<id>}:events
@@ -75,6 +76,8 @@ class BotWrite:
     status_ttl_ms: int = 0
     sample: bytes | None = None  # an equity sample
     equity_maxlen: int = 10_000
+    channel: str = ""  # the live feed's channel (relative name) for ``messages``
+    messages: list[bytes] = field(default_factory=list)  # published after the writes
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,9 @@ class Leases:
         args: list[str | bytes] = [lease.value, write.state, str(EVENTS_MAXLEN),
                                    str(len(write.events)), *write.events,
                                    write.status or b"", str(max(1, write.status_ttl_ms)),
-                                   write.sample or b"", str(write.equity_maxlen)]  # fmt: skip
+                                   write.sample or b"", str(write.equity_maxlen),
+                                   k.channel(write.channel) if write.messages else "",
+                                   str(len(write.messages)), *write.messages]  # fmt: skip
         script = self.redis.script(_FENCED_SAVE, name="bot_save")
         return bool(await script.run_absolute(keys, args))
 
