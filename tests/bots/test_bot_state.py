@@ -99,6 +99,17 @@ def test_a_fill_reported_after_the_end_of_a_recent_order_is_booked_once() -> Non
     assert kinds == ["order", "fill", "order"]  # the final snapshot is appended again
 
 
+def test_a_ledger_with_all_its_cash_in_the_position_restores_with_no_cash() -> None:
+    ledger = Ledger("b1", "ETH/USDT", "ETH", "USDT", D(100), history=False)
+    ledger.register(_pending("b1-1", "buy", 1))
+    ledger.apply(OrderUpdate("b1-1", "x1", "ETH/USDT", "buy", "market", "closed", D(1), D(1),
+                             D(100), D(0), "USDT", None, TS))  # fmt: skip
+
+    restored = Ledger.restore(ledger.snapshot())
+
+    assert ledger.cash == 0 and restored.cash == 0 and restored.position == 1
+
+
 def _saved_format1() -> dict[str, Any]:
     """A bot's saved state as the farm wrote it before the event stream (every order, the
     last 500 fills and trades): 5 round trips (3 won), one rejected order, a half-filled open

@@ -389,6 +389,7 @@ class Ledger:
             fees=Decimal(data["fees"]),
             history=history,
         )
+        ledger.cash = Decimal(data["cash"])  # also 0 with no order open (not the capital)
         if "format" not in data:
             ledger._convert_v1(data)
             return ledger
