@@ -38,8 +38,8 @@ SNAPSHOT_FORMAT = 2  # 1 (no "format" key): every order, the last 500 fills and 
 #   reports *more* fill after the end (an order the gateway reported rejected that the exchange
 #   had taken after all, healed by reconciliation) is still booked, its increment only. For an
 #   older one the bot cannot book it, and reconciliation reports ``fills_differ`` (a halt:
-#   never a silent difference). 8 covers every order a bot finishes between two rounds of
-#   reconciliation at one order per candle.
+#   never a silent difference). A heal comes within one reconciliation round (60 s by
+#   default), in which a bot finishes about one order per candle: 8 leaves room for bursts.
 RECENT_FINISHED = 8
 
 
