@@ -151,3 +151,15 @@ def test_learn_search_opens_the_index_without_the_service(tmp_path: Path) -> Non
         loaded.append(json.loads(proc.stderr.strip().splitlines()[-1]))
     assert "omegafarm.education.loader" in loaded[0]  # built the index
     assert loaded[1] == []
+
+
+def test_omega_ups_composition_root_leaves_out_what_only_later_events_need() -> None:
+    """ccxt (first paper error; `omega up` warms it in a thread once running), httpx (first
+    alert notification) and the tracing SDK (tracing off) are not imported to start the farm."""
+    later = ("ccxt", "httpx", "opentelemetry.sdk.trace")
+    probe = PROBE.replace("heavy = {heavy!r}", f"heavy = {later!r}")
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, "omegafarm.runtime"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
