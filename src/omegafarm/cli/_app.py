@@ -178,8 +178,8 @@ def up(
         warm: asyncio.Future[None] | None = None
         if runner.done():
             started.cancel()
-        else:  # up: now load what only a later event needs, in a thread beside the loop
-            warm = asyncio.ensure_future(asyncio.to_thread(_import_later))
+        else:  # up: load what only a later event needs, in a thread beside the loop, once the
+            warm = asyncio.ensure_future(_import_later_soon())  # first probes are answered
         try:
             await runner
         finally:
@@ -191,6 +191,13 @@ def up(
     except OmegaError as exc:
         raise fail(str(exc), 1) from None
     console.print("omega stopped")
+
+
+async def _import_later_soon(delay_s: float = 5.0) -> None:
+    import asyncio
+
+    await asyncio.sleep(delay_s)
+    await asyncio.to_thread(_import_later)
 
 
 def _import_later() -> None:
