@@ -155,8 +155,9 @@ def test_learn_search_opens_the_index_without_the_service(tmp_path: Path) -> Non
 
 def test_omega_ups_composition_root_leaves_out_what_only_later_events_need() -> None:
     """ccxt (first paper error; `omega up` warms it in a thread once running), httpx (first
-    alert notification) and the tracing SDK (tracing off) are not imported to start the farm."""
-    later = ("ccxt", "httpx", "opentelemetry.sdk.trace")
+    alert notification), the tracing SDK (tracing off) and markdown-it (first lesson page) are
+    not imported to start the farm."""
+    later = ("ccxt", "httpx", "opentelemetry.sdk.trace", "markdown_it")
     probe = PROBE.replace("heavy = {heavy!r}", f"heavy = {later!r}")
     proc = subprocess.run(
         [sys.executable, "-c", probe, "omegafarm.runtime"],
