@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from opentelemetry.trace import SpanKind
 
+from omegafarm.bots import _view
 from omegafarm.bots.config import BotSettings
 from omegafarm.bots.feed import CandleFeed
 from omegafarm.bots.lease import Lease, Leases
@@ -35,6 +36,15 @@ from omegafarm.store import RedisClient, encode
 from omegafarm.store import keys as _names
 
 _TRACER = "omegafarm.bots.live"
+_REPORT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+if ARGV[5] ~= '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'd', ARGV[5])
+  redis.call('PUBLISH', ARGV[3], ARGV[7])
+end
+return 1
+"""
 EQUITY_SAMPLES = 10_000  # per bot, in the stream bot:{id}:equity (a time series)
 
 
@@ -63,6 +73,7 @@ class LiveBot:
         self._sampled = -1
         self._peak, self._max_dd = 0.0, 0.0
         self._status: dict[str, Any] | None = None  # the last status record written
+        self._spec_row: dict[str, Any] | None = None  # the spec as the feed's rows carry it
         self._lock = asyncio.Lock()  # one event at a time: saved state follows event order
 
     @property
@@ -167,8 +178,13 @@ class LiveBot:
             if self._t.outbox:
                 await self.flush()
 
+    async def apply_updates(self, messages: list[Any]) -> None:
+        """Apply order updates its worker read from the bot's stream (after a wake-up)."""
+        async with self._lock:
+            await self._apply_messages(_names.updates(self.id), messages)
+
     async def poll_updates(self) -> int:
-        """Apply new order updates from the bot's stream; returns how many."""
+        """Read and apply new order updates from the bot's stream; returns how many."""
         stream = _names.updates(self.id)
         async with self._lock:
             messages = await self.redis.stream_read(
@@ -243,18 +259,9 @@ class LiveBot:
     @property
     def status_ttl_s(self) -> float:
         """How long a status record lives: three lease periods, so a dead worker's bots stop
-        reporting "running" soon after their leases expire."""
+        reporting "running" soon after their leases expire. Its worker extends it at every
+        lease renewal (in the same script), so a bot on one-hour candles stays "running"."""
         return 3 * self.leases.ttl_ms / 1000
-
-    async def refresh_status(self) -> None:
-        """Write the status record again (the worker calls this at each lease renewal, every
-        ``lease_ttl_s / 3``): it is written on every change, but a bot on one-hour candles may
-        not change for an hour, and an expired record reads as "starting" on the dashboard."""
-        if self._status is None:
-            return
-        async with self._lock:  # ``updated_ms`` stays the time of the last change
-            self._status["refreshed_ms"] = int(time.time() * 1000)
-            await self.redis.set(_names.status(self.id), self._status, ttl_s=self.status_ttl_s)
 
     async def _report(self) -> None:
         trader = self._t
@@ -280,14 +287,30 @@ class LiveBot:
             "open_orders": len(ledger.open_orders()),
             "updated_ms": int(time.time() * 1000),
         }
-        status["refreshed_ms"] = status["updated_ms"]
         self._status = status
-        await self.redis.set(_names.status(self.id), status, ttl_s=self.status_ttl_s)
+        sample: dict[str, Any] | None = None
         if trader.feed.stop and trader.feed.version != self._sampled:  # one sample per candle
             self._sampled = trader.feed.version
             sample = {"ts_ms": int(trader.feed.ts_ms[-1]), "equity": status["equity"],
                       "position": ledger.position, "realized_pnl": ledger.realized_pnl}  # fmt: skip
-            await self.redis.stream_add(_names.equity(self.id), sample, maxlen=EQUITY_SAMPLES)
+        await self._push_status(status, sample)
+
+    async def _push_status(self, status: dict[str, Any], sample: dict[str, Any] | None) -> None:
+        """Write the status record (and the candle's equity sample) and push both on the live
+        feed, in one script: the farm service does not read every bot to find what changed."""
+        keys = self.redis.keys
+        if self._spec_row is None:
+            self._spec_row = self.spec.model_dump(mode="json")
+        row = _view.make_row(self.id, self._spec_row, status, "running", status["worker"], None)
+        args: list[str | bytes] = [
+            encode(status), str(int(self.status_ttl_s * 1000)), keys.channel(_names.FEED_BOTS),
+            encode({"kind": "status", **row}), b"", str(EQUITY_SAMPLES), b"",
+        ]  # fmt: skip
+        if sample is not None:
+            args[4], args[6] = encode(sample), encode({"kind": "equity", "id": self.id, **sample})
+        await self.redis.script(_REPORT, name="report").run_absolute(
+            [keys.key(_names.status(self.id)), keys.stream(_names.equity(self.id))], args
+        )
 
     def _drawdown(self, equity: float) -> float:
         """Largest fall from the running equity peak seen by this bot (a fraction)."""

@@ -34,6 +34,7 @@ from typing import Any
 
 import structlog
 
+from omegafarm.bots import _view
 from omegafarm.bots._convert import update_from_order
 from omegafarm.bots.config import BotSettings
 from omegafarm.bots.lease import Leases
@@ -265,6 +266,7 @@ class Reconciler:
         record = {"reason": reason, "at_ms": int(time.time() * 1000),
                   "differences": [d.as_dict() for d in diffs]}  # fmt: skip
         await self.redis.set(_names.halt(bot_id), record)
+        await _view.control_changed(self.redis)  # its worker lets it go at once
         await self.redis.publish(_names.FEED_BOTS, {"kind": "halted", "id": bot_id, **record})
         self.halts += 1
         _log.error("bot_halted_divergence", bot_id=bot_id, reason=reason,
@@ -298,6 +300,7 @@ class Reconciler:
             if not await leases.fenced_set(lease, _names.bot_state(spec.id), encode(new_state)):
                 raise ServiceError(f"bot {spec.id}: lease moved while adopting; try again")
             await self.redis.delete(_names.halt(spec.id))
+            await _view.control_changed(self.redis)  # a worker picks it up again at once
         finally:
             await leases.release(lease)
         _log.warning("bot_ledger_adopted", bot_id=spec.id, orders=len(ledger.orders))

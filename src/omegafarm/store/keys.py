@@ -242,3 +242,15 @@ PAPER_STATE = f"state:paper:{_GATEWAY}"  # the durable paper exchange (one slot 
 def halt(bot_id: str) -> str:
     """Why reconciliation halted the bot, and the differences it found (absent: not halted)."""
     return f"state:farm:halt:{_bot(bot_id)}"
+
+
+# ------------------------------------------------------------------------- event-driven workers
+# (issue 11, events-11) How workers wake: no per-bot polling, pushes and one version to check.
+WORKERS_LIVE = f"health:workers:{tag('workers')}"  # sorted set: worker id -> heartbeat expiry ms
+CONTROL_VERSION = f"state:farm:control:{tag('workers')}"  # counter: bots/desired/halts changed
+CONTROL_CHANNEL = "farm:control"  # pub/sub: the new control version (workers re-read then)
+
+
+def bot_wake(bot_id: str) -> str:
+    """Channel: the gateway appended to the bot's updates stream (its worker reads it then)."""
+    return f"wake:{bot_id}"
