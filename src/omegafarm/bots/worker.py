@@ -109,6 +109,7 @@ class Worker:
         self._raw_specs: dict[str, Any] = {}
         self._parsed: dict[str, BotSettings] = {}
         self._rounds = 0
+        self._renewed_at = 0.0
         self.live = 1  # live workers at the last beat
         self._rng = random.Random(self.id)  # noqa: S311  # spreads lease attempts, not crypto
 
@@ -254,12 +255,7 @@ class Worker:
     async def balance(self) -> None:
         """One round: heartbeat, renew, then move toward the fair share."""
         version = await self._beat()
-        lost = await self.leases.renew_all(
-            [bot.lease for bot in self.bots.values()], int(3 * self.leases.ttl_ms)
-        )
-        for bot_id in sorted(lost & set(self.bots)):
-            _log.warning("lease_lost", worker=self.id, bot_id=bot_id)
-            await self._drop(bot_id, release=False)
+        await self._renew()
         self._sweep()
         wanted = await self._wanted(version)
         wanted_ids = {b.id for b in wanted}
@@ -275,6 +271,8 @@ class Worker:
         for spec in candidates:
             if len(self.bots) >= fair:
                 break
+            if time.monotonic() - self._renewed_at > self.settings.lease_ttl_s / 3:
+                await self._renew()  # starting many bots takes a while: keep the others' leases
             lease = await self.leases.acquire(spec.id)
             if lease is None:
                 continue
@@ -288,6 +286,16 @@ class Worker:
             self._read_at[spec.id] = time.monotonic()
             _log.info("bot_started", worker=self.id, bot_id=spec.id, token=lease.token)
         await self._resubscribe()
+
+    async def _renew(self) -> None:
+        """Renew every lease (and status TTL) in one script; drop the bots whose lease is lost."""
+        self._renewed_at = time.monotonic()
+        lost = await self.leases.renew_all(
+            [bot.lease for bot in self.bots.values()], int(3 * self.leases.ttl_ms)
+        )
+        for bot_id in sorted(lost & set(self.bots)):
+            _log.warning("lease_lost", worker=self.id, bot_id=bot_id)
+            await self._drop(bot_id, release=False)
 
     def _sweep(self) -> None:
         """Mark for reading the bots whose stream was not read for a while (a lost wake-up)."""
