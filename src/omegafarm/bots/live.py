@@ -1,6 +1,7 @@
 """A live bot: a Trader whose state lives in Redis and whose orders go through the gateway.
 
-Events arrive from its worker (candles from pub/sub, order updates from its own stream). After
+Events arrive from its worker (candles from pub/sub, order updates from its own stream, read
+when the gateway wakes the worker: see :mod:`.worker`). After
 each event the bot *first* writes its state (ledger with the orders it is about to send, order
 sequence, brackets, halt reason, strategy state) under its lease — a fenced write that fails
 if the lease has moved — and *then* appends the commands for the gateway. So a crash between

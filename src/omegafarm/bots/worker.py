@@ -145,6 +145,7 @@ class Worker:
                 await self.balance()
                 if self.paused:
                     self.paused, self.pause_reason = False, ""
+                    self._wake(self.bots)  # wake-ups sent while Redis was away are lost
                     _log.info("worker_resumed", worker=self.id)
             except StoreError as exc:
                 if not isinstance(exc, TransientError):
