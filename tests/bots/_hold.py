@@ -12,3 +12,14 @@ class Hold(Strategy):
 
     def on_candle(self, candle: Candle) -> None:
         return None
+
+
+class BuyOnce(Strategy):
+    """Buys 0.001 at its first candle, then holds (``tests.bots._hold:BuyOnce``)."""
+
+    name = "buy_once"
+
+    def on_candle(self, candle: Candle) -> None:
+        if self.position == 0 and not self.open_orders and not self.state.get("bought"):
+            self.state["bought"] = True
+            self.buy(0.001)
