@@ -254,3 +254,8 @@ CONTROL_CHANNEL = "farm:control"  # pub/sub: the new control version (workers re
 def bot_wake(bot_id: str) -> str:
     """Channel: the gateway appended to the bot's updates stream (its worker reads it then)."""
     return f"wake:{bot_id}"
+
+
+# ------------------------------------------------------------------------------ layout
+LAYOUT = 2  # the key layout above: 1 had no hash tags (before Redis Cluster support)
+LAYOUT_KEY = "state:layout"  # which layout this farm's Redis holds (see store/migrate.py)
