@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry
 
 from omegafarm.bots import _view
 from omegafarm.bots.config import FarmSettings
+from omegafarm.bots.metrics import REFRESH_S
 from omegafarm.bots.service import BotFarmService
 from omegafarm.bots.worker import Worker
 from omegafarm.store import RedisClient, RedisSettings
@@ -100,7 +101,9 @@ async def test_an_idle_bot_costs_at_most_0_2_redis_commands_a_second(tmp_path: P
                     return sum(r["state"] == "running" for r in await _view.rows(redis)) == BOTS
 
                 await wait_for(all_running, 60, "every bot running")
-                await _observe(TTL_S)  # settle: the start-up's reads and first sweeps are over
+                # settle: the start-up's reads, first sweeps and the service's one-off "running"
+                # events (it looks every REFRESH_S) are over before the window opens
+                await _observe(max(TTL_S, REFRESH_S) + 1)
                 counter.take()
                 await _observe(window_s)
                 running = counter.take()
