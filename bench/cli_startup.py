@@ -7,7 +7,9 @@ bytecode cache and, for ``learn search``, the saved search index, as any first r
 measures the runs after it); the median counts. This machine is shared, so wall time depends on
 the load: the load average is printed, and ``user+sys`` CPU time of the child (less sensitive to
 the load) beside every wall time. ``PYTHONDONTWRITEBYTECODE`` is dropped from the children's
-environment so our modules are loaded from bytecode, as from an installed package.
+environment so our modules are loaded from bytecode, as from an installed package; the
+bytecode goes to ``<tmp>/omega-bench-pycache`` (``PYTHONPYCACHEPREFIX``), not into the
+checkouts.
 
 ``--compare SRC`` also runs every omega row with ``PYTHONPATH=SRC`` (another checkout, e.g.
 ``/work/main/src``), interleaved round by round with ours, so both see the same load.
@@ -49,8 +51,13 @@ URL = re.compile(r"(http://127\.0\.0\.1:\d+)  \(health")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+# Bytecode of every checkout measured goes here, not into its source tree.
+PYCACHE = Path(tempfile.gettempdir()) / "omega-bench-pycache"
+
+
 def child_env(src: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     if src is not None:
         env["PYTHONPATH"] = src
     return env
