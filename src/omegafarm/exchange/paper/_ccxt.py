@@ -19,6 +19,8 @@ TICK_SIZE = 4
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: the first attribute imports ccxt
+    if name.startswith("__"):  # probes by tools (__wrapped__, __test__...) import nothing
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module("ccxt"), name)
     globals()[name] = value
     return value
