@@ -10,6 +10,12 @@ with the same client order ids (idempotent: never a duplicate). On start the bot
 it replays its update stream (applying a snapshot twice adds nothing), re-sends pending orders
 and asks the gateway to look up every open one by client order id. Each command is sent
 inside a span and carries its trace context (``traceparent``) for the gateway to continue.
+
+The state saved is the ledger's hot state (open orders, totals, counters: see
+:mod:`.ledger`); what leaves it (finished orders, fills, finished round trips) is appended to
+the bot's event stream by the same fenced script, which also writes the status record and the
+candle's equity sample. So one event is one round trip to Redis whose size does not grow with
+the bot's age, and a finished order's history is never lost between the two writes.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from opentelemetry.trace import SpanKind
 from omegafarm.bots import _view
 from omegafarm.bots.config import BotSettings
 from omegafarm.bots.feed import CandleFeed
-from omegafarm.bots.lease import Lease, Leases
+from omegafarm.bots.lease import BotWrite, Lease, Leases
 from omegafarm.bots.ledger import Ledger, OrderUpdate
 from omegafarm.bots.strategies import get_strategy
 from omegafarm.bots.strategy import Candle, Tick
@@ -37,15 +43,6 @@ from omegafarm.store import RedisClient, encode
 from omegafarm.store import keys as _names
 
 _TRACER = "omegafarm.bots.live"
-_REPORT = """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-if ARGV[5] ~= '' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'd', ARGV[5])
-  redis.call('PUBLISH', ARGV[3], ARGV[7])
-end
-return 1
-"""
 EQUITY_SAMPLES = 10_000  # per bot, in the stream bot:{id}:equity (a time series)
 
 
@@ -87,10 +84,10 @@ class LiveBot:
         spec = self.spec
         state: dict[str, Any] | None = await self.redis.get(_names.bot_state(spec.id))
         base, quote = _split(spec.symbol)
-        if state:
+        if state:  # the hot state (a saved ledger of the first format is converted here)
             ledger = Ledger.restore(state["ledger"])
         else:
-            ledger = Ledger(spec.id, spec.symbol, base, quote, spec.capital)
+            ledger = Ledger(spec.id, spec.symbol, base, quote, spec.capital, history=False)
         history = await self.redis.get(_names.history(spec.symbol, spec.timeframe)) or []
         matrix = np.asarray(history, dtype=np.float64).reshape(-1, 6)
         feed = CandleFeed(matrix, capacity=max(2000, matrix.shape[0] + 100))
@@ -207,25 +204,38 @@ class LiveBot:
 
     # ----------------------------------------------------------------- persistence
     async def flush(self) -> None:
-        """Save state under the lease, then send the queued commands."""
+        """Save state under the lease, then send the queued commands.
+
+        One script (:meth:`Leases.fenced_save`) saves the hot state, appends what left it
+        (finished orders, fills, finished round trips) to the bot's event stream, and writes
+        the status record and the candle's equity sample: one round trip per event, whose size
+        depends on what is open, not on how many orders the bot ever placed."""
         trader = self._t
         commands = trader.drain()
+        events = trader.ledger.drain_events()
+        status, sample = self._status_record()
+        write = BotWrite(
+            encode(self.snapshot()), [encode(e) for e in events], encode(status),
+            int(self.status_ttl_s * 1000), None if sample is None else encode(sample),
+            EQUITY_SAMPLES, _names.FEED_BOTS, self._feed_messages(status, sample),
+        )  # fmt: skip
         try:
-            saved = await self.leases.fenced_set(
-                self.lease, _names.bot_state(self.id), encode(self.snapshot())
-            )
+            saved = await self.leases.fenced_save(self.lease, write)
         except OmegaError:
             trader.outbox[:0] = commands  # Redis is down: keep them for the next flush
+            trader.ledger.events[:0] = events  # and the events (nothing was written)
             raise
         if not saved:
             raise LeaseLostError(f"bot {self.id}: lease lost; not sending {len(commands)} orders")
+        self._status = status
+        if sample is not None:
+            self._sampled = trader.feed.version
         for k, cmd in enumerate(commands):
             try:
                 await self._send(_command(cmd))
             except OmegaError:
                 trader.outbox[:0] = commands[k:]  # saved as pending; send the rest later
                 raise
-        await self._report()
 
     async def _send(self, body: dict[str, Any]) -> None:
         body = {**body, "bot_id": self.id, "token": self.lease.token}
@@ -264,11 +274,24 @@ class LiveBot:
         lease renewal (in the same script), so a bot on one-hour candles stays "running"."""
         return 3 * self.leases.ttl_ms / 1000
 
-    async def _report(self) -> None:
+    def _feed_messages(self, status: dict[str, Any], sample: dict[str, Any] | None) -> list[bytes]:
+        """The bot's row and its new equity sample for the live feed's ``bots`` channel, pushed
+        by the fenced save: the farm service does not read every bot to find what changed."""
+        if self._spec_row is None:
+            self._spec_row = self.spec.model_dump(mode="json")
+        row = _view.make_row(self.id, self._spec_row, status, "running", status["worker"], None)
+        out = [encode({"kind": "status", **row})]
+        if sample is not None:
+            out.append(encode({"kind": "equity", "id": self.id, **sample}))
+        return out
+
+    def _status_record(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The status record after this event, and the equity sample when a new candle closed
+        (both written by :meth:`flush`'s fenced save). Trades and win rate come from the
+        ledger's running counters: the closed round trips themselves are in the event stream."""
         trader = self._t
         ledger = trader.ledger
         equity = trader.equity()
-        closed = [t for t in ledger.trades if t.exit_ts_ms is not None]
         status = {
             "bot_id": self.id,
             "worker": self.leases.worker_id,
@@ -281,37 +304,18 @@ class LiveBot:
             "equity": equity,
             "realized_pnl": ledger.realized_pnl,
             "fees": ledger.fees,
-            "trades": len(closed),
-            "win_rate": sum(1 for t in closed if t.pnl > 0) / len(closed) if closed else None,
+            "trades": ledger.closed_trades,
+            "win_rate": ledger.win_rate,
             "return": float(equity / ledger.capital - 1),
             "max_drawdown": self._drawdown(float(equity)),
             "open_orders": len(ledger.open_orders()),
             "updated_ms": int(time.time() * 1000),
         }
-        self._status = status
-        sample: dict[str, Any] | None = None
+        sample = None
         if trader.feed.stop and trader.feed.version != self._sampled:  # one sample per candle
-            self._sampled = trader.feed.version
             sample = {"ts_ms": int(trader.feed.ts_ms[-1]), "equity": status["equity"],
                       "position": ledger.position, "realized_pnl": ledger.realized_pnl}  # fmt: skip
-        await self._push_status(status, sample)
-
-    async def _push_status(self, status: dict[str, Any], sample: dict[str, Any] | None) -> None:
-        """Write the status record (and the candle's equity sample) and push both on the live
-        feed, in one script: the farm service does not read every bot to find what changed."""
-        keys = self.redis.keys
-        if self._spec_row is None:
-            self._spec_row = self.spec.model_dump(mode="json")
-        row = _view.make_row(self.id, self._spec_row, status, "running", status["worker"], None)
-        args: list[str | bytes] = [
-            encode(status), str(int(self.status_ttl_s * 1000)), keys.channel(_names.FEED_BOTS),
-            encode({"kind": "status", **row}), b"", str(EQUITY_SAMPLES), b"",
-        ]  # fmt: skip
-        if sample is not None:
-            args[4], args[6] = encode(sample), encode({"kind": "equity", "id": self.id, **sample})
-        await self.redis.script(_REPORT, name="report").run_absolute(
-            [keys.key(_names.status(self.id)), keys.stream(_names.equity(self.id))], args
-        )
+        return status, sample
 
     def _drawdown(self, equity: float) -> float:
         """Largest fall from the running equity peak seen by this bot (a fraction)."""
