@@ -274,17 +274,6 @@ class LiveBot:
         lease renewal (in the same script), so a bot on one-hour candles stays "running"."""
         return 3 * self.leases.ttl_ms / 1000
 
-    def _feed_messages(self, status: dict[str, Any], sample: dict[str, Any] | None) -> list[bytes]:
-        """The bot's row and its new equity sample for the live feed's ``bots`` channel, pushed
-        by the fenced save: the farm service does not read every bot to find what changed."""
-        if self._spec_row is None:
-            self._spec_row = self.spec.model_dump(mode="json")
-        row = _view.make_row(self.id, self._spec_row, status, "running", status["worker"], None)
-        out = [encode({"kind": "status", **row})]
-        if sample is not None:
-            out.append(encode({"kind": "equity", "id": self.id, **sample}))
-        return out
-
     def _status_record(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The status record after this event, and the equity sample when a new candle closed
         (both written by :meth:`flush`'s fenced save). Trades and win rate come from the
@@ -311,11 +300,22 @@ class LiveBot:
             "open_orders": len(ledger.open_orders()),
             "updated_ms": int(time.time() * 1000),
         }
-        sample = None
+        sample: dict[str, Any] | None = None
         if trader.feed.stop and trader.feed.version != self._sampled:  # one sample per candle
             sample = {"ts_ms": int(trader.feed.ts_ms[-1]), "equity": status["equity"],
                       "position": ledger.position, "realized_pnl": ledger.realized_pnl}  # fmt: skip
         return status, sample
+
+    def _feed_messages(self, status: dict[str, Any], sample: dict[str, Any] | None) -> list[bytes]:
+        """The live feed's messages of this event (published by the same save script): the
+        farm service does not read every bot to find what changed."""
+        if self._spec_row is None:
+            self._spec_row = self.spec.model_dump(mode="json")
+        row = _view.make_row(self.id, self._spec_row, status, "running", status["worker"], None)
+        out = [encode({"kind": "status", **row})]
+        if sample is not None:
+            out.append(encode({"kind": "equity", "id": self.id, **sample}))
+        return out
 
     def _drawdown(self, equity: float) -> float:
         """Largest fall from the running equity peak seen by this bot (a fraction)."""
