@@ -24,6 +24,7 @@ what an event does to the orders.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import ccxt
@@ -100,6 +101,8 @@ class Engine:
         self._fill_seq = 0
         # books remembered per (symbol, bar, mid) unless settings.fast_path is off
         self._books: dict[tuple[str, int, float], Book] = {}
+        # told of every order change (the order) and of closed bars (None): the paper push
+        self.listener: Callable[[Order | None], None] | None = None
 
     # ------------------------------------------------------------------ market data
     def candles(self, source_symbol: str) -> tuple[Candles, int]:
@@ -222,6 +225,8 @@ class Engine:
         queue = self._open[order.market.source_symbol]
         if order in queue:
             queue.remove(order)
+        if self.listener is not None:
+            self.listener(order)
 
     def _fail(self, order: Order, reason: str) -> None:
         self._end(order, "canceled" if order.filled else "rejected", reason)
@@ -236,7 +241,21 @@ class Engine:
         """Move the clock to ``ts_ms``: every bar that opened before it is opened (arrivals
         fill at its open, or inside it with intrabar fills), every bar that closed by it is
         closed (resting orders, liquidations), all in time order. Returns bars closed."""
-        return self.schedule.advance_to(ts_ms, self)
+        closed = self.schedule.advance_to(ts_ms, self)
+        if closed and self.listener is not None:
+            self.listener(None)
+        return closed
+
+    def next_event_ms(self) -> int:
+        """The next simulated time an order can change: the next bar close, or sooner the
+        arrival of an order still on its way (the paper push wakes then)."""
+        now = self.now_ms
+        target = (now // self.tf_ms + 1) * self.tf_ms
+        for queue in self._open.values():
+            for order in queue:
+                if not order.arrived:
+                    target = min(target, max(order.arrival_ts_ms, now))
+        return target
 
     def idle(self, symbol: str) -> bool:
         """Whether the symbol's bars can change nothing: no order waits on it and no swap
@@ -380,6 +399,8 @@ class Engine:
         order.last_trade_ts_ms = order.last_update_ts_ms = ts
         if order.remaining <= 0:
             self._end(order, "closed", None)
+        elif self.listener is not None:
+            self.listener(order)
         return True
 
     def _check_liquidation(self, market: PaperMarket, c: Candles, i: int, ts: int) -> None:

@@ -1,0 +1,106 @@
+"""The ccxt venue's push side: ccxt's own WebSocket layer (``ccxt.pro``) as a VenueStream.
+
+One ccxt.pro object per stream (so per exchange account and farm: the gateway opens one); it
+takes its markets from the REST client, so it never loads them itself, and every REST call of
+the farm stays on the REST client behind our rate limiter. ccxt multiplexes the subscriptions
+on its connections and resubscribes on the next ``watch_*`` after a drop; what the drop may
+have lost is :class:`~omegafarm.exchange.stream.MarketStream`'s to fill by REST.
+
+Candles: ccxt keeps every bar it received per market and replaces the forming one in place, so
+a bar is closed once a newer bar has arrived; only those are handed on. ccxt's exceptions
+become ours through the venue's ``translate`` (secrets scrubbed), like REST calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from omegafarm.exchange import normalize as nz
+from omegafarm.exchange.errors import ExchangeCallError
+from omegafarm.exchange.models import Order, Ticker
+from omegafarm.exchange.stream import Candles, StreamKind
+
+__all__ = ["CcxtStream", "stream_kinds_of"]
+
+Translate = Callable[[BaseException, str, str | None], ExchangeCallError]
+MarketKey = tuple[str, str]
+
+
+def stream_kinds_of(has: Mapping[str, Any], *, private: bool) -> frozenset[StreamKind]:
+    """What a ccxt.pro class can push, from its ``has`` (orders need keys: ``private``)."""
+    kinds: set[StreamKind] = set()
+    if has.get("watchOHLCVForSymbols") or has.get("watchOHLCV"):
+        kinds.add("ohlcv")
+    if has.get("watchTickers"):
+        kinds.add("tickers")
+    if private and has.get("watchOrders"):
+        kinds.add("orders")
+    return frozenset(kinds)
+
+
+class CcxtStream:
+    """ccxt.pro's ``watch_*`` answering in our models."""
+
+    def __init__(self, client: Any, rest_client: Any, translate: Translate, *, private: bool):
+        self._client, self._rest, self._translate = client, rest_client, translate
+        self.kinds = stream_kinds_of(client.has or {}, private=private)
+        self._ctx = {m: nz.Ctx(str(client.id), m) for m in ("watchTickers", "watchOrders")}
+        self._ohlcv_ctx = nz.Ctx(str(client.id), "watchOHLCV")
+        watch_tickers = client.options.get("watchTickers")
+        if isinstance(watch_tickers, dict) and watch_tickers.get("name") == "miniTicker":
+            watch_tickers["name"] = "ticker"  # the full 24 h ticker: bid and ask too
+
+    def _markets(self) -> None:
+        """The REST client's markets (set once: the stream never loads them by REST)."""
+        if not self._client.markets and self._rest.markets:
+            self._client.set_markets(list(self._rest.markets.values()), self._rest.currencies)
+
+    async def watch_candles(
+        self, markets: Sequence[MarketKey], after_ms: Mapping[MarketKey, int]
+    ) -> list[Candles]:
+        """Closed candles newer than ``after_ms`` of every market (after the next update)."""
+        self._markets()
+        client = self._client
+        try:
+            if client.has.get("watchOHLCVForSymbols"):
+                await client.watch_ohlcv_for_symbols([[s, tf] for s, tf in markets])
+            else:  # one market at a time: the first (the stream runs one per market then)
+                await client.watch_ohlcv(markets[0][0], markets[0][1])
+        except Exception as exc:
+            raise self._translate(exc, "watch_ohlcv", None) from exc
+        out: list[Candles] = []
+        for symbol, tf in markets:
+            stored = (client.ohlcvs.get(symbol) or {}).get(tf)
+            if not stored or len(stored) < 2:
+                continue
+            rows = nz.ohlcv([list(r) for r in stored], self._ohlcv_ctx.at(symbol))
+            rows = rows[np.argsort(rows[:, 0], kind="stable")][:-1]  # the newest is still forming
+            rows = rows[rows[:, 0] > after_ms.get((symbol, tf), -1)]
+            if rows.shape[0]:
+                out.append(Candles(symbol, tf, rows))
+        return out
+
+    async def watch_tickers(self, symbols: Sequence[str]) -> dict[str, Ticker]:
+        """The tickers that changed."""
+        self._markets()
+        try:
+            raw = await self._client.watch_tickers(list(symbols))
+        except Exception as exc:
+            raise self._translate(exc, "watch_tickers", None) from exc
+        return nz.tickers(raw, self._ctx["watchTickers"])
+
+    async def watch_orders(self) -> list[Order]:
+        """Orders of the account that changed since the last call."""
+        self._markets()
+        try:
+            raw = await self._client.watch_orders()
+        except Exception as exc:
+            raise self._translate(exc, "watch_orders", None) from exc
+        return nz.many(raw, self._ctx["watchOrders"], nz.order)
+
+    async def close(self) -> None:
+        """Close ccxt's sockets and session."""
+        await self._client.close()
