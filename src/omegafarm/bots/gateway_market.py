@@ -47,6 +47,8 @@ _log = structlog.get_logger("omegafarm.bots.gateway")
 TICKER_INTERVAL_S = 1.0  # tickers are polled at most this often (one call for every symbol)
 EARLY_KEEP = 1_000  # updates of not-yet-tracked orders remembered (newest)
 EARLY_WAIT_S = 30.0  # how long such an update waits for its order to be tracked
+EARLY_CHECK_S = 0.05  # how often waiting updates are looked at
+EARLY_GRACE_S = 0.5  # a tracked order's update waits at most this long for the order's ack
 _ENDED = frozenset({"closed", "canceled", "rejected", "expired"})
 MarketKey = tuple[str, str]
 
@@ -114,7 +116,7 @@ class MarketFeed:
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=0.25)
+                    await asyncio.wait_for(stop.wait(), timeout=EARLY_CHECK_S)
                 await self._resolve_early()
                 await self._reconcile_if_due()
         finally:
@@ -206,22 +208,26 @@ class MarketFeed:
         for cid, info in list(self.gw._open.items()):
             yield TrackedOrder(cid, str(info.get("order_id") or ""), str(info["symbol"]))
 
-    async def _on_order(self, order: Order) -> bool:
+    async def _on_order(self, order: Order, *, waited: bool = False) -> bool:
         """An order update from the stream (or the REST gap fill / fallback): to its bot when
-        it is one of ours and says something new; True when it was published."""
+        it is one of ours and says something new; True when it was published.
+
+        An update of an order not yet tracked, or tracked but not yet told to its bot (the
+        create's own ``_publish`` still running: finishing after ours, it would overwrite what
+        ours recorded), waits in ``_early`` and is delivered from the run loop."""
         cid = order.client_order_id
         if cid is None:
             return False
-        info = self.gw._open.get(cid)
-        if info is None:
-            if cid not in self.gw._seen:  # maybe placed a moment ago: wait for its record
-                self._early[cid] = (time.monotonic(), order)
-                self._early.move_to_end(cid)
-                while len(self._early) > EARLY_KEEP:
-                    self._early.popitem(last=False)
-            return False
+        info, seen = self.gw._open.get(cid), self.gw._seen.get(cid)
+        if info is None and seen is not None:
+            return False  # ended and told already
+        if info is None or (seen is None and not waited):
+            self._early[cid] = (time.monotonic(), order)
+            self._early.move_to_end(cid)
+            while len(self._early) > EARLY_KEEP:
+                self._early.popitem(last=False)
+            return info is not None  # a tracked order: news, delivered in a moment
         update = update_from_order(order, cid)
-        seen = self.gw._seen.get(cid)
         if seen is not None and _not_newer(update, seen):
             if not update.is_open and seen[1] in _ENDED:  # ended and told: stop tracking it
                 self.gw._open.pop(cid, None)
@@ -232,15 +238,17 @@ class MarketFeed:
         return True
 
     async def _resolve_early(self) -> None:
-        """Updates that came before their order was tracked: deliver or forget them."""
+        """Updates that came before their order was tracked and told: deliver or forget them
+        (a tracked order never told is delivered after ``EARLY_GRACE_S``: say, taken over)."""
         if not self._early:
             return
         now = time.monotonic()
         for cid, (at, order) in list(self._early.items()):
-            if cid in self.gw._open:
+            tracked, told = cid in self.gw._open, cid in self.gw._seen
+            if tracked and (told or now - at >= EARLY_GRACE_S):
                 del self._early[cid]
-                await self._on_order(order)
-            elif now - at > EARLY_WAIT_S or cid in self.gw._seen:
+                await self._on_order(order, waited=True)
+            elif (told and not tracked) or now - at > EARLY_WAIT_S:
                 del self._early[cid]
 
 
