@@ -27,6 +27,7 @@ __all__ = ["CcxtStream", "stream_kinds_of"]
 
 Translate = Callable[[BaseException, str, str | None], ExchangeCallError]
 MarketKey = tuple[str, str]
+ORDER_CACHE = 1000  # ccxt's default ``ordersLimit``
 
 
 def stream_kinds_of(has: Mapping[str, Any], *, private: bool) -> frozenset[StreamKind]:
@@ -49,6 +50,8 @@ class CcxtStream:
         self.kinds = stream_kinds_of(client.has or {}, private=private)
         self._ctx = {m: nz.Ctx(str(client.id), m) for m in ("watchTickers", "watchOrders")}
         self._ohlcv_ctx = nz.Ctx(str(client.id), "watchOHLCV")
+        self._ticker_marks: dict[str, tuple[Any, ...]] = {}
+        self._order_marks: dict[str, tuple[Any, ...]] = {}
         watch_tickers = client.options.get("watchTickers")
         if isinstance(watch_tickers, dict) and watch_tickers.get("name") == "miniTicker":
             watch_tickers["name"] = "ticker"  # the full 24 h ticker: bid and ask too
@@ -61,8 +64,12 @@ class CcxtStream:
     async def watch_candles(
         self, markets: Sequence[MarketKey], after_ms: Mapping[MarketKey, int]
     ) -> list[Candles]:
-        """Closed candles newer than ``after_ms`` of every market (after the next update)."""
+        """Closed candles newer than ``after_ms`` of every market (waits for an update when
+        ccxt's cache has none: what came while nobody waited is in the cache, not signalled)."""
         self._markets()
+        found = self._closed_candles(markets, after_ms)
+        if found:
+            return found
         client = self._client
         try:
             if client.has.get("watchOHLCVForSymbols"):
@@ -71,9 +78,14 @@ class CcxtStream:
                 await client.watch_ohlcv(markets[0][0], markets[0][1])
         except Exception as exc:
             raise self._translate(exc, "watch_ohlcv", None) from exc
+        return self._closed_candles(markets, after_ms)
+
+    def _closed_candles(
+        self, markets: Sequence[MarketKey], after_ms: Mapping[MarketKey, int]
+    ) -> list[Candles]:
         out: list[Candles] = []
         for symbol, tf in markets:
-            stored = (client.ohlcvs.get(symbol) or {}).get(tf)
+            stored = (self._client.ohlcvs.get(symbol) or {}).get(tf)
             if not stored or len(stored) < 2:
                 continue
             rows = nz.ohlcv([list(r) for r in stored], self._ohlcv_ctx.at(symbol))
@@ -84,22 +96,54 @@ class CcxtStream:
         return out
 
     async def watch_tickers(self, symbols: Sequence[str]) -> dict[str, Ticker]:
-        """The tickers that changed."""
+        """The tickers that changed since the last call (waits when none has)."""
         self._markets()
-        try:
-            raw = await self._client.watch_tickers(list(symbols))
-        except Exception as exc:
-            raise self._translate(exc, "watch_tickers", None) from exc
-        return nz.tickers(raw, self._ctx["watchTickers"])
+        found = self._changed_tickers(symbols)
+        if not found:
+            try:
+                await self._client.watch_tickers(list(symbols))
+            except Exception as exc:
+                raise self._translate(exc, "watch_tickers", None) from exc
+            found = self._changed_tickers(symbols)
+        return nz.tickers(found, self._ctx["watchTickers"])
+
+    def _changed_tickers(self, symbols: Sequence[str]) -> dict[str, Any]:
+        tickers = self._client.tickers or {}
+        out = {}
+        for symbol in symbols:
+            raw = tickers.get(symbol)
+            if raw is None:
+                continue
+            mark = (raw.get("timestamp"), raw.get("last"), raw.get("bid"), raw.get("ask"))
+            if self._ticker_marks.get(symbol) != mark:
+                self._ticker_marks[symbol] = mark
+                out[symbol] = raw
+        return out
 
     async def watch_orders(self) -> list[Order]:
-        """Orders of the account that changed since the last call."""
+        """Orders of the account that changed since the last call (waits when none has)."""
         self._markets()
-        try:
-            raw = await self._client.watch_orders()
-        except Exception as exc:
-            raise self._translate(exc, "watch_orders", None) from exc
-        return nz.many(raw, self._ctx["watchOrders"], nz.order)
+        found = self._changed_orders()
+        if not found:
+            try:
+                await self._client.watch_orders()
+            except Exception as exc:
+                raise self._translate(exc, "watch_orders", None) from exc
+            found = self._changed_orders()
+        return nz.many(found, self._ctx["watchOrders"], nz.order)
+
+    def _changed_orders(self) -> list[Any]:
+        out = []
+        for raw in list(self._client.orders or []):
+            key = str(raw.get("id"))
+            mark = (raw.get("status"), raw.get("filled"), raw.get("lastUpdateTimestamp"))
+            if self._order_marks.get(key) != mark:
+                self._order_marks[key] = mark
+                out.append(raw)
+        if len(self._order_marks) > 4 * ORDER_CACHE:  # ccxt keeps the newest; so do we
+            live = {str(raw.get("id")) for raw in self._client.orders or []}
+            self._order_marks = {k: v for k, v in self._order_marks.items() if k in live}
+        return out
 
     async def close(self) -> None:
         """Close ccxt's sockets and session."""

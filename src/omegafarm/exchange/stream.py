@@ -54,6 +54,7 @@ F64 = npt.NDArray[np.float64]
 StreamKind = Literal["ohlcv", "tickers", "orders"]
 KINDS: tuple[StreamKind, ...] = ("ohlcv", "tickers", "orders")
 MarketKey = tuple[str, str]  # (symbol, timeframe)
+LATEST_LIMIT = 1000  # a gap of up to this many candles is filled with one "latest" request
 _log = structlog.get_logger("omegafarm.exchange.stream")
 
 
@@ -371,6 +372,8 @@ class MarketStream:
             if kind == "ohlcv":
                 found = await self._fill_candles()
             elif kind == "tickers":
+                if gap:  # a ticker is only ever the latest: nothing to catch up on
+                    return
                 tickers = await self._rest.fetch_tickers(list(self.symbols))
                 if tickers:
                     await self._h.tickers(tickers)
@@ -399,7 +402,9 @@ class MarketStream:
             last = self.delivered.get((symbol, tf))
             if last is None:
                 rows = await self._rest.fetch_ohlcv(symbol, tf, limit=2)
-            else:
+            elif (missing := (now_ms - last) // tf_ms + 2) <= LATEST_LIMIT:
+                rows = await self._rest.fetch_ohlcv(symbol, tf, limit=int(missing))
+            else:  # a long gap: paged from the last candle on
                 rows = await self._rest.fetch_ohlcv(symbol, tf, since=last + tf_ms)
             closed = rows[rows[:, 0] + tf_ms <= now_ms] if rows.shape[0] else rows
             if last is None:  # nothing to catch up on: start from the newest closed candle
