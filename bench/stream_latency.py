@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from prometheus_client import CollectorRegistry  # noqa: E402
+from tests.exchange._binance import HOUR_MS, MiniBinance, btc_usdt_market  # noqa: E402
+from tests.exchange._replay import dummy_credentials, install_markets  # noqa: E402
 
 from omegafarm.bots.config import FarmSettings  # noqa: E402
 from omegafarm.bots.gateway import Gateway  # noqa: E402
@@ -47,8 +49,6 @@ from omegafarm.exchange.testing_stream import (  # noqa: E402
 )
 from omegafarm.store import RedisClient, RedisSettings  # noqa: E402
 from omegafarm.store import keys as _names  # noqa: E402
-from tests.exchange._binance import HOUR_MS, MiniBinance, btc_usdt_market  # noqa: E402
-from tests.exchange._replay import dummy_credentials, install_markets  # noqa: E402
 
 LIMIT = {"kind": "place", "symbol": "BTC/USDT", "side": "buy", "type": "limit",
          "amount": "0.01", "price": "50000", "bot_id": "b1", "token": 1}  # fmt: skip
@@ -153,7 +153,8 @@ async def main(fills: int, baseline_fills: int) -> None:
         finally:
             await redis.shutdown()
     lat, base_lat = ours["latencies_ms"], base["latencies_ms"]
-    assert isinstance(lat, list) and isinstance(base_lat, list)
+    assert isinstance(lat, list)
+    assert isinstance(base_lat, list)
     within = sum(1 for x in lat if x <= 100.0)
     p50, p99 = statistics.median(lat), _pct(lat, 0.99)
     b50, b99 = statistics.median(base_lat), _pct(base_lat, 0.99)
