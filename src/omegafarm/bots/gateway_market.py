@@ -77,6 +77,7 @@ class MarketFeed:
         self._history: dict[MarketKey, list[list[float]]] = {}
         self._ticked: dict[str, tuple[int, Decimal]] = {}
         self._early: OrderedDict[str, tuple[float, Order]] = OrderedDict()
+        self._wake = asyncio.Event()  # set when an update starts waiting in _early
         self._reconciled_at = time.monotonic()
         self.candles_published = 0
         self.orders_published = 0
@@ -115,13 +116,22 @@ class MarketFeed:
         stream.start({k: v for k, v in after.items() if v >= 0})
         try:
             while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=EARLY_CHECK_S)
+                await self._nap(stop, EARLY_CHECK_S if self._early else 1.0)
                 await self._resolve_early()
                 await self._reconcile_if_due()
         finally:
             self.stream = None
             await stream.close()
+
+    async def _nap(self, stop: asyncio.Event, timeout_s: float) -> None:
+        """Until ``stop``, an update waiting in ``_early``, or ``timeout_s``."""
+        self._wake.clear()
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
 
     async def _reconcile_if_due(self) -> None:
         interval_s = self.gw.settings.reconcile_interval_s
@@ -224,6 +234,7 @@ class MarketFeed:
         if info is None or (seen is None and not waited):
             self._early[cid] = (time.monotonic(), order)
             self._early.move_to_end(cid)
+            self._wake.set()
             while len(self._early) > EARLY_KEEP:
                 self._early.popitem(last=False)
             return info is not None  # a tracked order: news, delivered in a moment
