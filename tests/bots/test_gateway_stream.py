@@ -182,3 +182,29 @@ async def test_a_paper_fill_reaches_the_update_stream_without_any_fetch_order(
     assert paper.get_metrics()["operations"].get("fetch_order", 0) == 0
     assert history[-1][0] > before  # the closed bar was pushed too
     assert gateway.market.stream is None  # closed with the term
+
+
+async def test_without_streams_the_gateway_polls_open_orders_by_rest(
+    redis_client: RedisClient, tmp_path: Path
+) -> None:
+    venue = _binance(closed_up_to=3)
+    async with (
+        venue.server,
+        replay_service("binance", venue.server, tmp_path,
+                       markets={"BTC/USDT": btc_usdt_market()}) as ex,
+    ):  # fmt: skip
+        assert ex.stream_kinds == frozenset()  # a REST test server says nothing of streams
+        gateway = Gateway(redis_client, ex, SETTINGS, {("BTC/USDT", "1h")}, gateway_id="gr")
+        stop = asyncio.Event()
+        task = asyncio.create_task(gateway.run(stop))
+        try:
+            await _place(redis_client, "b1-5")
+            venue.fill("b1-5", "0.01", "50000")
+            await wait_for(lambda: _has(redis_client, "b1-5", "closed"), 10, "the polled fill")
+            health = gateway.health()
+        finally:
+            stop.set()
+            await task
+
+    assert "b1-5" in _order_status_requests(venue)  # fetch_order by client order id
+    assert health[1] is False  # polling by design is not degraded

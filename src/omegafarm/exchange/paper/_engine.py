@@ -190,6 +190,8 @@ class Engine:
         if client_id is not None:
             self.by_client_id[client_id] = order
         self._open[market.source_symbol].append(order)
+        if self.listener is not None:  # the push wakes: this order's arrival is an event
+            self.listener(order)
         return order
 
     def _reservation(self, order: Order, ref: Decimal) -> Decimal:
