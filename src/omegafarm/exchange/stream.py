@@ -285,17 +285,15 @@ class MarketStream:
                     await asyncio.wait({watch}, timeout=self.settings.settle_s)
                     if watch.done() and watch.exception() is not None:
                         watch.result()  # raises: the reconnect failed
-                    await self._fill(kind, gap=True)
-                    gap = False
                     if state.down_reason:
                         down_s = round(time.monotonic() - state.down_since, 3)
                         _log.info("market_stream_reconnected", exchange=self.exchange_id,
                                   kind=kind, down_s=down_s)  # fmt: skip
                         state.down_reason = ""
                     backoff_s = self.settings.settle_s
-                await self._deliver(kind, await watch)
+                    gap = not await self._fill(kind, gap=True)  # failed: again next time
+                items = await watch
             except Exception as exc:  # the supervisor of this loop: every failure is a drop
-                watch.cancel()
                 if not isinstance(exc, OmegaError):  # untranslated: a bug, or a new ccxt error
                     _log.exception("market_stream_failed", exchange=self.exchange_id, kind=kind)
                 gap = True
@@ -303,9 +301,23 @@ class MarketStream:
                 await self._fill(kind, gap=False)  # the REST fallback while the stream is down
                 await self._wait(backoff_s)
                 backoff_s = min(self.settings.backoff_max_s, backoff_s * 2)
+                continue
             finally:
                 if not watch.done():
                     watch.cancel()
+            try:
+                await self._deliver(kind, items)
+            except Exception as exc:  # the consumer failed (its Redis): REST tells again later
+                self._delivery_failed(kind, exc)
+                gap = True
+                await self._wait(backoff_s)
+
+    def _delivery_failed(self, kind: StreamKind, exc: Exception) -> None:
+        if isinstance(exc, OmegaError):
+            _log.warning("market_stream_delivery_failed", exchange=self.exchange_id, kind=kind,
+                         error=str(exc), error_class=type(exc).__name__)  # fmt: skip
+        else:  # a bug of the consumer: say so loudly, and go on
+            _log.exception("market_stream_delivery_failed", exchange=self.exchange_id, kind=kind)
 
     async def _poll_loop(self, kind: StreamKind) -> None:
         """A kind the venue cannot push: REST, every poll (tickers at most every interval)."""
@@ -366,14 +378,15 @@ class MarketStream:
         return int(rows.shape[0])
 
     # ----------------------------------------------------------------- REST: gaps and fallback
-    async def _fill(self, kind: StreamKind, *, gap: bool) -> None:
-        """What the stream may have missed, by REST (failures are logged: tried again later)."""
+    async def _fill(self, kind: StreamKind, *, gap: bool) -> bool:
+        """What the stream may have missed, by REST; False when the exchange or the consumer
+        failed (logged: tried again later)."""
         try:
             if kind == "ohlcv":
                 found = await self._fill_candles()
             elif kind == "tickers":
                 if gap:  # a ticker is only ever the latest: nothing to catch up on
-                    return
+                    return True
                 tickers = await self._rest.fetch_tickers(list(self.symbols))
                 if tickers:
                     await self._h.tickers(tickers)
@@ -383,7 +396,10 @@ class MarketStream:
         except OmegaError as exc:
             _log.info("market_stream_rest_failed", exchange=self.exchange_id, kind=kind,
                       error=str(exc), error_class=type(exc).__name__)  # fmt: skip
-            return
+            return False
+        except Exception as exc:  # a bug (ours or the consumer's): logged, the loop goes on
+            self._delivery_failed(kind, exc)
+            return False
         state = self.state[kind]
         if gap and state.streamed:
             state.gap_fills += 1
@@ -393,6 +409,7 @@ class MarketStream:
             if found:
                 _log.warning("market_stream_gap_filled", exchange=self.exchange_id, kind=kind,
                              recovered=found)  # fmt: skip
+        return True
 
     async def _fill_candles(self) -> int:
         found = 0
