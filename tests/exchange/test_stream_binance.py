@@ -107,6 +107,14 @@ async def _open(ex: ExchangeService, inbox: Inbox) -> MarketStream:
     return stream
 
 
+def _drops(ex: ExchangeService) -> float:
+    labels = {"exchange": "binance", "kind": "orders"}
+    return (
+        ex._metrics.registry.get_sample_value("omega_exchange_stream_disconnects_total", labels)
+        or 0.0
+    )
+
+
 def _rest_market_and_status(venue: MiniBinance) -> list[str]:
     return [
         f"{r.method} {r.path}"
@@ -157,6 +165,7 @@ async def test_a_dropped_stream_goes_to_rest_fills_the_gap_once_and_comes_back(
         "BTC/USDT", "limit", "buy", Decimal("0.01"), Decimal(50000), {"clientOrderId": "b1-7"}
     )
     inbox.tracked.append(TrackedOrder("b1-7", placed.id, "BTC/USDT"))
+    drops_before = _drops(ex)
     stream = await _open(ex, inbox)
     try:
         await ws.wait_subscribed(["btcusdt@kline_1h", "user"])
@@ -189,5 +198,6 @@ async def test_a_dropped_stream_goes_to_rest_fills_the_gap_once_and_comes_back(
         assert stats["ohlcv"]["disconnects"] == 1 and stats["orders"]["disconnects"] == 1
         assert stats["ohlcv"]["gap_fills"] >= 2 and stats["orders"]["gap_fills"] >= 2  # + reconnect
         assert ws.connections >= 4  # market and user sockets, twice
+        assert _drops(ex) - drops_before == 1  # the Prometheus counter, orders kind
     finally:
         await stream.close()
