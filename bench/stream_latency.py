@@ -93,6 +93,7 @@ async def run_mode(
     async with venue.server, LoopbackBinanceStream() as ws:
         settings = ExchangeSettings(
             exchange_id="binance", api_base_url=venue.server.url, stream=streaming,
+            stream_settle_s=0.2,
             stream_base_url=ws.url, load_markets_on_start=False,
             ohlcv_cache_path=tmp / f"ohlcv-{streaming}.sqlite",
         )  # fmt: skip
@@ -108,7 +109,7 @@ async def run_mode(
             try:
                 if streaming:
                     await ws.wait_subscribed(["btcusdt@kline_1h", "user"])
-                    await asyncio.sleep(1.0)  # the first gap fill is done (settle_s 0.5)
+                    await _until_confirmed(gateway)
                 status_before = _status_requests(venue)
                 for k in range(fills):
                     cid = f"b1-{k + 1}"
@@ -128,6 +129,16 @@ async def run_mode(
                 stop.set()
                 await asyncio.gather(*tasks)
     return {"latencies_ms": latencies, "status_requests": status_requests}
+
+
+async def _until_confirmed(gateway: Gateway) -> None:
+    """Until the gap fills after connecting (settled, confirmed) are done: the stream is up."""
+    async with asyncio.timeout(30):
+        for _ in iter(int, 1):
+            stream = gateway.market.stream
+            if stream is not None and stream.stats()["orders"]["gap_fills"] >= 2:
+                return
+            await asyncio.sleep(0.05)
 
 
 def _status_requests(venue: MiniBinance) -> int:

@@ -71,7 +71,7 @@ async def binance_gateway(
         task = asyncio.create_task(gateway.run(stop))
         try:
             await ws.wait_subscribed(["btcusdt@kline_1h", "btcusdt@ticker", "user"])
-            await wait_for(lambda: _true(_caught_up(gateway)), 10, "the first gap filled")
+            await wait_for(lambda: _true(_caught_up(gateway)), 15, "the first gap filled")
             yield venue, ws, gateway
         finally:
             stop.set()
@@ -79,10 +79,10 @@ async def binance_gateway(
 
 
 def _caught_up(gateway: Gateway) -> bool:
-    """The stream's first gap fill (what happened before it connected) is done."""
+    """The stream's gap fills after connecting (settled, then confirmed) are done."""
     stream = gateway.market.stream
     stats = stream.stats() if stream is not None else {}
-    return bool(stats) and all(stats[k]["gap_fills"] for k in ("ohlcv", "orders"))
+    return bool(stats) and all(stats[k]["gap_fills"] >= 2 for k in ("ohlcv", "orders"))
 
 
 async def _place(redis: RedisClient, cid: str) -> None:
@@ -150,7 +150,7 @@ async def test_a_fill_during_a_disconnect_is_found_by_client_order_id_and_reache
 @pytest.fixture
 async def paper(tmp_path: Path) -> AsyncIterator[ExchangeService]:
     settings = ExchangeSettings(
-        exchange_id="paper", ohlcv_cache_path=tmp_path / "c.db",
+        exchange_id="paper", ohlcv_cache_path=tmp_path / "c.db", stream_settle_s=0.1,
         paper=PaperSettings(clock="manual", symbols=["BTC/USDT"], perpetuals=False,
                             warmup_bars=60),
     )  # fmt: skip

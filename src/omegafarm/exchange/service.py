@@ -398,7 +398,8 @@ class ExchangeService(BaseService[ExchangeSettings]):
             markets=markets, orders=orders, now_ms=venue.now_ms, timeframe_ms=venue.timeframe_ms,
             settings=StreamSettings(
                 poll_interval_s=poll_interval_s, ticker_interval_s=ticker_interval_s,
-                settle_s=s.stream_settle_s, backoff_max_s=s.stream_backoff_max_s,
+                settle_s=s.stream_settle_s, confirm_s=10 * s.stream_settle_s,
+                backoff_max_s=s.stream_backoff_max_s,
             ),
             metrics_registry=self._metrics.registry,
         )  # fmt: skip

@@ -7,10 +7,12 @@ orders) over it and calls the consumer's handlers with our models. What it guara
 
 * **No candle and no fill missed.** After every (re)connect, once the new subscription has
   settled (``settle_s`` without failing, or its first update), the gap is filled by REST before
-  anything from the new connection is delivered: candles since the last one delivered
-  (``fetch_ohlcv`` with ``since``) and every tracked open order by its client order id
-  (``fetch_order``). Candles are delivered once each, in time order; an order update may come
-  twice (by REST and by the stream), so the consumer compares it with what it has seen.
+  anything from the new connection is delivered, and once more at its first update or after
+  ``confirm_s`` (a subscription that took longer than ``settle_s`` to be live loses nothing):
+  candles since the last one delivered (``fetch_ohlcv``) and every tracked open order by its
+  client order id (``fetch_order``). Candles are delivered once each, in time order; an order
+  update may come twice (by REST and by the stream), so the consumer compares it with what it
+  has seen.
 * **REST as the fallback.** A kind the venue cannot push is polled (the gateway's old loop);
   a stream that fails is polled while it retries with backoff, and the stream reports itself
   degraded with the reason until it is back (:meth:`MarketStream.health`).
@@ -141,6 +143,7 @@ class StreamSettings:
     poll_interval_s: float = 1.0  # REST polling of a kind without a stream (and while down)
     ticker_interval_s: float = 1.0  # tickers are polled at most this often
     settle_s: float = 0.5  # a (re)connect pending this long without failing counts as up
+    confirm_s: float = 5.0  # the gap is filled again by then (or at the first update)
     backoff_max_s: float = 10.0  # longest wait between two reconnects
 
 
@@ -276,8 +279,11 @@ class MarketStream:
 
     # ----------------------------------------------------------------- the loops
     async def _stream_loop(self, kind: StreamKind) -> None:
-        """Watch ``kind``; after every (re)connect fill the gap by REST before delivering."""
+        """Watch ``kind``; after every (re)connect fill the gap by REST before delivering, and
+        once more when the new connection has proved itself (its first update, or
+        ``confirm_s``): a subscription slower than ``settle_s`` loses nothing either."""
         state, backoff_s, gap = self.state[kind], self.settings.settle_s, True
+        confirm_at: float | None = None  # when the second fill of this connection is due
         while not self._closed.is_set():
             watch = asyncio.ensure_future(self._watch(kind))
             try:
@@ -292,11 +298,18 @@ class MarketStream:
                         state.down_reason = ""
                     backoff_s = self.settings.settle_s
                     gap = not await self._fill(kind, gap=True)  # failed: again next time
+                    confirm_at = time.monotonic() + self.settings.confirm_s
+                if confirm_at is not None:
+                    await asyncio.wait({watch}, timeout=max(0.0, confirm_at - time.monotonic()))
+                    if watch.done() and watch.exception() is not None:
+                        watch.result()
+                    if await self._fill(kind, gap=True):
+                        confirm_at = None
                 items = await watch
             except Exception as exc:  # the supervisor of this loop: every failure is a drop
                 if not isinstance(exc, OmegaError):  # untranslated: a bug, or a new ccxt error
                     _log.exception("market_stream_failed", exchange=self.exchange_id, kind=kind)
-                gap = True
+                gap, confirm_at = True, None
                 self._went_down(kind, exc)
                 await self._fill(kind, gap=False)  # the REST fallback while the stream is down
                 await self._wait(backoff_s)
