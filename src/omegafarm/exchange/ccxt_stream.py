@@ -13,6 +13,7 @@ become ours through the venue's ``translate`` (secrets scrubbed), like REST call
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = ["CcxtStream", "stream_kinds_of"]
 Translate = Callable[[BaseException, str, str | None], ExchangeCallError]
 MarketKey = tuple[str, str]
 ORDER_CACHE = 1000  # ccxt's default ``ordersLimit``
+RECENT_BARS = 64  # bars of ccxt's cache looked at per update
 
 
 def stream_kinds_of(has: Mapping[str, Any], *, private: bool) -> frozenset[StreamKind]:
@@ -74,8 +76,16 @@ class CcxtStream:
         try:
             if client.has.get("watchOHLCVForSymbols"):
                 await client.watch_ohlcv_for_symbols([[s, tf] for s, tf in markets])
-            else:  # one market at a time: the first (the stream runs one per market then)
-                await client.watch_ohlcv(markets[0][0], markets[0][1])
+            else:  # one watch per market: whichever updates first
+                watches = [asyncio.ensure_future(client.watch_ohlcv(s, tf)) for s, tf in markets]
+                try:
+                    done, _ = await asyncio.wait(watches, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for watch in watches:
+                        if not watch.done():
+                            watch.cancel()
+                for watch in done:
+                    watch.result()  # raises what failed
         except Exception as exc:
             raise self._translate(exc, "watch_ohlcv", None) from exc
         return self._closed_candles(markets, after_ms)
@@ -88,7 +98,8 @@ class CcxtStream:
             stored = (self._client.ohlcvs.get(symbol) or {}).get(tf)
             if not stored or len(stored) < 2:
                 continue
-            rows = nz.ohlcv([list(r) for r in stored], self._ohlcv_ctx.at(symbol))
+            recent = list(stored)[-RECENT_BARS:]  # older bars were handed on, or REST fills them
+            rows = nz.ohlcv([list(r) for r in recent], self._ohlcv_ctx.at(symbol))
             rows = rows[np.argsort(rows[:, 0], kind="stable")][:-1]  # the newest is still forming
             rows = rows[rows[:, 0] > after_ms.get((symbol, tf), -1)]
             if rows.shape[0]:
