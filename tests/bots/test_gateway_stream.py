@@ -116,7 +116,7 @@ async def test_a_streamed_fill_reaches_the_bot_and_nothing_polls_the_order(
     assert _market_data_requests(venue) == market_data_before  # candles came by stream too
     assert message is not None and message.data["candle"][0] == NOW_BAR - 2 * HOUR_MS
     history = await redis_client.get(_names.history("BTC/USDT", "1h"))
-    assert history[-1][0] == NOW_BAR - 2 * HOUR_MS
+    assert history[-1][0] == NOW_BAR - 2 * HOUR_MS  # never the bar still forming
     assert gateway.health()[1] is False  # not degraded
     assert "b1-1" not in gateway._open
 
@@ -208,3 +208,19 @@ async def test_without_streams_the_gateway_polls_open_orders_by_rest(
 
     assert "b1-5" in _order_status_requests(venue)  # fetch_order by client order id
     assert health[1] is False  # polling by design is not degraded
+
+
+async def test_the_history_never_takes_the_bar_still_forming(
+    redis_client: RedisClient, tmp_path: Path
+) -> None:
+    venue = _binance(closed_up_to=0)  # REST answers every bar up to the one forming now
+    async with (
+        venue.server,
+        replay_service("binance", venue.server, tmp_path,
+                       markets={"BTC/USDT": btc_usdt_market()}) as ex,
+    ):  # fmt: skip
+        gateway = Gateway(redis_client, ex, SETTINGS, {("BTC/USDT", "1h")})
+        newest = await gateway.market.catch_up("BTC/USDT", "1h")
+
+    history = await redis_client.get(_names.history("BTC/USDT", "1h"))
+    assert newest == history[-1][0] == NOW_BAR - HOUR_MS

@@ -155,7 +155,10 @@ class MarketFeed:
         key = (symbol, tf)
         old: list[list[float]] = await self.gw.redis.get(_names.history(symbol, tf)) or []
         last = int(old[-1][0]) if old else -1
-        rows = await self.gw.exchange.fetch_ohlcv(symbol, tf, limit=self.gw.settings.history_bars)
+        exchange, bars = self.gw.exchange, self.gw.settings.history_bars
+        rows = await exchange.fetch_ohlcv(symbol, tf, limit=bars + 1)  # + the one forming
+        tf_ms, now_ms = exchange.venue.timeframe_ms(tf), exchange.venue.now_ms()
+        rows = rows[rows[:, 0] + tf_ms <= now_ms][-bars:]  # a bar still forming is no candle yet
         self._history[key] = old
         if rows.shape[0] == 0:
             return last
