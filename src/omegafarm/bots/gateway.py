@@ -166,6 +166,8 @@ class Gateway:
         beat = {"partitions": sorted(self.partitions), "primary": self.lease is not None}
         await self.redis.set(_names.gateway_heartbeat(self.id), beat, ttl_s=ttl_s)
         await self._renew_all()
+        if self._primary is not None and self._primary.ready:  # an old worker's commands (a
+            await self._drain_legacy(self._primary)  # rolling upgrade): run, not stranded
         if self._primary is None:
             lease = await self.lease_mgr.acquire()
             self.standby_tries += 1
@@ -209,7 +211,7 @@ class Gateway:
         for p, term in list(self.partitions.items()):
             if await self._partition_lease(p).renew(term.lease):
                 term.renewed_s = time.monotonic()
-            elif not term.done.is_set() or self.partitions.get(p) is term:
+            elif not term.done.is_set():
                 _log.warning("gateway_partition_lost", gateway=self.id, partition=p,
                              token=term.lease.token)  # fmt: skip
                 self._end_partition(p, release=False)
