@@ -8,7 +8,7 @@ order endpoint answers after ``LATENCY_S`` (a live exchange's round trip). 40 bo
 
     baseline  1 partition, 1 gateway: the single-stream gateway's concurrency (one command at
               a time for the whole farm)
-    rows      4 partitions on 1 gateway; 4 partitions on 3 gateway processes; the same with a
+    rows      6 partitions on 1 gateway; 6 partitions on 3 gateway processes; the same with a
               kill -9 of one gateway process a third of the way in (takeover = kill -> every
               partition it held is held by a live gateway; checked: 0 duplicate client ids)
 
@@ -84,7 +84,9 @@ async def run(
     url: str, partitions: int, gateways: int, commands: int, log: Path, *, kill: bool = False
 ) -> dict[str, float]:
     farm = "gs" + uuid.uuid4().hex[:8]
-    redis = RedisClient(RedisSettings(url=SecretStr(url), farm=farm), metrics_registry=CollectorRegistry())
+    redis = RedisClient(
+        RedisSettings(url=SecretStr(url), farm=farm), metrics_registry=CollectorRegistry()
+    )
     await redis.initialize()
     venue = SlowBinance()
     out: dict[str, float] = {}
@@ -158,20 +160,20 @@ async def main(commands: int) -> None:
     rows: dict[str, dict[str, float]] = {}
     try:
         rows["1 partition, 1 gateway"] = await run(url, 1, 1, commands, log)
-        rows["4 partitions, 1 gateway"] = await run(url, 4, 1, commands, log)
-        rows["4 partitions, 3 gateways"] = await run(url, 4, 3, commands, log)
-        rows["4 partitions, 3 gateways, kill -9 of one"] = await run(
-            url, 4, 3, commands, log, kill=True
+        rows["6 partitions, 1 gateway"] = await run(url, 6, 1, commands, log)
+        rows["6 partitions, 3 gateways"] = await run(url, 6, 3, commands, log)
+        rows["6 partitions, 3 gateways, kill -9 of one"] = await run(
+            url, 6, 3, commands, log, kill=True
         )
     finally:
         await server.shutdown()
     for name, row in rows.items():
         print(f"{name:<42} " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()))
     base = rows["1 partition, 1 gateway"]["commands_per_s"]
-    ours = rows["4 partitions, 3 gateways"]["commands_per_s"]
+    ours = rows["6 partitions, 3 gateways"]["commands_per_s"]
     print(json.dumps({
         "bench": "gateway_scale", "ours": round(ours, 1), "baseline": round(base, 1),
-        "baseline_name": "1 partition on 1 gateway (the single-stream gateway); ours: 4 "
+        "baseline_name": "1 partition on 1 gateway (the single-stream gateway); ours: 6 "
                          "partitions on 3 gateway processes",
         "unit": "commands/s", "ratio": round(ours / base, 2), "better": "higher",
         "rows": {k: {m: round(v, 3) for m, v in r.items()} for k, r in rows.items()},

@@ -8,22 +8,28 @@
 * The live feed, for people (relayed by the API's ``/ws``): every new ticker also goes to the
   channel ``tickers`` and every order change it records to ``orders`` (best effort: the
   truth stays in the bots' update streams).
-* Orders: bots append commands (place, cancel, sync) to the ``gw:commands`` stream; the gateway
-  executes them through the Exchange Service (idempotent client order ids) and appends every
-  change of an order to that bot's update stream, after recording it as the exchange's view.
-  Commands carry the bot's trace context (``traceparent``: the gateway's span and the Exchange
-  Service call continue the bot's trace) and its lease token; one older than the bot's newest
-  lease (or than a token already seen) is dropped (fencing): a worker that lost its lease
-  cannot trade any more.
-* Open orders are polled (one ``fetch_order`` each) so fills reach the bots without the bots
-  ever polling the exchange themselves.
-* High availability: a gateway works only while it holds the farm's gateway lease (a fencing
-  token, like a bot's). Others stand by and try every TTL/3; the one that takes over reloads
-  the exchange's saved state, reclaims the dead one's pending commands at once and reconciles
-  every bot (:mod:`.reconcile`). It checks the lease before every command, and the durable
-  paper exchange writes only under it, so two gateways never execute the same command.
+* Orders: bots append commands (place, cancel, sync) to their command partition's stream
+  (``gw:{gateway:p<n>}:commands``, :mod:`.gateway_partitions`); the gateway holding that
+  partition executes them through the Exchange Service (idempotent client order ids) and
+  appends every change of an order to that bot's update stream, after recording it as the
+  exchange's view. Commands carry the bot's trace context (``traceparent``: the gateway's span
+  and the Exchange Service call continue the bot's trace) and its lease token; one older than
+  the bot's newest lease (or than a token already seen) is dropped (fencing): a worker that
+  lost its lease cannot trade any more.
+* Open orders are polled (one ``fetch_order`` each) by the gateway holding their partition, so
+  fills reach the bots without the bots ever polling the exchange themselves.
+* Scale-out and high availability: any number of gateways share the partitions (each holds
+  ``ceil(partitions / live gateways)`` leases, with fencing tokens), and one of them holds the
+  primary lease (market data, reconciliation, the paper venue). A gateway executes a command
+  only while its partition's lease holds (checked before each one), writes the partition's
+  open orders fenced by that lease, and looks a re-delivered command up by its client order
+  id before placing it; the durable paper exchange writes only under the primary lease, so on
+  it every partition lives in the primary's process. When a gateway dies its leases expire and
+  the others take them within a TTL, reclaiming its unfinished commands at once; a new primary
+  reloads the exchange's saved state and reconciles every bot (:mod:`.reconcile`).
 
-Both loops run under a :class:`~omegafarm.core.supervisor.Supervisor`. An expected failure of
+Every loop (market data, one per held partition, open orders) runs under a
+:class:`~omegafarm.core.supervisor.Supervisor`. An expected failure of
 one step (an ``OmegaError``: exchange or Redis down) is logged and retried with backoff, and
 after ``STEP_FAILURES_DEGRADED`` in a row the gateway reports itself degraded with the error;
 anything else is a bug or an untranslated error: the supervisor logs its traceback, counts it
@@ -34,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import random
 import socket
@@ -54,7 +59,7 @@ from omegafarm.bots.gateway_partitions import Term, farm_partitions, legacy_drai
 from omegafarm.bots.lease import GatewayLease, Lease, newest_token
 from omegafarm.bots.ledger import OrderUpdate
 from omegafarm.bots.reconcile import Reconciler
-from omegafarm.core.errors import OmegaError, StoreUnavailableError, is_transient
+from omegafarm.core.errors import OmegaError, ServiceError, StoreUnavailableError, is_transient
 from omegafarm.core.health import HealthState
 from omegafarm.core.supervisor import Supervisor
 from omegafarm.core.tracing import extract, start_span
@@ -115,6 +120,7 @@ class Gateway:
         self.dropped_stale = 0
         self.id = gateway_id or new_gateway_id()
         self.lease_mgr = GatewayLease(redis, self.id, settings.lease_ttl_s)  # the primary
+        self._beat_key = _names.gateway_heartbeat(self.id)
         self.lease: Lease | None = None  # the primary lease, while this gateway holds it
         self._primary: Term | None = None
         self.partition_count = 0  # the farm's recorded count, read at the first round
@@ -135,7 +141,8 @@ class Gateway:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: every TTL/3 renew what this gateway holds and move toward its share
-        (the primary lease when free; ``ceil(partitions / live gateways)`` partitions, or on a
+        (the primary lease when free; its share of the partitions, ``partitions / live
+        gateways`` rounded up for the first gateways by id and down for the rest, or on a
         venue in this process all of them while primary, none otherwise). Each held lease runs
         its own supervised loop; an orderly stop ends them and hands every lease over at once."""
         with contextlib.suppress(OmegaError):  # a standby's paper copy is read-only
@@ -164,10 +171,13 @@ class Gateway:
                 self.redis, self.settings.gateway_partitions
             )
         beat = {"partitions": sorted(self.partitions), "primary": self.lease is not None}
-        await self.redis.set(_names.gateway_heartbeat(self.id), beat, ttl_s=ttl_s)
+        await self.redis.set(self._beat_key, beat, ttl_s=ttl_s)
         await self._renew_all()
         if self._primary is not None and self._primary.ready:  # an old worker's commands (a
-            await self._drain_legacy(self._primary)  # rolling upgrade): run, not stranded
+            try:  # rolling upgrade): run, not stranded
+                await self._drain_legacy(self._primary)
+            except OmegaError as exc:
+                _log.warning("gateway_legacy_drain_failed", gateway=self.id, error=str(exc))
         if self._primary is None:
             lease = await self.lease_mgr.acquire()
             self.standby_tries += 1
@@ -198,8 +208,9 @@ class Gateway:
         if self.exchange.venue_in_process:  # one process owns the venue: all or nothing
             ready = self._primary is not None and self._primary.ready
             return self.partition_count if ready else 0
-        live = max(1, len(await self.redis.scan(_names.GATEWAYS_PREFIX)))
-        return math.ceil(self.partition_count / live)
+        live = sorted(set(await self.redis.scan(_names.GATEWAYS_PREFIX)) | {self._beat_key})
+        base, extra = divmod(self.partition_count, len(live))  # the first `extra` by id: +1,
+        return base + (1 if live.index(self._beat_key) < extra else 0)  # so 4 over 3 = 2/1/1
 
     async def _renew_all(self) -> None:
         """Renew the primary and every partition lease; end the terms whose lease moved."""
@@ -317,7 +328,7 @@ class Gateway:
         try:
             for message in entries:
                 if not await self._handle(message, redelivered=True, holds=primary_holds):
-                    raise StoreUnavailableError("legacy command left for the next try")
+                    raise ServiceError(f"old-stream command {message.id} left for the next try")
                 await delete.run_absolute([absolute], [message.id])
         finally:
             self._draining = False
@@ -398,7 +409,7 @@ class Gateway:
         with contextlib.suppress(OmegaError):
             if primary is not None:
                 await self.lease_mgr.release(primary.lease)
-            await self.redis.delete(_names.gateway_heartbeat(self.id))
+            await self.redis.delete(self._beat_key)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
