@@ -3,7 +3,8 @@ and the time a dead gateway's partitions take to move.
 
 Real gateway processes (``tests/bots/_gateway_proc.py``: real ccxt through the Exchange
 Service, the farm-wide rate limit on Redis) on an embedded Valkey and a loopback Binance whose
-order endpoint answers after ``LATENCY_S`` (a live exchange's round trip). 40 bots send
+order endpoint answers after ``LATENCY_S`` (a live exchange's round trip; 0.05 s, or
+``GWSCALE_LATENCY_S``) and fills the order at once (nothing left to poll). 40 bots send
 ``COMMANDS`` limit orders in total; a run ends when the exchange has every client order id.
 
     baseline  1 partition, 1 gateway: the single-stream gateway's concurrency (one command at
@@ -42,16 +43,25 @@ from omegafarm.exchange.testing import RecordedRequest, Reply  # noqa: E402
 from omegafarm.store import Keys, RedisClient, RedisSettings  # noqa: E402
 from omegafarm.store import keys as _names  # noqa: E402
 
-LATENCY_S = 0.02
+LATENCY_S = float(os.environ.get("GWSCALE_LATENCY_S", "0.05"))
 TTL_S = 2.0
 N_BOTS = 40
 
 
 class SlowBinance(MiniBinance):
+    """Orders fill at once (nothing is left to poll: the bench measures commands alone) and
+    the order endpoint answers after ``LATENCY_S``."""
+
     async def handle(self, request: RecordedRequest) -> Reply:
-        if request.path.endswith("/order") and request.method == "POST":
-            await asyncio.sleep(LATENCY_S)  # the exchange's round trip
-        return await super().handle(request)
+        if not (request.path.endswith("/order") and request.method == "POST"):
+            return await super().handle(request)
+        await asyncio.sleep(LATENCY_S)  # the exchange's round trip
+        reply = await super().handle(request)
+        if isinstance(reply.body, dict) and "origQty" in reply.body:
+            order = reply.body
+            order.update(executedQty=order["origQty"], status="FILLED",
+                         cummulativeQuoteQty=str(float(order["origQty"]) * 50000))  # fmt: skip
+        return reply
 
 
 def _spawn(url: str, farm: str, exchange_url: str, name: str, log: Path) -> Any:

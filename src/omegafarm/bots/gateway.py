@@ -80,6 +80,7 @@ _SPAN_FIELDS = {"omega.bot_id": "bot_id", "omega.command": "kind",
 TICKER_INTERVAL_S = 1.0  # tickers are polled at most this often (one call for every symbol)
 STEP_FAILURES_DEGRADED = 3  # failed steps in a row before the gateway reports degraded
 _XDEL = "return redis.call('XDEL', KEYS[1], ARGV[1])"  # one drained pre-partition command
+_DEL_IF_EMPTY = "if redis.call('XLEN', KEYS[1]) == 0 then return redis.call('DEL', KEYS[1]) end"
 
 
 def new_gateway_id() -> str:
@@ -319,6 +320,7 @@ class Gateway:
             return
         _log.info("gateway_legacy_commands", gateway=self.id, commands=len(entries))
         delete = self.redis.script(_XDEL, name="gateway_legacy_xdel")
+        delete_if_empty = self.redis.script(_DEL_IF_EMPTY, name="gateway_legacy_del")
         absolute = self.redis.keys.stream(_names.COMMANDS)
 
         async def primary_holds() -> bool:
@@ -335,7 +337,7 @@ class Gateway:
             held = set(self.partitions)
             self._open = {c: i for c, i in self._open.items()
                           if self.partition_of(i["bot"]) in held}  # fmt: skip
-        await self.redis.delete(f"stream:{_names.COMMANDS}")  # empty: the upgrade is done
+        await delete_if_empty.run_absolute([absolute], [])  # the upgrade is done
 
     # ----------------------------------------------------------------- partition terms
     def _start_partition(self, p: int, lease: Lease) -> None:
@@ -664,6 +666,9 @@ class Gateway:
 
     async def _orders_tick(self) -> None:
         """Poll the open orders of the partitions held here (fills reach their bots)."""
+        held = {p for p, t in self.partitions.items() if t.loaded and not t.done.is_set()}
+        for cid in [c for c, i in self._open.items() if self.partition_of(i["bot"]) not in held]:
+            self._open.pop(cid, None)  # a partition handed over meanwhile: its holder polls it
         if self._open:
             await self._poll_open_orders()
 
