@@ -45,6 +45,9 @@ LazyGroup.lazy = {
         "omegafarm.cli.bots:worker_command",
         "Run bots of the farm in this process (share one Redis; stop with Ctrl-C or SIGTERM).",
     ),
+    "store": LazyCommand(
+        "omegafarm.cli.store:app", "The farm's Redis: upgrade an older key layout in place."
+    ),
     "gateway": LazyCommand(
         "omegafarm.cli.gateway:gateway_command",
         "Run a gateway here: shares the command partitions, takes over a dead gateway's.",

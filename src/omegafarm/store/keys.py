@@ -286,3 +286,8 @@ PAPER_STATE = f"state:paper:{_GATEWAY}"  # the durable paper exchange (one slot 
 def halt(bot_id: str) -> str:
     """Why reconciliation halted the bot, and the differences it found (absent: not halted)."""
     return f"state:farm:halt:{_bot(bot_id)}"
+
+
+# ------------------------------------------------------------------------------ layout
+LAYOUT = 2  # the key layout above: 1 had no hash tags (before Redis Cluster support)
+LAYOUT_KEY = "state:layout"  # which layout this farm's Redis holds (see store/migrate.py)
