@@ -366,6 +366,8 @@ class Gateway:
         saved: dict[str, dict[str, Any]] = await self.redis.get(_names.partition_open(p)) or {}
         for cid, info in saved.items():
             self._open.setdefault(cid, info)
+            self._seen.pop(cid, None)  # published again at the first poll: an update written
+            # just before a Redis crash may be lost with its last second of writes
         term.loaded = True
         self._reclaim_now.add(p)
         _log.info("gateway_partition_taken", gateway=self.id, partition=p,
@@ -381,6 +383,7 @@ class Gateway:
         term.done.set()
         for cid in [c for c, i in self._open.items() if self.partition_of(i["bot"]) == p]:
             self._open.pop(cid, None)
+        for cid in [c for c in self._seen if self.partition_of(c.rsplit("-", 1)[0]) == p]:
             self._seen.pop(cid, None)
         self._waiting.pop(p, None)
         self._reclaim_now.discard(p)
