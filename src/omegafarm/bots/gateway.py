@@ -133,6 +133,7 @@ class Gateway:
         self._draining = False
         self._announced = False
         self._all_done = asyncio.Event()
+        self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._rng = random.Random()  # noqa: S311  # spreads partition tries, not a secret
         self.takeovers = 0
@@ -159,10 +160,20 @@ class Gateway:
                 except OmegaError as exc:  # Redis away: terms end once their TTL has passed
                     _log.warning("gateway_lease_unavailable", gateway=self.id, error=str(exc))
                     await self._expire_unrenewed()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=period_s)
+                await self._pause(stop, period_s)
         finally:
             await self._hand_over_all()
+
+    async def _pause(self, stop: asyncio.Event, period_s: float) -> None:
+        """Until the next round: ``period_s``, or sooner when stopped or woken (a primary that
+        has just taken over takes the partitions at once)."""
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=period_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            self._wake.clear()
 
     async def _round(self) -> None:
         """One balance round: heartbeat, renew, primary, fair share of the partitions."""
@@ -281,6 +292,7 @@ class Gateway:
         _log.info("gateway_active", gateway=self.id, token=term.lease.token)
         await self.reconcile_now()
         term.ready = True
+        self._wake.set()  # the partitions at once, not at the next round
 
     def _end_primary(self, *, lost: bool) -> None:
         """Stop publishing market data; on a venue in this process every partition goes too
