@@ -407,6 +407,7 @@ class Gateway:
             if release and ended:  # never while a command may still be running
                 with contextlib.suppress(OmegaError):
                     await self._partition_lease(p).release(term.lease)
+            await term.ended.wait()  # a stuck command: its lease expires; retaken after it
         finally:
             if self.partitions.get(p) is term:
                 del self.partitions[p]
@@ -420,9 +421,11 @@ class Gateway:
             self._primary, self.lease = None, None
             primary.done.set()
         self._all_done.set()
+        if self._tasks:  # hand-overs wait for the command in flight, at most a TTL
+            await asyncio.wait(set(self._tasks), timeout=self.lease_mgr.ttl_ms / 1000)
+        await self.supervisor.close()  # cancels a loop still stuck (its lease just expires)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.supervisor.close()
         with contextlib.suppress(OmegaError):
             if primary is not None:
                 await self.lease_mgr.release(primary.lease)
