@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from omegafarm.bots.config import FarmSettings
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.gateway_partitions import command_stream, farm_partitions, partition_of
 from omegafarm.bots.lease import Leases
+from omegafarm.exchange import ExchangeService, ExchangeSettings
+from omegafarm.exchange.paper import PaperSettings
 from omegafarm.exchange.testing import RecordedRequest, Reply
 from omegafarm.store import RedisClient, StreamMessage
 from omegafarm.store import keys as _names
@@ -284,3 +287,44 @@ async def test_kill_9_of_one_of_three_gateway_processes_loses_and_doubles_no_com
     assert (
         most <= 1 + ORDERS_PER_S + 3
     )  # burst + 1 s of rate (+3: arrival jitter); 3x if not shared
+
+
+# ----------------------------------------------------------------- the paper venue
+def _durable_paper(tmp: Path, redis: RedisClient, name: str) -> ExchangeService:
+    """The farm's durable paper exchange as one process holds it (its own copy)."""
+    paper = PaperSettings(symbols=["BTC/USDT"], speed=240.0, warmup_bars=50, perpetuals=False)
+    settings = ExchangeSettings(exchange_id="paper", paper=paper,
+                                ohlcv_cache_path=tmp / f"{name}.db")  # fmt: skip
+    return ExchangeService(settings, redis=redis, metrics_registry=CollectorRegistry())
+
+
+async def test_on_the_paper_exchange_every_partition_lives_with_the_primary(
+    redis_client: RedisClient, tmp_path: Path
+) -> None:
+    first_ex = _durable_paper(tmp_path, redis_client, "a")
+    second_ex = _durable_paper(tmp_path, redis_client, "b")
+    await first_ex.initialize()
+    await second_ex.initialize()
+    assert first_ex.venue_in_process and second_ex.venue_in_process
+    settings = FarmSettings(lease_ttl_s=1.0, poll_interval_s=0.05, reconcile_interval_s=0)
+    first = Gateway(redis_client, first_ex, settings, set(), gateway_id="ga")
+    second = Gateway(redis_client, second_ex, settings, set(), gateway_id="gb")
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+    t1 = asyncio.create_task(first.run(stop_first))
+    await wait_for(lambda: _true(len(first.partitions) == 4), 20, "the primary holds all 4")
+    t2 = asyncio.create_task(second.run(stop_second))
+    try:
+        await wait_for(lambda: _true(second.standby_tries >= 3), 20, "the other standing by")
+        assert second.partitions == {} and second.lease is None  # it may not touch the venue
+        assert len(first.partitions) == 4
+
+        stop_first.set()  # an orderly stop hands the primary lease and the partitions over
+        await t1
+        await wait_for(lambda: _true(len(second.partitions) == 4), 20, "all 4 moved with it")
+        assert second.lease is not None
+    finally:
+        stop_first.set()
+        stop_second.set()
+        await asyncio.gather(t1, t2)
+        await first_ex.shutdown()
+        await second_ex.shutdown()
