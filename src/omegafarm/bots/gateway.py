@@ -124,6 +124,7 @@ class Gateway:
         self._beat_key = _names.gateway_heartbeat(self.id)
         self.lease: Lease | None = None  # the primary lease, while this gateway holds it
         self._primary: Term | None = None
+        self._ending_primary: Term | None = None
         self.partition_count = 0  # the farm's recorded count, read at the first round
         self.partitions: dict[int, Term] = {}  # partition -> its term, while held here
         self._partition_leases: dict[int, GatewayLease] = {}
@@ -190,7 +191,8 @@ class Gateway:
                 await self._drain_legacy(self._primary)
             except OmegaError as exc:
                 _log.warning("gateway_legacy_drain_failed", gateway=self.id, error=str(exc))
-        if self._primary is None:
+        ending = self._ending_primary
+        if self._primary is None and (ending is None or ending.ended.is_set()):
             lease = await self.lease_mgr.acquire()
             self.standby_tries += 1
             if lease is not None:
@@ -300,6 +302,7 @@ class Gateway:
         term, self._primary, self.lease = self._primary, None, None
         if term is None:
             return
+        self._ending_primary = term  # not taken again before its loop has ended
         term.done.set()
         if lost:
             _log.warning("gateway_lease_lost", gateway=self.id, token=term.lease.token)
