@@ -81,6 +81,11 @@ TICKER_INTERVAL_S = 1.0  # tickers are polled at most this often (one call for e
 STEP_FAILURES_DEGRADED = 3  # failed steps in a row before the gateway reports degraded
 _XDEL = "return redis.call('XDEL', KEYS[1], ARGV[1])"  # one drained pre-partition command
 _DEL_IF_EMPTY = "if redis.call('XLEN', KEYS[1]) == 0 then return redis.call('DEL', KEYS[1]) end"
+# How long the record of a finished order (``state:gw:{gateway}:order:<cid>``) stays: a day, far
+# longer than a reconciliation round (60 s) or a gateway take-over, so a lookup by client order
+# id right after the order ended finds it; an open order's record has no expiry (the order is in
+# its partition's open orders until it ends). No gateway key outlives its order by more than this.
+FINISHED_ORDER_TTL_S = 86_400.0
 
 
 def new_gateway_id() -> str:
@@ -729,7 +734,8 @@ class Gateway:
         info = {"bot": bot_id, "symbol": update.symbol, "order_id": update.order_id}
         # Redis first: if it is down, nothing here changes and the update is sent again later
         await self._save_open(bot_id, cid, info if update.is_open else None)
-        await self.redis.set(_names.order_record(cid), encode_update(update))
+        ttl_s = None if update.is_open else FINISHED_ORDER_TTL_S  # open: kept while it works
+        await self.redis.set(_names.order_record(cid), encode_update(update), ttl_s=ttl_s)
         await self.redis.stream_add(_names.updates(bot_id), encode_update(update), maxlen=5_000)
         with contextlib.suppress(OmegaError):  # the feed is for people; the stream is the truth
             await self.redis.publish(
@@ -737,9 +743,10 @@ class Gateway:
             )
         if update.is_open:  # in place: the command and poll loops share this dict
             self._open.setdefault(cid, info)
-        else:
+            self._seen[cid] = (update.filled, update.status)
+        else:  # nothing of a finished order stays: no key without expiry, no memory
             self._open.pop(cid, None)
-        self._seen[cid] = (update.filled, update.status)
+            self._seen.pop(cid, None)
 
 
 async def _never() -> bool:

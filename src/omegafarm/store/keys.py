@@ -20,8 +20,8 @@ is one. So every key a multi-key script touches carries the same tag:
 tag                    keys                    scripts / commands that need them together
 =====================  ======================  =============================================
 ``{bot:<id>}``         lease, fence, bot       lease acquire (lease + fence), fenced state
-                       state, desired, status, write (lease + bot state); the bot's other
-                       updates, equity         names follow, so one bot lives on one node
+                       state, desired, status, write (lease, bot state, events, status,
+                       updates, equity, events equity); the others follow, one bot, one node
 ``{<bucket>}``         bucket, cool-down       GCRA acquire (bucket + cool-down)
 ``{gateway}``          order records, the      farm-wide gateway state; the primary gateway
                        primary lease + fence,  lease (market data, the paper venue) + fence;
@@ -216,6 +216,13 @@ def updates(bot_id: str) -> str:
 def equity(bot_id: str) -> str:
     """Stream of (candle time, equity, position, realized PnL) samples: the equity curve."""
     return f"bot:{_bot(bot_id)}:equity"
+
+
+# --- constant-size bot state (issue 11, state-11): the bot's history leaves the hot state
+def bot_events(bot_id: str) -> str:
+    """Stream of the bot's finished orders, fills and finished round trips (append-only,
+    written in the same fenced script as the bot's state; trimmed to the newest entries)."""
+    return f"bot:{_bot(bot_id)}:events"
 
 
 def order_record(client_order_id: str) -> str:
