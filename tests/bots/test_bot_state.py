@@ -16,6 +16,7 @@ from omegafarm.bots.ledger import RECENT_FINISHED, Ledger, OrderUpdate
 from omegafarm.bots.live import LiveBot
 from omegafarm.store import RedisClient, decode, encode
 from omegafarm.store import keys as _names
+from tests.bots._gateways import hold_partitions
 from tests.integration._farm import paper_exchange
 
 DATA = Path(__file__).parent / "data"
@@ -234,17 +235,19 @@ async def test_a_finished_orders_gateway_record_expires_and_leaves_the_open_set(
     redis_client: RedisClient, tmp_path: Path
 ) -> None:
     gateway = Gateway(redis_client, paper_exchange(tmp_path), FarmSettings(), set())
+    p = gateway.partition_of("b1")
+    await hold_partitions(gateway, p)  # the open set is the partition's, written under its lease
     working = _update("b1-1", "buy", "open", "0", "0", 1)
     done = _update("b1-1", "buy", "closed", "1", "100", 2)
 
     await gateway._publish("b1", working)
     open_ttl = await redis_client.ttl_s(_names.order_record("b1-1"))
-    open_set = await redis_client.get(_names.GATEWAY_OPEN)
+    open_set = await redis_client.get(_names.partition_open(p))
     await gateway._publish("b1", done)
 
     ttl = await redis_client.ttl_s(_names.order_record("b1-1"))
     assert open_ttl is None and "b1-1" in open_set  # kept while the order works
     assert ttl is not None and FINISHED_ORDER_TTL_S - 60 < ttl <= FINISHED_ORDER_TTL_S
-    assert await redis_client.get(_names.GATEWAY_OPEN) == {}
+    assert await redis_client.get(_names.partition_open(p)) == {}
     record = await redis_client.get(_names.order_record("b1-1"))
     assert record["status"] == "closed"

@@ -9,6 +9,7 @@ from omegafarm.bots.config import FarmSettings
 from omegafarm.bots.gateway import Gateway
 from omegafarm.store import RedisClient, StreamMessage
 from omegafarm.store import keys as _names
+from tests.bots._gateways import hold_partitions
 from tests.integration._farm import paper_exchange, wait_for
 
 SETTINGS = FarmSettings(lease_ttl_s=1.0, poll_interval_s=0.05, reconcile_interval_s=0)
@@ -49,22 +50,22 @@ async def test_one_gateway_is_active_and_the_standby_takes_over_when_it_stops(
         await exchange.shutdown()
 
 
-async def test_a_gateway_whose_lease_moved_executes_no_command(
+async def test_a_gateway_whose_partition_lease_moved_executes_no_command(
     redis_client: RedisClient, tmp_path: Path
 ) -> None:
     exchange = paper_exchange(tmp_path)
     await exchange.initialize()
     old = Gateway(redis_client, exchange, SETTINGS, set(), gateway_id="old")
-    old.lease = await old.lease_mgr.acquire()
-    assert old.lease is not None
-    await redis_client.delete(_names.GATEWAY_LEASE)  # it expired during a long pause...
+    p = old.partition_of("b1")
+    assert await hold_partitions(old, p) == [p]
+    await redis_client.delete(_names.partition_lease(p))  # it expired during a long pause...
     new = Gateway(redis_client, exchange, SETTINGS, set(), gateway_id="new")
-    new.lease = await new.lease_mgr.acquire()  # ...and another gateway took over
-    assert new.lease is not None and new.lease.token > old.lease.token
+    assert await hold_partitions(new, p) == [p]  # ...and another gateway took the partition
+    assert new.partitions[p].lease.token > old.partitions[p].lease.token
 
     handled = await old._handle(StreamMessage("1-0", {**PLACE, "cid": "b1-1"}))
 
-    assert handled is False  # left pending for the active gateway
+    assert handled is False  # left pending for the partition's holder
     assert await exchange.fetch_orders() == []
     assert await new._handle(StreamMessage("1-0", {**PLACE, "cid": "b1-1"}))
     assert [o.client_order_id for o in await exchange.fetch_orders()] == ["b1-1"]

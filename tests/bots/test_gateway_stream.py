@@ -85,8 +85,13 @@ def _caught_up(gateway: Gateway) -> bool:
     return bool(stats) and all(stats[k]["gap_fills"] >= 2 for k in ("ohlcv", "orders"))
 
 
-async def _place(redis: RedisClient, cid: str) -> None:
-    await redis.stream_add(_names.COMMANDS, {**LIMIT, "cid": cid})
+def _commands(gateway: Gateway) -> str:
+    """The command stream of bot b1's partition (where its live bot sends)."""
+    return _names.partition_commands(gateway.partition_of("b1"))
+
+
+async def _place(redis: RedisClient, cid: str, gateway: Gateway) -> None:
+    await redis.stream_add(_commands(gateway), {**LIMIT, "cid": cid})
     await wait_for(lambda: _has(redis, cid, "open"), 10, f"{cid} acknowledged")
 
 
@@ -97,7 +102,7 @@ async def test_a_streamed_fill_reaches_the_bot_and_nothing_polls_the_order(
     venue, ws, gateway = binance_gateway
     candles = await redis_client.subscribe(_names.candles("BTC/USDT", "1h"))
     market_data_before = _market_data_requests(venue)
-    await _place(redis_client, "b1-1")
+    await _place(redis_client, "b1-1", gateway)
 
     venue.fill("b1-1", "0.004", "50000")
     await ws.user_event(execution_report(venue.orders[0], last_qty="0.004", last_price="50000"))
@@ -126,7 +131,7 @@ async def test_a_fill_during_a_disconnect_is_found_by_client_order_id_and_reache
     binance_gateway: tuple[MiniBinance, LoopbackBinanceStream, Gateway],
 ) -> None:
     venue, ws, gateway = binance_gateway
-    await _place(redis_client, "b1-2")
+    await _place(redis_client, "b1-2", gateway)
 
     ws.refusing = True
     ws.drop()
@@ -169,7 +174,7 @@ async def test_a_paper_fill_reaches_the_update_stream_without_any_fetch_order(
         await wait_for(lambda: _true(_caught_up(gateway)), 10, "market data on, caught up")
         before = (await redis_client.get(_names.history("BTC/USDT", "1m")))[-1][0]
         market: dict[str, Any] = {**LIMIT, "type": "market", "price": None, "amount": "0.001"}
-        await redis_client.stream_add(_names.COMMANDS, {**market, "cid": "b1-9"})
+        await redis_client.stream_add(_commands(gateway), {**market, "cid": "b1-9"})
         await wait_for(lambda: _has(redis_client, "b1-9", "open"), 10, "acknowledged")
 
         paper.get_exchange_client().advance()  # the next bar opens: the order fills
@@ -198,7 +203,7 @@ async def test_without_streams_the_gateway_polls_open_orders_by_rest(
         stop = asyncio.Event()
         task = asyncio.create_task(gateway.run(stop))
         try:
-            await _place(redis_client, "b1-5")
+            await _place(redis_client, "b1-5", gateway)
             venue.fill("b1-5", "0.01", "50000")
             await wait_for(lambda: _has(redis_client, "b1-5", "closed"), 10, "the polled fill")
             health = gateway.health()

@@ -13,6 +13,7 @@ from omegafarm.bots.lease import Leases
 from omegafarm.bots.service import BotFarmService
 from omegafarm.store import RedisClient, StreamMessage
 from omegafarm.store import keys as _names
+from tests.bots._gateways import hold_partitions
 from tests.integration._farm import paper_exchange, wait_for
 
 
@@ -38,7 +39,7 @@ async def test_gateway_drops_commands_with_a_stale_fencing_token(
     exchange = paper_exchange(tmp_path)
     await exchange.initialize()
     gateway = Gateway(redis_client, exchange, FarmSettings(), set())
-    gateway.lease = await gateway.lease_mgr.acquire()  # the farm's active gateway
+    await hold_partitions(gateway)  # the gateway executing every partition
     place = {"kind": "place", "symbol": "BTC/USDT", "side": "buy", "type": "market",
              "amount": "0.001", "price": None, "bot_id": "b1"}  # fmt: skip
     assert await gateway._handle(StreamMessage("1-0", {**place, "cid": "b1-1", "token": 7}))
@@ -98,7 +99,7 @@ async def test_gateway_drops_commands_of_a_worker_whose_lease_was_taken_over(
     await wait_for(lambda: _gone(redis_client, "b2"), 5, "the old lease to expire")
     assert await new_owner.acquire("b2") is not None
     gateway = Gateway(redis_client, exchange, FarmSettings(), set())
-    gateway.lease = await gateway.lease_mgr.acquire()  # the farm's active gateway
+    await hold_partitions(gateway)  # the gateway executing every partition
     place = {"kind": "place", "symbol": "BTC/USDT", "side": "buy", "type": "market",
              "amount": "0.001", "price": None, "bot_id": "b2", "cid": "b2-1"}  # fmt: skip
     assert await gateway._handle(StreamMessage("1-0", {**place, "token": old.token}))

@@ -22,6 +22,7 @@ from omegafarm.bots import _view
 from omegafarm.bots._convert import update_from_order
 from omegafarm.bots.config import BotSettings, FarmSettings
 from omegafarm.bots.gateway import Gateway
+from omegafarm.bots.gateway_partitions import command_stream
 from omegafarm.bots.ledger import Ledger, OrderUpdate
 from omegafarm.bots.reconcile import Reconciler
 from omegafarm.bots.service import register_bots
@@ -169,7 +170,7 @@ async def test_the_gateway_reconciles_when_it_becomes_active_and_rejects_halted_
         command = {"kind": "place", "symbol": "BTC/USDT", "side": "buy", "type": "market",
                    "amount": "0.01", "price": None, "bot_id": "b1", "cid": "b1-6",
                    "token": 1}  # fmt: skip
-        await redis_client.stream_add(_names.COMMANDS, command)
+        await redis_client.stream_add(await command_stream(redis_client, "b1"), command)
         await wait_for(lambda: _rejected(redis_client, "b1-6"), 10, "the command rejected")
     finally:
         stop.set()

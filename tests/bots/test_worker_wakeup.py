@@ -19,6 +19,7 @@ import pytest_asyncio
 
 from omegafarm.bots import _view
 from omegafarm.bots.config import BotSettings, FarmSettings
+from omegafarm.bots.gateway_partitions import command_stream
 from omegafarm.bots.ledger import OrderUpdate
 from omegafarm.bots.service import register_bots
 from omegafarm.bots.worker import Worker
@@ -51,7 +52,8 @@ async def bought(request: pytest.FixtureRequest, redis_client: RedisClient) -> A
 
     async def ordered() -> bool:
         await redis_client.publish(_names.candles(BOT.symbol, BOT.timeframe), {"candle": candle})
-        sent[:] = [m.data for m in await redis_client.stream_range(_names.COMMANDS)]
+        stream = await command_stream(redis_client, BOT.id)  # the bot's gateway partition
+        sent[:] = [m.data for m in await redis_client.stream_range(stream)]
         return any(c.get("kind") == "place" for c in sent)
 
     await wait_for(ordered, 20, "the bot's buy command")

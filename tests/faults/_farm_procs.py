@@ -118,6 +118,14 @@ async def filled_orders(redis: RedisClient) -> int:
     return len([o for o in await (await saved_exchange(redis)).fetch_orders() if o["filled"]])
 
 
+async def open_orders(redis: RedisClient) -> int:
+    """Open orders the gateways track, over every command partition."""
+    total = 0
+    for p in range(int(await redis.get(_names.GATEWAY_PARTITIONS) or 0)):
+        total += len(await redis.get(_names.partition_open(p)) or {})
+    return total
+
+
 async def gateway_holder(redis: RedisClient) -> str | None:
     value = await redis.get_text(_names.GATEWAY_LEASE)
     return None if value is None else value.split("|")[0]

@@ -22,6 +22,7 @@ from tests.faults._farm_procs import (
     filled_orders,
     gateway_holder,
     kill9,
+    open_orders,
     spawn,
     terminate,
     write_config,
@@ -46,7 +47,7 @@ async def _stop_all_and_settle(redis: RedisClient, ids: list[str]) -> None:
         return set((await bot_holders(redis, ids)).values()) == {None}
 
     async def no_open_orders() -> bool:
-        return not await redis.get(_names.GATEWAY_OPEN)
+        return await open_orders(redis) == 0
 
     await wait_for(released, 30, "every bot stopped")
     await wait_for(no_open_orders, 30, "no open orders left at the gateway")

@@ -14,11 +14,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from omegafarm.bots.gateway import Gateway
+from omegafarm.bots.gateway_partitions import command_stream
 from omegafarm.bots.service import register_bots
 from omegafarm.bots.worker import Worker
 from omegafarm.core.tracing import capture_spans, configure_tracing, inject, start_span
 from omegafarm.store import RedisClient
-from omegafarm.store import keys as _names
 from tests.exchange._binance import MiniBinance, btc_usdt_market
 from tests.exchange._replay import DUMMY_API_KEY, DUMMY_SECRET, replay_service
 from tests.integration._farm import bots, farm_settings, paper_exchange, wait_for
@@ -91,11 +91,13 @@ async def test_a_command_on_a_ccxt_exchange_is_traced_down_to_the_rest_request_w
         gateway = Gateway(redis_client, ex, farm_settings(), set())
         stop = asyncio.Event()
         with capture_spans() as spans:
-            await redis_client.stream_group(_names.COMMANDS, _names.GATEWAY_GROUP)
             task = asyncio.create_task(gateway.run(stop))
             try:
                 with start_span("bot place", kind=SpanKind.PRODUCER) as sent:
-                    await redis_client.stream_add(_names.COMMANDS, inject(dict(command)))
+                    await redis_client.stream_add(
+                        await command_stream(redis_client, str(command["bot_id"])),
+                        inject(dict(command)),
+                    )
                 await wait_for(lambda: _true(gateway.commands_done == 1), 10, "command executed")
             finally:
                 stop.set()
@@ -142,11 +144,13 @@ async def test_with_exporter_none_a_gateway_command_records_nothing_and_still_tr
         ):
             gateway = Gateway(redis_client, ex, farm_settings(), set())
             stop = asyncio.Event()
-            await redis_client.stream_group(_names.COMMANDS, _names.GATEWAY_GROUP)
             task = asyncio.create_task(gateway.run(stop))
             try:
                 with start_span("bot place") as sent:
-                    await redis_client.stream_add(_names.COMMANDS, inject(dict(command)))
+                    await redis_client.stream_add(
+                        await command_stream(redis_client, str(command["bot_id"])),
+                        inject(dict(command)),
+                    )
                 await wait_for(lambda: _true(gateway.commands_done == 1), 10, "command executed")
             finally:
                 stop.set()

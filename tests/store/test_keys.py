@@ -73,3 +73,13 @@ async def test_a_bug_in_a_script_is_a_store_error_not_an_outage(redis_client: Re
         await broken()
     assert type(caught.value) is StoreError  # not StoreUnavailableError: nothing is down
     assert caught.value.__cause__ is not None  # the server's own error is kept
+
+
+def test_each_command_partition_is_one_slot_and_partitions_spread() -> None:
+    for p in range(8):
+        names = [keys.partition_commands(p), keys.partition_open(p)]
+        names += [keys.partition_lease(p), keys.partition_fence(p)]
+        assert len({slot(n) for n in names}) == 1
+        assert all("{gateway:p" + str(p) + "}" in n for n in names)
+    assert len({slot(keys.partition_lease(p)) for p in range(8)}) == 8
+    assert len({slot(keys.gateway_heartbeat(g)) for g in ("g1", "g2", "g3")}) == 1

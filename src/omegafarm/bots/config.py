@@ -72,6 +72,13 @@ class FarmSettings(BaseModel):
     )
     run_worker: bool = Field(True, description="omega up also runs one worker in-process")
     run_gateway: bool = Field(True, description="omega up publishes market data, executes orders")
+    gateway_partitions: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="command partitions shared by the farm's gateways (recorded in Redis by "
+        "the first gateway; fixed for the farm's life: see docs/bots.md)",
+    )
 
 
 def load_farm_file(path: Path | None) -> list[BotSettings]:

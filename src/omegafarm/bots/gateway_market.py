@@ -65,6 +65,8 @@ class GatewayPort(Protocol):
 
     async def _publish(self, bot_id: str, update: OrderUpdate) -> None: ...
 
+    async def _save_open(self, bot_id: str, cid: str, info: dict[str, Any] | None) -> None: ...
+
     async def reconcile_now(self, *, full: bool = True) -> int: ...
 
 
@@ -244,8 +246,8 @@ class MarketFeed:
         update = update_from_order(order, cid)
         if seen is not None and _not_newer(update, seen):
             if not update.is_open and seen[1] in _ENDED:  # ended and told: stop tracking it
+                await self.gw._save_open(str(info["bot"]), cid, None)  # its partition's map
                 self.gw._open.pop(cid, None)
-                await self.gw.redis.set(_names.GATEWAY_OPEN, self.gw._open)
             return False
         await self.gw._publish(str(info["bot"]), update)
         self.orders_published += 1

@@ -175,46 +175,74 @@ class Leases:
 
 
 class GatewayLease:
-    """The farm's one gateway lease (``lock:lease:{gateway}``): the same scripts as a bot's.
+    """A gateway lease: the farm's primary one (``lock:lease:gw:{gateway}``: market data, the
+    paper venue) or one command partition's (``lock:lease:gw:{gateway:p<n>}``); the same
+    scripts as a bot's.
 
-    The active gateway renews it every ``ttl / 3``; a standby tries to take it as often, so it
-    takes over within one TTL of the active one's death. Its fencing token grows with every
-    holder; a gateway checks it still holds the lease before each command it executes, and the
-    durable paper exchange writes only under it, so two gateways never execute one command.
+    Its holder renews it every ``ttl / 3``; others try to take it as often, so it moves within
+    one TTL of its holder's death. Its fencing token grows with every holder; a gateway checks
+    it still holds the partition's lease before each command it executes, writes the
+    partition's open orders only under it, and the durable paper exchange writes only under the
+    primary lease, so two gateways never execute one command.
     """
 
-    def __init__(self, redis: RedisClient, gateway_id: str, ttl_s: float) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        gateway_id: str,
+        ttl_s: float,
+        *,
+        lease_key: str = _names.GATEWAY_LEASE,
+        fence_key: str = _names.GATEWAY_FENCE,
+        name: str = "gateway",
+    ) -> None:
         self._leases = Leases(redis, gateway_id, ttl_s)
         self.redis, self.gateway_id, self.ttl_ms = redis, gateway_id, self._leases.ttl_ms
+        self._lease_key, self._fence_key, self.name = lease_key, fence_key, name
+
+    @classmethod
+    def partition(
+        cls, redis: RedisClient, gateway_id: str, ttl_s: float, partition: int
+    ) -> GatewayLease:
+        """The lease of command partition ``partition``."""
+        return cls(
+            redis, gateway_id, ttl_s, lease_key=_names.partition_lease(partition),
+            fence_key=_names.partition_fence(partition), name=f"p{partition}",
+        )  # fmt: skip
 
     @property
     def key(self) -> str:
         """The lease's absolute key (for fenced writes elsewhere)."""
-        return self.redis.keys.key(_names.GATEWAY_LEASE)
+        return self.redis.keys.key(self._lease_key)
 
     async def acquire(self) -> Lease | None:
         """Take the lease if nobody holds it."""
-        keys = [_names.GATEWAY_LEASE, _names.GATEWAY_FENCE]
+        keys = [self._lease_key, self._fence_key]
         args: list[str | bytes] = [self.gateway_id, str(self.ttl_ms)]
         token = await self._leases._eval(_ACQUIRE, keys, args)
-        return Lease("gateway", self.gateway_id, token) if token else None
+        return Lease(self.name, self.gateway_id, token) if token else None
 
     async def renew(self, lease: Lease) -> bool:
         """Extend the lease; False if it expired or moved."""
         args: list[str | bytes] = [lease.value, str(self.ttl_ms)]
-        return bool(await self._leases._eval(_RENEW, [_names.GATEWAY_LEASE], args))
+        return bool(await self._leases._eval(_RENEW, [self._lease_key], args))
 
     async def release(self, lease: Lease) -> bool:
-        """Give the lease back (a standby takes over at its next try, not after a TTL)."""
-        return bool(await self._leases._eval(_RELEASE, [_names.GATEWAY_LEASE], [lease.value]))
+        """Give the lease back (another gateway takes it at its next try, not after a TTL)."""
+        return bool(await self._leases._eval(_RELEASE, [self._lease_key], [lease.value]))
 
     async def holds(self, lease: Lease) -> bool:
         """Whether ``lease`` is still the current one (checked before every command)."""
-        return await self.redis.get_text(_names.GATEWAY_LEASE) == lease.value
+        return await self.redis.get_text(self._lease_key) == lease.value
 
     async def holder(self) -> str | None:
-        """``gateway_id|token`` of the active gateway (None: no gateway is active)."""
-        return await self.redis.get_text(_names.GATEWAY_LEASE)
+        """``gateway_id|token`` of the holder (None: nobody holds it)."""
+        return await self.redis.get_text(self._lease_key)
+
+    async def fenced_set(self, lease: Lease, key: str, encoded: bytes) -> bool:
+        """Write ``key`` (same hash tag as the lease) only while ``lease`` is still the holder."""
+        keys = [self._lease_key, key]
+        return bool(await self._leases._eval(_FENCED_SET, keys, [lease.value, encoded]))
 
 
 async def newest_token(redis: RedisClient, bot_id: str) -> int:

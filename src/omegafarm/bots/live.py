@@ -32,6 +32,7 @@ from opentelemetry.trace import SpanKind
 from omegafarm.bots import _view
 from omegafarm.bots.config import BotSettings
 from omegafarm.bots.feed import CandleFeed
+from omegafarm.bots.gateway_partitions import command_stream
 from omegafarm.bots.lease import BotWrite, Lease, Leases
 from omegafarm.bots.ledger import Ledger, OrderUpdate
 from omegafarm.bots.strategies import get_strategy
@@ -73,6 +74,7 @@ class LiveBot:
         self._status: dict[str, Any] | None = None  # the last status record written
         self._spec_row: dict[str, Any] | None = None  # the spec as the feed's rows carry it
         self._lock = asyncio.Lock()  # one event at a time: saved state follows event order
+        self._commands: str | None = None  # the stream of the bot's gateway partition
 
     @property
     def id(self) -> str:
@@ -249,7 +251,9 @@ class LiveBot:
             f"bot {body['kind']}", tracer_name=_TRACER, kind=SpanKind.PRODUCER,
             attributes=attributes,
         ):  # fmt: skip  # the gateway continues this trace from the message's traceparent
-            await self.redis.stream_add(_names.COMMANDS, inject(body))
+            if self._commands is None:  # the bot's command partition (fixed for the farm)
+                self._commands = await command_stream(self.redis, self.id)
+            await self.redis.stream_add(self._commands, inject(body))
         self.commands_sent += 1
 
     def snapshot(self) -> dict[str, Any]:

@@ -194,6 +194,8 @@ class BotFarmService(BaseService[FarmSettings]):
                 "id": self.gateway.id,
                 "role": "active" if self.gateway.lease is not None else "standby",
                 "active": await self.gateway.lease_mgr.holder(),
+                "partitions": sorted(self.gateway.partitions),
+                "partition_count": self.gateway.partition_count,
                 "takeovers": self.gateway.takeovers,
                 "reconcile": {"halts": self.gateway.reconciler.halts,
                               "healed": self.gateway.reconciler.healed},

@@ -50,7 +50,7 @@ LazyGroup.lazy = {
     ),
     "gateway": LazyCommand(
         "omegafarm.cli.gateway:gateway_command",
-        "Run the farm's gateway here (a standby while another is active; takes over on its death).",
+        "Run a gateway here: shares the command partitions, takes over a dead gateway's.",
     ),
 }
 

@@ -35,8 +35,9 @@ def gateway_command(
         str | None, typer.Option(help="Gateway id (default host-pid-rand).")
     ] = None,
 ) -> None:
-    """Run the farm's gateway here: it stands by while another gateway (of `omega up` or
-    `omega gateway`) is active, and takes over within the lease TTL when that one dies."""
+    """Run a gateway of the farm here: it takes its share of the command partitions (on a live
+    exchange; on the paper exchange it stands by while another is active) and takes over a dead
+    gateway's partitions within the lease TTL."""
     from prometheus_client import CollectorRegistry
 
     from omegafarm.bots.config import BotSettings, load_farm_file
@@ -63,7 +64,9 @@ def gateway_command(
             def announce(found_id: str) -> None:
                 console.print(
                     f"gateway {found_id} started for {len(markets)} markets (lease TTL "
-                    f"{farm.lease_ttl_s}s; stands by while another gateway is active)",
+                    f"{farm.lease_ttl_s}s): it shares the farm's command partitions with the "
+                    "other gateways (on the paper exchange it stands by while another is "
+                    "active)",
                     highlight=False,
                 )
 

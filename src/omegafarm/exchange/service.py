@@ -193,6 +193,14 @@ class ExchangeService(BaseService[ExchangeSettings]):
         if value is not None:
             await client.take_over()
 
+    @property
+    def venue_in_process(self) -> bool:
+        """True when the venue's state lives in this process (the durable paper exchange): then
+        only the process holding the gateway lease may execute orders. A ccxt venue's state is
+        the exchange's own, so any number of processes may send it orders."""
+        client: Any = self._venue.client if self._venue is not None else None
+        return getattr(client, "fence", None) is not None
+
     def get_exchange_client(self) -> Any:
         """The underlying ccxt (or paper) exchange object, for what the service does not wrap."""
         return self.venue.client

@@ -23,9 +23,15 @@ tag                    keys                    scripts / commands that need them
                        state, desired, status, write (lease, bot state, events, status,
                        updates, equity, events equity); the others follow, one bot, one node
 ``{<bucket>}``         bucket, cool-down       GCRA acquire (bucket + cool-down)
-``{gateway}``          open orders, order      farm-wide gateway state, written together;
-                       records, commands,      a gateway lease + fence for a standby
-                       lease, fence
+``{gateway}``          order records, the      farm-wide gateway state; the primary gateway
+                       primary lease + fence,  lease (market data, the paper venue) + fence;
+                       the paper exchange,     the paper exchange's write is fenced by it;
+                       partition count, the    the pre-partition stream and open orders
+                       old single stream       (drained at upgrade)
+``{gateway:p<n>}``     one command partition:  partition lease + fence; the partition's open
+                       stream, open orders,    orders written fenced by its lease (one slot);
+                       lease, fence            partitions spread over the cluster's nodes
+``{gateways}``         gateway heartbeats      one node answers "how many gateways are alive"
 ``{workers}``          worker heartbeats       one slot, so one node answers "who is alive"
 =====================  ======================  =============================================
 
@@ -124,15 +130,53 @@ class Keys:
 # ------------------------------------------------------------------------------ the bot farm
 BOTS = "state:farm:bots"  # {bot_id: BotSettings dict}
 _GATEWAY = tag("gateway")
-COMMANDS = f"gw:{_GATEWAY}:commands"  # stream: bots -> gateway (place, cancel, sync)
+COMMANDS = f"gw:{_GATEWAY}:commands"  # before partitions: bots -> gateway (drained at upgrade)
 GATEWAY_GROUP = "gateway"  # consumer group of the commands stream
 UPDATES_GROUP = "bot"  # consumer group of each bot's updates stream
-GATEWAY_OPEN = f"state:gw:{_GATEWAY}:open"  # {client_order_id: {bot, symbol, order_id}}
+GATEWAY_OPEN = f"state:gw:{_GATEWAY}:open"  # before partitions: open orders (migrated)
 WORKERS_PREFIX = f"health:worker:{tag('workers')}:"  # + worker id: heartbeats with a TTL
 # The gateway's own lease and fence (one active gateway, standbys wait): one slot with the rest
 # of the gateway's state, so a fenced write of that state is one script.
 GATEWAY_LEASE = f"lock:lease:gw:{_GATEWAY}"
 GATEWAY_FENCE = f"state:fence:gw:{_GATEWAY}"
+
+
+# -------------------------------------------------- gateway partitions (gwscale-11, issue 11.3)
+# COMMANDS and GATEWAY_OPEN above are the single-gateway names of farms before partitions: the
+# primary gateway drains them at its take-over. GATEWAY_LEASE is now the *primary* lease (market
+# data, reconciliation, the paper venue); commands go to ``gateway_partitions`` partitions, each
+# with its own stream, open orders, lease and fence under the tag ``{gateway:p<n>}``.
+GATEWAY_PARTITIONS = f"state:gw:{_GATEWAY}:partitions"  # the farm's partition count (fixed)
+GATEWAYS_PREFIX = f"health:gateway:{tag('gateways')}:"  # + gateway id: heartbeats with a TTL
+
+
+def _partition(partition: int) -> str:
+    return tag("gateway", f"p{partition}")
+
+
+def partition_commands(partition: int) -> str:
+    """Stream of one command partition: bots -> the gateway holding the partition."""
+    return f"gw:{_partition(partition)}:commands"
+
+
+def partition_open(partition: int) -> str:
+    """``{client_order_id: {bot, symbol, order_id}}``: the partition's open orders."""
+    return f"state:gw:{_partition(partition)}:open"
+
+
+def partition_lease(partition: int) -> str:
+    """``"{gateway}|{token}"`` with a TTL: which gateway executes the partition's commands."""
+    return f"lock:lease:gw:{_partition(partition)}"
+
+
+def partition_fence(partition: int) -> str:
+    """The partition's fencing counter: every new holder gets a larger token."""
+    return f"state:fence:gw:{_partition(partition)}"
+
+
+def gateway_heartbeat(gateway_id: str) -> str:
+    """Heartbeat of a gateway process (with a TTL): live gateways share the partitions."""
+    return f"{GATEWAYS_PREFIX}{gateway_id}"
 
 
 def _bot(bot_id: str) -> str:
