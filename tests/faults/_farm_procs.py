@@ -31,7 +31,9 @@ def write_config(
     tmp: Path, redis_url: str, farm: str, n_bots: int, *, api_port: int | None = None
 ) -> Path:
     """A farm file with ``n_bots`` fast SMA bots and a config for every process of the farm
-    (the API of ``omega up`` off, or on loopback ``api_port`` with its health refreshed often)."""
+    (the API of ``omega up`` off, or on loopback ``api_port`` with its health refreshed often).
+    ``redis_url`` "embedded:DIR" means no URL: ``omega up`` runs the embedded Valkey in DIR and
+    the other processes adopt it."""
     bots = "".join(
         f'[[bots]]\nid = "b{i:02d}"\nstrategy = "sma_cross"\nsymbol = "{SYMBOLS[i % 4]}"\n'
         f'capital = "20000"\nparams = {{ fast = {2 + i % 3}, slow = {6 + i % 4} }}\n\n'
@@ -42,10 +44,12 @@ def write_config(
     symbols = ", ".join(f'"{s}"' for s in SYMBOLS)
     config = tmp / "omega.toml"
     api = _api(api_port)
+    embedded = redis_url.removeprefix("embedded:")
+    where = f'data_dir = "{embedded}"' if embedded != redis_url else f'url = "{redis_url}"'
     config.write_text(
         f"""
 [redis]
-url = "{redis_url}"
+{where}
 farm = "{farm}"
 
 {api}
