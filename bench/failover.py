@@ -10,7 +10,16 @@ candle it handles) after the fault. Faults, 5 times each (median):
 * Redis restart: SIGKILL of the server, restarted at once on the same data;
 * Sentinel failover: the farm on ``redis+sentinel://`` (1 master, 1 replica, 3 sentinels,
   ``down-after-milliseconds`` 1000); SIGKILL of the master, the replica is promoted (the old
-  master rejoins as a replica before the next trial).
+  master rejoins as a replica before the next trial);
+* cluster failover: the farm on ``redis+cluster://`` (3 masters + 3 replicas,
+  ``cluster-node-timeout`` 2000); SIGKILL of the master serving the ``{gateway}`` slot (every
+  order goes through it), its replica is promoted (the old master, restarted on its files,
+  rejoins as a replica before the next trial).
+
+During the Redis restarts a probe appends numbers to a stream as fast as the server answers;
+``acknowledged_writes_lost`` counts the acknowledged ones the restarted server no longer has
+(``appendfsync everysec`` writes the file before replying: a process kill loses none; see
+docs/store.md "What a crash can lose").
 
 The baseline is the lease TTL (the issue's goal: each fault recovered within 2 TTLs; ratio =
 median / TTL). Usage: ``python bench/failover.py [trials] [ttl_s]``.
@@ -44,7 +53,15 @@ from omegafarm.exchange import ExchangeService, ExchangeSettings
 from omegafarm.exchange.paper import PaperSettings
 from omegafarm.store import RedisClient, RedisSettings
 from omegafarm.store import keys as _names
-from omegafarm.store.testing import SentinelGroup, ValkeyServers, cli, free_ports, wait_until
+from omegafarm.store.testing import (
+    SentinelGroup,
+    ValkeyCluster,
+    ValkeyServers,
+    cli,
+    free_ports,
+    key_slot,
+    wait_until,
+)
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"]
 BOTS = 12
@@ -182,6 +199,24 @@ async def _trials(farm: Farm, name: str, trials: int, fault: Any, repair: Any) -
 
 
 AUDITS: dict[str, dict[str, int]] = {}
+PROBE: dict[str, int] = {"acknowledged": 0, "lost": 0}
+
+
+async def _probe(redis: RedisClient, stop: asyncio.Event) -> None:
+    """Append 0, 1, 2... to a stream; count the acknowledged numbers the server lost."""
+    acked: list[int] = []
+    n = 0
+    while not stop.is_set():
+        try:
+            await redis.stream_add("bench:probe", n)
+        except OmegaError:
+            await asyncio.sleep(0.01)
+        else:
+            acked.append(n)
+        n += 1
+    present = {int(m.data) for m in await redis.stream_range("bench:probe")}
+    PROBE["acknowledged"] += len(acked)
+    PROBE["lost"] += len(set(acked) - present)
 
 
 async def run(trials: int, ttl_s: float) -> dict[str, list[float]]:
@@ -205,8 +240,12 @@ async def run(trials: int, ttl_s: float) -> dict[str, list[float]]:
 
         results["worker_kill"] = await _trials(farm, "worker kill", trials, farm.kill_worker,
                                                farm.spawn_worker)  # fmt: skip
+        probe_stop = asyncio.Event()
+        probe = asyncio.create_task(_probe(farm.redis, probe_stop))
         results["redis_restart"] = await _trials(farm, "redis restart", trials, redis_kill,
                                                  nothing)  # fmt: skip
+        probe_stop.set()
+        await probe
         AUDITS["single_server"] = await farm.audit()
     finally:
         await farm.stop()
@@ -242,6 +281,29 @@ async def run(trials: int, ttl_s: float) -> dict[str, list[float]]:
     finally:
         await farm.stop()
         group.stop()
+
+    cluster = ValkeyCluster(tmp / "cluster", masters=3, replicas=1)
+    await asyncio.to_thread(cluster.start)
+    farm = Farm(cluster.url, ttl_s, tmp)
+    victims: list[int] = []
+    try:
+        await farm.start()
+        slot = key_slot(farm.redis.keys.key(_names.GATEWAY_LEASE))
+
+        async def cluster_master_kill() -> None:
+            victims.append(cluster.port_of_slot(slot))
+            cluster.kill(victims[-1])  # its replica is promoted after cluster-node-timeout
+
+        async def cluster_rejoin() -> None:  # the old master comes back as a replica
+            await asyncio.to_thread(cluster.restart, victims[-1])
+            await asyncio.to_thread(cluster.wait_ok, 60)
+
+        results["cluster_failover"] = await _trials(farm, "cluster failover", trials,
+                                                    cluster_master_kill, cluster_rejoin)  # fmt: skip
+        AUDITS["cluster"] = await farm.audit()
+    finally:
+        await farm.stop()
+        cluster.stop()
     return results
 
 
@@ -253,6 +315,8 @@ def main(trials: int = 5, ttl_s: float = 3.0) -> None:
     for where, audit in AUDITS.items():
         print(f"{where}: {audit['orders']} orders ({audit['filled']} filled),"
               f" {audit['duplicate_cids']} duplicate client order ids")  # fmt: skip
+    print(f"redis restarts: {PROBE['lost']} of {PROBE['acknowledged']} acknowledged probe"
+          " writes lost")  # fmt: skip
     worst = max(medians.values())
     print(
         json.dumps(
@@ -268,9 +332,13 @@ def main(trials: int = 5, ttl_s: float = 3.0) -> None:
                 "worker_kill_median_s": round(medians["worker_kill"], 3),
                 "redis_restart_median_s": round(medians["redis_restart"], 3),
                 "sentinel_failover_median_s": round(medians["sentinel_failover"], 3),
+                "cluster_failover_median_s": round(medians["cluster_failover"], 3),
                 "worker_kill_ratio": round(medians["worker_kill"] / ttl_s, 3),
                 "redis_restart_ratio": round(medians["redis_restart"] / ttl_s, 3),
                 "sentinel_failover_ratio": round(medians["sentinel_failover"] / ttl_s, 3),
+                "cluster_failover_ratio": round(medians["cluster_failover"] / ttl_s, 3),
+                "acknowledged_writes": PROBE["acknowledged"],
+                "acknowledged_writes_lost": PROBE["lost"],
                 "duplicate_cids": sum(a["duplicate_cids"] for a in AUDITS.values()),
                 "orders": sum(a["orders"] for a in AUDITS.values()),
             }
