@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from omegafarm.bots import _history
 from omegafarm.bots.backtest import _tf_ms
-from omegafarm.bots.ledger import Ledger
+from omegafarm.bots.ledger import Ledger, Trade
 from omegafarm.bots.performance import bars_per_year, measure
 from omegafarm.core.errors import NotFoundError
 from omegafarm.store import RedisClient
@@ -109,7 +110,7 @@ async def equity_samples(
 
 
 async def ledger_of(redis: RedisClient, bot_id: str) -> Ledger | None:
-    """The bot's saved ledger (None before its first start)."""
+    """The bot's saved ledger: its hot state (None before its first start)."""
     state: dict[str, Any] | None = await redis.get(_names.bot_state(bot_id))
     return Ledger.restore(state["ledger"]) if state else None
 
@@ -118,6 +119,7 @@ async def metrics(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict
     """Performance of one live bot: the backtest report's numbers over its equity curve."""
     samples = [s for _, s in await equity_samples(redis, bot_id)]
     ledger = await ledger_of(redis, bot_id)
+    closed = await closed_trades(redis, bot_id)
     status: dict[str, Any] = await redis.get(_names.status(bot_id)) or {}
     capital = Decimal(str(spec.get("capital", 0)))
     equity = np.array([float(s["equity"]) for s in samples], dtype=np.float64)
@@ -127,18 +129,24 @@ async def metrics(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict
     if ledger is not None and ledger.position:  # equity = cash + position * price
         unrealized = now - ledger.cash - ledger.position * ledger.avg_price
     perf = measure(
-        equity, position, ledger.trades if ledger else [],
+        equity, position, closed,
         bars_per_year=bars_per_year(_tf_ms(str(spec.get("timeframe", "1m")))),
         fees=ledger.fees if ledger else Decimal(0),
         realized_pnl=ledger.realized_pnl if ledger else Decimal(0),
         unrealized_pnl=unrealized, start_equity=float(capital),
     )  # fmt: skip
+    counted: dict[
+        str, Any
+    ] = {}  # every closed round trip counts, also those older than the event window
+    if ledger is not None:
+        counted = {"trades": ledger.closed_trades, "win_rate": ledger.win_rate}
     return {
         "id": bot_id,
         "capital": capital,
         "equity": now,
         "position": ledger.position if ledger else Decimal(0),
         **perf.as_dict(),
+        **counted,
         "equity_curve": {
             "columns": ["ts_ms", "equity", "position", "realized_pnl"],
             "rows": [  # floats: a series to plot (the money above stays exact)
@@ -154,7 +162,19 @@ async def metrics(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict
     }
 
 
+async def closed_trades(redis: RedisClient, bot_id: str) -> list[Trade]:
+    """The bot's finished round trips in its event stream's window, oldest first."""
+    return _history.trades_in(await _history.events(redis, bot_id))
+
+
 async def trades(redis: RedisClient, bot_id: str) -> list[dict[str, Any]]:
-    """The bot's round trips from its ledger (the last 500; an open one has no exit)."""
+    """The bot's round trips: the finished ones of its event stream (the newest
+    ``EVENTS_MAXLEN`` events) and the one in progress (no exit), oldest first."""
     ledger = await ledger_of(redis, bot_id)
-    return [t.as_dict() for t in ledger.trades] if ledger else []
+    if ledger is None:
+        return []
+    closed = await closed_trades(redis, bot_id)  # read after the ledger: a trade that closed
+    closed += _history.trades_in(ledger.events)  # a ledger of the first format, not yet saved
+    ended = {(t.side, t.entry_ts_ms) for t in closed}  # in between is listed once, as closed
+    current = [t for t in ledger.trades if (t.side, t.entry_ts_ms) not in ended]
+    return [t.as_dict() for t in (*closed, *current)]

@@ -16,7 +16,7 @@ in a script is a ``StoreError`` (a bug to fix, never reported as an outage).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from omegafarm.store import RedisClient
 from omegafarm.store import keys as _names
@@ -42,6 +42,42 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 return 1
 """
+
+# One event of a bot is one round trip: check the lease, save the hot state, append what left it
+# to the event stream (each XADD trims it to about ARGV[3] entries: MAXLEN ~), then the status
+# record (with its TTL), once per candle the equity sample, and the live feed's messages.
+# Nothing is written once the lease has moved. KEYS: lease, state, events, status, equity.
+# ARGV: lease value, state, events maxlen, event count n, n events, status ('' = none), status
+# ttl ms, sample ('' = none), equity maxlen, feed channel, message count m, m messages.
+_FENCED_SAVE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+local n = tonumber(ARGV[4])
+for i = 1, n do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'd', ARGV[4 + i])
+end
+if ARGV[5 + n] ~= '' then redis.call('SET', KEYS[4], ARGV[5 + n], 'PX', ARGV[6 + n]) end
+if ARGV[7 + n] ~= '' then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8 + n], '*', 'd', ARGV[7 + n])
+end
+for i = 1, tonumber(ARGV[10 + n]) do redis.call('PUBLISH', ARGV[9 + n], ARGV[10 + n + i]) end
+return 1
+"""
+EVENTS_MAXLEN = 10_000  # per bot (approximate: MAXLEN ~), in the stream bot:{bot:<id>}:events
+
+
+@dataclass(frozen=True)
+class BotWrite:
+    """What one event of a bot saves (encoded values): :meth:`Leases.fenced_save`."""
+
+    state: bytes
+    events: list[bytes]
+    status: bytes | None = None
+    status_ttl_ms: int = 0
+    sample: bytes | None = None  # an equity sample
+    equity_maxlen: int = 10_000
+    channel: str = ""  # the live feed's channel (relative name) for ``messages``
+    messages: list[bytes] = field(default_factory=list)  # published after the writes
 
 
 @dataclass(frozen=True)
@@ -88,6 +124,22 @@ class Leases:
         """Write ``key`` only while ``lease`` is still ours (bot state writes)."""
         keys = [_names.lease(lease.bot_id), key]
         return bool(await self._eval(_FENCED_SET, keys, [lease.value, encoded]))
+
+    async def fenced_save(self, lease: Lease, write: BotWrite) -> bool:
+        """Save a bot's hot state, append its events, write its status and equity sample, in
+        one script and only while ``lease`` is still ours (False: it moved; nothing written)."""
+        k, bot = self.redis.keys, lease.bot_id
+        keys = [k.key(_names.lease(bot)), k.key(_names.bot_state(bot)),
+                k.stream(_names.bot_events(bot)), k.key(_names.status(bot)),
+                k.stream(_names.equity(bot))]  # fmt: skip
+        args: list[str | bytes] = [lease.value, write.state, str(EVENTS_MAXLEN),
+                                   str(len(write.events)), *write.events,
+                                   write.status or b"", str(max(1, write.status_ttl_ms)),
+                                   write.sample or b"", str(write.equity_maxlen),
+                                   k.channel(write.channel) if write.messages else "",
+                                   str(len(write.messages)), *write.messages]  # fmt: skip
+        script = self.redis.script(_FENCED_SAVE, name="bot_save")
+        return bool(await script.run_absolute(keys, args))
 
     async def holder(self, bot_id: str) -> str | None:
         """Which worker holds the bot's lease right now."""

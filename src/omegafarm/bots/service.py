@@ -33,6 +33,7 @@ from omegafarm.exchange import ExchangeService
 from omegafarm.security import AuditLog
 from omegafarm.store import RedisClient
 from omegafarm.store import keys as _names
+from omegafarm.store.migrate import check_layout
 
 _SILENT_READ_S = 0.5  # the health check's read of other workers' candle ages, at most
 
@@ -74,6 +75,7 @@ class BotFarmService(BaseService[FarmSettings]):
         (metrics_registry or REGISTRY).register(self.collector)
 
     async def _on_initialize(self) -> None:
+        await check_layout(self.redis)  # an older farm's keys: `omega store migrate` first
         bots = load_farm_file(self.settings.farm_file)
         await register_bots(self.redis, bots)
         self._stop = asyncio.Event()
