@@ -15,6 +15,7 @@ whichever process asks. A bot's *state* is derived here, in one place::
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -53,9 +54,31 @@ async def holder(redis: RedisClient, bot_id: str) -> str | None:
     return None if value is None else value.split("|", 1)[0]
 
 
+async def live_worker_ids(redis: RedisClient) -> list[str]:
+    """Workers with a fresh heartbeat: each beat scores the worker in ``WORKERS_LIVE`` with
+    the time its heartbeat expires (a lease TTL later), so no SCAN is needed."""
+    return await redis.members_by_score(_names.WORKERS_LIVE, time.time() * 1000)
+
+
 async def live_workers(redis: RedisClient) -> int:
-    """Workers with a fresh heartbeat (their keys expire a lease TTL after the last beat)."""
-    return len(await redis.scan(_names.WORKERS_PREFIX))
+    """How many workers have a fresh heartbeat."""
+    return len(await live_worker_ids(redis))
+
+
+_CONTROL_CHANGED = """
+local version = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], version)
+return version
+"""
+
+
+async def control_changed(redis: RedisClient) -> int:
+    """Tell the workers the bot list, a desired state or a halt changed: bump the farm's
+    control version (workers compare it at every balance round) and publish it (they re-read
+    at once). Returns the new version."""
+    channel = redis.keys.channel(_names.CONTROL_CHANNEL)
+    script = redis.script(_CONTROL_CHANGED, name="control")
+    return int(await script([_names.CONTROL_VERSION], [channel]))
 
 
 def derive_state(
@@ -71,11 +94,17 @@ def derive_state(
     return "halted" if status.get("halted") else "running"
 
 
-async def row(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """One bot as a flat row: id, strategy, symbol, desired, state and its latest numbers."""
-    status: dict[str, Any] = await redis.get(_names.status(bot_id)) or {}
-    desired = str(await redis.get(_names.desired(bot_id)) or "running")
-    held_by = await holder(redis, bot_id)
+def make_row(
+    bot_id: str,
+    spec: dict[str, Any],
+    status: dict[str, Any] | None,
+    desired: str | None,
+    held_by: str | None,
+    halt: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The row of one bot from its records (see :func:`row`)."""
+    status = status or {}
+    desired = str(desired or "running")
     out: dict[str, Any] = {
         "id": bot_id,
         "strategy": spec.get("strategy"),
@@ -87,16 +116,35 @@ async def row(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict[str
     }
     out.update({k: status.get(k) for k in ROW_FIELDS})
     out["worker"] = held_by
-    halt: dict[str, Any] | None = await redis.get(_names.halt(bot_id))
     if halt is not None and out["state"] not in ("disabled", "stopped"):
         out["state"] = "halted"  # reconciliation found a divergence (`omega bots reconcile`)
         out["halted"] = halt["reason"]
     return out
 
 
+async def row(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """One bot as a flat row: id, strategy, symbol, desired, state and its latest numbers."""
+    return (await _rows(redis, {bot_id: spec}))[0]
+
+
 async def rows(redis: RedisClient) -> list[dict[str, Any]]:
-    """Every registered bot as a row (sorted by id)."""
-    return [await row(redis, bot_id, spec) for bot_id, spec in sorted((await specs(redis)).items())]
+    """Every registered bot as a row (sorted by id): three reads whatever the bot count (the
+    bot list, one MGET of statuses, desired states and halts, one of leases; per slot on a
+    cluster)."""
+    return await _rows(redis, await specs(redis))
+
+
+async def _rows(redis: RedisClient, by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    ids = sorted(by_id)
+    names = [f(b) for b in ids for f in (_names.status, _names.desired, _names.halt)]
+    records = await redis.get_many(names)
+    leases = await redis.get_many([_names.lease(b) for b in ids], text=True)
+    out = []
+    for k, bot_id in enumerate(ids):
+        status, desired, halt = records[3 * k : 3 * k + 3]
+        held_by = None if leases[k] is None else str(leases[k]).split("|", 1)[0]
+        out.append(make_row(bot_id, by_id[bot_id], status, desired, held_by, halt))
+    return out
 
 
 async def equity_samples(

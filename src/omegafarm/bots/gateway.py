@@ -439,6 +439,7 @@ class Gateway:
         await self.redis.set(_names.order_record(cid), encode_update(update), ttl_s=ttl_s)
         await self.redis.stream_add(_names.updates(bot_id), encode_update(update), maxlen=5_000)
         with contextlib.suppress(OmegaError):  # the feed is for people; the stream is the truth
+            await self.redis.publish(_names.bot_wake(bot_id), 1)  # its worker reads the stream
             await self.redis.publish(
                 _names.FEED_ORDERS, {"bot_id": bot_id, **encode_update(update)}
             )

@@ -33,6 +33,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+_RENEW_ALL = """
+local out = {}
+for i = 1, #KEYS / 2 do
+  if redis.call('GET', KEYS[2 * i - 1]) == ARGV[i + 2] then
+    redis.call('PEXPIRE', KEYS[2 * i - 1], ARGV[1])
+    redis.call('PEXPIRE', KEYS[2 * i], ARGV[2])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -115,6 +128,20 @@ class Leases:
         """Extend a lease we still hold; False if it expired or moved."""
         keys = [_names.lease(lease.bot_id)]
         return bool(await self._eval(_RENEW, keys, [lease.value, str(self.ttl_ms)]))
+
+    async def renew_all(self, leases: list[Lease], status_ttl_ms: int) -> set[str]:
+        """Extend every lease we still hold and the TTL of each bot's status record with it, in
+        one script (one per bot on a Redis Cluster, where a script's keys share one slot);
+        returns the bots whose lease expired or moved."""
+        batches = [[x] for x in leases] if self.redis.is_cluster else [leases] if leases else []
+        lost: set[str] = set()
+        for batch in batches:
+            keys = [k for x in batch for k in (_names.lease(x.bot_id), _names.status(x.bot_id))]
+            args: list[str | bytes] = [str(self.ttl_ms), str(status_ttl_ms)]
+            args += [x.value for x in batch]
+            reply = await self.redis.script(_RENEW_ALL, name="lease")(keys, args)
+            lost |= {x.bot_id for x, ok in zip(batch, reply or [], strict=False) if not int(ok)}
+        return lost
 
     async def release(self, lease: Lease) -> bool:
         """Give a lease back (only if we still hold it)."""

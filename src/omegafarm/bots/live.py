@@ -1,6 +1,7 @@
 """A live bot: a Trader whose state lives in Redis and whose orders go through the gateway.
 
-Events arrive from its worker (candles from pub/sub, order updates from its own stream). After
+Events arrive from its worker (candles from pub/sub, order updates from its own stream, read
+when the gateway wakes the worker: see :mod:`.worker`). After
 each event the bot *first* writes its state (ledger with the orders it is about to send, order
 sequence, brackets, halt reason, strategy state) under its lease — a fenced write that fails
 if the lease has moved — and *then* appends the commands for the gateway. So a crash between
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 from opentelemetry.trace import SpanKind
 
+from omegafarm.bots import _view
 from omegafarm.bots.config import BotSettings
 from omegafarm.bots.feed import CandleFeed
 from omegafarm.bots.lease import BotWrite, Lease, Leases
@@ -69,6 +71,7 @@ class LiveBot:
         self._sampled = -1
         self._peak, self._max_dd = 0.0, 0.0
         self._status: dict[str, Any] | None = None  # the last status record written
+        self._spec_row: dict[str, Any] | None = None  # the spec as the feed's rows carry it
         self._lock = asyncio.Lock()  # one event at a time: saved state follows event order
 
     @property
@@ -173,8 +176,13 @@ class LiveBot:
             if self._t.outbox:
                 await self.flush()
 
+    async def apply_updates(self, messages: list[Any]) -> None:
+        """Apply order updates its worker read from the bot's stream (after a wake-up)."""
+        async with self._lock:
+            await self._apply_messages(_names.updates(self.id), messages)
+
     async def poll_updates(self) -> int:
-        """Apply new order updates from the bot's stream; returns how many."""
+        """Read and apply new order updates from the bot's stream; returns how many."""
         stream = _names.updates(self.id)
         async with self._lock:
             messages = await self.redis.stream_read(
@@ -209,7 +217,7 @@ class LiveBot:
         write = BotWrite(
             encode(self.snapshot()), [encode(e) for e in events], encode(status),
             int(self.status_ttl_s * 1000), None if sample is None else encode(sample),
-            EQUITY_SAMPLES,
+            EQUITY_SAMPLES, _names.FEED_BOTS, self._feed_messages(status, sample),
         )  # fmt: skip
         try:
             saved = await self.leases.fenced_save(self.lease, write)
@@ -262,18 +270,9 @@ class LiveBot:
     @property
     def status_ttl_s(self) -> float:
         """How long a status record lives: three lease periods, so a dead worker's bots stop
-        reporting "running" soon after their leases expire."""
+        reporting "running" soon after their leases expire. Its worker extends it at every
+        lease renewal (in the same script), so a bot on one-hour candles stays "running"."""
         return 3 * self.leases.ttl_ms / 1000
-
-    async def refresh_status(self) -> None:
-        """Write the status record again (the worker calls this at each lease renewal, every
-        ``lease_ttl_s / 3``): it is written on every change, but a bot on one-hour candles may
-        not change for an hour, and an expired record reads as "starting" on the dashboard."""
-        if self._status is None:
-            return
-        async with self._lock:  # ``updated_ms`` stays the time of the last change
-            self._status["refreshed_ms"] = int(time.time() * 1000)
-            await self.redis.set(_names.status(self.id), self._status, ttl_s=self.status_ttl_s)
 
     def _status_record(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The status record after this event, and the equity sample when a new candle closed
@@ -302,11 +301,22 @@ class LiveBot:
             "updated_ms": int(time.time() * 1000),
         }
         status["refreshed_ms"] = status["updated_ms"]
-        sample = None
+        sample: dict[str, Any] | None = None
         if trader.feed.stop and trader.feed.version != self._sampled:  # one sample per candle
             sample = {"ts_ms": int(trader.feed.ts_ms[-1]), "equity": status["equity"],
                       "position": ledger.position, "realized_pnl": ledger.realized_pnl}  # fmt: skip
         return status, sample
+
+    def _feed_messages(self, status: dict[str, Any], sample: dict[str, Any] | None) -> list[bytes]:
+        """The live feed's messages of this event (published by the same save script): the
+        farm service does not read every bot to find what changed."""
+        if self._spec_row is None:
+            self._spec_row = self.spec.model_dump(mode="json")
+        row = _view.make_row(self.id, self._spec_row, status, "running", status["worker"], None)
+        out = [encode({"kind": "status", **row})]
+        if sample is not None:
+            out.append(encode({"kind": "equity", "id": self.id, **sample}))
+        return out
 
     def _drawdown(self, equity: float) -> float:
         """Largest fall from the running equity peak seen by this bot (a fraction)."""

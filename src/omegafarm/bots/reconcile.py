@@ -36,7 +36,7 @@ from typing import Any
 
 import structlog
 
-from omegafarm.bots import _history
+from omegafarm.bots import _history, _view
 from omegafarm.bots._convert import update_from_order
 from omegafarm.bots.config import BotSettings
 from omegafarm.bots.lease import BotWrite, Leases
@@ -287,6 +287,7 @@ class Reconciler:
         record = {"reason": reason, "at_ms": int(time.time() * 1000),
                   "differences": [d.as_dict() for d in diffs]}  # fmt: skip
         await self.redis.set(_names.halt(bot_id), record)
+        await _view.control_changed(self.redis)  # its worker lets it go at once
         await self.redis.publish(_names.FEED_BOTS, {"kind": "halted", "id": bot_id, **record})
         self.halts += 1
         _log.error("bot_halted_divergence", bot_id=bot_id, reason=reason,
@@ -323,6 +324,7 @@ class Reconciler:
             if not await leases.fenced_save(lease, BotWrite(encode(new_state), events)):
                 raise ServiceError(f"bot {spec.id}: lease moved while adopting; try again")
             await self.redis.delete(_names.halt(spec.id))
+            await _view.control_changed(self.redis)  # a worker picks it up again at once
         finally:
             await leases.release(lease)
         _log.warning("bot_ledger_adopted", bot_id=spec.id, orders=len(ledger.orders))

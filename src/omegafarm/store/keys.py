@@ -251,6 +251,18 @@ def halt(bot_id: str) -> str:
     return f"state:farm:halt:{_bot(bot_id)}"
 
 
+# ------------------------------------------------------------------------- event-driven workers
+# (issue 11, events-11) How workers wake: no per-bot polling, pushes and one version to check.
+WORKERS_LIVE = f"health:workers:{tag('workers')}"  # sorted set: worker id -> heartbeat expiry ms
+CONTROL_VERSION = f"state:farm:control:{tag('workers')}"  # counter: bots/desired/halts changed
+CONTROL_CHANNEL = "farm:control"  # pub/sub: the new control version (workers re-read then)
+
+
+def bot_wake(bot_id: str) -> str:
+    """Channel: the gateway appended to the bot's updates stream (its worker reads it then)."""
+    return f"wake:{bot_id}"
+
+
 # ------------------------------------------------------------------------------ layout
 LAYOUT = 2  # the key layout above: 1 had no hash tags (before Redis Cluster support)
 LAYOUT_KEY = "state:layout"  # which layout this farm's Redis holds (see store/migrate.py)
