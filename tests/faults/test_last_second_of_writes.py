@@ -131,7 +131,7 @@ async def test_kill_9_of_the_embedded_valkey_loses_no_acknowledged_write_and_no_
         redis = _embedded_client(data_dir, "lsw")
         await redis.initialize()  # adopts omega up's server
         procs.append(spawn(config, log, "worker", "--lease-ttl", str(TTL_S)))
-        await wait_for(lambda: _at_least(redis, 10), 120, "10 filled orders")
+        await wait_for(lambda: _at_least(redis, 6), 120, "6 filled orders")
         probe = Probe(redis)
         probing = asyncio.create_task(probe.run())
         await wait_for(lambda: _true(len(probe.acknowledged) > 100), 10, "the probe writing")
@@ -151,8 +151,8 @@ async def test_kill_9_of_the_embedded_valkey_loses_no_acknowledged_write_and_no_
         lost_writes = await probe.lost()
         assert await _orders(redis) >= orders_before  # no order the exchange knew is gone
         filled = await filled_orders(redis)
-        await wait_for(lambda: _at_least(redis, filled + 10), 60,
-                       "10 more filled orders: trading again")  # fmt: skip
+        await wait_for(lambda: _at_least(redis, filled + 6), 60,
+                       "6 more filled orders: trading again")  # fmt: skip
         print(json.dumps({"fault": "valkey kill -9", "acknowledged_writes_lost": lost_writes,
                           "acknowledged_writes": len(probe.acknowledged),
                           "orders_before": orders_before}))  # fmt: skip
@@ -235,7 +235,7 @@ async def test_a_crash_losing_the_last_second_of_writes_loses_no_order(tmp_path:
         redis = _embedded_client(data_dir, "lsw")
         await redis.initialize()
         procs.append(spawn(config, log, "worker", "--lease-ttl", str(TTL_S)))
-        await wait_for(lambda: _at_least(redis, 10), 120, "10 filled orders")
+        await wait_for(lambda: _at_least(redis, 6), 120, "6 filled orders")
         aof = AofSizes(data_dir / "appendonlydir").start()
         await wait_for(lambda: _true(len(aof.samples) > 60), 10, "a second of file sizes")
         orders_before_crash = await _orders(redis)
@@ -264,8 +264,8 @@ async def test_a_crash_losing_the_last_second_of_writes_loses_no_order(tmp_path:
         await redis.initialize()
         procs.append(spawn(config, log, "worker", "--lease-ttl", str(TTL_S)))
         filled_restart = await filled_orders(redis)
-        await wait_for(lambda: _at_least(redis, filled_restart + 10), 120,
-                       "10 more filled orders: trading again")  # fmt: skip
+        await wait_for(lambda: _at_least(redis, filled_restart + 6), 120,
+                       "6 more filled orders: trading again")  # fmt: skip
         print(json.dumps({"fault": "crash, last second of the AOF lost", "aof_bytes_lost": cut_bytes,
                           "aof_bytes_kept": kept, "orders_before_crash": orders_before_crash,
                           "orders_after_restart": orders_after_restart}))  # fmt: skip
