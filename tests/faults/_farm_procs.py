@@ -27,8 +27,13 @@ PAPER = PaperSettings(
 )  # fmt: skip
 
 
-def write_config(tmp: Path, redis_url: str, farm: str, n_bots: int) -> Path:
-    """A farm file with ``n_bots`` fast SMA bots and a config for every process of the farm."""
+def write_config(
+    tmp: Path, redis_url: str, farm: str, n_bots: int, *, api_port: int | None = None
+) -> Path:
+    """A farm file with ``n_bots`` fast SMA bots and a config for every process of the farm
+    (the API of ``omega up`` off, or on loopback ``api_port`` with its health refreshed often).
+    ``redis_url`` "embedded:DIR" means no URL: ``omega up`` runs the embedded Valkey in DIR and
+    the other processes adopt it."""
     bots = "".join(
         f'[[bots]]\nid = "b{i:02d}"\nstrategy = "sma_cross"\nsymbol = "{SYMBOLS[i % 4]}"\n'
         f'capital = "20000"\nparams = {{ fast = {2 + i % 3}, slow = {6 + i % 4} }}\n\n'
@@ -38,14 +43,16 @@ def write_config(tmp: Path, redis_url: str, farm: str, n_bots: int) -> Path:
     farm_file.write_text(bots, encoding="utf-8")
     symbols = ", ".join(f'"{s}"' for s in SYMBOLS)
     config = tmp / "omega.toml"
+    api = _api(api_port)
+    embedded = redis_url.removeprefix("embedded:")
+    where = f'data_dir = "{embedded}"' if embedded != redis_url else f'url = "{redis_url}"'
     config.write_text(
         f"""
 [redis]
-url = "{redis_url}"
+{where}
 farm = "{farm}"
 
-[api]
-enabled = false
+{api}
 
 [alerts]
 enabled = false
@@ -77,6 +84,12 @@ reconcile_interval_s = 2.0
         encoding="utf-8",
     )
     return config
+
+
+def _api(port: int | None) -> str:
+    if port is None:
+        return "[api]\nenabled = false"
+    return f"[api]\nport = {port}\nhealth_refresh_s = 0.25"
 
 
 def spawn(config: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:

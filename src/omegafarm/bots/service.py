@@ -37,6 +37,8 @@ from omegafarm.store import RedisClient
 from omegafarm.store import keys as _names
 from omegafarm.store.migrate import check_layout
 
+_SILENT_READ_S = 0.5  # the health check's read of other workers' candle ages, at most
+
 
 async def register_bots(redis: RedisClient, bots: list[BotSettings]) -> None:
     """Publish the farm's bot list (replacing the previous one); the workers re-read it."""
@@ -145,9 +147,9 @@ class BotFarmService(BaseService[FarmSettings]):
 
     async def _silent_elsewhere(self) -> list[str]:
         """Silent bots of every worker (this one's are counted in its own report too)."""
-        try:
-            ages = await staleness.candle_ages(self.redis)
-        except OmegaError:  # Redis down: the worker's report says so already
+        try:  # bounded: a read hanging on a dead cluster node must not hide the local report
+            ages = await asyncio.wait_for(staleness.candle_ages(self.redis), _SILENT_READ_S)
+        except (OmegaError, TimeoutError):  # Redis down: the worker's report says so already
             return []
         return sorted(b for b, age in ages.items() if age.silent)
 

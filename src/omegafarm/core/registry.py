@@ -105,9 +105,19 @@ class ServiceRegistry:
             except Exception as exc:  # keep stopping the others; this one is logged and counted
                 service.handle_error(exc, operation="shutdown")
 
-    async def health(self) -> list[Health]:
-        """Every service's health report, in start order."""
-        return list(await asyncio.gather(*(s.health() for s in self._order)))
+    async def health(self, timeout_s: float | None = None) -> list[Health]:
+        """Every service's health report, in start order. A service that does not answer within
+        ``timeout_s`` is reported not ready under its own name (a check hanging on a dead
+        Redis node never hides what the other services say)."""
+
+        async def one(service: AnyService) -> Health:
+            try:
+                return await asyncio.wait_for(service.health(), timeout_s)
+            except TimeoutError:
+                reason = f"health check took > {timeout_s} s"
+                return Health(service.name, live=True, ready=False, reason=reason)
+
+        return list(await asyncio.gather(*(one(s) for s in self._order)))
 
     async def run_until_signal(self, stop: asyncio.Event | None = None) -> None:
         """Start all, wait for SIGINT/SIGTERM (or ``stop``), then stop all."""

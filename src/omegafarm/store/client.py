@@ -40,7 +40,7 @@ from omegafarm.core.service import BaseService
 from omegafarm.store import _connect, codec
 from omegafarm.store.config import RedisSettings
 from omegafarm.store.embedded import EmbeddedRedis
-from omegafarm.store.errors import translate
+from omegafarm.store.errors import connection_torn_down, translate
 from omegafarm.store.keys import Keys
 from omegafarm.store.pubsub import Message, Subscription
 from omegafarm.store.ratelimit import (
@@ -536,6 +536,11 @@ class RedisClient(BaseService[RedisSettings]):
         except (RedisError, RedisClusterException, OSError, TimeoutError, StoreError) as exc:
             error = translate(exc, "ping")
             return Health(self.name, live=True, ready=False, reason=str(error))
+        except (AttributeError, TypeError) as exc:  # a socket closed under redis-py's write
+            if not connection_torn_down(exc):
+                raise
+            error = translate(exc, "ping")
+            return Health(self.name, live=True, ready=False, reason=str(error))
         latency_ms = (time.perf_counter() - start) * 1000
         check = Check("redis", "responseTime", HealthState.PASS, round(latency_ms, 3), "ms")
         where = {"embedded": "embedded valkey", "standalone": "external server"}.get(
@@ -555,6 +560,10 @@ class RedisClient(BaseService[RedisSettings]):
         try:
             return await awaitable
         except (RedisError, RedisClusterException, OSError) as exc:
+            raise translate(exc, operation) from exc
+        except (AttributeError, TypeError) as exc:  # a socket closed under redis-py's write
+            if not connection_torn_down(exc):
+                raise
             raise translate(exc, operation) from exc
 
 

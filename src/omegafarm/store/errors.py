@@ -18,6 +18,8 @@ retried into silence: it names the setting to change.
 
 from __future__ import annotations
 
+import os
+
 from redis.asyncio.sentinel import MasterNotFoundError
 from redis.exceptions import (
     AskError,
@@ -49,10 +51,32 @@ class StoreFailoverError(StoreError, TransientError):
     """The server cannot take writes right now (a failover or a resharding is in progress)."""
 
 
+_REDIS_PY = f"{os.sep}redis{os.sep}"
+
+
+def connection_torn_down(exc: BaseException) -> bool:
+    """Whether ``exc`` is redis-py's asyncio connection failing on a socket that was closed
+    under it (an ``AttributeError``/``TypeError`` such as ``'NoneType' object has no attribute
+    'writelines'``, raised inside redis-py: redis/redis-py#4287; seen on a cluster failover):
+    a lost connection, not a bug of ours."""
+    if not isinstance(exc, AttributeError | TypeError):
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        if _REDIS_PY in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def translate(exc: BaseException, operation: str) -> StoreError:
     """The store error for a redis-py (or socket) exception raised during ``operation``."""
     if isinstance(exc, StoreError):
         return exc
+    if connection_torn_down(exc):
+        return StoreUnavailableError(
+            f"redis connection lost during {operation}: {type(exc).__name__}: {exc}"
+        )
     text = str(exc)
     crossslot = text.startswith("CROSSSLOT") or "must map to the same key slot" in text
     if isinstance(exc, ClusterCrossSlotError) or crossslot:  # from the server or redis-py
@@ -98,4 +122,6 @@ def translate(exc: BaseException, operation: str) -> StoreError:
 
 def is_store_failure(exc: BaseException) -> bool:
     """Whether ``exc`` is one :func:`translate` knows (redis-py, socket or timeout errors)."""
-    return isinstance(exc, RedisError | RedisClusterException | OSError | TimeoutError)
+    return isinstance(
+        exc, RedisError | RedisClusterException | OSError | TimeoutError
+    ) or connection_torn_down(exc)

@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from omegafarm.core.errors import StoreError, StoreUnavailableError
 from omegafarm.store import codec
+from omegafarm.store.errors import connection_torn_down
 from omegafarm.store.keys import Keys
 
 _log = structlog.get_logger("omegafarm", service="redis")
@@ -132,9 +133,19 @@ class Subscription:
     async def _read(self, pubsub: PubSub, timeout_s: float | None) -> Message | None:
         try:
             raw = await pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout_s)
-        except (RedisConnectionError, RedisTimeoutError, OSError, RuntimeError) as exc:
+        except (
+            RedisConnectionError,
+            RedisTimeoutError,
+            OSError,
+            RuntimeError,
+            AttributeError,
+            TypeError,
+        ) as exc:
             # RuntimeError: redis-py's "pubsub connection not set" when the connection was
-            # released under us (every channel dropped, or the pool reset it): rebuild it.
+            # released under us (every channel dropped, or the pool reset it); Attribute/Type
+            # error: a socket closed under redis-py (redis/redis-py#4287): rebuild it.
+            if isinstance(exc, AttributeError | TypeError) and not connection_torn_down(exc):
+                raise
             _log.warning("subscription_lost", error=str(exc), channels=sorted(self._channels))
             await self._drop()
             return None

@@ -3,8 +3,8 @@
 For tests, benchmarks and trying the farm on Sentinel or Cluster on one machine (public, like
 :mod:`omegafarm.exchange.testing`):
 
-* :class:`ValkeyCluster`: N masters on loopback ports, joined with
-  ``valkey-cli --cluster create ... --cluster-yes``;
+* :class:`ValkeyCluster`: N masters (and R replicas each) on loopback ports, joined with
+  ``valkey-cli --cluster create ... --cluster-replicas R --cluster-yes``;
 * :class:`SentinelGroup`: 1 master + 1 replica + 3 sentinels (quorum 2, a master is "down"
   after 1 s without answers).
 
@@ -20,6 +20,8 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from redis.crc import key_slot as _key_slot
 
 from omegafarm.store.embedded import server_binary
 
@@ -64,6 +66,11 @@ def cli(port: int, *args: str, timeout_s: float = 10.0) -> str:
     except subprocess.TimeoutExpired:
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def key_slot(key: str) -> int:
+    """The cluster slot of ``key`` (CRC16 of its hash tag, or of the whole key, mod 16384)."""
+    return int(_key_slot(key.encode()))
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -120,11 +127,14 @@ class ValkeyServers:
 
 
 class ValkeyCluster(ValkeyServers):
-    """A real Valkey Cluster of ``masters`` primaries (no replicas) on loopback."""
+    """A real Valkey Cluster of ``masters`` primaries on loopback, each with ``replicas``
+    replicas (with one, a SIGKILLed master's replica is promoted after ``cluster-node-timeout``
+    2 s plus the election; the old master, restarted on its files, rejoins as a replica)."""
 
-    def __init__(self, root: Path, masters: int = 3) -> None:
+    def __init__(self, root: Path, masters: int = 3, replicas: int = 0) -> None:
         super().__init__(root)
-        self.ports = free_ports(masters, with_bus=True)
+        self.replicas = replicas
+        self.ports = free_ports(masters * (1 + replicas), with_bus=True)
 
     def start(self) -> ValkeyCluster:
         for port in self.ports:
@@ -133,27 +143,34 @@ class ValkeyCluster(ValkeyServers):
                                "appendfsync everysec"])  # fmt: skip
         nodes = [f"{HOST}:{p}" for p in self.ports]
         done = subprocess.run(  # noqa: S603  # our own binary, fixed arguments
-            [str(CLI), "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            [str(CLI), "--cluster", "create", *nodes, "--cluster-replicas", str(self.replicas),
+             "--cluster-yes"],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
-        )
+        )  # fmt: skip
         if done.returncode != 0:
             raise RuntimeError(f"valkey-cli --cluster create failed: {done.stdout}{done.stderr}")
         self.wait_ok()
         return self
 
     def wait_ok(self, timeout_s: float = 30) -> None:
-        """Every node reports ``cluster_state:ok`` and knows every other node."""
+        """Every running node reports ``cluster_state:ok``, knows every node, and (with
+        replicas) every master has a replica whose link to it is up."""
 
         def ok() -> bool:
-            for port in self.ports:
+            for port in self.procs:
                 info = cli(port, "cluster", "info")
                 if "cluster_state:ok" not in info:
                     return False
                 if f"cluster_known_nodes:{len(self.ports)}" not in info:
                     return False
+            if self.replicas:
+                for port in self.procs:
+                    repl = cli(port, "info", "replication")
+                    if "role:slave" in repl and "master_link_status:up" not in repl:
+                        return False
             return True
 
         wait_until(ok, timeout_s, "cluster_state:ok on every node")
@@ -163,11 +180,26 @@ class ValkeyCluster(ValkeyServers):
         """A ``redis+cluster://`` URL naming every node."""
         return "redis+cluster://" + ",".join(f"{HOST}:{p}" for p in self.ports)
 
+    def _nodes(self) -> list[list[str]]:
+        """``CLUSTER NODES`` as seen by a running node, one split line per node."""
+        for port in self.procs:
+            reply = cli(port, "cluster", "nodes")
+            if reply:
+                return [line.split() for line in reply.splitlines()]
+        raise AssertionError("no cluster node answers")
+
+    def masters(self) -> list[int]:
+        """Ports of the masters that serve slots and are not failed, as a running node sees."""
+        out = []
+        for fields in self._nodes():
+            if "master" in fields[2] and "fail" not in fields[2] and len(fields) > 8:
+                out.append(int(fields[1].split("@")[0].rsplit(":", 1)[1]))
+        return sorted(out)
+
     def port_of_slot(self, slot: int) -> int:
         """The port of the master serving ``slot``."""
-        for line in cli(self.ports[0], "cluster", "nodes").splitlines():
-            fields = line.split()
-            if "master" not in fields[2]:
+        for fields in self._nodes():
+            if "master" not in fields[2] or "fail" in fields[2]:
                 continue
             for item in fields[8:]:
                 lo, _, hi = item.partition("-")
