@@ -30,7 +30,8 @@ bot ~20 times a second and falls over well before 1,000). The last line compares
 bot per candle at the largest configuration both designs ran (lower is better).
 
 Usage: ``python bench/farm_capacity.py [--sizes 100,500,1000] [--workers 1,4] [--duration 120]
-[--no-baseline] [--quick]`` (``--quick``: 8 bots, 1 worker, 20 s, no baseline: about a minute).
+[--no-baseline] [--quick]`` (``--quick``: 8 bots, 1 worker, a 10 s window, no baseline: one to
+two minutes, most of it two farms starting).
 """
 
 from __future__ import annotations
@@ -213,7 +214,9 @@ class Heartbeats:
             self.beat.set()
             if self.records is not None:
                 with self.records.open("a", encoding="utf-8") as out:
-                    out.write(json.dumps({"worker": wid, "record": record}) + "\n")
+                    out.write(
+                        json.dumps({"farm": self.farm, "worker": wid, "record": record}) + "\n"
+                    )
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -487,10 +490,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--baseline-sizes", type=ints, default=[100, 500])
     p.add_argument("--no-baseline", action="store_true", help="measure our design only")
     p.add_argument("--records", type=Path, help="append every heartbeat read (JSON lines)")
-    p.add_argument("--quick", action="store_true", help="8 bots, 1 worker, 20 s, no baseline")
+    p.add_argument("--quick", action="store_true", help="8 bots, 1 worker, 10 s, no baseline")
     args = p.parse_args(argv)
     if args.quick:
-        args.sizes, args.workers, args.duration, args.idle_duration = [8], [1], 20.0, 10.0
+        args.sizes, args.workers, args.duration, args.idle_duration = [8], [1], 10.0, 5.0
         args.no_baseline, args.startup_timeout = True, 60.0
     if not args.sizes or not args.workers or min(args.sizes + args.workers) < 1:
         p.error("--sizes and --workers need positive integers")
