@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,11 @@ SYMBOLS = tuple(
 )
 CAPITALS = (Decimal(500), Decimal(1000), Decimal(2500), Decimal(5000))  # USDT per bot
 SMA_PARAMS = ((5, 20), (10, 30), (8, 21), (12, 40), (6, 25))  # (fast, slow)
+
+
+def symbol_of(bot_id: str) -> str:
+    """The symbol of a bot of :func:`farm_file_text` (``cap0012`` -> the 13th symbol)."""
+    return SYMBOLS[int(bot_id.removeprefix("cap")) % len(SYMBOLS)]
 
 
 def farm_file_text(n_bots: int, timeframe: str) -> str:
@@ -138,21 +144,34 @@ class Window:
     p99_ms: float | None  # the highest period p99: an upper bound of the window's p99
     max_ms: float | None
     workers: int  # workers with a heartbeat at both edges
+    published: int | None = None  # candles the gateway sent to those workers' bots between
+    # each worker's edge heartbeats (None: no publish log)
 
 
-def window(beats: list[Beat], start_ms: int, end_ms: int) -> Window:
+def window(
+    beats: list[Beat],
+    start_ms: int,
+    end_ms: int,
+    publishes: Publishes | None = None,
+    symbol_of: Callable[[str], str] | None = None,
+) -> Window:
     """Per worker: the first heartbeat at or after ``start_ms`` opens the window and the first
     at or after ``end_ms`` closes it; ``handled`` is the difference of their running counts,
     and the latency summaries of the heartbeats after the opening one, up to the closing one,
     cover exactly the candles handled in between (each summary is "since the previous
     heartbeat"). Percentiles of the whole window cannot be rebuilt from per-period summaries:
     p50 is the sample-weighted median of the period medians, p99 the largest period p99 (no
-    more than 1 % of any period, hence of the window, lies above it)."""
+    more than 1 % of any period, hence of the window, lies above it).
+
+    With the gateway's ``publishes`` and each bot's symbol, ``published`` counts, per worker,
+    the candles sent to its bots between the same two heartbeats: the candles it should have
+    handled there (one still in flight at the closing beat is missing from ``handled``, one in
+    flight at the opening beat is in it: in a steady farm the two edges even out)."""
     by_worker: dict[str, list[Beat]] = {}
     for beat in sorted(beats, key=lambda b: b.at_ms):
         if not by_worker.get(beat.worker) or by_worker[beat.worker][-1].at_ms != beat.at_ms:
             by_worker.setdefault(beat.worker, []).append(beat)
-    handled = workers = 0
+    handled = workers = published = 0
     periods: list[Beat] = []
     for series in by_worker.values():
         first = next((b for b in series if b.at_ms >= start_ms), None)
@@ -162,8 +181,12 @@ def window(beats: list[Beat], start_ms: int, end_ms: int) -> Window:
         workers += 1
         handled += last.handled - first.handled
         periods += [b for b in series if first.at_ms < b.at_ms <= last.at_ms and b.n]
+        if publishes is not None and symbol_of is not None:
+            for bot_id in first.bot_ids | last.bot_ids:
+                published += publishes.count(symbol_of(bot_id), first.at_ms, last.at_ms)
+    sent = published if publishes is not None and symbol_of is not None else None
     if not periods:
-        return Window(handled, 0, None, None, None, workers)
+        return Window(handled, 0, None, None, None, workers, sent)
     n = sum(b.n for b in periods)
     weighted = sorted((b.p50_ms or 0.0, b.n) for b in periods)
     half, seen, p50 = n / 2, 0, weighted[-1][0]
@@ -174,7 +197,56 @@ def window(beats: list[Beat], start_ms: int, end_ms: int) -> Window:
             break
     p99 = max(b.p99_ms or 0.0 for b in periods)
     top = max(b.max_ms or 0.0 for b in periods)
-    return Window(handled, n, p50, p99, top, workers)
+    return Window(handled, n, p50, p99, top, workers, sent)
+
+
+class Publishes:
+    """The candle messages the gateway published (as a subscriber sees them): per symbol, the
+    candle's open time and the gateway's ``sent_ms`` stamp."""
+
+    def __init__(self, tf_ms: int, speed: float) -> None:
+        self.tf_ms, self.speed = tf_ms, speed
+        self.sent: dict[str, list[tuple[int, int]]] = {}  # symbol -> [(ts_ms, sent_ms)]
+
+    def add(self, message: dict[str, Any]) -> bool:
+        """Keep one candle message; False if it is not one (no symbol, candle or stamp)."""
+        try:
+            symbol, ts_ms, sent_ms = message["symbol"], message["candle"][0], message["sent_ms"]
+        except (KeyError, IndexError, TypeError):
+            return False
+        self.sent.setdefault(str(symbol), []).append((int(ts_ms), int(sent_ms)))
+        return True
+
+    def count(self, symbol: str, after_ms: int, until_ms: int) -> int:
+        """Candles of ``symbol`` sent in ``(after_ms, until_ms]``."""
+        return sum(1 for _, sent in self.sent.get(symbol, []) if after_ms < sent <= until_ms)
+
+    def bars(self, symbol: str, after_ms: int, until_ms: int) -> int:
+        """Distinct candles of ``symbol`` sent in ``(after_ms, until_ms]``."""
+        return len({ts for ts, sent in self.sent.get(symbol, []) if after_ms < sent <= until_ms})
+
+    def lags_ms(self, after_ms: int, until_ms: int) -> list[float]:
+        """How late each candle of the window was sent after its close, against the promptest
+        send seen. The market's clock runs ``speed`` times the wall clock from an anchor the
+        bench cannot read, so the close of candle ``ts`` is at wall ``(ts + tf) / speed + A``;
+        A is taken as the smallest ``sent - (ts + tf) / speed`` of the whole log (the gateway
+        polls every 0.25 s, so the promptest send is at most that after its close: lags are
+        short by at most that much)."""
+        every = [(ts, sent) for rows in self.sent.values() for ts, sent in rows]
+        if not every:
+            return []
+        offset = [sent - (ts + self.tf_ms) / self.speed for ts, sent in every]
+        anchor = min(offset)
+        return [x - anchor for x, (_, sent) in zip(offset, every, strict=True)
+                if after_ms < sent <= until_ms]  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q`` percentile (nearest rank) of ``values``; None when empty."""
+    if not values:
+        return None
+    ranked = sorted(values)
+    return ranked[min(len(ranked) - 1, max(0, math.ceil(q / 100 * len(ranked)) - 1))]
 
 
 def bots_running(latest: dict[str, Beat]) -> int:

@@ -59,14 +59,18 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from _capacity import (
+    SYMBOLS,
     Beat,
     Info,
+    Publishes,
     bots_running,
     config_text,
     farm_file_text,
     fmt,
+    percentile,
     process_cpu_s,
     script_calls,
+    symbol_of,
     top_commands,
     window,
 )
@@ -89,6 +93,11 @@ class Measure:
     seconds: float = 0.0
     expected: int = 0  # candles the market closed for the bots during the window
     handled: int = 0
+    published: int | None = None  # candles sent to the workers' bots between their edge beats
+    gw_bars: int = 0  # distinct candles the gateway sent in the window, all symbols
+    gw_expected: int = 0  # bars the market closed in the window, all symbols with bots
+    lag_p50_ms: float | None = None  # candle close -> gateway's send
+    lag_p99_ms: float | None = None
     ops: int = 0  # Redis commands executed, the bench's own removed
     scripts: int = 0
     redis_cpu_s: float = 0.0
@@ -100,6 +109,14 @@ class Measure:
     load: float = 0.0
     top: str = ""
     note: str = ""
+
+    def share(self) -> float:
+        """Candles handled / candles the market closed for the bots: the workers' share of what
+        the gateway sent them, times the gateway's share of the bars the market closed (or,
+        without a publish log, handled / bars x bots)."""
+        if not self.published or not self.gw_expected:
+            return self.handled / self.expected if self.expected else 0.0
+        return min(1.0, self.handled / self.published) * self.gw_bars / self.gw_expected
 
 
 @dataclass
@@ -131,8 +148,12 @@ class Row:
             return out
         per_candle = a.ops / a.expected
         out.update(
-            running=a.running, startup_s=round(a.startup_s, 1), share=round(a.handled / a.expected, 4),
-            handled=a.handled, expected=a.expected, p50_ms=a.p50_ms, p99_ms=a.p99_ms,
+            running=a.running, startup_s=round(a.startup_s, 1), share=round(a.share(), 4),
+            share_by_count=round(a.handled / a.expected, 4), handled=a.handled,
+            expected=a.expected, published=a.published,
+            gateway_share=round(a.gw_bars / a.gw_expected, 4) if a.gw_expected else None,
+            gateway_lag_p50_ms=a.lag_p50_ms, gateway_lag_p99_ms=a.lag_p99_ms,
+            p50_ms=a.p50_ms, p99_ms=a.p99_ms,
             max_ms=a.max_ms, ops_per_bot_candle=round(per_candle, 3),
             candle_ops_est=None if idle is None
             else round(per_candle - idle * a.seconds * a.bots / a.expected, 3),
@@ -317,18 +338,21 @@ async def _wait_steady(hb: Heartbeats, farm: Farm, n_bots: int, timeout_s: float
     return math.inf
 
 
-async def _next_candle(probe: Probe, farm_name: str, timeout_s: float) -> bool:
-    """Wait for a candle on any of the farm's candle channels (the market's bar close)."""
+async def _listen(probe: Probe, farm_name: str, log: Publishes, first: asyncio.Event,
+                  stop: asyncio.Event) -> None:  # fmt: skip
+    """Log every candle message on the farm's candle channels (``first``: one arrived)."""
     pubsub = probe.r.pubsub()
-    probe.sent += 1
+    probe.sent += 1  # PSUBSCRIBE; messages a subscriber receives are no commands
     await pubsub.psubscribe(f"omega:{farm_name}:*md:*")
     try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if msg is not None:
-                return True
-        return False
+        while not stop.is_set():
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            if msg is None:
+                continue
+            with contextlib.suppress(ValueError):
+                data = json.loads(msg["data"])
+                if isinstance(data, dict) and log.add(data):
+                    first.set()
     finally:
         await pubsub.aclose()
 
@@ -338,8 +362,9 @@ async def measure_farm(
 ) -> Measure:
     m = Measure(bots=n_bots)
     hb = Heartbeats(probe, farm_name, [f"capw{i}" for i in range(farm.workers)], plan.records)
-    stop = asyncio.Event()
+    stop, first, log = asyncio.Event(), asyncio.Event(), Publishes(60_000, SPEED)
     poller = asyncio.create_task(hb.run(stop))
+    listener: asyncio.Task[None] | None = None
     try:
         m.startup_s = await _wait_steady(hb, farm, n_bots, plan.startup_timeout_s)
         m.running = bots_running(hb.latest)
@@ -349,8 +374,11 @@ async def measure_farm(
             )
         if idle:
             length_s = plan.idle_s
-        else:  # open in the middle of a bar: every edge heartbeat falls between two candles
-            if await _next_candle(probe, farm_name, 3 * BAR_S):
+        else:  # open in the middle of a bar, when most edge heartbeats fall between candles
+            listener = asyncio.create_task(_listen(probe, farm_name, log, first, stop))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(first.wait(), 3 * BAR_S)
+            if first.is_set():
                 await asyncio.sleep(BAR_S / 2)
             else:
                 m.note += " no candle seen on the candle channels: window not aligned"
@@ -368,8 +396,18 @@ async def measure_farm(
         m.scripts, m.redis_cpu_s, m.top = script_calls(delta), delta.cpu_s, top_commands(delta)
         m.worker_cpu_s, m.gateway_cpu_s = w1 - w0, g1 - g0
         await hb.wait_all_after(t_end * 1000, farm.workers, 3 * BAR_S)  # the closing beats
-        win = window(hb.beats, int(t_start * 1000), int(t_end * 1000))
+        start_ms, end_ms = int(t_start * 1000), int(t_end * 1000)
+        logged = first.is_set()
+        win = window(hb.beats, start_ms, end_ms, log if logged else None, symbol_of)
         m.handled, m.p50_ms, m.p99_ms, m.max_ms = win.handled, win.p50_ms, win.p99_ms, win.max_ms
+        if logged and not idle:
+            m.published = win.published
+            bars = round(length_s / BAR_S)
+            symbols = SYMBOLS[: min(n_bots, len(SYMBOLS))]
+            m.gw_bars = sum(min(bars, log.bars(sym, start_ms, end_ms)) for sym in symbols)
+            m.gw_expected = bars * len(symbols)
+            lags = log.lags_ms(start_ms, end_ms)
+            m.lag_p50_ms, m.lag_p99_ms = percentile(lags, 50), percentile(lags, 99)
         if win.workers < farm.workers:
             m.note += f" {farm.workers - win.workers} workers missed a window edge"
         m.expected = 0 if idle else n_bots * round(length_s / BAR_S)
@@ -379,6 +417,8 @@ async def measure_farm(
     finally:
         stop.set()
         await poller
+        if listener is not None:
+            await listener
 
 
 async def run_row(row: Row, src: Path, probe: Probe, url: str, tmp: Path, plan: Plan) -> None:
@@ -409,7 +449,7 @@ async def run_row(row: Row, src: Path, probe: Probe, url: str, tmp: Path, plan: 
 
 
 # ----------------------------------------------------------------------------- report
-COLUMNS = ("design", "bots", "wk", "running", "start s", "share %", "p50 ms", "p99 ms",
+COLUMNS = ("design", "bots", "wk", "running", "start s", "share %", "gw lag p99", "p50 ms", "p99 ms",
            "ops/bot-candle", "idle ops/bot/s", "wk CPU ms/bot-candle",
            "wk CPU %", "idle wk CPU %", "gw CPU %", "redis CPU %", "load")  # fmt: skip
 
@@ -419,13 +459,14 @@ def table(rows: list[Row]) -> str:
     for row in rows:
         s = row.summary()
         if "share" not in s:
-            lines.append((row.impl, str(row.bots), str(row.workers), "-", "-", "-", "-", "-",
+            lines.append((row.impl, str(row.bots), str(row.workers), "-", "-", "-", "-", "-", "-",
                           "-", fmt(s.get("idle_ops_per_bot_s"), 2), "-", "-",
                           fmt(s.get("idle_worker_cpu_pct"), 0), "-", "-", "-"))  # fmt: skip
             continue
         lines.append((
             row.impl, str(row.bots), str(row.workers), f"{s['running']}/{row.bots}",
-            fmt(s["startup_s"], 0), fmt(100 * s["share"], 1), fmt(s["p50_ms"], 0),
+            fmt(s["startup_s"], 0), fmt(100 * s["share"], 1), fmt(s["gateway_lag_p99_ms"], 0),
+            fmt(s["p50_ms"], 0),
             fmt(s["p99_ms"], 0), fmt(s["ops_per_bot_candle"], 1), fmt(s.get("idle_ops_per_bot_s"), 2),
             fmt(s["worker_cpu_ms_per_bot_candle"], 2), fmt(s["worker_cpu_pct"], 0),
             fmt(s.get("idle_worker_cpu_pct"), 0), fmt(s["gateway_cpu_pct"], 0), fmt(s["redis_cpu_pct"], 0), fmt(s["load"], 1),

@@ -136,3 +136,48 @@ def test_process_cpu_grows_with_work() -> None:
 
     assert cap.process_cpu_s(os.getpid()) >= before + 0.1
     assert cap.process_cpu_s(2**22 + 12345) == 0.0  # no such process
+
+
+def test_published_counts_each_bots_candles_between_its_workers_edge_beats() -> None:
+    beats = _records()
+    start, end = min(b.at_ms for b in beats), max(b.at_ms for b in beats)
+    log = cap.Publishes(60_000, 6.0)
+    for k in range(40):  # every symbol's candle every 10 s over the records' span
+        for symbol in cap.SYMBOLS:
+            log.add({"symbol": symbol, "candle": [k * 60_000, 1, 1, 1, 1, 1],
+                     "sent_ms": start - 5_000 + k * 10_000})  # fmt: skip
+
+    win = cap.window(beats, start, end - 5_000, log, cap.symbol_of)
+
+    expected = 0
+    for w in {b.worker for b in beats}:
+        mine = sorted((b for b in beats if b.worker == w), key=lambda b: b.at_ms)
+        opening = next(b for b in mine if b.at_ms >= start)
+        closing = next(b for b in mine if b.at_ms >= end - 5_000)
+        for bot_id in opening.bot_ids | closing.bot_ids:
+            expected += log.count(cap.symbol_of(bot_id), opening.at_ms, closing.at_ms)
+    assert win.published == expected > 0
+
+
+def test_gateway_lag_is_measured_from_the_promptest_send() -> None:
+    log = cap.Publishes(60_000, 6.0)  # a 1m candle closes every 10 s of wall time
+    for k, late_ms in enumerate([100, 100, 2_100, 100, 600]):
+        log.add(
+            {"symbol": "BTC/USDT", "candle": [k * 60_000], "sent_ms": 10_000 * (k + 1) + late_ms}
+        )
+    log.add({"symbol": "ETH/USDT", "candle": [0], "sent_ms": 10_000 + 1_100})
+    assert not log.add({"candle": [0]})  # not a candle message: no symbol
+
+    lags = sorted(log.lags_ms(0, 10**9))
+
+    assert lags == pytest.approx([0, 0, 0, 500, 1_000, 2_000])
+    assert log.bars("BTC/USDT", 0, 10**9) == 5
+    assert cap.percentile(lags, 50) == pytest.approx(0)
+    assert cap.percentile(lags, 99) == pytest.approx(2_000)
+    assert cap.percentile([], 99) is None
+
+
+def test_symbol_of_follows_the_farm_file() -> None:
+    farm = cap.farm_file_text(13, "1m")
+    assert f'id = "cap0012"\nstrategy = "sma_cross"\nsymbol = "{cap.symbol_of("cap0012")}"' in farm
+    assert cap.symbol_of("cap0011") == cap.SYMBOLS[0]
