@@ -8,18 +8,22 @@ socket, ``appendfsync everysec``: like the embedded server). The bots (``sma_cro
 5,000 USDT each, spread over the paper exchange's 11 synthetic USDT markets) trade 1m candles
 at clock speed 6: one candle per bot every 10 s. Two farms per configuration:
 
-* **active** (1m bots): a window of ``--duration`` seconds rounded to whole bars, starting in
-  the middle of a bar. A window of K bars' wall time holds exactly K candle closes of the
-  market's clock, so K x bots candles are expected; the workers' heartbeats say how many their
-  bots handled (``latency.handled``, a running count read at the first heartbeat at or after
-  each edge) and how late (``p50_ms``/``p99_ms`` per heartbeat period: from the gateway's
-  publish stamp ``sent_ms`` to the end of the bot's decision; p99 shown is the largest period
-  p99, an upper bound of the window's). Redis ops = delta of ``total_commands_processed`` over
-  the window minus the bench's own commands (INFO, heartbeat GETs); Valkey counts every command
-  a Lua script runs as well as the EVALSHA itself (checked: one EVAL running 10 SETs adds 11),
-  so these are commands executed, not round trips. ``ops/bot-candle`` = ops / expected
-  candles, everything the farm did in the window included (its idle work too: an upper bound
-  of a candle's own cost). ``candle_ops_est`` in the JSON subtracts the idle farm's rate; it
+* **active** (1m bots): a window of ``--duration`` seconds rounded to whole bars (K), opened
+  in the middle of a bar. The bench logs every candle the gateway sends (a subscriber on the
+  candle channels). Per worker, the bots handled the difference of its running count
+  (``latency.handled``) between its first heartbeats at or after the window's edges, and
+  should have handled the candles sent to its bots between those same two heartbeats (one in
+  flight at one edge is balanced by one at the other); times the gateway's share (distinct
+  candles sent per symbol / K bars of the market's clock) that is the share processed.
+  Latency: ``p50_ms``/``p99_ms`` per heartbeat period, from the gateway's send stamp
+  ``sent_ms`` to the end of the bot's decision (p99 shown is the largest period p99, an upper
+  bound of the window's), and the gateway's lag from a candle's close to its send (against
+  the promptest send seen: the market's clock anchor is not readable from outside).
+  Redis ops = delta of ``total_commands_processed`` over the window minus the bench's own
+  commands (INFO, heartbeat GETs); Valkey counts every command a Lua script runs as well as
+  the EVALSHA itself (checked: one EVAL running 10 SETs adds 11), so these are commands
+  executed, not round trips. ``ops/bot-candle`` = ops / (K x bots), everything the farm did in
+  the window included (its idle work too: an upper bound of a candle's own cost). ``candle_ops_est`` in the JSON subtracts the idle farm's rate; it
   is rough where idle work is CPU-bound (a polling loop slows down when candles load the CPU,
   so it can even come out negative).
   Worker CPU = /proc utime+stime of the worker processes over the window / candles handled.
