@@ -140,22 +140,25 @@ def test_process_cpu_grows_with_work() -> None:
 
 def test_published_counts_each_bots_candles_between_its_workers_edge_beats() -> None:
     beats = _records()
-    start, end = min(b.at_ms for b in beats), max(b.at_ms for b in beats)
+    workers = sorted({b.worker for b in beats})
+    start = max(min(b.at_ms for b in beats if b.worker == w) for w in workers)
+    end = min(max(b.at_ms for b in beats if b.worker == w) for w in workers)
     log = cap.Publishes(60_000, 6.0)
     for k in range(40):  # every symbol's candle every 10 s over the records' span
         for symbol in cap.SYMBOLS:
             log.add({"symbol": symbol, "candle": [k * 60_000, 1, 1, 1, 1, 1],
                      "sent_ms": start - 5_000 + k * 10_000})  # fmt: skip
 
-    win = cap.window(beats, start, end - 5_000, log, cap.symbol_of)
+    win = cap.window(beats, start, end, log, cap.symbol_of)
 
     expected = 0
-    for w in {b.worker for b in beats}:
+    for w in workers:
         mine = sorted((b for b in beats if b.worker == w), key=lambda b: b.at_ms)
         opening = next(b for b in mine if b.at_ms >= start)
-        closing = next(b for b in mine if b.at_ms >= end - 5_000)
+        closing = next(b for b in mine if b.at_ms >= end)
         for bot_id in opening.bot_ids | closing.bot_ids:
             expected += log.count(cap.symbol_of(bot_id), opening.at_ms, closing.at_ms)
+    assert win.workers == len(workers) == 4
     assert win.published == expected > 0
 
 
