@@ -103,6 +103,7 @@ class Measure:
     gw_expected: int = 0  # bars the market closed in the window, all symbols with bots
     lag_p50_ms: float | None = None  # candle close -> gateway's send
     lag_p99_ms: float | None = None
+    edge_workers: int = 0  # workers with a heartbeat at both edges of the window
     ops: int = 0  # Redis commands executed, the bench's own removed
     scripts: int = 0
     redis_cpu_s: float = 0.0
@@ -119,6 +120,8 @@ class Measure:
         """Candles handled / candles the market closed for the bots: the workers' share of what
         the gateway sent them, times the gateway's share of the bars the market closed (or,
         without a publish log, handled / bars x bots). None: no worker beat at both edges."""
+        if not self.edge_workers:
+            return None
         if self.published is None or not self.gw_expected:
             return self.handled / self.expected if self.expected else None
         if not self.published:
@@ -417,6 +420,7 @@ async def measure_farm(
             m.gw_expected = bars * len(symbols)
             lags = log.lags_ms(start_ms, end_ms)
             m.lag_p50_ms, m.lag_p99_ms = percentile(lags, 50), percentile(lags, 99)
+        m.edge_workers = win.workers
         if win.workers < farm.workers:
             m.note += f" {farm.workers - win.workers} workers missed a window edge"
         m.expected = 0 if idle else n_bots * round(length_s / BAR_S)
