@@ -64,12 +64,15 @@ async def _place(ex: ExchangeService, cid: str, amount: str = "0.01") -> OrderUp
 
 
 async def _save_ledger(redis: RedisClient, ledger: Ledger, seq: int) -> None:
+    """As a bot saves: the hot state, and what left it appended to its event stream."""
     state = {"ledger": ledger.snapshot(), "seq": seq, "halted": None, "strategy_state": {}}
     await redis.set(_names.bot_state(ledger.bot_id), state)
+    for event in ledger.drain_events():
+        await redis.stream_add(_names.bot_events(ledger.bot_id), event)
 
 
 def _ledger() -> Ledger:
-    return Ledger("b1", "BTC/USDT", "BTC", "USDT", BOT.capital)
+    return Ledger("b1", "BTC/USDT", "BTC", "USDT", BOT.capital, history=False)
 
 
 def _pending(update: OrderUpdate) -> OrderUpdate:
@@ -93,6 +96,28 @@ async def test_an_exchange_merely_ahead_is_healed_not_halted(
     assert diffs == []
     sent = await redis_client.stream_range(_names.updates("b1"))
     assert [OrderUpdate(**m.data).filled for m in sent] == [Decimal("0.01")]
+
+
+async def test_orders_older_than_the_event_window_are_the_ledgers_not_unknown_to_it(
+    redis_client: RedisClient, exchange: ExchangeService
+) -> None:
+    ledger = _ledger()
+    for cid in ("b1-1", "b1-2"):
+        done = await _place(exchange, cid)
+        exchange.get_exchange_client().advance(3)
+        ledger.register(_pending(done))
+        ledger.apply(
+            update_from_order(
+                await exchange.fetch_order(done.order_id or "", "BTC/USDT", {"clientOrderId": cid}),
+                cid,
+            )
+        )
+    ledger.drain_events()  # trimmed off the event stream long ago: only the hot state is left
+    ledger.finished.clear()  # and many orders finished since (out of the recent ones)
+    await _save_ledger(redis_client, ledger, 2)
+
+    for full in (True, False):
+        assert await Reconciler(redis_client, exchange).check(BOT, full=full) == []
 
 
 async def test_divergences_halt_the_bot_and_adopt_rebuilds_the_ledger_from_the_exchange(
@@ -234,7 +259,7 @@ async def test_reconciliation_works_on_a_ccxt_exchange_by_client_order_id_and_my
     ):
         behind = await _place_limit(ex, "b1-1")  # the ledger saw only its acknowledgement
         booked_twice = await _place_limit(ex, "b1-4")
-        await _place_limit(ex, "b1-3")  # the ledger never saw this one
+        await _place_limit(ex, "b1-5")  # the ledger never saw this one (it issued up to 4)
         venue.fill("b1-1", "0.01", "50000")
         venue.fill("b1-4", "0.01", "50000")
         ledger = _ledger()
@@ -256,7 +281,7 @@ async def test_reconciliation_works_on_a_ccxt_exchange_by_client_order_id_and_my
         ("fills_differ", "b1-4"),  # by the order's snapshot
         ("fills_differ", "b1-4"),  # by the sum of fetch_my_trades
         ("unknown_to_exchange", "b1-2"),
-        ("unknown_to_ledger", "b1-3"),
+        ("unknown_to_ledger", "b1-5"),
     ]
     healed = [OrderUpdate(**m.data) for m in await redis_client.stream_range(_names.updates("b1"))]
     assert [(u.client_order_id, u.filled, u.status) for u in healed] == [

@@ -11,6 +11,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from omegafarm.bots import _history
 from omegafarm.bots.config import BotSettings, FarmSettings
 from omegafarm.bots.ledger import Ledger, OrderUpdate
 from omegafarm.exchange import ExchangeService, ExchangeSettings
@@ -60,7 +61,9 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout_s: float, what:
 
 
 async def audited_ledgers(redis: RedisClient, ids: list[str]) -> dict[str, Ledger]:
-    """Each bot's saved ledger plus every update in its stream (replay is idempotent)."""
+    """Each bot's saved ledger plus every update in its stream (replay is idempotent), with
+    ``orders`` holding every order: the open ones of the hot state and the finished ones of
+    the bot's event stream (the audit window)."""
     out = {}
     for bot_id in ids:
         state: dict[str, Any] = await redis.get(_names.bot_state(bot_id))
@@ -71,5 +74,7 @@ async def audited_ledgers(redis: RedisClient, ids: list[str]) -> dict[str, Ledge
             update = OrderUpdate(**m.data)
             if ledger.owns(update.client_order_id):
                 ledger.apply(update)
+        ledger.orders = await _history.all_orders(redis, ledger)
+        ledger.reindex()
         out[bot_id] = ledger
     return out

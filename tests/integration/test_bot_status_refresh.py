@@ -44,10 +44,12 @@ async def test_status_of_one_minute_bots_never_expires_between_candles(
             states |= {r["state"] for r in await _view.rows(redis_client)}
             await asyncio.sleep(0.05)  # wait-ok: sampling interval of an observation window
         last = await redis_client.get(_names.status("b00"))
+        left_s = await redis_client.ttl_s(_names.status("b00"))
     finally:
         stop.set()
         await asyncio.gather(*tasks)
         await exchange.shutdown()
 
     assert states == {"running"}
-    assert last["refreshed_ms"] > first["refreshed_ms"]  # refreshed although nothing changed
+    assert first is not None and last is not None
+    assert left_s is not None and left_s > 1.5 / 3  # its TTL extended with each lease renewal

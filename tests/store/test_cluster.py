@@ -90,6 +90,31 @@ async def test_streams_work_on_a_cluster(client: RedisClient) -> None:
     assert await client.stream_pending("events", "g") == 0
 
 
+async def test_batched_reads_and_lease_renewals_split_by_slot_on_a_cluster(
+    client: RedisClient, cluster: ValkeyCluster
+) -> None:
+    from omegafarm.bots import _view
+    from omegafarm.bots.lease import Leases
+
+    names = [f"k:{{t{i}}}" for i in range(6)]  # tags on several masters
+    assert len({cluster.port_of_slot(_slot_of(client.keys.key(n))) for n in names}) > 1
+    for i, name in enumerate(names[:3]):
+        await client.set(name, i)
+    assert await client.get_many(names) == [0, 1, 2, None, None, None]
+    streams = [f"s:{{t{i}}}" for i in range(4)]
+    for i, stream in enumerate(streams):
+        await client.stream_group(stream, "g")
+        await client.stream_add(stream, {"n": i})
+    got = await client.stream_read_many(streams, "g", "c1")
+    assert {s: [m.data["n"] for m in got[s]] for s in streams} == {s: [i] for i, s in
+                                                                    enumerate(streams)}  # fmt: skip
+    leases = Leases(client, "w1", 5.0)
+    held = [await leases.acquire(b) for b in ("p", "q", "r")]
+    assert all(held)
+    assert await leases.renew_all([x for x in held if x], 15_000) == set()
+    assert await _view.control_changed(client) + 1 == await _view.control_changed(client)
+
+
 async def test_pubsub_reaches_a_subscriber_on_another_node(
     client: RedisClient, cluster: ValkeyCluster
 ) -> None:

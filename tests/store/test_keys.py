@@ -39,6 +39,8 @@ def test_gateway_state_and_worker_heartbeats_are_each_in_one_slot() -> None:
     gateway += [keys.COMMANDS, keys.GATEWAY_LEASE, keys.GATEWAY_FENCE]
     assert len({slot(n) for n in gateway}) == 1
     assert len({slot(keys.worker(w)) for w in ("w1", "w2", "w3")}) == 1
+    beat = [keys.worker("w1"), keys.WORKERS_LIVE, keys.CONTROL_VERSION]  # one beat script
+    assert len({slot(n) for n in beat}) == 1
 
 
 def test_a_hash_tag_refuses_braces() -> None:

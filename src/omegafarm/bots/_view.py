@@ -15,13 +15,15 @@ whichever process asks. A bot's *state* is derived here, in one place::
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
+from omegafarm.bots import _history
 from omegafarm.bots.backtest import _tf_ms
-from omegafarm.bots.ledger import Ledger
+from omegafarm.bots.ledger import Ledger, Trade
 from omegafarm.bots.performance import bars_per_year, measure
 from omegafarm.core.errors import NotFoundError
 from omegafarm.store import RedisClient
@@ -52,9 +54,31 @@ async def holder(redis: RedisClient, bot_id: str) -> str | None:
     return None if value is None else value.split("|", 1)[0]
 
 
+async def live_worker_ids(redis: RedisClient) -> list[str]:
+    """Workers with a fresh heartbeat: each beat scores the worker in ``WORKERS_LIVE`` with
+    the time its heartbeat expires (a lease TTL later), so no SCAN is needed."""
+    return await redis.members_by_score(_names.WORKERS_LIVE, time.time() * 1000)
+
+
 async def live_workers(redis: RedisClient) -> int:
-    """Workers with a fresh heartbeat (their keys expire a lease TTL after the last beat)."""
-    return len(await redis.scan(_names.WORKERS_PREFIX))
+    """How many workers have a fresh heartbeat."""
+    return len(await live_worker_ids(redis))
+
+
+_CONTROL_CHANGED = """
+local version = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], version)
+return version
+"""
+
+
+async def control_changed(redis: RedisClient) -> int:
+    """Tell the workers the bot list, a desired state or a halt changed: bump the farm's
+    control version (workers compare it at every balance round) and publish it (they re-read
+    at once). Returns the new version."""
+    channel = redis.keys.channel(_names.CONTROL_CHANNEL)
+    script = redis.script(_CONTROL_CHANGED, name="control")
+    return int(await script([_names.CONTROL_VERSION], [channel]))
 
 
 def derive_state(
@@ -70,11 +94,17 @@ def derive_state(
     return "halted" if status.get("halted") else "running"
 
 
-async def row(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """One bot as a flat row: id, strategy, symbol, desired, state and its latest numbers."""
-    status: dict[str, Any] = await redis.get(_names.status(bot_id)) or {}
-    desired = str(await redis.get(_names.desired(bot_id)) or "running")
-    held_by = await holder(redis, bot_id)
+def make_row(
+    bot_id: str,
+    spec: dict[str, Any],
+    status: dict[str, Any] | None,
+    desired: str | None,
+    held_by: str | None,
+    halt: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The row of one bot from its records (see :func:`row`)."""
+    status = status or {}
+    desired = str(desired or "running")
     out: dict[str, Any] = {
         "id": bot_id,
         "strategy": spec.get("strategy"),
@@ -86,16 +116,35 @@ async def row(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict[str
     }
     out.update({k: status.get(k) for k in ROW_FIELDS})
     out["worker"] = held_by
-    halt: dict[str, Any] | None = await redis.get(_names.halt(bot_id))
     if halt is not None and out["state"] not in ("disabled", "stopped"):
         out["state"] = "halted"  # reconciliation found a divergence (`omega bots reconcile`)
         out["halted"] = halt["reason"]
     return out
 
 
+async def row(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """One bot as a flat row: id, strategy, symbol, desired, state and its latest numbers."""
+    return (await _rows(redis, {bot_id: spec}))[0]
+
+
 async def rows(redis: RedisClient) -> list[dict[str, Any]]:
-    """Every registered bot as a row (sorted by id)."""
-    return [await row(redis, bot_id, spec) for bot_id, spec in sorted((await specs(redis)).items())]
+    """Every registered bot as a row (sorted by id): three reads whatever the bot count (the
+    bot list, one MGET of statuses, desired states and halts, one of leases; per slot on a
+    cluster)."""
+    return await _rows(redis, await specs(redis))
+
+
+async def _rows(redis: RedisClient, by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    ids = sorted(by_id)
+    names = [f(b) for b in ids for f in (_names.status, _names.desired, _names.halt)]
+    records = await redis.get_many(names)
+    leases = await redis.get_many([_names.lease(b) for b in ids], text=True)
+    out = []
+    for k, bot_id in enumerate(ids):
+        status, desired, halt = records[3 * k : 3 * k + 3]
+        held_by = None if leases[k] is None else str(leases[k]).split("|", 1)[0]
+        out.append(make_row(bot_id, by_id[bot_id], status, desired, held_by, halt))
+    return out
 
 
 async def equity_samples(
@@ -109,7 +158,7 @@ async def equity_samples(
 
 
 async def ledger_of(redis: RedisClient, bot_id: str) -> Ledger | None:
-    """The bot's saved ledger (None before its first start)."""
+    """The bot's saved ledger: its hot state (None before its first start)."""
     state: dict[str, Any] | None = await redis.get(_names.bot_state(bot_id))
     return Ledger.restore(state["ledger"]) if state else None
 
@@ -118,6 +167,7 @@ async def metrics(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict
     """Performance of one live bot: the backtest report's numbers over its equity curve."""
     samples = [s for _, s in await equity_samples(redis, bot_id)]
     ledger = await ledger_of(redis, bot_id)
+    closed = await closed_trades(redis, bot_id)
     status: dict[str, Any] = await redis.get(_names.status(bot_id)) or {}
     capital = Decimal(str(spec.get("capital", 0)))
     equity = np.array([float(s["equity"]) for s in samples], dtype=np.float64)
@@ -127,18 +177,24 @@ async def metrics(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict
     if ledger is not None and ledger.position:  # equity = cash + position * price
         unrealized = now - ledger.cash - ledger.position * ledger.avg_price
     perf = measure(
-        equity, position, ledger.trades if ledger else [],
+        equity, position, closed,
         bars_per_year=bars_per_year(_tf_ms(str(spec.get("timeframe", "1m")))),
         fees=ledger.fees if ledger else Decimal(0),
         realized_pnl=ledger.realized_pnl if ledger else Decimal(0),
         unrealized_pnl=unrealized, start_equity=float(capital),
     )  # fmt: skip
+    counted: dict[
+        str, Any
+    ] = {}  # every closed round trip counts, also those older than the event window
+    if ledger is not None:
+        counted = {"trades": ledger.closed_trades, "win_rate": ledger.win_rate}
     return {
         "id": bot_id,
         "capital": capital,
         "equity": now,
         "position": ledger.position if ledger else Decimal(0),
         **perf.as_dict(),
+        **counted,
         "equity_curve": {
             "columns": ["ts_ms", "equity", "position", "realized_pnl"],
             "rows": [  # floats: a series to plot (the money above stays exact)
@@ -154,7 +210,19 @@ async def metrics(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict
     }
 
 
+async def closed_trades(redis: RedisClient, bot_id: str) -> list[Trade]:
+    """The bot's finished round trips in its event stream's window, oldest first."""
+    return _history.trades_in(await _history.events(redis, bot_id))
+
+
 async def trades(redis: RedisClient, bot_id: str) -> list[dict[str, Any]]:
-    """The bot's round trips from its ledger (the last 500; an open one has no exit)."""
+    """The bot's round trips: the finished ones of its event stream (the newest
+    ``EVENTS_MAXLEN`` events) and the one in progress (no exit), oldest first."""
     ledger = await ledger_of(redis, bot_id)
-    return [t.as_dict() for t in ledger.trades] if ledger else []
+    if ledger is None:
+        return []
+    closed = await closed_trades(redis, bot_id)  # read after the ledger: a trade that closed
+    closed += _history.trades_in(ledger.events)  # a ledger of the first format, not yet saved
+    ended = {(t.side, t.entry_ts_ms) for t in closed}  # in between is listed once, as closed
+    current = [t for t in ledger.trades if (t.side, t.entry_ts_ms) not in ended]
+    return [t.as_dict() for t in (*closed, *current)]

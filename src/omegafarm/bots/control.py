@@ -2,7 +2,8 @@
 
 ``omega bots`` (CLI), the API's bot routes and :class:`~omegafarm.bots.BotFarmService` all go
 through :class:`FarmControl`, so they share one behaviour: a disabled bot cannot be started or
-stopped, every change of a bot's desired state is published on the live feed's ``bots`` channel,
+stopped, every change of a bot's desired state bumps the farm's control version (the workers
+re-read their bots when it moves) and is published on the live feed's ``bots`` channel,
 and every action is written to the audit log with the acting user (as the security service does
 for users and tokens). The API and the CLI see it as the typed :class:`BotControl` protocol and
 import it from this module only (an import-linter contract holds them to that).
@@ -122,6 +123,7 @@ class FarmControl:
             if not spec.get("enabled", True):
                 raise ValidationError(f"bot {bot_id!r} is disabled in the farm file")
             await self.redis.set(_names.desired(bot_id), desired)
+            await _view.control_changed(self.redis)  # the workers act on it at once
         except OmegaError as exc:
             await self._audit(action, actor, "failed", bot_id, reason=str(exc)[:200])
             raise

@@ -65,6 +65,11 @@ _SPAN_FIELDS = {"omega.bot_id": "bot_id", "omega.command": "kind",
                 "omega.client_order_id": "cid", "omega.symbol": "symbol"}  # fmt: skip
 TICKER_INTERVAL_S = 1.0  # tickers are polled at most this often (one call for every symbol)
 STEP_FAILURES_DEGRADED = 3  # failed steps in a row before the gateway reports degraded
+# How long the record of a finished order (``state:gw:{gateway}:order:<cid>``) stays: a day, far
+# longer than a reconciliation round (60 s) or a gateway take-over, so a lookup by client order
+# id right after the order ended finds it; an open order's record has no expiry (the order is in
+# ``GATEWAY_OPEN`` until it ends). No gateway key outlives its order by more than this.
+FINISHED_ORDER_TTL_S = 86_400.0
 
 
 def new_gateway_id() -> str:
@@ -430,17 +435,20 @@ class Gateway:
             opened[cid] = info
         # Redis first: if it is down, nothing here changes and the update is sent again later
         await self.redis.set(_names.GATEWAY_OPEN, opened)
-        await self.redis.set(_names.order_record(cid), encode_update(update))
+        ttl_s = None if update.is_open else FINISHED_ORDER_TTL_S  # open: kept while it works
+        await self.redis.set(_names.order_record(cid), encode_update(update), ttl_s=ttl_s)
         await self.redis.stream_add(_names.updates(bot_id), encode_update(update), maxlen=5_000)
         with contextlib.suppress(OmegaError):  # the feed is for people; the stream is the truth
+            await self.redis.publish(_names.bot_wake(bot_id), 1)  # its worker reads the stream
             await self.redis.publish(
                 _names.FEED_ORDERS, {"bot_id": bot_id, **encode_update(update)}
             )
         if update.is_open:  # in place: the command and poll loops share this dict
             self._open.setdefault(cid, info)
-        else:
+            self._seen[cid] = (update.filled, update.status)
+        else:  # nothing of a finished order stays: no key without expiry, no memory
             self._open.pop(cid, None)
-        self._seen[cid] = (update.filled, update.status)
+            self._seen.pop(cid, None)
 
 
 def _ticker_message(ticker: Ticker) -> dict[str, Any]:

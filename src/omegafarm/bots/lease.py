@@ -16,7 +16,7 @@ in a script is a ``StoreError`` (a bug to fix, never reported as an outage).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from omegafarm.store import RedisClient
 from omegafarm.store import keys as _names
@@ -33,6 +33,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+_RENEW_ALL = """
+local out = {}
+for i = 1, #KEYS / 2 do
+  if redis.call('GET', KEYS[2 * i - 1]) == ARGV[i + 2] then
+    redis.call('PEXPIRE', KEYS[2 * i - 1], ARGV[1])
+    redis.call('PEXPIRE', KEYS[2 * i], ARGV[2])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -42,6 +55,42 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 return 1
 """
+
+# One event of a bot is one round trip: check the lease, save the hot state, append what left it
+# to the event stream (each XADD trims it to about ARGV[3] entries: MAXLEN ~), then the status
+# record (with its TTL), once per candle the equity sample, and the live feed's messages.
+# Nothing is written once the lease has moved. KEYS: lease, state, events, status, equity.
+# ARGV: lease value, state, events maxlen, event count n, n events, status ('' = none), status
+# ttl ms, sample ('' = none), equity maxlen, feed channel, message count m, m messages.
+_FENCED_SAVE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+local n = tonumber(ARGV[4])
+for i = 1, n do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'd', ARGV[4 + i])
+end
+if ARGV[5 + n] ~= '' then redis.call('SET', KEYS[4], ARGV[5 + n], 'PX', ARGV[6 + n]) end
+if ARGV[7 + n] ~= '' then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8 + n], '*', 'd', ARGV[7 + n])
+end
+for i = 1, tonumber(ARGV[10 + n]) do redis.call('PUBLISH', ARGV[9 + n], ARGV[10 + n + i]) end
+return 1
+"""
+EVENTS_MAXLEN = 10_000  # per bot (approximate: MAXLEN ~), in the stream bot:{bot:<id>}:events
+
+
+@dataclass(frozen=True)
+class BotWrite:
+    """What one event of a bot saves (encoded values): :meth:`Leases.fenced_save`."""
+
+    state: bytes
+    events: list[bytes]
+    status: bytes | None = None
+    status_ttl_ms: int = 0
+    sample: bytes | None = None  # an equity sample
+    equity_maxlen: int = 10_000
+    channel: str = ""  # the live feed's channel (relative name) for ``messages``
+    messages: list[bytes] = field(default_factory=list)  # published after the writes
 
 
 @dataclass(frozen=True)
@@ -80,6 +129,20 @@ class Leases:
         keys = [_names.lease(lease.bot_id)]
         return bool(await self._eval(_RENEW, keys, [lease.value, str(self.ttl_ms)]))
 
+    async def renew_all(self, leases: list[Lease], status_ttl_ms: int) -> set[str]:
+        """Extend every lease we still hold and the TTL of each bot's status record with it, in
+        one script (one per bot on a Redis Cluster, where a script's keys share one slot);
+        returns the bots whose lease expired or moved."""
+        batches = [[x] for x in leases] if self.redis.is_cluster else [leases] if leases else []
+        lost: set[str] = set()
+        for batch in batches:
+            keys = [k for x in batch for k in (_names.lease(x.bot_id), _names.status(x.bot_id))]
+            args: list[str | bytes] = [str(self.ttl_ms), str(status_ttl_ms)]
+            args += [x.value for x in batch]
+            reply = await self.redis.script(_RENEW_ALL, name="lease")(keys, args)
+            lost |= {x.bot_id for x, ok in zip(batch, reply or [], strict=False) if not int(ok)}
+        return lost
+
     async def release(self, lease: Lease) -> bool:
         """Give a lease back (only if we still hold it)."""
         return bool(await self._eval(_RELEASE, [_names.lease(lease.bot_id)], [lease.value]))
@@ -88,6 +151,22 @@ class Leases:
         """Write ``key`` only while ``lease`` is still ours (bot state writes)."""
         keys = [_names.lease(lease.bot_id), key]
         return bool(await self._eval(_FENCED_SET, keys, [lease.value, encoded]))
+
+    async def fenced_save(self, lease: Lease, write: BotWrite) -> bool:
+        """Save a bot's hot state, append its events, write its status and equity sample, in
+        one script and only while ``lease`` is still ours (False: it moved; nothing written)."""
+        k, bot = self.redis.keys, lease.bot_id
+        keys = [k.key(_names.lease(bot)), k.key(_names.bot_state(bot)),
+                k.stream(_names.bot_events(bot)), k.key(_names.status(bot)),
+                k.stream(_names.equity(bot))]  # fmt: skip
+        args: list[str | bytes] = [lease.value, write.state, str(EVENTS_MAXLEN),
+                                   str(len(write.events)), *write.events,
+                                   write.status or b"", str(max(1, write.status_ttl_ms)),
+                                   write.sample or b"", str(write.equity_maxlen),
+                                   k.channel(write.channel) if write.messages else "",
+                                   str(len(write.messages)), *write.messages]  # fmt: skip
+        script = self.redis.script(_FENCED_SAVE, name="bot_save")
+        return bool(await script.run_absolute(keys, args))
 
     async def holder(self, bot_id: str) -> str | None:
         """Which worker holds the bot's lease right now."""

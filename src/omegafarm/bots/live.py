@@ -1,6 +1,7 @@
 """A live bot: a Trader whose state lives in Redis and whose orders go through the gateway.
 
-Events arrive from its worker (candles from pub/sub, order updates from its own stream). After
+Events arrive from its worker (candles from pub/sub, order updates from its own stream, read
+when the gateway wakes the worker: see :mod:`.worker`). After
 each event the bot *first* writes its state (ledger with the orders it is about to send, order
 sequence, brackets, halt reason, strategy state) under its lease — a fenced write that fails
 if the lease has moved — and *then* appends the commands for the gateway. So a crash between
@@ -9,6 +10,12 @@ with the same client order ids (idempotent: never a duplicate). On start the bot
 it replays its update stream (applying a snapshot twice adds nothing), re-sends pending orders
 and asks the gateway to look up every open one by client order id. Each command is sent
 inside a span and carries its trace context (``traceparent``) for the gateway to continue.
+
+The state saved is the ledger's hot state (open orders, totals, counters: see
+:mod:`.ledger`); what leaves it (finished orders, fills, finished round trips) is appended to
+the bot's event stream by the same fenced script, which also writes the status record and the
+candle's equity sample. So one event is one round trip to Redis whose size does not grow with
+the bot's age, and a finished order's history is never lost between the two writes.
 """
 
 from __future__ import annotations
@@ -22,9 +29,10 @@ from typing import Any
 import numpy as np
 from opentelemetry.trace import SpanKind
 
+from omegafarm.bots import _view
 from omegafarm.bots.config import BotSettings
 from omegafarm.bots.feed import CandleFeed
-from omegafarm.bots.lease import Lease, Leases
+from omegafarm.bots.lease import BotWrite, Lease, Leases
 from omegafarm.bots.ledger import Ledger, OrderUpdate
 from omegafarm.bots.strategies import get_strategy
 from omegafarm.bots.strategy import Candle, Tick
@@ -63,6 +71,7 @@ class LiveBot:
         self._sampled = -1
         self._peak, self._max_dd = 0.0, 0.0
         self._status: dict[str, Any] | None = None  # the last status record written
+        self._spec_row: dict[str, Any] | None = None  # the spec as the feed's rows carry it
         self._lock = asyncio.Lock()  # one event at a time: saved state follows event order
 
     @property
@@ -75,10 +84,10 @@ class LiveBot:
         spec = self.spec
         state: dict[str, Any] | None = await self.redis.get(_names.bot_state(spec.id))
         base, quote = _split(spec.symbol)
-        if state:
+        if state:  # the hot state (a saved ledger of the first format is converted here)
             ledger = Ledger.restore(state["ledger"])
         else:
-            ledger = Ledger(spec.id, spec.symbol, base, quote, spec.capital)
+            ledger = Ledger(spec.id, spec.symbol, base, quote, spec.capital, history=False)
         history = await self.redis.get(_names.history(spec.symbol, spec.timeframe)) or []
         matrix = np.asarray(history, dtype=np.float64).reshape(-1, 6)
         feed = CandleFeed(matrix, capacity=max(2000, matrix.shape[0] + 100))
@@ -167,8 +176,13 @@ class LiveBot:
             if self._t.outbox:
                 await self.flush()
 
+    async def apply_updates(self, messages: list[Any]) -> None:
+        """Apply order updates its worker read from the bot's stream (after a wake-up)."""
+        async with self._lock:
+            await self._apply_messages(_names.updates(self.id), messages)
+
     async def poll_updates(self) -> int:
-        """Apply new order updates from the bot's stream; returns how many."""
+        """Read and apply new order updates from the bot's stream; returns how many."""
         stream = _names.updates(self.id)
         async with self._lock:
             messages = await self.redis.stream_read(
@@ -190,25 +204,38 @@ class LiveBot:
 
     # ----------------------------------------------------------------- persistence
     async def flush(self) -> None:
-        """Save state under the lease, then send the queued commands."""
+        """Save state under the lease, then send the queued commands.
+
+        One script (:meth:`Leases.fenced_save`) saves the hot state, appends what left it
+        (finished orders, fills, finished round trips) to the bot's event stream, and writes
+        the status record and the candle's equity sample: one round trip per event, whose size
+        depends on what is open, not on how many orders the bot ever placed."""
         trader = self._t
         commands = trader.drain()
+        events = trader.ledger.drain_events()
+        status, sample = self._status_record()
+        write = BotWrite(
+            encode(self.snapshot()), [encode(e) for e in events], encode(status),
+            int(self.status_ttl_s * 1000), None if sample is None else encode(sample),
+            EQUITY_SAMPLES, _names.FEED_BOTS, self._feed_messages(status, sample),
+        )  # fmt: skip
         try:
-            saved = await self.leases.fenced_set(
-                self.lease, _names.bot_state(self.id), encode(self.snapshot())
-            )
+            saved = await self.leases.fenced_save(self.lease, write)
         except OmegaError:
             trader.outbox[:0] = commands  # Redis is down: keep them for the next flush
+            trader.ledger.events[:0] = events  # and the events (nothing was written)
             raise
         if not saved:
             raise LeaseLostError(f"bot {self.id}: lease lost; not sending {len(commands)} orders")
+        self._status = status
+        if sample is not None:
+            self._sampled = trader.feed.version
         for k, cmd in enumerate(commands):
             try:
                 await self._send(_command(cmd))
             except OmegaError:
                 trader.outbox[:0] = commands[k:]  # saved as pending; send the rest later
                 raise
-        await self._report()
 
     async def _send(self, body: dict[str, Any]) -> None:
         body = {**body, "bot_id": self.id, "token": self.lease.token}
@@ -243,24 +270,17 @@ class LiveBot:
     @property
     def status_ttl_s(self) -> float:
         """How long a status record lives: three lease periods, so a dead worker's bots stop
-        reporting "running" soon after their leases expire."""
+        reporting "running" soon after their leases expire. Its worker extends it at every
+        lease renewal (in the same script), so a bot on one-hour candles stays "running"."""
         return 3 * self.leases.ttl_ms / 1000
 
-    async def refresh_status(self) -> None:
-        """Write the status record again (the worker calls this at each lease renewal, every
-        ``lease_ttl_s / 3``): it is written on every change, but a bot on one-hour candles may
-        not change for an hour, and an expired record reads as "starting" on the dashboard."""
-        if self._status is None:
-            return
-        async with self._lock:  # ``updated_ms`` stays the time of the last change
-            self._status["refreshed_ms"] = int(time.time() * 1000)
-            await self.redis.set(_names.status(self.id), self._status, ttl_s=self.status_ttl_s)
-
-    async def _report(self) -> None:
+    def _status_record(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The status record after this event, and the equity sample when a new candle closed
+        (both written by :meth:`flush`'s fenced save). Trades and win rate come from the
+        ledger's running counters: the closed round trips themselves are in the event stream."""
         trader = self._t
         ledger = trader.ledger
         equity = trader.equity()
-        closed = [t for t in ledger.trades if t.exit_ts_ms is not None]
         status = {
             "bot_id": self.id,
             "worker": self.leases.worker_id,
@@ -273,21 +293,30 @@ class LiveBot:
             "equity": equity,
             "realized_pnl": ledger.realized_pnl,
             "fees": ledger.fees,
-            "trades": len(closed),
-            "win_rate": sum(1 for t in closed if t.pnl > 0) / len(closed) if closed else None,
+            "trades": ledger.closed_trades,
+            "win_rate": ledger.win_rate,
             "return": float(equity / ledger.capital - 1),
             "max_drawdown": self._drawdown(float(equity)),
             "open_orders": len(ledger.open_orders()),
             "updated_ms": int(time.time() * 1000),
         }
         status["refreshed_ms"] = status["updated_ms"]
-        self._status = status
-        await self.redis.set(_names.status(self.id), status, ttl_s=self.status_ttl_s)
+        sample: dict[str, Any] | None = None
         if trader.feed.stop and trader.feed.version != self._sampled:  # one sample per candle
-            self._sampled = trader.feed.version
             sample = {"ts_ms": int(trader.feed.ts_ms[-1]), "equity": status["equity"],
                       "position": ledger.position, "realized_pnl": ledger.realized_pnl}  # fmt: skip
-            await self.redis.stream_add(_names.equity(self.id), sample, maxlen=EQUITY_SAMPLES)
+        return status, sample
+
+    def _feed_messages(self, status: dict[str, Any], sample: dict[str, Any] | None) -> list[bytes]:
+        """The live feed's messages of this event (published by the same save script): the
+        farm service does not read every bot to find what changed."""
+        if self._spec_row is None:
+            self._spec_row = self.spec.model_dump(mode="json")
+        row = _view.make_row(self.id, self._spec_row, status, "running", status["worker"], None)
+        out = [encode({"kind": "status", **row})]
+        if sample is not None:
+            out.append(encode({"kind": "equity", "id": self.id, **sample}))
+        return out
 
     def _drawdown(self, equity: float) -> float:
         """Largest fall from the running equity peak seen by this bot (a fraction)."""

@@ -3,7 +3,9 @@
 Each live bot writes a status record (equity, position, PnL, fees, trades) after every event;
 this collector turns the latest records into Prometheus gauges at scrape time, so the numbers
 are the farm's, whichever worker runs which bot. The scrape is served from a cache refreshed
-by :meth:`FarmCollector.refresh` (Prometheus collectors must not block on I/O).
+by :meth:`FarmCollector.refresh` every :data:`REFRESH_S` (Prometheus collectors must not block
+on I/O), in a handful of batched reads whatever the number of bots: the view may be a few
+seconds old.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ _RATIOS = ("return", "max_drawdown", "win_rate")  # per bot only: a sum would me
 async def read_statuses(redis: RedisClient) -> dict[str, dict[str, Any]]:
     """The latest status record of every registered bot (missing ones are left out)."""
     specs: dict[str, Any] = await redis.get(_names.BOTS) or {}
-    out = {}
-    for bot_id in sorted(specs):
-        status = await redis.get(_names.status(bot_id))
-        if status:
-            out[bot_id] = status
-    return out
+    ids = sorted(specs)
+    found = await redis.get_many([_names.status(b) for b in ids])
+    return {b: status for b, status in zip(ids, found, strict=True) if status}
+
+
+REFRESH_S = 5.0  # the farm service refreshes the collector (and its feed check) this often
 
 
 class FarmCollector(Collector):
@@ -43,10 +45,15 @@ class FarmCollector(Collector):
         self.candles: dict[str, CandleAge] = {}
 
     async def refresh(self) -> None:
-        """Read the bots' status records (call it from the service's loop or before a scrape)."""
-        self.statuses = await read_statuses(self.redis)
+        """Read the bots' status records, halts and candle ages: five reads whatever the bot
+        count (MGETs; per slot on a cluster). The farm service calls it every
+        ``REFRESH_S``, so ``/metrics`` is at most that old."""
         specs: dict[str, Any] = await self.redis.get(_names.BOTS) or {}
-        self.diverged = sum([await self.redis.get(_names.halt(b)) is not None for b in specs])
+        ids = sorted(specs)
+        found = await self.redis.get_many([_names.status(b) for b in ids])
+        self.statuses = {b: status for b, status in zip(ids, found, strict=True) if status}
+        halts = await self.redis.get_many([_names.halt(b) for b in ids])
+        self.diverged = sum(1 for h in halts if h is not None)
         self.candles = await candle_ages(self.redis)
 
     def describe(self) -> list[GaugeMetricFamily]:

@@ -4,11 +4,13 @@ The gateway runs it when it becomes the active gateway (every order of every bot
 ``reconcile_interval_s`` (open orders, and the exchange's recent orders and fills of the bot's
 symbol). ``omega bots reconcile ID`` runs it for one bot on demand.
 
-The ledger checked is the bot's saved ledger plus the updates waiting in its stream (applying
-a snapshot twice adds nothing). It is read *before* the exchange, and an exchange only moves
-forward, so an exchange that is merely ahead (a fill the bot has not applied yet) is not a
-divergence: its snapshot is sent to the bot's stream, as the gateway would. A divergence is
-what cannot heal by itself, by client order id:
+The ledger checked is the bot's saved ledger (its hot state: open orders and totals) plus the
+updates waiting in its stream (applying a snapshot twice adds nothing); its finished orders
+come from the bot's event stream (:mod:`._history`): every one in the stream's window at
+take-over, those of the last :data:`RECENT_MS` in a periodic round. It is read *before* the
+exchange, and an exchange only moves forward, so an exchange that is merely ahead (a fill the
+bot has not applied yet) is not a divergence: its snapshot is sent to the bot's stream, as the
+gateway would. A divergence is what cannot heal by itself, by client order id:
 
     unknown_to_exchange  the ledger has an acknowledged order the exchange does not know
     unknown_to_ledger    the exchange has an order with the bot's prefix the ledger lacks
@@ -34,10 +36,11 @@ from typing import Any
 
 import structlog
 
+from omegafarm.bots import _history, _view
 from omegafarm.bots._convert import update_from_order
 from omegafarm.bots.config import BotSettings
-from omegafarm.bots.lease import Leases
-from omegafarm.bots.ledger import Ledger, OrderUpdate
+from omegafarm.bots.lease import BotWrite, Leases
+from omegafarm.bots.ledger import Ledger, OrderUpdate, order_number
 from omegafarm.core.errors import OmegaError, ServiceError
 from omegafarm.exchange import ExchangeService, OrderNotFoundError
 from omegafarm.exchange.models import Order, Trade
@@ -45,6 +48,7 @@ from omegafarm.store import RedisClient, encode
 from omegafarm.store import keys as _names
 
 _log = structlog.get_logger("omegafarm.bots.reconcile")
+RECENT_MS = 3_600_000  # a periodic round also checks the orders that finished in the last hour
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class Reconciler:
         state: dict[str, Any] | None = await self.redis.get(_names.bot_state(bot_id))
         if not state:
             return None
-        ledger = Ledger.restore(state["ledger"])
+        ledger = Ledger.restore(state["ledger"])  # the hot state (the first format converted)
         for message in await self.redis.stream_range(_names.updates(bot_id)):
             update = OrderUpdate(**message.data)
             if ledger.owns(update.client_order_id):
@@ -117,7 +121,10 @@ class Reconciler:
         orders, trades = await self._history(spec.symbol)
         listed = {o.client_order_id: o for o in orders if o.client_order_id}
         out: list[Divergence] = []
-        checked = ledger.orders.values() if full else ledger.open_orders()
+        since = None if full else int(time.time() * 1000) - RECENT_MS
+        finished = await _history.finished_orders(self.redis, ledger, since_ms=since)
+        known = {**finished, **{o.client_order_id: o for o in ledger.open_orders()}}
+        checked = known.values() if full else ledger.open_orders()
         for mine in list(checked):
             if mine.order_id is None and not mine.is_open:
                 continue  # rejected before it reached the exchange
@@ -129,8 +136,8 @@ class Reconciler:
                 continue  # a pending order not sent yet: in flight
             theirs = update_from_order(found, mine.client_order_id)
             out += await self._compare(spec.id, ledger, mine, theirs)
-        out += await self._unknown_to_ledger(spec, ledger, orders)
-        out += self._trade_sums(ledger, trades)
+        out += await self._unknown_to_ledger(spec, ledger, orders, known)
+        out += self._trade_sums(list(known.values()), trades)
         if held_before is not None:
             out += await self._balance(spec, ledger, held_before)
         return out
@@ -156,6 +163,8 @@ class Reconciler:
         described = f"ledger: {_describe(mine)}; exchange: {_describe(theirs)}"
         if mine.filled > theirs.filled:
             return [Divergence("fills_differ", cid, described)]
+        if not ledger.tracks(cid) and theirs.filled > mine.filled:  # finished long ago: the
+            return [Divergence("fills_differ", cid, described)]  # bot cannot book it any more
         if mine.filled == theirs.filled:
             if mine.filled and (mine.cost, mine.fee) != (theirs.cost, theirs.fee):
                 return [Divergence("fills_differ", cid, described)]
@@ -171,16 +180,28 @@ class Reconciler:
         return []
 
     async def _unknown_to_ledger(
-        self, spec: BotSettings, ledger: Ledger, orders: list[Order]
+        self, spec: BotSettings, ledger: Ledger, orders: list[Order], known: dict[str, Any]
     ) -> list[Divergence]:
         """Orders with the bot's prefix its ledger lacks. The exchange was read after the
         ledger, so an order placed meanwhile is looked for in the ledger as saved now (a bot
-        saves an order before sending it): found there, it is booked into the copy checked."""
+        saves an order before sending it): found there, it is booked into the copy checked.
+
+        A bot saves every order (its number ``n`` of ``{bot_id}-{n}``, counted in ``issued``)
+        before sending it, in the same write that moves a finished one to its event stream,
+        so an order numbered at or below ``issued`` is the ledger's: open, or finished (its
+        amounts compared with the exchange's while it is in the event window read, ``known``).
+        One numbered above it, or not of that form, is one the ledger never saw."""
         prefix = f"{spec.id}-"
+
+        def lacks(cid: str) -> bool:
+            n = order_number(spec.id, cid)
+            issued = n is not None and n <= ledger.issued
+            return not issued and cid not in known and not ledger.tracks(cid)
+
         missing = [
             o for o in orders
             if o.client_order_id and o.client_order_id.startswith(prefix)
-            and not ledger.owns(o.client_order_id)
+            and lacks(o.client_order_id)
         ]  # fmt: skip
         if not missing:
             return []
@@ -197,9 +218,10 @@ class Reconciler:
         return out
 
     @staticmethod
-    def _trade_sums(ledger: Ledger, trades: list[Trade]) -> list[Divergence]:
-        """Fills the exchange reports (``fetch_my_trades``) per order, against the ledger."""
-        by_order = {o.order_id: o for o in ledger.orders.values() if o.order_id is not None}
+    def _trade_sums(known: list[OrderUpdate], trades: list[Trade]) -> list[Divergence]:
+        """Fills the exchange reports (``fetch_my_trades``) per order, against the ledger's
+        orders (open, and finished in the event window checked)."""
+        by_order = {o.order_id: o for o in known if o.order_id is not None}
         sums: dict[str, Decimal] = {}
         for trade in trades:
             if trade.order_id in by_order and trade.amount is not None:
@@ -265,6 +287,7 @@ class Reconciler:
         record = {"reason": reason, "at_ms": int(time.time() * 1000),
                   "differences": [d.as_dict() for d in diffs]}  # fmt: skip
         await self.redis.set(_names.halt(bot_id), record)
+        await _view.control_changed(self.redis)  # its worker lets it go at once
         await self.redis.publish(_names.FEED_BOTS, {"kind": "halted", "id": bot_id, **record})
         self.halts += 1
         _log.error("bot_halted_divergence", bot_id=bot_id, reason=reason,
@@ -283,21 +306,25 @@ class Reconciler:
         try:
             state: dict[str, Any] = await self.redis.get(_names.bot_state(spec.id)) or {}
             base, quote = _split(spec.symbol)
-            ledger = Ledger(spec.id, spec.symbol, base, quote, spec.capital)
-            prefix = f"{spec.id}-"
+            ledger = Ledger(spec.id, spec.symbol, base, quote, spec.capital)  # every order: the
+            prefix = f"{spec.id}-"  # saved snapshot is the hot state of it
             mine = [o for o in await self.exchange.fetch_orders(spec.symbol)
                     if o.client_order_id and o.client_order_id.startswith(prefix)]  # fmt: skip
             for order in sorted(mine, key=lambda o: o.timestamp_ms or 0):
                 update = update_from_order(order)
                 ledger.register(_as_pending(update))
                 ledger.apply(update)
-            seqs = [_seq(cid) for cid in (*ledger.orders, *(state.get("ledger") or {}).get(
-                "orders", {}))]  # fmt: skip
+            saved = state.get("ledger") or {}
+            seqs = [_seq(cid) for cid in (*ledger.orders, *saved.get("orders", {}))]
+            seqs.append(int(saved.get("issued", 0)))
             new_state = {**state, "ledger": ledger.snapshot(),
                          "seq": max([int(state.get("seq", 0)), *seqs]), "halted": None}  # fmt: skip
-            if not await leases.fenced_set(lease, _names.bot_state(spec.id), encode(new_state)):
+            marker = {"kind": _history.ADOPTED, "at_ms": int(time.time() * 1000)}
+            events = [encode(e) for e in (marker, *ledger.history_events())]
+            if not await leases.fenced_save(lease, BotWrite(encode(new_state), events)):
                 raise ServiceError(f"bot {spec.id}: lease moved while adopting; try again")
             await self.redis.delete(_names.halt(spec.id))
+            await _view.control_changed(self.redis)  # a worker picks it up again at once
         finally:
             await leases.release(lease)
         _log.warning("bot_ledger_adopted", bot_id=spec.id, orders=len(ledger.orders))

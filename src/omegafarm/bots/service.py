@@ -6,9 +6,11 @@ processes or machines with ``omega worker`` (same Redis); bots then spread over 
 It is also a :class:`~omegafarm.bots.control.BotControl` for the API: the reads and the
 start/stop actions are those of :class:`~omegafarm.bots.control.FarmControl` (the same object
 ``omega bots`` uses, audited with the acting user), plus what only this process knows (its
-worker and gateway) in ``farm_status``. And it publishes the live feed's ``bots`` channel:
-once a second, every bot whose status or state changed and every new equity sample (see
-:meth:`BotFarmService.publish_bot_events`), whichever worker runs the bot.
+worker and gateway) in ``farm_status``. The live feed's ``bots`` channel is pushed by whoever
+changes a bot: the bot itself (its status row and equity sample after each event), the
+control actions (stopping) and the worker that lets a bot go (stopped); this service only
+checks every :data:`~omegafarm.bots.metrics.REFRESH_S` for the state changes nobody pushes (a
+dead worker's bots going back to "starting"), in a few batched reads.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from omegafarm.bots import _view, staleness
 from omegafarm.bots.config import BotSettings, FarmSettings, load_farm_file
 from omegafarm.bots.control import FarmControl
 from omegafarm.bots.gateway import Gateway
-from omegafarm.bots.metrics import FarmCollector
+from omegafarm.bots.metrics import REFRESH_S, FarmCollector
 from omegafarm.bots.worker import Worker
 from omegafarm.core.errors import OmegaError
 from omegafarm.core.health import Health, HealthState
@@ -33,11 +35,13 @@ from omegafarm.exchange import ExchangeService
 from omegafarm.security import AuditLog
 from omegafarm.store import RedisClient
 from omegafarm.store import keys as _names
+from omegafarm.store.migrate import check_layout
 
 
 async def register_bots(redis: RedisClient, bots: list[BotSettings]) -> None:
-    """Publish the farm's bot list (replacing the previous one)."""
+    """Publish the farm's bot list (replacing the previous one); the workers re-read it."""
     await redis.set(_names.BOTS, {b.id: b.model_dump(mode="json") for b in bots})
+    await _view.control_changed(redis)
 
 
 class BotFarmService(BaseService[FarmSettings]):
@@ -67,11 +71,11 @@ class BotFarmService(BaseService[FarmSettings]):
                                      on_change=self._supervisor_changed)  # fmt: skip
         self.collector = FarmCollector(redis)
         self._seen: dict[str, tuple[Any, ...]] = {}  # bot id -> last published fingerprint
-        self._equity_after: dict[str, str] = {}  # bot id -> last published equity entry id
         self.events_published = 0
         (metrics_registry or REGISTRY).register(self.collector)
 
     async def _on_initialize(self) -> None:
+        await check_layout(self.redis)  # an older farm's keys: `omega store migrate` first
         bots = load_farm_file(self.settings.farm_file)
         await register_bots(self.redis, bots)
         self._stop = asyncio.Event()
@@ -91,8 +95,9 @@ class BotFarmService(BaseService[FarmSettings]):
         self.log_activity("farm_started", bots=len(bots), worker=bool(self.worker))
 
     async def _refresh_metrics(self) -> None:
-        """Keep the Prometheus view fresh and publish bot events (every second); Redis errors
-        are counted and retried, anything else goes to the supervisor."""
+        """Keep the Prometheus view fresh and publish the state changes nobody pushed (every
+        ``REFRESH_S``); Redis errors are counted and retried, anything else goes to the
+        supervisor."""
         while not self._stop.is_set():
             try:
                 await self.collector.refresh()
@@ -100,7 +105,7 @@ class BotFarmService(BaseService[FarmSettings]):
             except OmegaError as exc:
                 self.handle_error(exc, operation="refresh_metrics")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+                await asyncio.wait_for(self._stop.wait(), timeout=REFRESH_S)
 
     async def _on_shutdown(self) -> None:
         self._stop.set()
@@ -154,25 +159,18 @@ class BotFarmService(BaseService[FarmSettings]):
 
     # ----------------------------------------------------------------- live feed
     async def publish_bot_events(self) -> int:
-        """Publish on ``bots`` what changed since the last call; returns how many events.
-
-        ``{"kind": "status", ...row}`` when a bot's state, worker or status record changed, and
-        ``{"kind": "equity", "id", "ts_ms", "equity", "position", "realized_pnl"}`` for each new
-        sample of its equity curve.
+        """Publish ``{"kind": "status", ...row}`` on ``bots`` for each bot whose derived state,
+        desired state or worker changed since the last call and that nobody pushed (a worker
+        died, its lease expired); returns how many events. The bots push their own rows and
+        equity samples (``{"kind": "equity", "id", "ts_ms", "equity", ...}``) as they change.
         """
         events: list[dict[str, Any]] = []
         for row in await _view.rows(self.redis):
             bot_id = row["id"]
-            mark = (row["state"], row["desired"], row["worker"], row["updated_ms"])
+            mark = (row["state"], row["desired"], row["worker"])
             if self._seen.get(bot_id) != mark:
                 self._seen[bot_id] = mark
                 events.append({"kind": "status", **row})
-            new = await _view.equity_samples(
-                self.redis, bot_id, after=self._equity_after.get(bot_id)
-            )
-            for entry_id, sample in new[-100:]:  # a late first call sends the recent tail only
-                events.append({"kind": "equity", "id": bot_id, **sample})
-                self._equity_after[bot_id] = entry_id
         if events:
             await self.redis.publish_many(_names.FEED_BOTS, events)
             self.events_published += len(events)

@@ -3,7 +3,8 @@
 Each worker tracks, per bot it runs, when the last candle arrived and puts it in its heartbeat
 (see :meth:`omegafarm.bots.worker.Worker.heartbeat`). A bot is *silent* when that was more than
 ``SILENT_TIMEFRAMES`` of its timeframes ago (wall clock). The farm reads every worker's
-heartbeat here: ``/health`` warns, the bot's API status shows it, ``omega_farm_bots_silent``
+heartbeat here (the live ones listed by ``WORKERS_LIVE``, then one MGET): ``/health``
+warns, the bot's API status shows it, ``omega_farm_bots_silent``
 counts them on ``/metrics`` and the default alert rule ``bots-silent`` fires on it.
 """
 
@@ -55,11 +56,11 @@ async def candle_ages(redis: RedisClient) -> dict[str, CandleAge]:
     """Every running bot's candle age, from the live workers' heartbeats (bot id -> age)."""
     now_ms = int(time.time() * 1000)
     out: dict[str, CandleAge] = {}
-    for key in await redis.scan_keys(_names.WORKERS_PREFIX + "*"):
-        beat: dict[str, Any] | None = await redis.get(key)
+    workers = await redis.members_by_score(_names.WORKERS_LIVE, now_ms)  # no SCAN: one read
+    beats = await redis.get_many([_names.worker(w) for w in workers])  # one slot: one MGET
+    for worker, beat in zip(workers, beats, strict=True):
         if not beat:
             continue
-        worker = key.removeprefix(_names.WORKERS_PREFIX)
         silent = set(beat.get("silent") or {})
         for bot_id, last_ms in (beat.get("candles") or {}).items():
             age_s = round(max(0.0, (now_ms - int(last_ms)) / 1000), 3)

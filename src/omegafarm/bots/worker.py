@@ -1,13 +1,24 @@
 """A worker: runs the bots whose leases it holds, and takes its fair share of the farm.
 
-Every ``lease_ttl_s / 3`` a worker renews its heartbeat and its leases, counts the live
-workers (heartbeat keys) and the bots that should run, and moves toward
+Every ``lease_ttl_s / 3`` a worker beats (one script: its heartbeat, its expiry in the
+``WORKERS_LIVE`` sorted set, the live-worker count and the farm's control version back),
+renews all its leases with their status records' TTLs (one script), and moves toward
 ``ceil(bots / workers)`` bots: it acquires free leases when it has fewer, and releases its
 extra bots when it has more (so a new worker gets its share, and a dead worker's bots are
-free again as soon as their leases expire — within one TTL). Candles arrive on one pub/sub
-subscription per worker and are handed to every local bot of that symbol; order updates are
-read from each bot's stream. When Redis is unreachable nothing can be saved or sent, so the
-bots pause; when it answers again the worker renews (or re-acquires and reconciles) and goes on.
+free again as soon as their leases expire — within one TTL). It re-reads the bot list,
+desired states and halts only when the control version moved (``omega bots stop``,
+reconciliation, a new farm file publish it on ``CONTROL_CHANNEL``, which wakes the balance
+loop at once) and every ``CONTROL_REREAD_ROUNDS`` rounds as a safety net.
+
+Nothing is polled per bot. Candles, tickers and wake-ups arrive on one pub/sub subscription
+per worker: the gateway publishes on ``wake:{bot}`` right after appending to a bot's update
+stream, and the worker then reads the streams of every woken bot in one XREADGROUP. Pub/sub
+is at-most-once (a wake-up published while the subscription reconnects is lost), so the
+streams stay the truth: each balance round also reads the streams of bots not read for
+``SWEEP_AFTER_TTLS`` lease TTLs, and after a reconnect every bot's stream is read at once; a
+lost wake-up delays an update, it never loses it. When Redis is unreachable nothing can be
+saved or sent, so the bots pause; when it answers again the worker renews (or re-acquires and
+reconciles) and goes on.
 
 The three loops run under a :class:`~omegafarm.core.supervisor.Supervisor`: an unexpected
 exception is logged with its traceback, counted on ``/metrics`` and the loop restarts; the
@@ -39,10 +50,26 @@ from omegafarm.bots.staleness import silent_after_s
 from omegafarm.core.errors import OmegaError, StoreError, TransientError
 from omegafarm.core.health import HealthState
 from omegafarm.core.supervisor import Supervisor
-from omegafarm.store import RedisClient, Subscription
+from omegafarm.store import RedisClient, Subscription, encode
 from omegafarm.store import keys as _names
 
 _log = structlog.get_logger("omegafarm.bots.worker")
+CONTROL_REREAD_ROUNDS = 6  # re-read the bot list at least every this many rounds (2 TTLs)
+SWEEP_AFTER_TTLS = 3.0  # read a bot's stream if it was not read for this many lease TTLs
+READ_BATCH = 200  # updates read per stream per XREADGROUP
+
+# A worker's beat, in its {workers} slot: heartbeat record, its expiry in the live set (stale
+# members dropped), and back the number of live workers and the farm's control version.
+_BEAT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
+return {redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf'), redis.call('GET', KEYS[3]) or '0'}
+"""
+_LEAVE = """
+redis.call('DEL', KEYS[1])
+return redis.call('ZREM', KEYS[2], ARGV[1])
+"""
 
 
 def new_worker_id() -> str:
@@ -73,6 +100,17 @@ class Worker:
         self.latency = LatencyWindow()  # candle sent -> bot decided, per heartbeat
         self._sub: Subscription | None = None
         self._channels: dict[str, list[str]] = {}
+        self._dirty: set[str] = set()  # bots whose update stream should be read now
+        self._woken = asyncio.Event()  # _dirty gained a bot
+        self._kick = asyncio.Event()  # the control version moved: balance now
+        self._read_at: dict[str, float] = {}  # bot id -> monotonic time its stream was read
+        self._reconnects = 0  # the subscription's count when last seen
+        self._control: tuple[int, list[BotSettings]] | None = None  # (version, wanted bots)
+        self._raw_specs: dict[str, Any] = {}
+        self._parsed: dict[str, BotSettings] = {}
+        self._rounds = 0
+        self._renewed_at = 0.0
+        self.live = 1  # live workers at the last beat
         self._rng = random.Random(self.id)  # noqa: S311  # spreads lease attempts, not crypto
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -93,9 +131,11 @@ class Worker:
             self.bots.clear()
             self.last_candle_ms.clear()
             with contextlib.suppress(OmegaError):
-                await self.redis.delete(_names.worker(self.id))
+                keys = [_names.worker(self.id), _names.WORKERS_LIVE]
+                await self.redis.script(_LEAVE, name="worker")(keys, [self.id])
             await self._sub.close()
             self._channels = {}  # a restarted run subscribes its new subscription afresh
+            self._control = None
 
     # ----------------------------------------------------------------- leases
     async def _balance_loop(self, stop: asyncio.Event) -> None:
@@ -105,6 +145,7 @@ class Worker:
                 await self.balance()
                 if self.paused:
                     self.paused, self.pause_reason = False, ""
+                    self._wake(self.bots)  # wake-ups sent while Redis was away are lost
                     _log.info("worker_resumed", worker=self.id)
             except StoreError as exc:
                 if not isinstance(exc, TransientError):
@@ -113,8 +154,20 @@ class Worker:
                     _log.warning("worker_paused", worker=self.id, error=str(exc),
                                  error_class=type(exc).__name__)  # fmt: skip
                 self.paused, self.pause_reason = True, str(exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            await self._pause_until(stop, interval_s)
+
+    async def _pause_until(self, stop: asyncio.Event, timeout_s: float) -> None:
+        """Wait for the next round: ``timeout_s``, or less when the control version moves."""
+        if self._kick.is_set():
+            self._kick.clear()
+            return
+        waiters = [asyncio.ensure_future(e.wait()) for e in (stop, self._kick)]
+        try:
+            await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+        self._kick.clear()
 
     def heartbeat(self) -> dict[str, Any]:
         """What the worker tells the farm every round: alive, healthy or why not, and, per bot,
@@ -155,35 +208,61 @@ class Worker:
 
     async def wanted_bots(self) -> list[BotSettings]:
         """Bots that should run: enabled, not stopped by ``omega bots stop`` and not halted by
-        reconciliation (a diverged ledger waits for ``omega bots reconcile``)."""
+        reconciliation (a diverged ledger waits for ``omega bots reconcile``). Two reads: the
+        bot list, then one MGET of every bot's desired state and halt."""
         specs: dict[str, Any] = await self.redis.get(_names.BOTS) or {}
-        out = []
-        for bot_id, raw in sorted(specs.items()):
-            spec = BotSettings.model_validate(raw)
-            running = await self.redis.get(_names.desired(bot_id)) != "stopped"
-            if spec.enabled and running and await self.redis.get(_names.halt(bot_id)) is None:
-                out.append(spec)
-        return out
+        if specs != self._raw_specs:  # validate the farm file's bots only when they change
+            self._parsed = {b: BotSettings.model_validate(raw) for b, raw in specs.items()}
+            self._raw_specs = specs
+        ids = sorted(self._parsed)
+        names = [f(b) for b in ids for f in (_names.desired, _names.halt)]
+        found = await self.redis.get_many(names)
+        return [
+            self._parsed[b]
+            for k, b in enumerate(ids)
+            if self._parsed[b].enabled and found[2 * k] != "stopped" and found[2 * k + 1] is None
+        ]
 
     async def live_workers(self) -> int:
         """Workers with a fresh heartbeat (this one included)."""
         return max(1, await _view.live_workers(self.redis))
 
+    async def _beat(self) -> int:
+        """Heartbeat; returns the farm's control version (and sets :attr:`live`)."""
+        ttl_ms = int(self.settings.lease_ttl_s * 1000)
+        keys = [_names.worker(self.id), _names.WORKERS_LIVE, _names.CONTROL_VERSION]
+        args: list[str | bytes] = [
+            encode(self.heartbeat()),
+            str(ttl_ms),
+            str(int(time.time() * 1000)),
+            self.id,
+        ]
+        live, version = await self.redis.script(_BEAT, name="worker")(keys, args)
+        self.live = max(1, int(live))
+        return int(version)
+
+    async def _wanted(self, version: int) -> list[BotSettings]:
+        """The bots that should run, re-read only when the control version moved (or every
+        ``CONTROL_REREAD_ROUNDS`` rounds, in case a change was written without a bump)."""
+        self._rounds += 1
+        if (
+            self._control is None
+            or self._control[0] != version
+            or self._rounds % CONTROL_REREAD_ROUNDS == 0
+        ):
+            self._control = (version, await self.wanted_bots())
+        return self._control[1]
+
     async def balance(self) -> None:
         """One round: heartbeat, renew, then move toward the fair share."""
-        ttl_s = self.settings.lease_ttl_s
-        await self.redis.set(_names.worker(self.id), self.heartbeat(), ttl_s=ttl_s)
-        for bot_id, bot in list(self.bots.items()):
-            if not await self.leases.renew(bot.lease):
-                _log.warning("lease_lost", worker=self.id, bot_id=bot_id)
-                await self._drop(bot_id, release=False)
-            else:
-                await bot.refresh_status()  # live within its TTL whatever the timeframe
-        wanted = await self.wanted_bots()
+        version = await self._beat()
+        await self._renew()
+        self._sweep()
+        wanted = await self._wanted(version)
         wanted_ids = {b.id for b in wanted}
         for bot_id in [b for b in self.bots if b not in wanted_ids]:
             await self._drop(bot_id, release=True)
-        fair = math.ceil(len(wanted) / await self.live_workers())
+        fair = math.ceil(len(wanted) / self.live)
         if len(self.bots) > fair:
             for bot_id in sorted(self.bots)[fair:]:
                 await self._drop(bot_id, release=True)
@@ -193,6 +272,8 @@ class Worker:
         for spec in candidates:
             if len(self.bots) >= fair:
                 break
+            if time.monotonic() - self._renewed_at > self.settings.lease_ttl_s / 3:
+                await self._renew()  # starting many bots takes a while: keep the others' leases
             lease = await self.leases.acquire(spec.id)
             if lease is None:
                 continue
@@ -203,21 +284,50 @@ class Worker:
                 continue
             self.bots[spec.id] = bot
             self.last_candle_ms[spec.id] = int(time.time() * 1000)  # silent counts from now
+            self._read_at[spec.id] = time.monotonic()
             _log.info("bot_started", worker=self.id, bot_id=spec.id, token=lease.token)
         await self._resubscribe()
+
+    async def _renew(self) -> None:
+        """Renew every lease (and status TTL) in one script; drop the bots whose lease is lost."""
+        self._renewed_at = time.monotonic()
+        lost = await self.leases.renew_all(
+            [bot.lease for bot in self.bots.values()], int(3 * self.leases.ttl_ms)
+        )
+        for bot_id in sorted(lost & set(self.bots)):
+            _log.warning("lease_lost", worker=self.id, bot_id=bot_id)
+            await self._drop(bot_id, release=False)
+
+    def _sweep(self) -> None:
+        """Mark for reading the bots whose stream was not read for a while (a lost wake-up)."""
+        before = time.monotonic() - SWEEP_AFTER_TTLS * self.settings.lease_ttl_s
+        self._wake(b for b in self.bots if self._read_at.get(b, 0.0) < before)
+
+    def _wake(self, bot_ids: Any) -> None:
+        fresh = set(bot_ids) - self._dirty
+        if fresh:
+            self._dirty |= fresh
+            self._woken.set()
 
     async def _drop(self, bot_id: str, *, release: bool) -> None:
         bot = self.bots.pop(bot_id, None)
         self.last_candle_ms.pop(bot_id, None)
+        self._read_at.pop(bot_id, None)
+        self._dirty.discard(bot_id)
         self.supervisor.forget(f"bot:{bot_id}")
         if bot is not None:
             with contextlib.suppress(LeaseLostError):
                 await bot.stop(release=release)
+            if release:  # pushed, so the feed says "stopped" without anyone polling for it
+                with contextlib.suppress(OmegaError):
+                    row = await _view.row(self.redis, bot_id, bot.spec.model_dump(mode="json"))
+                    await self.redis.publish(_names.FEED_BOTS, {"kind": "status", **row})
         await self._resubscribe()
 
     async def _resubscribe(self) -> None:
-        channels: dict[str, list[str]] = {}
+        channels: dict[str, list[str]] = {_names.CONTROL_CHANNEL: []}
         for bot in self.bots.values():
+            channels[_names.bot_wake(bot.id)] = [bot.id]
             channels.setdefault(_names.candles(bot.spec.symbol, bot.spec.timeframe), []).append(
                 bot.id
             )
@@ -229,9 +339,11 @@ class Worker:
         new = set(channels) - set(self._channels)
         if gone:
             await self._sub.unsubscribe(*gone)
+        self._channels = channels
         if new:
             await self._sub.subscribe(*new)
-        self._channels = channels
+            # an update appended before the wake channel was subscribed: read once now
+            self._wake(channels[c][0] for c in new if c.startswith("wake:"))
 
     # ----------------------------------------------------------------- events
     async def _market_loop(self, stop: asyncio.Event) -> None:
@@ -244,7 +356,17 @@ class Worker:
             except OmegaError:
                 await asyncio.sleep(0.2)
                 continue
+            if self._sub.reconnects != self._reconnects:  # wake-ups may have been lost
+                self._reconnects = self._sub.reconnects
+                self._wake(self.bots)
+                self._kick.set()
             if message is None:
+                continue
+            if message.channel.startswith("wake:"):
+                self._wake(self._channels.get(message.channel, []))
+                continue
+            if message.channel == _names.CONTROL_CHANNEL:
+                self._kick.set()
                 continue
             candle = message.channel.startswith("md:")
             for bot_id in self._channels.get(message.channel, []):
@@ -271,15 +393,53 @@ class Worker:
                     self.supervisor.record_failure(f"bot:{bot_id}", exc)
 
     async def _updates_loop(self, stop: asyncio.Event) -> None:
+        """Read the streams of the woken bots (one XREADGROUP for all) and hand each bot its
+        updates. The only reader of the bots' streams while they run: order is kept."""
         while not stop.is_set():
-            got = 0
-            for bot_id, bot in list(self.bots.items()):
-                try:
-                    got += await bot.poll_updates()
-                except LeaseLostError:
-                    await self._drop(bot_id, release=False)
-                except OmegaError:
-                    await asyncio.sleep(0.1)
-            if not got:
+            if not self._dirty:
+                self._woken.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=0.05)
+                    await asyncio.wait_for(self._woken.wait(), timeout=0.5)
+                continue
+            dirty = sorted(b for b in self._dirty if b in self.bots)
+            self._dirty.clear()
+            try:
+                await self._read_updates(dirty)
+            except OmegaError as exc:  # Redis away: read them again once it answers
+                self._wake(b for b in dirty if b in self.bots)
+                _log.info("updates_read_failed", worker=self.id, error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.2)
+
+    async def _read_updates(self, bot_ids: list[str]) -> None:
+        streams = {_names.updates(b): b for b in bot_ids}
+        now = time.monotonic()
+        try:
+            found = await self.redis.stream_read_many(
+                list(streams), _names.UPDATES_GROUP, self.id, count=READ_BATCH
+            )
+        except StoreError as exc:
+            if isinstance(exc, TransientError):
+                raise
+            found = {}  # a stream lost its group (NOGROUP): each bot reads its own, one by one
+            for bot_id in bot_ids:
+                bot = self.bots.get(bot_id)
+                if bot is not None:
+                    await self.redis.stream_group(_names.updates(bot_id), _names.UPDATES_GROUP)
+                    found[_names.updates(bot_id)] = []
+                    await self._apply(bot_id, bot.poll_updates())
+        for stream, messages in found.items():
+            bot_id = streams[stream]
+            self._read_at[bot_id] = now
+            bot = self.bots.get(bot_id)
+            if bot is None or not messages:
+                continue
+            if len(messages) >= READ_BATCH:
+                self._wake([bot_id])  # more to read: next turn
+            await self._apply(bot_id, bot.apply_updates(messages))
+
+    async def _apply(self, bot_id: str, work: Any) -> None:
+        try:
+            await work
+        except LeaseLostError:
+            await self._drop(bot_id, release=False)

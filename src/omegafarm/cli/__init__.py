@@ -45,6 +45,9 @@ LazyGroup.lazy = {
         "omegafarm.cli.bots:worker_command",
         "Run bots of the farm in this process (share one Redis; stop with Ctrl-C or SIGTERM).",
     ),
+    "store": LazyCommand(
+        "omegafarm.cli.store:app", "The farm's Redis: upgrade an older key layout in place."
+    ),
     "gateway": LazyCommand(
         "omegafarm.cli.gateway:gateway_command",
         "Run the farm's gateway here (a standby while another is active; takes over on its death).",

@@ -31,12 +31,15 @@ def _farm_settings(settings: Any) -> Any:
 
 
 def _with_redis(ctx: typer.Context, work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Run ``work`` with the farm's Redis (refused, with one line, on an old key layout)."""
     from omegafarm.store import RedisClient
+    from omegafarm.store.migrate import check_layout
 
     settings = load_settings_or_exit(ctx)
 
     async def run() -> T:
         async with RedisClient(settings.redis) as redis:
+            await check_layout(redis)
             return await work(redis, settings)
 
     try:

@@ -228,6 +228,34 @@ class RedisClient(BaseService[RedisSettings]):
             self._scripts[source] = script
         return script
 
+    @property
+    def is_cluster(self) -> bool:
+        """A Redis Cluster: a multi-key command or script must stay within one slot."""
+        return isinstance(self._raw, RedisCluster)
+
+    async def get_many(self, keys: Sequence[str], *, text: bool = False) -> list[Any]:
+        """The values at ``keys`` (None where absent), in one MGET (one per slot on a cluster);
+        ``text``: the raw text (values a script wrote) instead of the codec's value."""
+        if not keys:
+            return []
+        full = [self.keys.key(k) for k in keys]
+        redis = self._raw
+        if isinstance(redis, RedisCluster):
+            raws = await self._call("mget", redis.mget_nonatomic(full))
+        else:
+            raws = await self._call("mget", redis.mget(full))
+        if text:
+            return [None if r is None else r.decode() if isinstance(r, bytes) else str(r)
+                    for r in raws]  # fmt: skip
+        return [None if raw is None else codec.decode(raw) for raw in raws]
+
+    async def members_by_score(self, key: str, min_score: float) -> list[str]:
+        """Members of the sorted set at ``key`` scored ``min_score`` or more (ZRANGEBYSCORE)."""
+        found = await self._call(
+            "zrangebyscore", self._raw.zrangebyscore(self.keys.key(key), min_score, "+inf")
+        )
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in found]
+
     async def set_if_absent(self, key: str, value: Any, ttl_s: float | None = None) -> bool:
         """Store only if ``key`` does not exist; True if stored."""
         px = None if ttl_s is None else max(1, int(ttl_s * 1000))
@@ -415,6 +443,28 @@ class RedisClient(BaseService[RedisSettings]):
             ),
         )
         return [m for _, entries in (reply or []) for m in _entries(entries)]
+
+    async def stream_read_many(
+        self, streams: Sequence[str], group: str, consumer: str, *, count: int = 100
+    ) -> dict[str, list[StreamMessage]]:
+        """New entries of several streams for ``consumer`` in ``group`` (each stream must have
+        the group), without blocking: one XREADGROUP for all (one per stream on a cluster,
+        where a command's keys share one slot). Returns stream name -> its entries."""
+        out: dict[str, list[StreamMessage]] = {s: [] for s in streams}
+        if not streams:
+            return out
+        redis = self._raw
+        batches = [[s] for s in streams] if isinstance(redis, RedisCluster) else [list(streams)]
+        for batch in batches:
+            names = {self.keys.stream(s): s for s in batch}
+            reply: Any = await self._call(
+                "xreadgroup",
+                redis.xreadgroup(group, consumer, dict.fromkeys(names, ">"), count=count),
+            )
+            for name, entries in reply or []:
+                text = name.decode() if isinstance(name, bytes) else str(name)
+                out[names[text]] = _entries(entries)
+        return out
 
     async def stream_ack(self, stream: str, group: str, *ids: str) -> int:
         """Acknowledge entries; returns how many were pending."""

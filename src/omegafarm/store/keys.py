@@ -20,8 +20,8 @@ is one. So every key a multi-key script touches carries the same tag:
 tag                    keys                    scripts / commands that need them together
 =====================  ======================  =============================================
 ``{bot:<id>}``         lease, fence, bot       lease acquire (lease + fence), fenced state
-                       state, desired, status, write (lease + bot state); the bot's other
-                       updates, equity         names follow, so one bot lives on one node
+                       state, desired, status, write (lease, bot state, events, status,
+                       updates, equity, events equity); the others follow, one bot, one node
 ``{<bucket>}``         bucket, cool-down       GCRA acquire (bucket + cool-down)
 ``{gateway}``          open orders, order      farm-wide gateway state, written together;
                        records, commands,      a gateway lease + fence for a standby
@@ -174,6 +174,13 @@ def equity(bot_id: str) -> str:
     return f"bot:{_bot(bot_id)}:equity"
 
 
+# --- constant-size bot state (issue 11, state-11): the bot's history leaves the hot state
+def bot_events(bot_id: str) -> str:
+    """Stream of the bot's finished orders, fills and finished round trips (append-only,
+    written in the same fenced script as the bot's state; trimmed to the newest entries)."""
+    return f"bot:{_bot(bot_id)}:events"
+
+
 def order_record(client_order_id: str) -> str:
     """The gateway's latest snapshot of one order (the exchange's view)."""
     return f"state:gw:{_GATEWAY}:order:{client_order_id}"
@@ -242,3 +249,20 @@ PAPER_STATE = f"state:paper:{_GATEWAY}"  # the durable paper exchange (one slot 
 def halt(bot_id: str) -> str:
     """Why reconciliation halted the bot, and the differences it found (absent: not halted)."""
     return f"state:farm:halt:{_bot(bot_id)}"
+
+
+# ------------------------------------------------------------------------- event-driven workers
+# (issue 11, events-11) How workers wake: no per-bot polling, pushes and one version to check.
+WORKERS_LIVE = f"health:workers:{tag('workers')}"  # sorted set: worker id -> heartbeat expiry ms
+CONTROL_VERSION = f"state:farm:control:{tag('workers')}"  # counter: bots/desired/halts changed
+CONTROL_CHANNEL = "farm:control"  # pub/sub: the new control version (workers re-read then)
+
+
+def bot_wake(bot_id: str) -> str:
+    """Channel: the gateway appended to the bot's updates stream (its worker reads it then)."""
+    return f"wake:{bot_id}"
+
+
+# ------------------------------------------------------------------------------ layout
+LAYOUT = 2  # the key layout above: 1 had no hash tags (before Redis Cluster support)
+LAYOUT_KEY = "state:layout"  # which layout this farm's Redis holds (see store/migrate.py)
