@@ -1,17 +1,23 @@
-"""CLI start-up: wall time of ``omega --help``, ``omega backtest --help`` and
+"""CLI start-up: wall and CPU time of ``omega --help``, ``omega backtest --help`` and
 ``omega learn search sharpe`` against ``python -c "import typer"`` (the floor of any typer CLI),
 and ``omega up`` from launch to a healthy ``/health``.
 
-Each command runs ROUNDS times in a fresh interpreter; the median wall time counts (this machine
-is shared, so the median of several runs is steadier than one). The ratio in the last line is
-``omega backtest --help`` over ``import typer`` (goal <= 3x); the other rows are printed above it
-and also carried in the JSON.
+Each command runs ROUNDS times in a fresh interpreter after one warm-up run (which writes the
+bytecode cache and, for ``learn search``, the saved search index, as any first run does: this
+measures the runs after it); the median counts. This machine is shared, so wall time depends on
+the load: the load average is printed, and ``user+sys`` CPU time of the child (less sensitive to
+the load) beside every wall time. ``PYTHONDONTWRITEBYTECODE`` is dropped from the children's
+environment so our modules are loaded from bytecode, as from an installed package; the
+bytecode goes to ``<tmp>/omega-bench-pycache`` (``PYTHONPYCACHEPREFIX``), not into the
+checkouts.
 
-A second floor is printed too: a two-command typer app answering ``cmd --help`` for a command
-with one option (typer 0.29 imports pydantic to build any command's parameters, ~0.3 s here),
-the least any typer sub-command help can cost.
+``--compare SRC`` also runs every omega row with ``PYTHONPATH=SRC`` (another checkout, e.g.
+``/work/main/src``), interleaved round by round with ours, so both see the same load.
 
-Run: python bench/cli_startup.py [ROUNDS=7]
+The ratio in the last line is ``omega backtest --help`` over ``import typer`` (goal <= 3x); the
+other rows are printed above it and carried in the JSON.
+
+Run: python bench/cli_startup.py [ROUNDS=7] [--compare SRC]
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pathlib import Path
 import httpx
 
 PY = sys.executable
+OURS_SRC = str(Path(__file__).resolve().parents[1] / "src")
 MINIMAL_TYPER = """
 from typing import Annotated
 import typer
@@ -41,21 +48,38 @@ def b() -> None: ...
 app()
 """
 URL = re.compile(r"(http://127\.0\.0\.1:\d+)  \(health")
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def wall_s(argv: list[str], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+# Bytecode of every checkout measured goes here, not into its source tree.
+PYCACHE = Path(tempfile.gettempdir()) / "omega-bench-pycache"
 
 
-def up_to_healthy_s(state: Path) -> float:
-    """Launch ``omega up`` on a free port; seconds until /health answers 200 with status pass."""
+def child_env(src: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    if src is not None:
+        env["PYTHONPATH"] = src
+    return env
+
+
+def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and user+sys CPU seconds of one run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv} exited with {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def up_to_healthy(state: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Launch ``omega up`` on a free port: seconds until /health answers 200 with status pass,
+    and the CPU seconds the omega process had used by then."""
     env = {
-        **os.environ,
+        **env,
         "OMEGA_REDIS__DATA_DIR": str(state / "redis"),
         "OMEGA_API__PORT": "0",
         "OMEGA_SECURITY__DATA_DIR": str(state / "security"),
@@ -81,7 +105,9 @@ def up_to_healthy_s(state: Path) -> float:
             try:
                 response = httpx.get(f"{url}/health", timeout=5)
                 if response.status_code == 200 and response.json()["status"] == "pass":
-                    return time.perf_counter() - start
+                    wall = time.perf_counter() - start
+                    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    return wall, (int(fields[11]) + int(fields[12])) / TICK
             except httpx.HTTPError:
                 pass
             time.sleep(0.02)
@@ -94,40 +120,81 @@ def up_to_healthy_s(state: Path) -> float:
         proc.stdout.close()
 
 
+def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    args = sys.argv[1:]
+    compare = None
+    if "--compare" in args:
+        at = args.index("--compare")
+        compare = args[at + 1]
+        del args[at : at + 2]
+    rounds = int(args[0]) if args else 7
+    sources = {"ours": OURS_SRC, **({"ref": compare} if compare else {})}
     omega = [PY, "-m", "omegafarm"]
-    rows = {
-        "import typer": wall_s([PY, "-c", "import typer"], rounds),
-        "minimal typer app a --help": wall_s([PY, "-c", MINIMAL_TYPER, "a", "--help"], rounds),
-        "omega --help": wall_s([*omega, "--help"], rounds),
-        "omega backtest --help": wall_s([*omega, "backtest", "--help"], rounds),
-        "omega learn search sharpe": wall_s([*omega, "learn", "search", "sharpe"], rounds),
+    plain = {
+        "import typer": [PY, "-c", "import typer"],
+        "minimal typer app a --help": [PY, "-c", MINIMAL_TYPER, "a", "--help"],
     }
+    commands = {
+        "omega --help": [*omega, "--help"],
+        "omega backtest --help": [*omega, "backtest", "--help"],
+        "omega learn search sharpe": [*omega, "learn", "search", "sharpe"],
+    }
+    jobs = [(name, argv, child_env(None)) for name, argv in plain.items()]
+    for label, src in sources.items():
+        suffix = "" if label == "ours" else f" [{label}]"
+        jobs += [(name + suffix, argv, child_env(src)) for name, argv in commands.items()]
+    load_before = os.getloadavg()
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in jobs}
+    for _name, argv, env in jobs:
+        run_once(argv, env)  # warm-up: bytecode cache, saved search index
+    for _ in range(rounds):  # interleaved: every row sees the same moments of load
+        for name, argv, env in jobs:
+            samples[name].append(run_once(argv, env))
+    ups: dict[str, list[tuple[float, float]]] = {label: [] for label in sources}
     with tempfile.TemporaryDirectory(prefix="omega-bench-up-") as tmp:
-        ups = [up_to_healthy_s(Path(tmp) / f"run{k}") for k in range(max(1, rounds // 3))]
-    up_s = statistics.median(ups)
-    for name, seconds in rows.items():
-        print(f"{name:<28} {seconds:6.3f} s  ({seconds / rows['import typer']:.1f}x import typer)")
-    print(f"{'omega up -> healthy /health':<28} {up_s:6.3f} s  (goal <= 3 s)")
-    ours, base = rows["omega backtest --help"], rows["import typer"]
-    print(
-        json.dumps(
-            {
-                "bench": "cli_startup",
-                "ours": round(ours, 3),
-                "baseline": round(base, 3),
-                "baseline_name": 'python -c "import typer" (median wall, fresh interpreter)',
-                "unit": "s",
-                "ratio": round(ours / base, 2),
-                "better": "lower",
-                "omega_help_s": round(rows["omega --help"], 3),
-                "minimal_typer_subcommand_help_s": round(rows["minimal typer app a --help"], 3),
-                "learn_search_s": round(rows["omega learn search sharpe"], 3),
-                "up_to_healthy_s": round(up_s, 3),
-            }
-        )
-    )
+        for k in range(max(1, rounds // 2)):
+            for label, src in sources.items():
+                ups[label].append(up_to_healthy(Path(tmp) / f"{label}{k}", child_env(src)))
+    load_after = os.getloadavg()
+    rows = {name: medians(values) for name, values in samples.items()}
+    base_wall = rows["import typer"][0]
+    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
+          f"({os.cpu_count()} CPUs); medians of {rounds} runs")  # fmt: skip
+    for name, (wall, cpu) in rows.items():
+        print(f"{name:<34} {wall:6.3f} s wall {cpu:6.3f} s cpu  ({wall / base_wall:.1f}x typer)")
+    up_rows = {label: medians(values) for label, values in ups.items()}
+    for label, (wall, cpu) in up_rows.items():
+        suffix = "" if label == "ours" else f" [{label}]"
+        print(f"{'omega up -> healthy /health' + suffix:<34} {wall:6.3f} s wall {cpu:6.3f} s cpu"
+              "  (goal <= 3 s)")  # fmt: skip
+    ours, base = rows["omega backtest --help"][0], base_wall
+    result: dict[str, object] = {
+        "bench": "cli_startup",
+        "ours": round(ours, 3),
+        "baseline": round(base, 3),
+        "baseline_name": 'python -c "import typer" (median wall, fresh interpreter)',
+        "unit": "s",
+        "ratio": round(ours / base, 2),
+        "better": "lower",
+        "load_avg_1m": [round(load_before[0], 2), round(load_after[0], 2)],
+        "omega_help_s": round(rows["omega --help"][0], 3),
+        "minimal_typer_subcommand_help_s": round(rows["minimal typer app a --help"][0], 3),
+        "learn_search_s": round(rows["omega learn search sharpe"][0], 3),
+        "learn_search_cpu_s": round(rows["omega learn search sharpe"][1], 3),
+        "up_to_healthy_s": round(up_rows["ours"][0], 3),
+        "up_to_healthy_cpu_s": round(up_rows["ours"][1], 3),
+    }
+    if compare:
+        result["ref_src"] = compare
+        result["ref_learn_search_s"] = round(rows["omega learn search sharpe [ref]"][0], 3)
+        result["ref_learn_search_cpu_s"] = round(rows["omega learn search sharpe [ref]"][1], 3)
+        result["ref_up_to_healthy_s"] = round(up_rows["ref"][0], 3)
+        result["ref_up_to_healthy_cpu_s"] = round(up_rows["ref"][1], 3)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The composition root: builds every configured service and the registry that runs them.
 
-Start order follows ``depends_on``: redis → security, exchange, cosmic, education → bots →
-api.
+Start order follows ``depends_on`` (independent services start concurrently): redis →
+security, exchange; cosmic and education at once; → bots → alerts → api.
 The Exchange Service draws on the farm-wide rate limit in Redis; the Education Service checks
 tutorial tasks against the Exchange Service (orders) and its candles, through two small
 adapters defined here because only the composition root knows both sides.
@@ -94,8 +94,14 @@ def build_registry(
         ),
         BotFarmService(settings.bots, redis, exchange, audit=security.audit, metrics_registry=m),
     ]
+    # Services start concurrently as soon as what they depend on runs (ServiceRegistry): the
+    # bots write the security service's audit log, and the alert rules read every service.
+    bots = services[-1]
+    bots.depends_on = (*bots.depends_on, "security")  # type: ignore[misc]  # per-instance
     registry = ServiceRegistry(services, stop_timeout_s=5.0)
-    registry.add(AlertingService(settings.alerts, registry, metrics_registry=m))
+    alerts = AlertingService(settings.alerts, registry, metrics_registry=m)
+    alerts.depends_on = tuple(s.name for s in services)  # type: ignore[misc]  # per-instance
+    registry.add(alerts)
     if settings.api.enabled:
         depends = (*(s.name for s in services), "alerts")
         registry.add(ApiService(settings.api, registry, depends_on=depends, metrics_registry=m))

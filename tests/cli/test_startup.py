@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +116,51 @@ def test_a_mistyped_command_suggests_a_lazy_one() -> None:
     )
     assert proc.returncode == 2
     assert "Did you mean 'backtest'?" in proc.stderr
+
+
+def test_the_cli_section_table_matches_the_settings_tree() -> None:
+    import importlib
+
+    from omegafarm.cli._app import SECTIONS
+    from omegafarm.settings import Settings
+
+    assert list(SECTIONS) == list(Settings.model_fields)
+    for name, where in SECTIONS.items():
+        module, _, attr = where.partition(":")
+        assert Settings.model_fields[name].annotation is getattr(
+            importlib.import_module(module), attr
+        )
+
+
+def test_learn_search_opens_the_index_without_the_service(tmp_path: Path) -> None:
+    """`omega learn search` reads the saved index: no service, no content files, no settings
+    tree, no tracing SDK (the first run builds the index, the second only opens it)."""
+    not_needed = (
+        "omegafarm.education.service", "omegafarm.education.loader", "omegafarm.settings",
+        "opentelemetry.sdk.trace", "fsrs", "numpy", "yaml", "prometheus_client",
+    )  # fmt: skip
+    probe = PROBE.replace("heavy = {heavy!r}", f"heavy = {not_needed!r}")
+    env = {**os.environ, "COLUMNS": "100", "OMEGA_EDUCATION__INDEX_DIR": str(tmp_path)}
+    loaded = []
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-c", probe, "cli", "learn", "search", "sharpe"],
+            capture_output=True, text=True, timeout=60, env=env, check=False,
+        )  # fmt: skip
+        assert "sharpe" in proc.stdout.lower()
+        loaded.append(json.loads(proc.stderr.strip().splitlines()[-1]))
+    assert "omegafarm.education.loader" in loaded[0]  # built the index
+    assert loaded[1] == []
+
+
+def test_omega_ups_composition_root_leaves_out_what_only_later_events_need() -> None:
+    """ccxt (first paper error; `omega up` warms it in a thread once running), httpx (first
+    alert notification), the tracing SDK (tracing off) and markdown-it (first lesson page) are
+    not imported to start the farm."""
+    later = ("ccxt", "httpx", "opentelemetry.sdk.trace", "markdown_it")
+    probe = PROBE.replace("heavy = {heavy!r}", f"heavy = {later!r}")
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, "omegafarm.runtime"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []

@@ -160,6 +160,51 @@ async def test_registry_stops_started_services_when_one_fails() -> None:
     assert rec.events == ["start redis", "stop bots", "stop redis"]  # the failed one too
 
 
+class Handshake(Demo):
+    """Starts only once its partner is starting too: sequential start would never finish."""
+
+    def __init__(self, name: str, recorder: Recorder, mine: asyncio.Event, theirs: asyncio.Event):
+        super().__init__(name, recorder)
+        self.mine, self.theirs = mine, theirs
+
+    async def _on_initialize(self) -> None:
+        self.mine.set()
+        await self.theirs.wait()
+        await super()._on_initialize()
+
+
+async def test_independent_services_start_concurrently_and_dependents_after() -> None:
+    rec = Recorder()
+    left, right = asyncio.Event(), asyncio.Event()
+    registry = ServiceRegistry(
+        [
+            Handshake("education", rec, left, right),
+            Handshake("redis", rec, right, left),
+            Demo("bots", rec, ("redis", "education")),
+        ]
+    )
+    await asyncio.wait_for(registry.start_all(), timeout=10)
+    await registry.stop_all()
+    assert rec.events[2:4] == ["start bots", "stop bots"]
+    assert sorted(rec.events[:2]) == ["start education", "start redis"]
+    assert sorted(rec.events[4:]) == ["stop education", "stop redis"]
+
+
+async def test_a_failure_stops_a_sibling_still_starting() -> None:
+    rec = Recorder()
+    never = asyncio.Event()
+    registry = ServiceRegistry(
+        [
+            Handshake("slow", rec, asyncio.Event(), never),  # waits forever unless cancelled
+            Demo("broken", rec, fail=True),
+            Demo("after", rec, ("slow",)),
+        ]
+    )
+    with pytest.raises(RuntimeError, match="broken cannot start"):
+        await asyncio.wait_for(registry.start_all(), timeout=10)
+    assert sorted(rec.events) == ["stop broken", "stop slow"]  # "after" never started
+
+
 def test_registry_rejects_unknown_dependencies_and_cycles() -> None:
     with pytest.raises(ConfigError, match="not configured"):
         ServiceRegistry([Demo("a", Recorder(), ("ghost",))])

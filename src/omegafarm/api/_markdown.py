@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+if TYPE_CHECKING:  # imported at the first lesson rendered, not on omega up's start path
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 _INTERNAL = re.compile(r"^(lesson|glossary):([a-z0-9][a-z0-9-]{0,80})$")
 _EXTERNAL = re.compile(r"^https?://", re.IGNORECASE)
@@ -54,6 +55,8 @@ def _link_open(
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable("table")
     md.add_render_rule("link_open", _link_open)

@@ -17,9 +17,8 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from omegafarm.api.config import AlertRule, AlertSettings
@@ -27,6 +26,9 @@ from omegafarm.core.health import Health, HealthState
 from omegafarm.core.registry import ServiceRegistry
 from omegafarm.core.service import BaseService
 from omegafarm.core.supervisor import Supervisor
+
+if TYPE_CHECKING:  # httpx is imported at the first notification
+    import httpx
 
 
 @dataclass
@@ -82,15 +84,19 @@ class AlertingService(BaseService[AlertSettings]):
         self._supervisor = Supervisor("alerts", metrics_registry=metrics_registry,
                                       on_change=self._supervisor_changed)  # fmt: skip
         self._http: httpx.AsyncClient | None = None
+        self._may_notify = False
         self.notify_failures = 0
         self.sent: list[AlertEvent] = []
 
     async def _on_initialize(self) -> None:
-        self._http = httpx.AsyncClient(timeout=self.settings.notify_timeout_s)
+        # The HTTP client is made at the first notification: building its TLS context (the CA
+        # bundle) cost omega up ~0.2-0.6 s of start-up for a client most runs never use.
+        self._may_notify = True
         if self.settings.enabled:
             self._supervisor.start("evaluate", self._loop)
 
     async def _on_shutdown(self) -> None:
+        self._may_notify = False
         await self._supervisor.close()
         if self._http is not None:
             await self._http.aclose()
@@ -212,8 +218,12 @@ class AlertingService(BaseService[AlertSettings]):
             await self._post(url, body, event)
 
     async def _post(self, url: str, body: dict[str, Any], event: AlertEvent) -> None:
+        import httpx  # with its client, at the first notification (not on omega up's path)
+
         if self._http is None:
-            return
+            if not self._may_notify:  # stopped (or never started): nothing goes out
+                return
+            self._http = httpx.AsyncClient(timeout=self.settings.notify_timeout_s)
         try:
             response = await self._http.post(url, json=body)
             response.raise_for_status()

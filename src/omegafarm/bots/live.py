@@ -300,7 +300,6 @@ class LiveBot:
             "open_orders": len(ledger.open_orders()),
             "updated_ms": int(time.time() * 1000),
         }
-        status["refreshed_ms"] = status["updated_ms"]
         sample: dict[str, Any] | None = None
         if trader.feed.stop and trader.feed.version != self._sampled:  # one sample per candle
             sample = {"ts_ms": int(trader.feed.ts_ms[-1]), "equity": status["equity"],

@@ -28,13 +28,76 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_settings_or_exit(ctx: typer.Context, overrides: dict[str, Any] | None = None) -> Any:
-    """The effective settings (global --config plus overrides), or a clean exit on bad input."""
+# Every section of omegafarm.settings.Settings and its model (tests/cli/test_startup.py checks
+# this table against Settings). A command that needs a few sections loads only those: importing
+# every section's model (and so its package) costs a short command more than its own work.
+SECTIONS = {
+    "log": "omegafarm.core.config:LogSettings",
+    "redis": "omegafarm.store.config:RedisSettings",
+    "api": "omegafarm.api.config:ApiSettings",
+    "security": "omegafarm.security.config:SecuritySettings",
+    "exchange": "omegafarm.exchange.config:ExchangeSettings",
+    "vault": "omegafarm.exchange.config:VaultSettings",
+    "cosmic": "omegafarm.cosmic.config:CosmicSettings",
+    "education": "omegafarm.education.config:EducationSettings",
+    "bots": "omegafarm.bots.config:FarmSettings",
+    "alerts": "omegafarm.api.config:AlertSettings",
+    "tracing": "omegafarm.core.tracing:TracingSettings",
+}
+
+
+def _load_sections(
+    names: tuple[str, ...], config_file: Path | None, overrides: dict[str, Any]
+) -> Any | None:
+    """Settings with only ``names`` (plus log and tracing), layered like the full tree; None
+    when the config file has a section the tree does not know (the full load then names it)."""
+    import importlib
+    import tomllib
+
+    from pydantic import ConfigDict, Field, create_model
+
+    from omegafarm.core.config import OmegaSettings, config_file_from_env, load_settings
+
+    path = config_file or config_file_from_env()
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                top = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError):
+            return None  # the full load reports it, worded as always
+        if any(str(key).lower() not in SECTIONS for key in top):
+            return None
+    fields: dict[str, Any] = {}
+    for name in dict.fromkeys(("log", "tracing", *names)):
+        module, _, attr = SECTIONS[name].partition(":")
+        model = getattr(importlib.import_module(module), attr)
+        fields[name] = (model, Field(default_factory=model))
+    partial = create_model(  # other sections of the file and environment are not read here
+        "PartialSettings",
+        __base__=OmegaSettings,
+        __config__=None,
+        **fields,
+    )
+    partial.model_config = {**partial.model_config, **ConfigDict(extra="ignore")}
+    partial.model_rebuild(force=True)
+    return load_settings(partial, config_file=path, overrides=overrides)
+
+
+def load_settings_or_exit(
+    ctx: typer.Context,
+    overrides: dict[str, Any] | None = None,
+    *,
+    sections: tuple[str, ...] | None = None,
+) -> Any:
+    """The effective settings (global --config plus overrides), or a clean exit on bad input.
+
+    ``sections``: the command reads only these (log and tracing always come along); the
+    others are neither imported nor validated.
+    """
     from omegafarm.core.config import iter_secrets
     from omegafarm.core.errors import OmegaError
     from omegafarm.core.logging import configure_logging
     from omegafarm.core.tracing import configure_from_settings
-    from omegafarm.settings import load
 
     obj = ctx.ensure_object(dict)
     merged: dict[str, Any] = {}
@@ -44,7 +107,13 @@ def load_settings_or_exit(ctx: typer.Context, overrides: dict[str, Any] | None =
     for section, values in (overrides or {}).items():
         merged.setdefault(section, {}).update(values)
     try:
-        settings = load(obj.get("config"), merged)
+        settings = None
+        if sections is not None:
+            settings = _load_sections(sections, obj.get("config"), merged)
+        if settings is None:
+            from omegafarm.settings import load
+
+            settings = load(obj.get("config"), merged)
     except OmegaError as exc:
         raise fail(str(exc)) from None
     configure_logging(
@@ -106,15 +175,38 @@ def up(
         runner = asyncio.create_task(registry.run_until_signal(stop))
         started = asyncio.create_task(_announce_when_started(registry))
         await asyncio.wait({runner, started}, return_when=asyncio.FIRST_COMPLETED)
+        warm: asyncio.Future[None] | None = None
         if runner.done():
             started.cancel()
-        await runner
+        else:  # up: load what only a later event needs, in a thread beside the loop, once the
+            warm = asyncio.ensure_future(_import_later_soon())  # first probes are answered
+        try:
+            await runner
+        finally:
+            if warm is not None:
+                await asyncio.gather(warm, return_exceptions=True)
 
     try:
         asyncio.run(run())
     except OmegaError as exc:
         raise fail(str(exc), 1) from None
     console.print("omega stopped")
+
+
+async def _import_later_soon(delay_s: float = 5.0) -> None:
+    import asyncio
+
+    await asyncio.sleep(delay_s)
+    await asyncio.to_thread(_import_later)
+
+
+def _import_later() -> None:
+    """Import what ``omega up`` left out of its start: ccxt (~0.6 s of CPU), which the paper
+    exchange raises its errors with, is first needed at the first rejected order; loaded here
+    in a thread after start, so that order does not stall the event loop."""
+    from omegafarm.exchange.paper import _ccxt
+
+    _ccxt.load()
 
 
 async def _announce_when_started(registry: Any) -> None:

@@ -17,27 +17,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.markdown import Markdown
 from rich.markup import escape
-from rich.table import Table
 
 from omegafarm.cli._app import console, fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError, ValidationError
-from omegafarm.education import (
-    CandleSource,
-    EducationService,
-    EducationSettings,
-    PaperOrderCheck,
-    PaperOrderSource,
-    QuizCheck,
-    SearchResult,
-    Status,
-    Tutorial,
-    lint_content,
-)
 
-if TYPE_CHECKING:  # the paper exchange imports ccxt: loaded only when a tutorial runs
-    from omegafarm.cli._tutorial_market import TutorialMarket
+if TYPE_CHECKING:  # imported where used: `learn search` needs neither the service nor markdown
+    from omegafarm.cli._tutorial_market import TutorialMarket  # the paper exchange: ccxt
+    from omegafarm.education import (
+        CandleSource,
+        EducationService,
+        EducationSettings,
+        PaperOrderCheck,
+        PaperOrderSource,
+        SearchResult,
+        Tutorial,
+    )
 
 T = TypeVar("T")
 
@@ -62,9 +57,11 @@ def _learn(
 
 
 def _settings(ctx: typer.Context, **extra: Any) -> EducationSettings:
+    from omegafarm.education.config import EducationSettings
+
     obj = ctx.ensure_object(dict)
     quiet = None if obj.get("log_level") else {"log": {"level": "warning"}}
-    root = load_settings_or_exit(ctx, quiet)
+    root = load_settings_or_exit(ctx, quiet, sections=("education",))
     base = getattr(root, "education", None)
     data = base.model_dump() if isinstance(base, EducationSettings) else {}
     for key, value in (
@@ -82,6 +79,8 @@ def _run(
     orders: PaperOrderSource | None = None,
     candles: CandleSource | None = None,
 ) -> T:
+    from omegafarm.education.service import EducationService
+
     async def main() -> T:
         async with EducationService(settings, orders=orders, candles=candles) as service:
             return await action(service)
@@ -138,11 +137,14 @@ def search(
     limit: Annotated[int, typer.Option(help="How many results.")] = 10,
 ) -> None:
     """Full-text search over lessons, tutorials and the glossary."""
+    from omegafarm.education import query as search_index  # the saved index: no service
 
-    async def act(svc: EducationService) -> SearchResult:
-        return svc.search_content(query, category, difficulty, limit, kind)  # type: ignore[arg-type]  # validated by the service
-
-    render_search(_run(_settings(ctx), act))
+    settings = _settings(ctx)
+    try:
+        found = search_index.search(settings, query, category, difficulty, limit, kind)  # type: ignore[arg-type]  # checked by check_search
+    except OmegaError as exc:
+        raise fail(str(exc)) from None
+    render_search(found)
 
 
 @app.command("lesson")
@@ -153,6 +155,10 @@ def lesson(
     done: Annotated[bool, typer.Option("--done", help="Mark the lesson completed.")] = False,
 ) -> None:
     """Show a lesson (and record that you started or finished it)."""
+
+    from rich.markdown import Markdown
+
+    from omegafarm.education.models import Status
 
     async def act(svc: EducationService) -> None:
         found = svc.get_content(lesson_id)
@@ -208,6 +214,8 @@ def progress(ctx: typer.Context, user: UserOpt = None) -> None:
             f"{summary.tutorials_completed}/{summary.tutorials_total}; average score {score}; "
             f"{summary.minutes_completed} min learned; {summary.reviews_due} review(s) due"
         )
+        from rich.table import Table
+
         table = Table("category", "completed")
         for category, (done, total) in summary.by_category.items():
             table.add_row(category, f"{done}/{total}")
@@ -248,6 +256,8 @@ def quiz(
 @app.command("lint")
 def lint(ctx: typer.Context) -> None:
     """Check a content folder: front matter, links, prerequisites, cycles."""
+    from omegafarm.education.lint import lint_content
+
     folder = ctx.ensure_object(dict).get("education_content")
     issues = lint_content(folder)
     for issue in issues:
@@ -299,6 +309,10 @@ async def _order_prompt(market: TutorialMarket, check: PaperOrderCheck) -> str:
 async def _walk_step(
     svc: EducationService, market: TutorialMarket, who: str, tutorial: Tutorial, index: int
 ) -> bool:
+    from rich.markdown import Markdown
+
+    from omegafarm.education.models import PaperOrderCheck, QuizCheck
+
     step = tutorial.steps[index]
     console.rule(f"Step {index + 1}/{len(tutorial.steps)}: {escape(step.title)}")
     console.print(Markdown(step.explanation))
@@ -354,6 +368,7 @@ def tutorial(
     trader's token in ``OMEGA_TOKEN``); otherwise on a private paper exchange, and says so.
     """
     from omegafarm.cli._tutorial_market import FarmMarket, LocalMarket, farm_url, token_from_env
+    from omegafarm.education.models import Status
 
     who = _user(user)
     root = load_settings_or_exit(ctx, {"log": {"level": "warning"}})

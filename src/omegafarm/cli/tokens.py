@@ -72,7 +72,7 @@ def revoke(
     async def act(service: SecurityService) -> TokenInfo:
         return await service.revoke_token(prefix, actor=CLI_ACTOR)
 
-    info = run_with_security(ctx, act)
+    info = run_with_security(ctx, act, publish=True)
     console.print(f"token {info.prefix} of {info.user} revoked", highlight=False)
 
 

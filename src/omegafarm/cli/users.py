@@ -79,7 +79,7 @@ def set_user(
     async def act(service: SecurityService) -> None:
         await service.update_user(name, actor=CLI_ACTOR, role=parsed, password=new_password)
 
-    run_with_security(ctx, act)
+    run_with_security(ctx, act, publish=parsed is not None)
     console.print(f"user [bold]{name}[/] updated", highlight=False)
 
 
@@ -109,5 +109,5 @@ def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="User na
     async def act(service: SecurityService) -> None:
         await service.remove_user(name, actor=CLI_ACTOR)
 
-    run_with_security(ctx, act)
+    run_with_security(ctx, act, publish=True)
     console.print(f"user [bold]{name}[/] removed", highlight=False)

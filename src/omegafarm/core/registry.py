@@ -68,15 +68,29 @@ class ServiceRegistry:
         return iter(self._order)
 
     async def start_all(self) -> None:
-        """Start every service; if one fails, stop it (releasing what its start acquired) and
-        those already started, then re-raise."""
-        for service in self._order:
-            self._started.append(service)
-            try:
-                await service.initialize()
-            except BaseException:
-                await self.stop_all()
-                raise
+        """Start every service as soon as the services it depends on run, independent ones
+        concurrently (what one waits for, Redis starting or a file loading in a thread, another
+        uses); if one fails, stop it (releasing what its start acquired) and every other
+        started or starting one, then re-raise the first failure."""
+        tasks: dict[str, asyncio.Task[None]] = {}
+
+        async def start(service: AnyService) -> None:
+            needed = [tasks[name] for name in service.depends_on]
+            if needed:  # a failed dependency raises here: this service never starts
+                await asyncio.gather(*needed)
+            self._started.append(service)  # stopped in reverse: after what depends on it
+            await service.initialize()
+
+        for service in self._order:  # dependencies first, so their tasks exist
+            tasks[service.name] = asyncio.create_task(start(service), name=f"start:{service.name}")
+        try:
+            await asyncio.gather(*tasks.values())
+        except BaseException:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            await self.stop_all()
+            raise
 
     async def stop_all(self) -> None:
         """Stop started services in reverse order, each within the stop timeout."""

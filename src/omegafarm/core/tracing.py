@@ -7,7 +7,8 @@ processes the context travels inside Redis messages: :func:`inject` writes ``tra
 :func:`configure_tracing` is called once at the entry point. It keeps its provider in this
 module instead of OpenTelemetry's global (which can be set only once per process), so tests
 and embedded runs may reconfigure it; :func:`tracer` always answers from the current one.
-With ``exporter="none"`` (the default) the provider is OpenTelemetry's no-op one and
+With ``exporter="none"`` (the default) the provider is OpenTelemetry's no-op one (the SDK is
+not imported at all: a CLI command that records nothing does not pay for it) and
 :func:`start_span`, :func:`inject` and :func:`extract` return at once: nothing is recorded and
 no context is written into messages (bench/tracing_overhead.py measures the cost).
 """
@@ -17,24 +18,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SimpleSpanProcessor,
-    SpanExporter,
-)
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ConfigDict, Field
 
 from omegafarm.core.errors import ConfigError
+
+if TYPE_CHECKING:  # the SDK is imported when a provider is installed, not with this module
+    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 ExporterName = Literal["none", "console", "otlp"]
 M = TypeVar("M", bound=MutableMapping[str, Any])
@@ -92,7 +89,11 @@ def configure_tracing(
     global _provider, _recording
     shutdown_tracing()
     if exporter == "none" and span_exporter is None:
-        return _provider
+        return _provider  # the no-op provider: the SDK is not even imported
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
     processor: SpanProcessor
     if span_exporter is not None:
@@ -111,6 +112,8 @@ def configure_from_settings(settings: TracingSettings) -> trace.TracerProvider:
 
 def _build_exporter(exporter: ExporterName, endpoint: str | None) -> SpanExporter:
     if exporter == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
         return ConsoleSpanExporter(out=sys.stderr)  # stdout stays the command's own output
     if exporter == "otlp":
         try:
@@ -126,6 +129,8 @@ def _build_exporter(exporter: ExporterName, endpoint: str | None) -> SpanExporte
 @contextmanager
 def capture_spans(service_name: str = "omega-test") -> Iterator[InMemorySpanExporter]:
     """Record every span in memory while inside (tests, like ``structlog.testing``)."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
     exporter = InMemorySpanExporter()
     configure_tracing("none", service_name=service_name, span_exporter=exporter)
     try:
@@ -139,8 +144,10 @@ def shutdown_tracing() -> None:
     global _provider, _recording
     old, _provider, _recording = _provider, trace.NoOpTracerProvider(), False
     _tracers.clear()
-    if isinstance(old, TracerProvider):
-        old.shutdown()
+    if not isinstance(old, trace.NoOpTracerProvider):  # an SDK provider: flush and close it
+        shutdown = getattr(old, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
 
 
 def is_recording() -> bool:

@@ -14,9 +14,8 @@ import pydantic
 import yaml
 
 from omegafarm.education import _schema
+from omegafarm.education._paths import SHIPPED_CONTENT_DIR as SHIPPED_CONTENT_DIR
 from omegafarm.education.models import ContentLibrary, GlossaryEntry, Lesson, Tutorial
-
-SHIPPED_CONTENT_DIR = Path(__file__).resolve().parent / "content"
 
 
 @dataclass(frozen=True)

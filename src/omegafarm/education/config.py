@@ -24,6 +24,11 @@ class EducationSettings(BaseModel):
         default=None,
         description="SQLite file for progress; None means <user data dir>/education.sqlite3.",
     )
+    index_dir: Path | None = Field(
+        default=None,
+        description="Folder of the saved search index (rebuilt when the content changes); "
+        "None means the user cache folder.",
+    )
     max_query_chars: int = Field(default=200, ge=8, le=2000)
     max_query_terms: int = Field(default=12, ge=1, le=64)
     search_limit_max: int = Field(default=50, ge=1, le=500)

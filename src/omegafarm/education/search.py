@@ -14,10 +14,12 @@ edit distance), and the correction is reported with the results.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from omegafarm.education._text import (
     STOPWORDS,
@@ -44,7 +46,11 @@ CREATE VIRTUAL TABLE docs_terms USING fts5vocab(docs, 'row');
 CREATE TABLE stems (stem TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE vocab (word TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE vocab_gram (gram TEXT NOT NULL, word TEXT NOT NULL);
+CREATE TABLE vocab_del (key TEXT NOT NULL, word TEXT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
+# Bump when the schema or the indexing rules change: a saved index of another format is rebuilt.
+INDEX_FORMAT = "1"
 
 # BM25 column weights: title 10, tags 4, body 1 (the UNINDEXED columns weigh nothing).
 _RANK_SQL = (
@@ -107,28 +113,85 @@ def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
-def _deletion_map(words: Iterable[str]) -> dict[str, list[str]]:
-    """Each word and each one-letter deletion of it → the words: one-edit lookups by key."""
-    table: dict[str, list[str]] = {}
+def _deletion_rows(words: Iterable[str]) -> Iterable[tuple[str, str]]:
+    """Each word and each one-letter deletion of it → the word: one-edit lookups by key."""
     for word in words:
         for key in {word, *_deletions(word)}:
-            table.setdefault(key, []).append(word)
-    return table
+            yield key, word
 
 
 class SearchIndex:
-    """An in-memory FTS5 index; build once, query many times (thread-safe)."""
+    """An FTS5 index; build once (in memory), query many times (thread-safe).
 
-    def __init__(self, *, max_query_chars: int = 200, max_query_terms: int = 12) -> None:
-        self._db = sqlite3.connect(":memory:", check_same_thread=False)
-        self._db.executescript(_SCHEMA)
+    :meth:`save` writes it to a file and :meth:`open` queries that file read-only, with the
+    same answers: everything a query reads (vocabulary, one-edit deletion keys, which rows are
+    glossary entries) is in the database, so a short-lived process (``omega learn search``)
+    skips loading the content and building the index.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_query_chars: int = 200,
+        max_query_terms: int = 12,
+        _db: sqlite3.Connection | None = None,
+    ) -> None:
+        self._db = _db or sqlite3.connect(":memory:", check_same_thread=False)
+        if _db is None:
+            self._db.executescript(_SCHEMA)
+            self._db.execute("INSERT INTO meta VALUES ('format', ?)", (INDEX_FORMAT,))
         self._lock = threading.Lock()
         self._max_chars = max_query_chars
         self._max_terms = max_query_terms
         self._df: dict[str, int] = {}
-        self._deletes: dict[str, list[str]] = {}
         self._glossary_rows: set[int] = set()
         self.size = 0
+
+    @classmethod
+    def open(
+        cls, path: Path, *, max_query_chars: int = 200, max_query_terms: int = 12
+    ) -> SearchIndex:
+        """A saved index, read-only; sqlite3.Error when the file is missing or not one."""
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if row is None or row[0] != INDEX_FORMAT:
+                raise sqlite3.DatabaseError(f"search index {path} has another format")
+            index = cls(max_query_chars=max_query_chars, max_query_terms=max_query_terms, _db=db)
+            index._df = dict(db.execute("SELECT word, df FROM vocab"))
+            index._glossary_rows = {
+                rowid for (rowid,) in db.execute("SELECT rowid FROM docs WHERE kind = 'glossary'")
+            }
+            index.size = db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+        except BaseException:
+            db.close()
+            raise
+        return index
+
+    def meta(self, key: str) -> str | None:
+        """A value stored with :meth:`save` (``None`` when absent)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def save(self, path: Path, **meta: str) -> None:
+        """Write the index (with ``meta`` key/values) to ``path``, replacing it atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.unlink(missing_ok=True)
+        target = sqlite3.connect(temporary)
+        try:
+            with self._lock:
+                self._db.backup(target)
+            with target:
+                target.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
+        finally:
+            target.close()
+        try:
+            os.replace(temporary, path)
+        except OSError:
+            temporary.unlink(missing_ok=True)
+            raise
 
     @staticmethod
     def fts5_available() -> bool:
@@ -169,7 +232,12 @@ class SearchIndex:
                 ((gram, word) for word in self._df if len(word) > 2 for gram in trigrams(word)),
             )
             self._db.execute("CREATE INDEX IF NOT EXISTS vocab_gram_idx ON vocab_gram (gram)")
-            self._deletes = _deletion_map(w for w in self._df if len(w) > 2)
+            self._db.execute("DELETE FROM vocab_del")
+            self._db.executemany(
+                "INSERT INTO vocab_del VALUES (?, ?)",
+                _deletion_rows(w for w in self._df if len(w) > 2),
+            )
+            self._db.execute("CREATE INDEX IF NOT EXISTS vocab_del_idx ON vocab_del (key)")
         self.size += len(rows)
 
     def close(self) -> None:
@@ -200,8 +268,14 @@ class SearchIndex:
 
     def _correct(self, term: str) -> str | None:
         """The nearest vocabulary word: one edit via a deletion map, else two via trigrams."""
-        keys = {term, *(_deletions(term))}
-        near = {w for key in keys for w in self._deletes.get(key, ())}
+        keys = sorted({term, *(_deletions(term))})
+        near: set[str] = {
+            word
+            for (word,) in self._db.execute(
+                f"SELECT word FROM vocab_del WHERE key IN ({','.join('?' * len(keys))})",  # noqa: S608  # only '?' marks
+                keys,
+            )
+        }
         one = [w for w in near if edit_distance(term, w, 1) <= 1]
         if one:
             return min(one, key=lambda w: (-self._df.get(w, 0), w))

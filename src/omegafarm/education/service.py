@@ -37,7 +37,6 @@ from omegafarm.education.errors import UnknownTopicError
 from omegafarm.education.loader import load_content
 from omegafarm.education.models import (
     CATEGORIES,
-    DIFFICULTIES,
     CheckResult,
     ContentLibrary,
     GlossaryEntry,
@@ -52,7 +51,8 @@ from omegafarm.education.models import (
     Status,
     Tutorial,
 )
-from omegafarm.education.search import SearchIndex, library_documents
+from omegafarm.education.query import cached_index, check_search
+from omegafarm.education.search import SearchIndex
 from omegafarm.education.sources import CandleSource, PaperOrderSource
 
 PREPARED_TTL = timedelta(minutes=15)
@@ -90,11 +90,8 @@ class EducationService(BaseService[EducationSettings]):
         if not SearchIndex.fts5_available():
             raise ServiceError("this Python's SQLite lacks FTS5; education search cannot run")
         library = await asyncio.to_thread(load_content, self.settings.content_dir)
-        index = SearchIndex(
-            max_query_chars=self.settings.max_query_chars,
-            max_query_terms=self.settings.max_query_terms,
-        )
-        await asyncio.to_thread(index.add, library_documents(library))
+        # the saved index when the content has not changed (built and saved otherwise)
+        index = await asyncio.to_thread(cached_index, self.settings, library)
         path = (
             self.settings.db_path or platformdirs.user_data_path("omegafarm") / "education.sqlite3"
         )
@@ -200,18 +197,7 @@ class EducationService(BaseService[EducationSettings]):
     ) -> SearchResult:
         """Full-text search (BM25, prefix, typo-tolerant) with highlighted snippets."""
         self._require_running()
-        if category is not None and category not in CATEGORIES:
-            raise ValidationError(f"unknown category {category!r}; one of: {', '.join(CATEGORIES)}")
-        if difficulty is not None and difficulty not in DIFFICULTIES:
-            raise ValidationError(
-                f"unknown difficulty {difficulty!r}; one of: {', '.join(DIFFICULTIES)}"
-            )
-        if kind is not None and kind not in ("lesson", "tutorial", "glossary"):
-            raise ValidationError(f"unknown kind {kind!r}; one of: lesson, tutorial, glossary")
-        if not isinstance(query, str):
-            raise ValidationError("the search query must be text")
-        if not 1 <= limit <= self.settings.search_limit_max:
-            raise ValidationError(f"limit must be between 1 and {self.settings.search_limit_max}")
+        check_search(self.settings, query, category, difficulty, limit, kind)
         assert self._index is not None  # set whenever the state is running
         return self._index.search(
             query, category=category, difficulty=difficulty, kind=kind, limit=limit

@@ -93,6 +93,8 @@ class ExchangeService(BaseService[ExchangeSettings]):
         self._no_credentials = ""  # why a live exchange runs on public endpoints only
         self._limiter = rate_limiter
         self._redis = redis if redis is not None else shared_limit
+        if self._redis is not None:  # the shared rate limit lives there: start after it
+            self.depends_on = ("redis",)  # type: ignore[misc]  # per-instance
         self._shared = SharedMarketData(None, self.settings.exchange_id)
         self._refresher: Periodic | None = None
         self._sleep = sleep

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import ccxt
-
+from omegafarm.exchange.paper import _ccxt as ccxt
 from omegafarm.exchange.paper._state import ZERO, Fill, Order, PaperMarket, Position, Side, Wallet
 
 

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import ccxt
-
+from omegafarm.exchange.paper import _ccxt as ccxt
 from omegafarm.exchange.paper._account import Account, liquidation_order, liquidation_price
 from omegafarm.exchange.paper._book import Book
 from omegafarm.exchange.paper._fill import book_at  # the fill model chosen in BookSettings

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import ccxt
-
+from omegafarm.exchange.paper import _ccxt as ccxt
 from omegafarm.exchange.paper import _structures as st
 from omegafarm.exchange.paper._engine import Engine
 from omegafarm.exchange.paper._state import Fill, Order, PaperMarket, Side, TimeInForce

@@ -20,9 +20,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-import ccxt
-
 from omegafarm.core.errors import ConfigError
+from omegafarm.exchange.paper import _ccxt as ccxt
 from omegafarm.exchange.paper import _structures as st
 from omegafarm.exchange.paper._clock import PaperClock
 from omegafarm.exchange.paper._engine import Engine

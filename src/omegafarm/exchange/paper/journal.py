@@ -38,9 +38,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import ccxt
-
 from omegafarm.core.errors import ConfigError, OmegaError
+from omegafarm.exchange.paper import _ccxt as ccxt
 from omegafarm.exchange.paper._engine import Engine
 from omegafarm.exchange.paper._source import MarketSource
 from omegafarm.exchange.paper._state import Fill, Order, Position, Wallet

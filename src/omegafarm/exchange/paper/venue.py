@@ -13,10 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypeVar
 
-import ccxt
-
 from omegafarm.exchange import normalize as nz
-from omegafarm.exchange.ccxt_errors import translate
 from omegafarm.exchange.errors import ExchangeCallError
 from omegafarm.exchange.models import (
     Balance,
@@ -27,6 +24,7 @@ from omegafarm.exchange.models import (
     Ticker,
     Trade,
 )
+from omegafarm.exchange.paper import _ccxt as ccxt
 from omegafarm.exchange.paper._models import balance_model, order_model, trade_model
 from omegafarm.exchange.paper.config import PaperSettings
 from omegafarm.exchange.paper.exchange import PaperExchange
@@ -80,6 +78,8 @@ class PaperVenue:
         self, exc: BaseException, method: str, symbol: str | None, secrets: tuple[str, ...]
     ) -> ExchangeCallError:
         """Our error for what the engine raised (ccxt's classes); bugs are re-raised."""
+        from omegafarm.exchange.ccxt_errors import translate  # ccxt's table: on the first error
+
         return translate(exc, exchange=self.id, method=method, symbol=symbol)
 
     def now_ms(self) -> int:
