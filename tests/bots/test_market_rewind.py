@@ -45,7 +45,7 @@ async def test_a_gateway_finding_the_market_behind_the_history_starts_the_histor
     await exchange.initialize()
     gateway = Gateway(redis_client, exchange, FarmSettings(history_bars=20), set())
 
-    await gateway._publish_candles("BTC/USDT", "1m")
+    await gateway.market.catch_up("BTC/USDT", "1m")
 
     history = await redis_client.get(_names.history("BTC/USDT", "1m"))
     assert len(history) == 20 and history[-1][0] < FUTURE_MS  # the market's own bars now

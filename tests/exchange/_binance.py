@@ -25,6 +25,7 @@ def btc_usdt_market() -> dict[str, Any]:
     """A ccxt market for BTC/USDT on Binance (tick-size precision, realistic limits)."""
     return {
         "id": "BTCUSDT",
+        "lowercaseId": "btcusdt",  # ccxt.pro names the streams with it
         "symbol": "BTC/USDT",
         "base": "BTC",
         "quote": "USDT",
@@ -81,6 +82,8 @@ class MiniBinance:
             return self._create(request)
         if request.path.endswith("/order") and request.method == "DELETE":
             return self._cancel(request)
+        if request.path.endswith("/ticker/24hr"):
+            return Reply([self.ticker()])
         if request.path.endswith("/myTrades"):
             return Reply(list(self.trades))
         if request.path.endswith("/order") and request.method == "GET":
@@ -107,6 +110,16 @@ class MiniBinance:
         if self.overlap and rows:
             rows.insert(1, rows[0])  # some venues repeat a bar at page boundaries
         return Reply(rows)
+
+    def ticker(self) -> dict[str, Any]:
+        """Binance's 24 h ticker of BTCUSDT from the newest candle."""
+        row = self.candles[max(self.candles)]
+        now = int(time.time() * 1000)
+        return {
+            "symbol": "BTCUSDT", "lastPrice": row[4], "bidPrice": row[4], "askPrice": row[4],
+            "openPrice": row[1], "highPrice": row[2], "lowPrice": row[3], "volume": row[5],
+            "quoteVolume": "0", "openTime": now - 86_400_000, "closeTime": now, "count": 1,
+        }  # fmt: skip
 
     def fill(self, client_id: str, qty: str, price: str) -> None:
         """Execute ``qty`` of an order at ``price`` (one trade; FILLED when nothing is left)."""

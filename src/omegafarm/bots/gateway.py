@@ -1,10 +1,10 @@
 """The gateway: the farm's only contact with the exchange, next to the Exchange Service.
 
-* Market data: once per symbol (not per bot) it asks the Exchange Service for candles and
-  (at most once a second, one call for all symbols) tickers, keeps the last ``history_bars``
-  candles in Redis (so a starting bot has history) and publishes each newly closed candle on
-  ``md:{symbol}:{tf}`` and each new ticker on ``tick:{symbol}`` (pub/sub fan-out to every bot
-  of every worker).
+* Market data (:mod:`.gateway_market`): once per symbol (not per bot) candles and tickers come
+  from the exchange's streams (REST where it has none, or while one is down; gaps filled by
+  REST); it keeps the last ``history_bars`` candles in Redis (so a starting bot has history)
+  and publishes each newly closed candle on ``md:{symbol}:{tf}`` and each new ticker on
+  ``tick:{symbol}`` (pub/sub fan-out to every bot of every worker).
 * The live feed, for people (relayed by the API's ``/ws``): every new ticker also goes to the
   channel ``tickers`` and every order change it records to ``orders`` (best effort: the
   truth stays in the bots' update streams).
@@ -15,8 +15,9 @@
   Service call continue the bot's trace) and its lease token; one older than the bot's newest
   lease (or than a token already seen) is dropped (fencing): a worker that lost its lease
   cannot trade any more.
-* Open orders are polled (one ``fetch_order`` each) so fills reach the bots without the bots
-  ever polling the exchange themselves.
+* Order updates come from the exchange's order stream (the paper engine pushes them too;
+  polled with one ``fetch_order`` each only where the venue cannot push), so fills reach the
+  bots without the bots ever polling the exchange themselves.
 * High availability: a gateway works only while it holds the farm's gateway lease (a fencing
   token, like a bot's). Others stand by and try every TTL/3; the one that takes over reloads
   the exchange's saved state, reclaims the dead one's pending commands at once and reconciles
@@ -48,6 +49,7 @@ from prometheus_client import CollectorRegistry
 
 from omegafarm.bots._convert import update_from_order
 from omegafarm.bots.config import FarmSettings
+from omegafarm.bots.gateway_market import MarketFeed
 from omegafarm.bots.lease import GatewayLease, Lease, newest_token
 from omegafarm.bots.ledger import OrderUpdate
 from omegafarm.bots.reconcile import Reconciler
@@ -55,7 +57,7 @@ from omegafarm.core.errors import OmegaError, StoreUnavailableError, is_transien
 from omegafarm.core.health import HealthState
 from omegafarm.core.supervisor import Supervisor
 from omegafarm.core.tracing import extract, start_span
-from omegafarm.exchange import ExchangeService, OrderNotFoundError, Ticker
+from omegafarm.exchange import ExchangeService, OrderNotFoundError
 from omegafarm.store import RedisClient, StreamMessage
 from omegafarm.store import keys as _names
 
@@ -63,7 +65,6 @@ _log = structlog.get_logger("omegafarm.bots.gateway")
 _TRACER = "omegafarm.bots.gateway"
 _SPAN_FIELDS = {"omega.bot_id": "bot_id", "omega.command": "kind",
                 "omega.client_order_id": "cid", "omega.symbol": "symbol"}  # fmt: skip
-TICKER_INTERVAL_S = 1.0  # tickers are polled at most this often (one call for every symbol)
 STEP_FAILURES_DEGRADED = 3  # failed steps in a row before the gateway reports degraded
 # How long the record of a finished order (``state:gw:{gateway}:order:<cid>``) stays: a day, far
 # longer than a reconciliation round (60 s) or a gateway take-over, so a lookup by client order
@@ -100,12 +101,9 @@ class Gateway:
         self.supervisor = Supervisor("gateway", metrics_registry=metrics_registry)
         self._step_failures: dict[str, tuple[int, str]] = {}  # loop -> (in a row, last error)
         self.markets = set(markets)
-        self._last_ts: dict[tuple[str, str], int] = {}
         self._fence: dict[str, int] = {}
         self._open: dict[str, dict[str, Any]] = {}
         self._seen: dict[str, tuple[Decimal, str]] = {}
-        self._ticked: dict[str, tuple[int, Decimal]] = {}
-        self._tickers_at = 0.0
         self.commands_done = 0
         self.dropped_stale = 0
         self.id = gateway_id or new_gateway_id()
@@ -116,6 +114,7 @@ class Gateway:
         self._reclaim_now = False
         self._reconciled_at = 0.0
         self.reconciler = Reconciler(redis, exchange)
+        self.market = MarketFeed(self)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stand by until this gateway holds the farm's gateway lease, then publish market data
@@ -179,14 +178,13 @@ class Gateway:
         await self.exchange.fence_writes(self.lease_mgr.key, lease.value)  # reloads paper state
         await self.redis.stream_group(_names.COMMANDS, _names.GATEWAY_GROUP)
         self._open = dict(await self.redis.get(_names.GATEWAY_OPEN) or {})
-        self._last_ts.clear()
         self._seen.clear()
         self._reclaim_now = True  # the commands a dead gateway was working on: take them at once
         self.lease = lease
         self.takeovers += 1
         _log.info("gateway_active", gateway=self.id, token=lease.token)
         await self.reconcile_now()
-        self.supervisor.start("market", lambda: self._loop(done, self._market_tick, "market"))
+        self.supervisor.start("market", lambda: self.market.run(done))
         self.supervisor.start("commands", lambda: self._loop(done, self._commands_tick, "commands"))
         try:
             await done.wait()
@@ -217,6 +215,9 @@ class Gateway:
         reasons = [f"{n} step failed {k} times in a row: {e}" for n, (k, e) in failing.items()]
         if self.supervisor.state is not HealthState.PASS:
             reasons.insert(0, self.supervisor.reason)
+        market_degraded, market_reason = self.market.health()
+        if market_degraded:  # a stream down (on REST fallback), or market data failing to start
+            reasons.append(market_reason)
         reason = "; ".join(reasons) or f"gateway serves {len(self.markets)} markets"
         return self.supervisor.state is not HealthState.FAIL, bool(reasons), reason
 
@@ -250,81 +251,6 @@ class Gateway:
             _log.warning("reconcile_round_failed", gateway=self.id, error=str(exc))
             return 0
         return len(found)
-
-    # ----------------------------------------------------------------- market data
-    async def _market_tick(self) -> None:
-        for symbol, tf in sorted(self.markets):
-            await self._publish_candles(symbol, tf)
-        await self._poll_open_orders()
-        await self._publish_tickers()
-        interval_s = self.settings.reconcile_interval_s
-        if interval_s > 0 and time.monotonic() - self._reconciled_at >= interval_s:
-            await self.reconcile_now(full=False)  # here: in turn with the order polls
-
-    async def _publish_candles(self, symbol: str, tf: str) -> None:
-        """New closed candles to ``md:{symbol}:{tf}`` and the history key. A gateway that takes
-        over goes on from the last candle the history holds, so no bar is skipped for the bots."""
-        key = (symbol, tf)
-        first = key not in self._last_ts
-        old: list[list[float]] = []
-        if first:
-            old = await self.redis.get(_names.history(symbol, tf)) or []
-            if old:
-                self._last_ts[key] = int(old[-1][0])
-        limit = self.settings.history_bars if first else 5
-        rows = await self.exchange.fetch_ohlcv(symbol, tf, limit=limit)
-        if rows.shape[0] == 0:
-            return
-        last = self._last_ts.get(key, -1)
-        new = rows[rows[:, 0] > last]
-        if first and last >= 0 and new.shape[0] == 0 and int(rows[-1, 0]) < last:
-            _log.error(  # a reset or non-durable exchange: start the history afresh, say so
-                "market_clock_moved_back", symbol=symbol, tf=tf, exchange_ms=int(rows[-1, 0]),
-                history_ms=last, hint="bots restart on the new history at their next candle",
-            )  # fmt: skip
-            last, new = -1, rows
-        if new.shape[0] == 0:
-            return
-        if last < 0:  # a new farm: the history is all there is, nothing to announce
-            history = [list(map(float, r)) for r in rows.tolist()]
-        else:
-            old = old or await self.redis.get(_names.history(symbol, tf)) or []
-            history = (old + [list(map(float, r)) for r in new.tolist()])[
-                -self.settings.history_bars :
-            ]
-        await self.redis.set(_names.history(symbol, tf), history)
-        self._last_ts[key] = int(rows[-1, 0])
-        if last >= 0:
-            sent_ms = int(time.time() * 1000)  # workers measure candle-to-decision from here
-            payloads = [{"symbol": symbol, "tf": tf, "candle": list(map(float, r)),
-                         "sent_ms": sent_ms} for r in new]  # fmt: skip
-            await self.redis.publish_many(_names.candles(symbol, tf), payloads)
-
-    async def _publish_tickers(self) -> None:
-        """New tickers to ``tick:{symbol}`` (bots) and ``tickers`` (the live feed)."""
-        if time.monotonic() - self._tickers_at < TICKER_INTERVAL_S or not self.markets:
-            return
-        self._tickers_at = time.monotonic()
-        symbols = sorted({symbol for symbol, _ in self.markets})
-        try:
-            tickers = await self.exchange.fetch_tickers(symbols)
-        except OmegaError as exc:  # tickers are optional: candles and orders go on
-            _log.info("tickers_unavailable", error=str(exc), error_class=type(exc).__name__)
-            return
-        fresh: list[dict[str, Any]] = []
-        for symbol in symbols:
-            ticker = tickers.get(symbol)
-            if ticker is None or ticker.last is None:
-                continue
-            ts_ms = ticker.timestamp_ms or int(time.time() * 1000)
-            if self._ticked.get(symbol) == (ts_ms, ticker.last):
-                continue
-            self._ticked[symbol] = (ts_ms, ticker.last)
-            tick = {"symbol": symbol, "ts_ms": ts_ms, "last": float(ticker.last)}
-            await self.redis.publish(_names.ticks(symbol), tick)
-            fresh.append(_ticker_message(ticker))
-        if fresh:
-            await self.redis.publish_many(_names.FEED_TICKERS, fresh)
 
     # ----------------------------------------------------------------- orders
     async def _commands_tick(self) -> None:
@@ -413,20 +339,6 @@ class Gateway:
             self._open[cid] = {"bot": str(cmd["bot_id"]), "symbol": symbol, "order_id": order.id}
         return update
 
-    async def _poll_open_orders(self) -> None:
-        changed = False
-        for cid, info in list(self._open.items()):
-            params = {"clientOrderId": cid}
-            order = await self.exchange.fetch_order(info["order_id"], info["symbol"], params)
-            update = update_from_order(order, cid)
-            if (update.filled, update.status) != self._seen.get(cid):
-                await self._publish(info["bot"], update)
-            elif not update.is_open:
-                self._open.pop(cid, None)
-                changed = True
-        if changed:
-            await self.redis.set(_names.GATEWAY_OPEN, self._open)
-
     async def _publish(self, bot_id: str, update: OrderUpdate) -> None:
         cid = update.client_order_id
         info = {"bot": bot_id, "symbol": update.symbol, "order_id": update.order_id}
@@ -449,11 +361,6 @@ class Gateway:
         else:  # nothing of a finished order stays: no key without expiry, no memory
             self._open.pop(cid, None)
             self._seen.pop(cid, None)
-
-
-def _ticker_message(ticker: Ticker) -> dict[str, Any]:
-    """A ticker for the live feed (without the exchange's raw payload)."""
-    return {k: v for k, v in asdict(ticker).items() if k != "info"}
 
 
 def _rejected(cmd: dict[str, Any], reason: str) -> OrderUpdate:

@@ -47,6 +47,14 @@ if TYPE_CHECKING:
     )
     from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter, RateLimiter
     from omegafarm.exchange.service import ExchangeService
+    from omegafarm.exchange.stream import (
+        Candles,
+        MarketStream,
+        StreamHandlers,
+        StreamKind,
+        TrackedOrder,
+        VenueStream,
+    )
     from omegafarm.exchange.vault import Credentials, MasterKey, Secret, Vault
     from omegafarm.exchange.venue import Venue
 else:
@@ -92,6 +100,14 @@ else:
                 "RateLimiter",
             ),
             "omegafarm.exchange.service": ("ExchangeService",),
+            "omegafarm.exchange.stream": (
+                "Candles",
+                "MarketStream",
+                "StreamHandlers",
+                "StreamKind",
+                "TrackedOrder",
+                "VenueStream",
+            ),
             "omegafarm.exchange.vault": (
                 "Credentials",
                 "MasterKey",
@@ -111,6 +127,7 @@ __all__ = [
     "BadSymbolError",
     "Balance",
     "BucketSpec",
+    "Candles",
     "Credentials",
     "DDoSProtectionError",
     "DuplicateOrderIdError",
@@ -126,6 +143,7 @@ __all__ = [
     "InvalidOrderError",
     "LocalRateLimiter",
     "Market",
+    "MarketStream",
     "MasterKey",
     "NotSupportedError",
     "OperationRejectedError",
@@ -138,9 +156,13 @@ __all__ = [
     "RateLimitedError",
     "RateLimiter",
     "Secret",
+    "StreamHandlers",
+    "StreamKind",
     "Ticker",
+    "TrackedOrder",
     "Trade",
     "Vault",
     "Venue",
+    "VenueStream",
     "translate",
 ]

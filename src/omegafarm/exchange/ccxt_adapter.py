@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from omegafarm.exchange import normalize as nz
 from omegafarm.exchange.ccxt_errors import translate
-from omegafarm.exchange.client import build_ccxt_client, ccxt_class
+from omegafarm.exchange.ccxt_stream import CcxtStream, stream_kinds_of
+from omegafarm.exchange.client import (
+    build_ccxt_client,
+    build_ccxt_stream_client,
+    ccxt_class,
+    ccxt_pro_class,
+)
 from omegafarm.exchange.errors import ExchangeCallError, NotSupportedError, redact, where
 from omegafarm.exchange.models import (
     Balance,
@@ -26,6 +32,7 @@ from omegafarm.exchange.models import (
     Ticker,
     Trade,
 )
+from omegafarm.exchange.stream import StreamKind, VenueStream
 from omegafarm.exchange.venue import F64, MarketsSnapshot, OrderList, Params
 
 if TYPE_CHECKING:
@@ -50,11 +57,21 @@ class CcxtVenue:
     uses_credentials = True
     limits_orders = True
 
-    def __init__(self, client: Any, exchange_id: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        exchange_id: str,
+        *,
+        settings: ExchangeSettings | None = None,
+        credentials: Credentials | None = None,
+    ) -> None:
+        """``settings`` and ``credentials`` build the stream client (without them: no streams)."""
         self._client = client
         self.id = exchange_id
         self.rate_interval_ms = _interval_ms(client)
         self._ctx: dict[str, nz.Ctx] = {}
+        self._settings, self._credentials = settings, credentials
+        self._kinds: frozenset[StreamKind] | None = None
 
     @classmethod
     def from_settings(
@@ -74,7 +91,37 @@ class CcxtVenue:
             api_base_url=settings.api_base_url,
             options=settings.ccxt_options,
         )
-        return cls(client, settings.exchange_id)
+        return cls(client, settings.exchange_id, settings=settings, credentials=credentials)
+
+    # ----------------------------------------------------------------- streams
+    @property
+    def stream_kinds(self) -> frozenset[StreamKind]:
+        """What ccxt.pro can push for this exchange (orders only with keys); nothing when
+        streaming is off, or when REST goes to another base URL with no stream URL given."""
+        s = self._settings
+        if s is None or not s.stream or (s.api_base_url and not s.stream_base_url):
+            return frozenset()
+        if self._kinds is None:
+            klass = ccxt_pro_class(self.id)
+            has = klass().has if klass is not None else {}
+            self._kinds = stream_kinds_of(has, private=self._credentials is not None)
+        return self._kinds
+
+    def open_stream(self) -> VenueStream | None:
+        """A new ccxt.pro connection set for this account (None: it can push nothing)."""
+        s = self._settings
+        if s is None or not self.stream_kinds:
+            return None
+        client = build_ccxt_stream_client(
+            self.id, credentials=self._credentials, timeout_ms=s.timeout_ms,
+            use_testnet=s.use_testnet, stream_base_url=s.stream_base_url, options=s.ccxt_options,
+        )  # fmt: skip
+        secrets = self._credentials.revealed() if self._credentials is not None else ()
+
+        def translate(exc: BaseException, method: str, symbol: str | None) -> ExchangeCallError:
+            return self.translate(exc, method, symbol, tuple(secrets))
+
+        return CcxtStream(client, self._client, translate, private=self._credentials is not None)
 
     # ----------------------------------------------------------------- traits and plumbing
     @property

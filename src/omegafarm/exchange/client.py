@@ -31,7 +31,15 @@ USED_WEIGHT_HEADERS: dict[str, tuple[float, float]] = {"x-mbx-used-weight-1m": (
 _HOST = re.compile(r"^[a-z]+://[^/]+", re.IGNORECASE)
 _classes: dict[type[Any], type[Any]] = {}
 _TRACER = "omegafarm.exchange.ccxt"
-__all__ = ["build_ccxt_client", "ccxt_class", "order_bucket", "rewrite_urls", "weight_bucket"]
+__all__ = [
+    "build_ccxt_client",
+    "build_ccxt_stream_client",
+    "ccxt_class",
+    "ccxt_pro_class",
+    "order_bucket",
+    "rewrite_urls",
+    "weight_bucket",
+]
 
 
 def parse_retry_after(headers: Mapping[str, Any] | None, now_s: float) -> float | None:
@@ -243,4 +251,45 @@ def build_ccxt_client(
         client.set_sandbox_mode(True)
     if api_base_url:
         client.urls["api"] = rewrite_urls(client.urls["api"], api_base_url)
+    return client
+
+
+def ccxt_pro_class(exchange_id: str) -> type[Any] | None:
+    """ccxt's WebSocket class (``ccxt.pro``) for ``exchange_id``, or None when it has none."""
+    import ccxt.pro as ccxt_pro  # loaded on use: only a streaming gateway needs it
+
+    if exchange_id not in ccxt_pro.exchanges:
+        return None
+    klass: type[Any] = getattr(ccxt_pro, exchange_id)
+    return klass
+
+
+def build_ccxt_stream_client(
+    exchange_id: str,
+    *,
+    credentials: Credentials | None,
+    timeout_ms: int,
+    use_testnet: bool = False,
+    stream_base_url: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Any:
+    """A ccxt.pro exchange object (its WebSocket layer) with our keys, sandbox and URL choices.
+
+    Its REST side is not used: markets come from the REST client (``set_markets``), and every
+    REST call goes through the REST client and our limiter. ``stream_base_url`` replaces the
+    scheme and host of every WebSocket URL (a test server)."""
+    klass = ccxt_pro_class(exchange_id)
+    if klass is None:
+        raise ConfigError(f"exchange {exchange_id!r} has no WebSocket API in ccxt.pro")
+    config: dict[str, Any] = {"enableRateLimit": False, "timeout": timeout_ms}
+    config.update(options or {})
+    if credentials is not None:
+        config.update(credentials.ccxt_config())
+    client = klass(config)
+    secrets = credentials.revealed() if credentials is not None else ()
+    client.logger = RedactingLogger(logging.getLogger("ccxt.base.exchange"), secrets)
+    if use_testnet:
+        client.set_sandbox_mode(True)
+    if stream_base_url:
+        client.urls["api"]["ws"] = rewrite_urls(client.urls["api"]["ws"], stream_base_url)
     return client

@@ -21,6 +21,23 @@ class ExchangeSettings(BaseModel):
     api_base_url: str | None = Field(
         None, description="send every API request to this base URL (a proxy or a test server)"
     )
+    stream: bool = Field(
+        True,
+        description="take candles, tickers and order updates from the exchange's "
+        "WebSocket streams (ccxt.pro) where it has them; REST polling otherwise",
+    )
+    stream_base_url: str | None = Field(
+        None,
+        description="send every WebSocket connection to this base URL (a test server); "
+        "with api_base_url set and this unset, nothing is streamed",
+    )
+    stream_settle_s: float = Field(
+        0.5,
+        gt=0,
+        description="a (re)connected stream counts as up after this long; then the "
+        "gap is filled by REST",
+    )
+    stream_backoff_max_s: float = Field(10.0, gt=0, description="longest wait between reconnects")
     timeout_ms: int = Field(10_000, gt=0)
     max_read_attempts: int = Field(4, ge=1, description="tries of a read, the first included")
     max_order_attempts: int = Field(3, ge=1, description="tries of a create, the first included")

@@ -54,6 +54,7 @@ from omegafarm.exchange.ratelimit import (
 )
 from omegafarm.exchange.shared_cache import Periodic, SharedMarketData, shared_market_data
 from omegafarm.exchange.shared_limit import SharedRateLimiter
+from omegafarm.exchange.stream import MarketStream, StreamHandlers, StreamKind, StreamSettings
 from omegafarm.exchange.vault import Credentials, Vault, VaultError
 from omegafarm.exchange.venue import OrderList, Venue
 from omegafarm.store import RedisClient
@@ -369,6 +370,41 @@ class ExchangeService(BaseService[ExchangeSettings]):
             now_ms=now_ms,
             page_limit=self.settings.ohlcv_page_limit,
         )
+
+    # ----------------------------------------------------------------- streams
+    @property
+    def stream_kinds(self) -> frozenset[StreamKind]:
+        """What the venue pushes (``ohlcv``, ``tickers``, ``orders``); the rest is polled."""
+        return self.venue.stream_kinds if self.settings.stream else frozenset()
+
+    async def open_stream(
+        self,
+        handlers: StreamHandlers,
+        *,
+        markets: set[tuple[str, str]],
+        orders: bool = True,
+        poll_interval_s: float = 1.0,
+        ticker_interval_s: float = 1.0,
+    ) -> MarketStream:
+        """Candles of ``markets``, their tickers and (``orders``) the account's order updates,
+        pushed where the venue can (ccxt's WebSocket layer, the paper engine) and polled by
+        REST where it cannot or while a stream is down; gaps after a drop are filled by REST.
+        Call ``start()`` on it, and ``close()`` when done. Open one per account per farm."""
+        self._require_running()
+        venue = self.venue
+        if self.stream_kinds:
+            await self.fetch_markets(reload=False)  # the stream takes the REST client's markets
+        s = self.settings
+        return MarketStream(
+            self.exchange_id, self, venue.open_stream() if self.stream_kinds else None, handlers,
+            markets=markets, orders=orders, now_ms=venue.now_ms, timeframe_ms=venue.timeframe_ms,
+            settings=StreamSettings(
+                poll_interval_s=poll_interval_s, ticker_interval_s=ticker_interval_s,
+                settle_s=s.stream_settle_s, confirm_s=10 * s.stream_settle_s,
+                backoff_max_s=s.stream_backoff_max_s,
+            ),
+            metrics_registry=self._metrics.registry,
+        )  # fmt: skip
 
     # ----------------------------------------------------------------- account
     async def fetch_balance(self, params: Params = None) -> Balance:

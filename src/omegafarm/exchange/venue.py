@@ -30,6 +30,7 @@ from omegafarm.exchange.models import (
     Ticker,
     Trade,
 )
+from omegafarm.exchange.stream import StreamKind, VenueStream
 
 if TYPE_CHECKING:
     from omegafarm.exchange.orders import PreparedOrder
@@ -57,6 +58,16 @@ class Venue(Protocol):
     """Whether API keys are looked up in the vault."""
     limits_orders: bool
     """Whether orders draw on the account's order bucket of the rate limiter."""
+
+    @property
+    def stream_kinds(self) -> frozenset[StreamKind]:
+        """What the venue can push (``ohlcv``, ``tickers``, ``orders``); the rest is polled."""
+        ...
+
+    def open_stream(self) -> VenueStream | None:
+        """The venue's push side (None when it can push nothing): one per call, so one per
+        consumer; the farm's gateway is the only one (one connection per account per farm)."""
+        ...
 
     @property
     def client(self) -> object:

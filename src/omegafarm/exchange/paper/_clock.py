@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 
 from omegafarm.exchange.paper._engine import Engine
+from omegafarm.exchange.paper._state import Order
 from omegafarm.exchange.paper.config import PaperSettings
 
 
@@ -50,6 +51,23 @@ class PaperClock:
     def step_to(self, ts_ms: int) -> int:
         """Move the clock to ``ts_ms``, processing every bar that closes by then."""
         return self._engine.advance_to(ts_ms)
+
+    def wake_in_s(self) -> float | None:
+        """Wall seconds until an order or a bar can next change (None: a manual clock, which
+        moves only when told). At most one second, so a changed anchor is noticed."""
+        if self._anchor is None:
+            return None
+        self._sync()
+        speed = self._anchor[2]
+        if speed <= 0:
+            return 0.01
+        now_ms = self._engine.now_ms
+        due_ms = self._engine.next_event_ms() + 1  # events are due once the clock is past them
+        return min(1.0, max(0.001, (due_ms - now_ms) / 1000 / speed))
+
+    def set_listener(self, listener: Callable[[Order | None], None] | None) -> None:
+        """Be told of every order change (the engine's order) and of closed bars (None)."""
+        self._engine.listener = listener
 
     def _sync(self) -> None:
         """Catch the simulated clock up with the wall clock (when it follows one)."""

@@ -24,6 +24,7 @@ what an event does to the orders.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from omegafarm.exchange.paper import _ccxt as ccxt
@@ -99,6 +100,8 @@ class Engine:
         self._fill_seq = 0
         # books remembered per (symbol, bar, mid) unless settings.fast_path is off
         self._books: dict[tuple[str, int, float], Book] = {}
+        # told of every order change (the order) and of closed bars (None): the paper push
+        self.listener: Callable[[Order | None], None] | None = None
 
     # ------------------------------------------------------------------ market data
     def candles(self, source_symbol: str) -> tuple[Candles, int]:
@@ -186,6 +189,8 @@ class Engine:
         if client_id is not None:
             self.by_client_id[client_id] = order
         self._open[market.source_symbol].append(order)
+        if self.listener is not None:  # the push wakes: this order's arrival is an event
+            self.listener(order)
         return order
 
     def _reservation(self, order: Order, ref: Decimal) -> Decimal:
@@ -221,6 +226,8 @@ class Engine:
         queue = self._open[order.market.source_symbol]
         if order in queue:
             queue.remove(order)
+        if self.listener is not None:
+            self.listener(order)
 
     def _fail(self, order: Order, reason: str) -> None:
         self._end(order, "canceled" if order.filled else "rejected", reason)
@@ -235,7 +242,21 @@ class Engine:
         """Move the clock to ``ts_ms``: every bar that opened before it is opened (arrivals
         fill at its open, or inside it with intrabar fills), every bar that closed by it is
         closed (resting orders, liquidations), all in time order. Returns bars closed."""
-        return self.schedule.advance_to(ts_ms, self)
+        closed = self.schedule.advance_to(ts_ms, self)
+        if closed and self.listener is not None:
+            self.listener(None)
+        return closed
+
+    def next_event_ms(self) -> int:
+        """The next simulated time an order can change: the next bar close, or sooner the
+        arrival of an order still on its way (the paper push wakes then)."""
+        now = self.now_ms
+        target = (now // self.tf_ms + 1) * self.tf_ms
+        for queue in self._open.values():
+            for order in queue:
+                if not order.arrived:
+                    target = min(target, max(order.arrival_ts_ms, now))
+        return target
 
     def idle(self, symbol: str) -> bool:
         """Whether the symbol's bars can change nothing: no order waits on it and no swap
@@ -379,6 +400,8 @@ class Engine:
         order.last_trade_ts_ms = order.last_update_ts_ms = ts
         if order.remaining <= 0:
             self._end(order, "closed", None)
+        elif self.listener is not None:
+            self.listener(order)
         return True
 
     def _check_liquidation(self, market: PaperMarket, c: Candles, i: int, ts: int) -> None:

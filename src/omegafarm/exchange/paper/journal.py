@@ -145,6 +145,7 @@ class DurablePaperExchange(PaperExchange):
         state = doc["state"]
         engine = Engine(self.settings, self._engine.source)
         restore_engine(engine, state, doc["orders"])
+        engine.listener = self._engine.listener  # the paper push follows the reloaded engine
         self._engine = engine
         self._anchor = None
         if self.settings.clock == "wall":
@@ -404,7 +405,7 @@ async def saved_state(redis: RedisClient) -> dict[str, Any] | None:
 _VENUE_CALLS = (
     "load_markets", "fetch_ticker", "fetch_tickers", "fetch_order_book", "fetch_trades",
     "fetch_ohlcv", "fetch_balance", "fetch_positions", "fetch_orders", "fetch_order",
-    "fetch_my_trades", "create_order", "find_by_client_id", "cancel_order",
+    "fetch_my_trades", "create_order", "find_by_client_id", "cancel_order", "settle",
 )  # fmt: skip
 _VENUE_ORDERS = frozenset({"create_order", "cancel_order"})
 

@@ -28,6 +28,7 @@ from omegafarm.exchange.paper import _ccxt as ccxt
 from omegafarm.exchange.paper._models import balance_model, order_model, trade_model
 from omegafarm.exchange.paper.config import PaperSettings
 from omegafarm.exchange.paper.exchange import PaperExchange
+from omegafarm.exchange.stream import StreamKind, VenueStream
 from omegafarm.exchange.venue import F64, PAPER_ID, MarketsSnapshot, OrderList, Params
 
 if TYPE_CHECKING:
@@ -84,6 +85,25 @@ class PaperVenue:
 
     def now_ms(self) -> int:
         """The simulated now."""
+        return self.exchange.milliseconds()
+
+    # ----------------------------------------------------------------- the push side
+    @property
+    def stream_kinds(self) -> frozenset[StreamKind]:
+        """Everything: the engine pushes order changes and closed bars in process."""
+        from omegafarm.exchange.paper._push import PaperStream
+
+        return PaperStream.kinds
+
+    def open_stream(self) -> VenueStream:
+        """Order changes, candles and tickers pushed by the engine (no polling)."""
+        from omegafarm.exchange.paper._push import PaperStream
+
+        return PaperStream(self)
+
+    async def settle(self) -> int:
+        """Catch the clock up (orders fill, bars close); the durable venue then saves.
+        Returns the simulated now."""
         return self.exchange.milliseconds()
 
     def timeframe_ms(self, timeframe: str) -> int:

@@ -1,0 +1,226 @@
+"""The gateway on streams: fills reach the bots' update streams as the exchange pushes them (a
+loopback Binance stream through real ccxt.pro, or the paper engine in process), gaps after a
+drop are filled by REST by client order id, and nothing polls ``fetch_order`` meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from omegafarm.bots.config import FarmSettings
+from omegafarm.bots.gateway import Gateway
+from omegafarm.bots.ledger import OrderUpdate
+from omegafarm.exchange import ExchangeService, ExchangeSettings
+from omegafarm.exchange.paper import PaperSettings
+from omegafarm.exchange.testing_stream import LoopbackBinanceStream, execution_report
+from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
+from tests.exchange._binance import HOUR_MS, MiniBinance, btc_usdt_market
+from tests.exchange._replay import replay_service
+from tests.exchange.test_stream_binance import NOW_BAR, _bar, _binance, _row
+from tests.integration._farm import wait_for
+
+SETTINGS = FarmSettings(lease_ttl_s=2.0, poll_interval_s=0.05, reconcile_interval_s=0,
+                        history_bars=50)  # fmt: skip
+LIMIT = {"kind": "place", "symbol": "BTC/USDT", "side": "buy", "type": "limit",
+         "amount": "0.01", "price": "50000", "bot_id": "b1", "token": 1}  # fmt: skip
+
+
+async def _updates(redis: RedisClient, bot: str = "b1") -> list[OrderUpdate]:
+    return [OrderUpdate(**m.data) for m in await redis.stream_range(_names.updates(bot))]
+
+
+async def _has(redis: RedisClient, cid: str, status: str) -> bool:
+    return any(u.client_order_id == cid and u.status == status for u in await _updates(redis))
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def _order_status_requests(venue: MiniBinance) -> list[str | None]:
+    return [r.param("origClientOrderId") or r.param("orderId") for r in venue.server.requests
+            if r.path.endswith("/order") and r.method == "GET"]  # fmt: skip
+
+
+def _market_data_requests(venue: MiniBinance) -> int:
+    return sum(1 for r in venue.server.requests if r.path.endswith(("/klines", "/ticker/24hr")))
+
+
+@pytest.fixture
+async def binance_gateway(
+    redis_client: RedisClient, tmp_path: Path
+) -> AsyncIterator[tuple[MiniBinance, LoopbackBinanceStream, Gateway]]:
+    venue = _binance(closed_up_to=3)
+    async with (
+        venue.server,
+        LoopbackBinanceStream() as ws,
+        replay_service(
+            "binance", venue.server, tmp_path, markets={"BTC/USDT": btc_usdt_market()},
+            stream_base_url=ws.url, stream_settle_s=0.2, stream_backoff_max_s=0.4,
+        ) as ex,
+    ):  # fmt: skip
+        gateway = Gateway(redis_client, ex, SETTINGS, {("BTC/USDT", "1h")}, gateway_id="gs")
+        stop = asyncio.Event()
+        task = asyncio.create_task(gateway.run(stop))
+        try:
+            await ws.wait_subscribed(["btcusdt@kline_1h", "btcusdt@ticker", "user"])
+            await wait_for(lambda: _true(_caught_up(gateway)), 15, "the first gap filled")
+            yield venue, ws, gateway
+        finally:
+            stop.set()
+            await task
+
+
+def _caught_up(gateway: Gateway) -> bool:
+    """The stream's gap fills after connecting (settled, then confirmed) are done."""
+    stream = gateway.market.stream
+    stats = stream.stats() if stream is not None else {}
+    return bool(stats) and all(stats[k]["gap_fills"] >= 2 for k in ("ohlcv", "orders"))
+
+
+async def _place(redis: RedisClient, cid: str) -> None:
+    await redis.stream_add(_names.COMMANDS, {**LIMIT, "cid": cid})
+    await wait_for(lambda: _has(redis, cid, "open"), 10, f"{cid} acknowledged")
+
+
+async def test_a_streamed_fill_reaches_the_bot_and_nothing_polls_the_order(
+    redis_client: RedisClient,
+    binance_gateway: tuple[MiniBinance, LoopbackBinanceStream, Gateway],
+) -> None:
+    venue, ws, gateway = binance_gateway
+    candles = await redis_client.subscribe(_names.candles("BTC/USDT", "1h"))
+    market_data_before = _market_data_requests(venue)
+    await _place(redis_client, "b1-1")
+
+    venue.fill("b1-1", "0.004", "50000")
+    await ws.user_event(execution_report(venue.orders[0], last_qty="0.004", last_price="50000"))
+    await wait_for(lambda: _true(gateway.market.orders_published >= 1), 10, "a partial fill")
+    venue.fill("b1-1", "0.006", "50000")
+    await ws.user_event(execution_report(venue.orders[0], last_qty="0.006", last_price="50000"))
+    await wait_for(lambda: _has(redis_client, "b1-1", "closed"), 10, "the fill at the bot")
+    await ws.kline("BTCUSDT", "1h", _row(2), closed=True, interval_ms=HOUR_MS)
+    await ws.kline("BTCUSDT", "1h", _row(1), closed=False, interval_ms=HOUR_MS)
+    message = await candles.get(timeout_s=10)
+    await candles.close()
+
+    fills = [(u.status, u.filled) for u in await _updates(redis_client)]
+    assert fills == [("open", 0), ("open", Decimal("0.004")), ("closed", Decimal("0.01"))]
+    assert _order_status_requests(venue) == []  # no fetch_order: the stream told
+    assert _market_data_requests(venue) == market_data_before  # candles came by stream too
+    assert message is not None and message.data["candle"][0] == NOW_BAR - 2 * HOUR_MS
+    history = await redis_client.get(_names.history("BTC/USDT", "1h"))
+    assert history[-1][0] == NOW_BAR - 2 * HOUR_MS  # never the bar still forming
+    assert gateway.health()[1] is False  # not degraded
+    assert "b1-1" not in gateway._open
+
+
+async def test_a_fill_during_a_disconnect_is_found_by_client_order_id_and_reaches_the_bot(
+    redis_client: RedisClient,
+    binance_gateway: tuple[MiniBinance, LoopbackBinanceStream, Gateway],
+) -> None:
+    venue, ws, gateway = binance_gateway
+    await _place(redis_client, "b1-2")
+
+    ws.refusing = True
+    ws.drop()
+    await wait_for(lambda: _true(gateway.health()[1]), 10, "the gateway degraded")
+    ready, degraded, reason = gateway.health()
+    venue.candles[NOW_BAR - 2 * HOUR_MS] = _bar(2)  # closed while the stream was down
+    venue.fill("b1-2", "0.01", "50000")  # nobody streams this one
+    await wait_for(lambda: _has(redis_client, "b1-2", "closed"), 10, "the missed fill")
+    ws.refusing = False
+    await wait_for(lambda: _true(not gateway.health()[1]), 15, "the stream back")
+
+    assert ready and degraded and "orders stream down" in reason and "REST fallback" in reason
+    assert "b1-2" in _order_status_requests(venue)  # looked up by client order id
+    history = await redis_client.get(_names.history("BTC/USDT", "1h"))
+    assert [row[0] for row in history].count(NOW_BAR - 2 * HOUR_MS) == 1
+    stats = gateway.market.stream.stats() if gateway.market.stream else {}
+    assert stats["orders"]["disconnects"] == 1
+
+
+# ----------------------------------------------------------------- the paper exchange pushes
+@pytest.fixture
+async def paper(tmp_path: Path) -> AsyncIterator[ExchangeService]:
+    settings = ExchangeSettings(
+        exchange_id="paper", ohlcv_cache_path=tmp_path / "c.db", stream_settle_s=0.1,
+        paper=PaperSettings(clock="manual", symbols=["BTC/USDT"], perpetuals=False,
+                            warmup_bars=60),
+    )  # fmt: skip
+    ex = ExchangeService(settings, metrics_registry=CollectorRegistry())
+    async with ex:
+        yield ex
+
+
+async def test_a_paper_fill_reaches_the_update_stream_without_any_fetch_order(
+    redis_client: RedisClient, paper: ExchangeService
+) -> None:
+    gateway = Gateway(redis_client, paper, SETTINGS, {("BTC/USDT", "1m")}, gateway_id="gp")
+    stop = asyncio.Event()
+    task = asyncio.create_task(gateway.run(stop))
+    try:
+        await wait_for(lambda: _true(_caught_up(gateway)), 10, "market data on, caught up")
+        before = (await redis_client.get(_names.history("BTC/USDT", "1m")))[-1][0]
+        market: dict[str, Any] = {**LIMIT, "type": "market", "price": None, "amount": "0.001"}
+        await redis_client.stream_add(_names.COMMANDS, {**market, "cid": "b1-9"})
+        await wait_for(lambda: _has(redis_client, "b1-9", "open"), 10, "acknowledged")
+
+        paper.get_exchange_client().advance()  # the next bar opens: the order fills
+        await wait_for(lambda: _has(redis_client, "b1-9", "closed"), 10, "the fill pushed")
+        history = await redis_client.get(_names.history("BTC/USDT", "1m"))
+    finally:
+        stop.set()
+        await task
+
+    assert paper.get_metrics()["operations"].get("fetch_order", 0) == 0
+    assert history[-1][0] > before  # the closed bar was pushed too
+    assert gateway.market.stream is None  # closed with the term
+
+
+async def test_without_streams_the_gateway_polls_open_orders_by_rest(
+    redis_client: RedisClient, tmp_path: Path
+) -> None:
+    venue = _binance(closed_up_to=3)
+    async with (
+        venue.server,
+        replay_service("binance", venue.server, tmp_path,
+                       markets={"BTC/USDT": btc_usdt_market()}) as ex,
+    ):  # fmt: skip
+        assert ex.stream_kinds == frozenset()  # a REST test server says nothing of streams
+        gateway = Gateway(redis_client, ex, SETTINGS, {("BTC/USDT", "1h")}, gateway_id="gr")
+        stop = asyncio.Event()
+        task = asyncio.create_task(gateway.run(stop))
+        try:
+            await _place(redis_client, "b1-5")
+            venue.fill("b1-5", "0.01", "50000")
+            await wait_for(lambda: _has(redis_client, "b1-5", "closed"), 10, "the polled fill")
+            health = gateway.health()
+        finally:
+            stop.set()
+            await task
+
+    assert "b1-5" in _order_status_requests(venue)  # fetch_order by client order id
+    assert health[1] is False  # polling by design is not degraded
+
+
+async def test_the_history_never_takes_the_bar_still_forming(
+    redis_client: RedisClient, tmp_path: Path
+) -> None:
+    venue = _binance(closed_up_to=0)  # REST answers every bar up to the one forming now
+    async with (
+        venue.server,
+        replay_service("binance", venue.server, tmp_path,
+                       markets={"BTC/USDT": btc_usdt_market()}) as ex,
+    ):  # fmt: skip
+        gateway = Gateway(redis_client, ex, SETTINGS, {("BTC/USDT", "1h")})
+        newest = await gateway.market.catch_up("BTC/USDT", "1h")
+
+    history = await redis_client.get(_names.history("BTC/USDT", "1h"))
+    assert newest == history[-1][0] == NOW_BAR - HOUR_MS
