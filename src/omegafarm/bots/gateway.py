@@ -84,6 +84,7 @@ STEP_FAILURES_DEGRADED = 3  # failed steps in a row before the gateway reports d
 # look for commands left pending (a transient failure, 5 s idle) every RECLAIM_EVERY_S.
 COMMAND_BLOCK_MS = 1_000
 RECLAIM_EVERY_S = 5.0
+PRIMARY_HANDOVER_S = 2.0  # how long a lost primary waits for its market feed to close
 QUIET_ORDER_S = 10.0  # the primary's safety look at silent open orders (paper venue only)
 _XDEL = "return redis.call('XDEL', KEYS[1], ARGV[1])"  # one drained pre-partition command
 _DEL_IF_EMPTY = "if redis.call('XLEN', KEYS[1]) == 0 then return redis.call('DEL', KEYS[1]) end"
@@ -304,13 +305,18 @@ class Gateway:
                         await asyncio.wait_for(term.done.wait(), self.lease_mgr.ttl_ms / 3000)
             if market is None and not term.done.is_set():
                 market = asyncio.create_task(self.market.run(term.done))
-            if market is not None:
-                await market  # candles, tickers, order updates until the term ends
+            if market is not None:  # candles, tickers, order updates until the term ends
+                ended = asyncio.create_task(term.done.wait())
+                try:  # a lost term ends now, not when a Redis call of the feed times out
+                    await asyncio.wait({market, ended}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    ended.cancel()
+                if market.done():
+                    market.result()  # a bug in the feed: the supervisor reports it
         finally:
             if market is not None and not market.done():
-                market.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await market
+                market.cancel()  # its stream closes; a close stuck on a dead server is left
+                await asyncio.wait({market}, timeout=PRIMARY_HANDOVER_S)
             term.ended.set()
 
     async def _take_over_primary(self, term: Term) -> None:
