@@ -232,14 +232,7 @@ def build_ccxt_client(
     options: Mapping[str, Any] | None = None,
 ) -> Any:
     """A ccxt async exchange object with our limiter, credentials, sandbox and URL choices."""
-    klass = _limited_class(ccxt_class(exchange_id))
-    config: dict[str, Any] = {"enableRateLimit": False, "timeout": timeout_ms}
-    config.update(options or {})
-    if credentials is not None:
-        config.update(credentials.ccxt_config())
-    client = klass(config)
-    secrets = credentials.revealed() if credentials is not None else ()
-    client.logger = RedactingLogger(logging.getLogger("ccxt.base.exchange"), secrets)
+    client = _instance(_limited_class(ccxt_class(exchange_id)), credentials, timeout_ms, options)
     client.omega_limiter = limiter
     client.omega_bucket = weight_bucket(exchange_id)
     if use_testnet:
@@ -251,6 +244,24 @@ def build_ccxt_client(
         client.set_sandbox_mode(True)
     if api_base_url:
         client.urls["api"] = rewrite_urls(client.urls["api"], api_base_url)
+    return client
+
+
+def _instance(
+    klass: type[Any],
+    credentials: Credentials | None,
+    timeout_ms: int,
+    options: Mapping[str, Any] | None,
+) -> Any:
+    """A ccxt exchange object of ``klass``: our timeout and options, the keys (if any), and a
+    logger that redacts them (REST and WebSocket clients alike)."""
+    config: dict[str, Any] = {"enableRateLimit": False, "timeout": timeout_ms}
+    config.update(options or {})
+    if credentials is not None:
+        config.update(credentials.ccxt_config())
+    client = klass(config)
+    secrets = credentials.revealed() if credentials is not None else ()
+    client.logger = RedactingLogger(logging.getLogger("ccxt.base.exchange"), secrets)
     return client
 
 
@@ -281,13 +292,7 @@ def build_ccxt_stream_client(
     klass = ccxt_pro_class(exchange_id)
     if klass is None:
         raise ConfigError(f"exchange {exchange_id!r} has no WebSocket API in ccxt.pro")
-    config: dict[str, Any] = {"enableRateLimit": False, "timeout": timeout_ms}
-    config.update(options or {})
-    if credentials is not None:
-        config.update(credentials.ccxt_config())
-    client = klass(config)
-    secrets = credentials.revealed() if credentials is not None else ()
-    client.logger = RedactingLogger(logging.getLogger("ccxt.base.exchange"), secrets)
+    client = _instance(klass, credentials, timeout_ms, options)
     if use_testnet:
         client.set_sandbox_mode(True)
     if stream_base_url:
