@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from omegafarm.bots._convert import update_from_order, update_from_paper
 from omegafarm.bots.backtest import Backtest, BacktestConfig
 from omegafarm.bots.strategies import get_strategy
 from omegafarm.exchange.paper import BookSettings
+from omegafarm.exchange.paper._models import order_model
 
 
 def _report(path: Path, strategy: str, book: BookSettings, fast: bool) -> dict[str, Any]:
@@ -44,3 +46,26 @@ def test_backtest_report_is_identical_with_the_engine_fast_path_off(
     slow = _report(path, strategy, book, fast=False)
     assert fast["fills"], "the strategy should trade on this data"
     assert fast == slow
+
+
+@pytest.mark.parametrize(
+    ("strategy", "kinds"),
+    [("sma_cross", {("market", "closed")}),
+     ("fib_retracement", {("limit", "closed"), ("limit", "canceled"), ("market", "closed")})],
+)  # fmt: skip
+def test_the_backtests_one_step_update_equals_the_typed_models_update(
+    ohlcv_dir: Path, strategy: str, kinds: set[tuple[str, str]]
+) -> None:
+    """The backtest turns the engine's order straight into the bot's update; it must say
+    exactly what the typed model path (live bots, the paper venue) says, to the Decimal's
+    digits: market and limit orders, filled, cancelled and resting ones."""
+    config = BacktestConfig(
+        strategy=get_strategy(strategy), data=ohlcv_dir / "ETH_BTC-5m.csv", capital=Decimal(10)
+    )
+    runner = Backtest(config)
+    result = runner.run()
+    ids = [u.order_id for u in result.ledger.orders.values() if u.order_id]
+    records = [runner.venue.order_record(i) for i in ids]
+    assert {(r.type, r.status) for r in records} >= kinds
+    for record in records:
+        assert repr(update_from_paper(record)) == repr(update_from_order(order_model(record)))

@@ -24,17 +24,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from omegafarm.bots._backtest_input import FileCheck, check_file, resolve_capital
-from omegafarm.bots._convert import dec, rejected, update_from_order
+from omegafarm.bots._convert import dec, rejected, update_from_paper
 from omegafarm.bots.feed import CandleFeed
 from omegafarm.bots.ledger import Ledger, OrderUpdate, Trade
 from omegafarm.bots.performance import F64, Performance, bars_per_year, measure
@@ -56,6 +57,7 @@ from omegafarm.exchange.paper._fill import describe as describe_fill
 BACKTEST_BOOK = BookSettings(fill="spread")
 
 ProgressFn = Callable[[int, int], None]
+_new_tuple: Callable[[type[Candle], tuple[Any, ...]], Candle] = tuple.__new__
 
 
 @dataclass(frozen=True)
@@ -295,22 +297,24 @@ class Backtest:
     def run(self, progress: ProgressFn | None = None) -> BacktestResult:
         """Replay every bar of the range; returns the report."""
         trader, feed, ledger = self.trader, self.feed, self.trader.ledger
-        c, tf_ms = self.candles, self.tf_ms
-        ts = c.ts.tolist()
-        o, h, lo, cl, v = (x.tolist() for x in (c.open, c.high, c.low, c.close, c.volume))
-        feed.reveal(self.i0)
+        c, tf_ms, i0, i1 = self.candles, self.tf_ms, self.i0, self.i1
+        cols = [x[i0:i1].tolist() for x in (c.ts, c.open, c.high, c.low, c.close, c.volume)]
+        # every bar's Candle, built in C as it is needed (a named tuple from a row of floats)
+        candles: Iterator[Candle] = map(_new_tuple, repeat(Candle), zip(*cols, strict=True))
+        feed.reveal(i0)
         trader.start()
-        every = max(1, (self.i1 - self.i0) // 100)
-        for i in range(self.i0, self.i1):
-            self._now_ms = ts[i] + tf_ms
+        on_candle = trader.candle
+        every = max(1, (i1 - i0) // 100)
+        for i, candle in enumerate(candles, i0):
+            self._now_ms = candle.ts_ms + tf_ms
             if ledger.has_open_orders:  # the engine has work only while an order is working
                 self._poll()
             feed.reveal(i + 1)
-            trader.candle(Candle(ts[i], o[i], h[i], lo[i], cl[i], v[i]))
+            on_candle(candle)
             if trader.outbox:
                 self._execute()
-            if progress is not None and (i - self.i0) % every == 0:
-                progress(i - self.i0, self.i1 - self.i0)
+            if progress is not None and (i - i0) % every == 0:
+                progress(i - i0, i1 - i0)
         trader.stop()
         if progress is not None:
             progress(self.i1 - self.i0, self.i1 - self.i0)
@@ -336,14 +340,14 @@ class Backtest:
     def _place(self, cmd: PlaceOrder) -> None:
         self.orders += 1
         try:
-            placed = self.venue.place(
+            placed = self.venue.place_record(
                 cmd.symbol, cmd.type, cmd.side, cmd.amount, cmd.price, cmd.client_order_id
             )
         except ExchangeCallError as error:
             pending = self.trader.ledger.orders[cmd.client_order_id]
             self._update(rejected(pending, str(error)))
             return
-        self._update(update_from_order(placed))
+        self._update(update_from_paper(placed))
 
     def _update(self, update: OrderUpdate) -> None:
         """Hand an order's state to the trader; keep it when it was refused or ended unfilled
@@ -364,13 +368,13 @@ class Backtest:
 
     def _cancel(self, cmd: CancelOrder) -> None:
         self._cancels.add(cmd.client_order_id)
-        order = self.venue.cancel(cmd.order_id or "", cmd.symbol, cmd.client_order_id)
-        self._update(update_from_order(order))
+        order = self.venue.cancel_record(cmd.order_id or "", cmd.symbol, cmd.client_order_id)
+        self._update(update_from_paper(order))
 
     def _poll(self) -> None:
         self._catch_up()
         for order in [o for o in self.trader.ledger.open_orders() if o.order_id]:
-            update = update_from_order(self.venue.order(order.order_id or ""))
+            update = update_from_paper(self.venue.order_record(order.order_id or ""))
             if update.status != "open":
                 self._update(update)
             else:

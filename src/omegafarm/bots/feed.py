@@ -229,8 +229,13 @@ def sma(x: F64, n: int) -> F64:
 
 def cross(a: Indicator, b: Indicator) -> int:
     """+1 when ``a`` crossed above ``b`` on the latest bar, -1 when below, else 0 (one read)."""
-    a2, a1 = a.last2()
-    b2, b1 = b.last2()
+    la, lb, stop = a._list, b._list, a._feed.stop
+    if la is not None and lb is not None and stop >= 2 and b._feed.stop == stop:
+        # both precomputed (a backtest): four list reads, no call (this runs every bar)
+        a2, a1, b2, b1 = la[stop - 2], la[stop - 1], lb[stop - 2], lb[stop - 1]
+    else:
+        a2, a1 = a.last2()
+        b2, b1 = b.last2()
     if a2 < b2 and a1 > b1:
         return 1
     if a2 > b2 and a1 < b1:

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import ModuleType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from omegafarm import cosmic as _cosmic
 from omegafarm.bots.feed import CandleFeed, Indicator, IndicatorFn
@@ -82,9 +82,9 @@ class Broker(Protocol):
     def log(self, event: str, **fields: Any) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Candle:
-    """One closed candle (ms timestamp of its open)."""
+class Candle(NamedTuple):
+    """One closed candle (ms timestamp of its open); immutable. A named tuple rather than a
+    frozen dataclass: a backtest builds one per bar, and a tuple is built in C."""
 
     ts_ms: int
     open: float

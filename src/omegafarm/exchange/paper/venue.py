@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from omegafarm.exchange.orders import PreparedOrder
+    from omegafarm.exchange.paper._state import Order as PaperOrder
     from omegafarm.exchange.ratelimit import RateLimiter
 
 __all__ = ["PaperVenue"]
@@ -234,26 +235,47 @@ class PaperVenue:
         client_order_id: str,
     ) -> Order:
         """Queue an order now (no event loop); refusals raise our errors."""
+        return order_model(self.place_record(symbol, type, side, amount, price, client_order_id))
+
+    def cancel(self, id: str, symbol: str, client_order_id: str) -> Order:
+        """Cancel now; an order that already ended is returned as it is."""
+        return order_model(self.cancel_record(id, symbol, client_order_id))
+
+    def order(self, id: str) -> Order:
+        """One order now."""
+        return order_model(self.order_record(id))
+
+    # the same three handing back the engine's own record (no typed model built): the
+    # backtest turns it into a bot update in one step (``bots._convert.update_from_paper``)
+    def place_record(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Decimal,
+        price: Decimal | None,
+        client_order_id: str,
+    ) -> PaperOrder:
+        """``place`` as the engine's record."""
         params = {"clientOrderId": client_order_id}
         try:
-            placed = self.exchange.submit(
+            return self.exchange.submit(
                 symbol, type, side, float(amount), None if price is None else float(price), params
             )
         except ccxt.BaseError as exc:
             raise self.translate(exc, "create_order", symbol, ()) from exc
-        return order_model(placed)
 
-    def cancel(self, id: str, symbol: str, client_order_id: str) -> Order:
-        """Cancel now; an order that already ended is returned as it is."""
+    def cancel_record(self, id: str, symbol: str, client_order_id: str) -> PaperOrder:
+        """``cancel`` as the engine's record."""
         params = {"clientOrderId": client_order_id}
         try:
-            return order_model(self.exchange.cancel_now(id, params))
+            return self.exchange.cancel_now(id, params)
         except ccxt.OrderNotFound:  # already filled or gone: its state tells the truth
-            return order_model(self.exchange.order_now(id, params))
+            return self.exchange.order_now(id, params)
 
-    def order(self, id: str) -> Order:
-        """One order now."""
-        return order_model(self.exchange.order_now(id))
+    def order_record(self, id: str) -> PaperOrder:
+        """``order`` as the engine's record."""
+        return self.exchange.order_now(id)
 
 
 def _window(items: list[_T], since: int | None, limit: int | None) -> list[_T]:
