@@ -44,9 +44,10 @@ def test_exactly_equal_averages_find_no_crossover() -> None:
     assert [i for i in crossings(fast, slow) if i >= 99_000 + 23] == []
 
 
-def test_each_value_is_the_correctly_rounded_mean_of_its_window() -> None:
+@pytest.mark.parametrize("scale", [1.0, 2.0**80], ids=["prices", "huge"])  # huge: k >= 0
+def test_each_value_is_the_correctly_rounded_mean_of_its_window(scale: float) -> None:
     rng = np.random.default_rng(3)
-    close = rng.lognormal(0, 2, 5_000)
+    close = rng.lognormal(0, 2, 5_000) * scale
     out = sma(close, 13)
     for i in (12, 100, 2_500, 4_999):
         exact = sum(Fraction(v) for v in close[i - 12 : i + 1]) / 13

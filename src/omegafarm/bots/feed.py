@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from operator import lshift, sub, truediv
 from typing import Any
 
 import numpy as np
@@ -215,12 +216,15 @@ def sma(x: F64, n: int) -> F64:
     ints = (mant * 2.0**53).astype(np.int64)
     shift = exp.astype(np.int64) - 53
     k = int(shift.min())
-    scaled = [m << s for m, s in zip(ints.tolist(), (shift - k).tolist(), strict=True)]
-    prefix = [0, *itertools.accumulate(scaled)]
+    # the same integer arithmetic as a comprehension would do, driven by map (no Python frame
+    # per value): prefix sums of the scaled integers, window sums, one division each
+    prefix = [0, *itertools.accumulate(map(lshift, ints.tolist(), (shift - k).tolist()))]
     # value = integer * 2**k: divide by n * 2**-k (or scale up when k >= 0), correctly rounded
     den, up = (n << -k, 0) if k < 0 else (n, k)
-    means = [((prefix[i] - prefix[i - n]) << up) / den for i in range(n, len(prefix))]
-    out[n - 1 :] = means
+    sums: Iterator[int] = map(sub, prefix[n:], prefix[:-n])
+    if up:
+        sums = map(lshift, sums, itertools.repeat(up))
+    out[n - 1 :] = list(map(truediv, sums, itertools.repeat(den)))
     if not finite.all():
         bad = np.concatenate(([0], np.cumsum(~finite)))
         out[n - 1 :][(bad[n:] - bad[:-n]) > 0] = np.nan
