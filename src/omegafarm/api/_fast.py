@@ -1,4 +1,4 @@
-"""The cached ticker answered from memory, without FastAPI's per-request machinery.
+"""The cached ticker and the health probes answered from memory, without FastAPI's machinery.
 
 Profiled in-process (cProfile over the ASGI app) and under wrk, a cached, authenticated
 ``GET /api/v1/exchange/ticker`` spent about two thirds of its time in FastAPI itself: matching
@@ -7,9 +7,9 @@ validating and serializing the returned dict, building the response, and the exc
 exit-stack layers around the router. The checks of our own (a credential from the process's
 cache, a rate-limit unit reserved ahead, a ticker from the per-process copy) cost little.
 
-:class:`FastTicker` is a pure ASGI middleware, the innermost of ours (inside tracing, the
-security headers and the body limit, so those still apply), that answers this one route when,
-and only when, it can answer exactly what the route would from memory:
+:class:`FastPaths` is a pure ASGI middleware, the innermost of ours (inside tracing, the
+security headers and the body limit, so those still apply), that answers the ticker route
+when, and only when, it can answer exactly what the route would from memory:
 
 - the security service runs, the request presents a credential (the same parsing as
   :func:`.auth.presented_credential`) that this process verified recently and nobody revoked
@@ -26,7 +26,9 @@ Anything else (no or an unknown, revoked or expired credential, a low role, anot
 service not running, no ticker in memory, no reserved unit) falls through untouched to the
 route, which does everything itself: verifies in SQLite, waits for Redis, answers the problem
 document, audits. The answer is the same bytes the route serves (both send the body cached by
-:func:`ticker_body`), with the same headers.
+:func:`ticker_loader`), with the same headers. ``GET /health`` and ``/readyz`` (public) are
+answered from the snapshot the background health task keeps, as their routes would; before
+its first round they fall through too.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from omegafarm.api._health import HealthMonitor, Rendered, Snapshot
 from omegafarm.api._local import LocalCache
 from omegafarm.api._render import jsonable, service
 from omegafarm.api.auth import presented_credential, rate_budget, take_reserved_unit
@@ -54,8 +57,13 @@ from omegafarm.store import keys
 
 TICKER_PATH = "/api/v1/exchange/ticker"
 _SYMBOL = re.compile(SYMBOL_PATTERN)
-_ROLE = Role.VIEWER  # the route's Depends(VIEWER); tests/api/test_fast_ticker.py checks both
+_ROLE = Role.VIEWER  # the route's Depends(VIEWER); tests/api/test_fast_paths.py checks both
 _JSON = b"application/json"
+# /health and /readyz: the answers the background health task keeps (as their routes send them)
+_PROBES: dict[str, tuple[bytes, Callable[[Snapshot], Rendered]]] = {
+    "/health": (b"application/health+json", lambda snapshot: snapshot.health),
+    "/readyz": (_JSON, lambda snapshot: snapshot.ready),
+}
 
 
 def ticker_key(exchange: ExchangeService, symbol: str) -> str:
@@ -88,8 +96,8 @@ class FastPathStats:
     hits: int = 0
 
 
-class FastTicker:
-    """Answers a cached ticker request from memory, or passes it on unchanged."""
+class FastPaths:
+    """Answers a cached ticker request or a health probe from memory, or passes it on."""
 
     def __init__(self, app: ASGIApp, stats: FastPathStats) -> None:
         self.app = app
@@ -97,24 +105,32 @@ class FastTicker:
         self._route: APIRoute | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == TICKER_PATH and scope["method"] == "GET":
-            body = self._answer(scope)
-            if body is not None:
-                self.stats.hits += 1
-                scope["route"] = self._ticker_route(scope)  # the span's name, as on the route
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-length", str(len(body)).encode("latin-1")),
-                            (b"content-type", _JSON),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path = scope["path"]
+            if path == TICKER_PATH:
+                body = self._answer(scope)
+                if body is not None:
+                    scope["route"] = self._ticker_route(scope)  # the span's name, as the route's
+                    await self._send(send, 200, _JSON, body)
+                    return
+            elif path in _PROBES:
+                monitor: HealthMonitor = scope["app"].state.health_monitor
+                snapshot = monitor.snapshot if monitor.running else None
+                if snapshot is not None:  # else the route (it waits for the first round)
+                    media_type, answer = _PROBES[path]
+                    rendered = answer(snapshot)
+                    await self._send(send, rendered.status, media_type, rendered.body)
+                    return
         await self.app(scope, receive, send)
+
+    async def _send(self, send: Send, status: int, media_type: bytes, body: bytes) -> None:
+        self.stats.hits += 1
+        headers = [
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", media_type),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def _answer(self, scope: Scope) -> bytes | None:
         """The body to send, or None to let the route answer (every check in order; the

@@ -1,6 +1,6 @@
-"""The cached ticker's fast path (``omegafarm.api._fast``): it answers exactly what the route
+"""The fast paths (``omegafarm.api._fast``): the cached ticker answers exactly what the route
 would, and every request it cannot vouch for reaches the route, which refuses or answers it
-with all its checks. Real farm: Redis, security, paper exchange, API on loopback."""
+with all its checks; the health probes answer the background snapshot. Real farm: Redis, security, paper exchange, API on loopback."""
 
 from __future__ import annotations
 
@@ -178,3 +178,23 @@ async def test_a_fast_answer_is_still_a_traced_server_span(tmp_path: Path, redis
         }
         for s in servers
     )
+
+
+async def test_health_probes_are_answered_from_the_background_snapshot(
+    fast_farm: tuple[Farm, ApiService],
+) -> None:
+    farm, api = fast_farm
+    assert api.app is not None
+    monitor = api.app.state.health_monitor
+    snapshot = await monitor.check(timeout_s=None)  # as the background task's round does
+    before = _stats(api).hits
+    async with farm.client() as http:
+        health = await http.get("/health")
+        ready = await http.get("/readyz")
+    assert _stats(api).hits == before + 2
+    assert (health.status_code, health.content) == (snapshot.health.status, snapshot.health.body)
+    assert health.headers["content-type"] == "application/health+json"
+    assert health.json()["status"] == "pass"
+    assert (ready.status_code, ready.content) == (snapshot.ready.status, snapshot.ready.body)
+    assert ready.headers["content-type"] == "application/json"
+    assert health.headers["x-content-type-options"] == "nosniff"  # the security headers apply
