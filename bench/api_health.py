@@ -8,9 +8,12 @@ does and hides the gap, so without wrk the bench prints a skip line instead. Our
 everything a real call pays for: the Bearer token check (from the process's credential cache
 after the first verification), the per-token GCRA rate limit in Redis (reserved in batches; a
 limit high enough never to refuse), the ticker (the Exchange Service's shared cache, 1 s TTL, behind a 0.25 s
-per-process copy), tracing and security middleware; /health answers the state a background
-task keeps current. The bare app returns constant bytes. Last line: JSON with the ticker
-route's requests/s ratio (and /health's in ``health_ratio``).
+per-process copy), tracing and security middleware, whether the route or its fast path
+(``omegafarm.api._fast``, the same checks from memory) answers; /health answers the state a
+background task keeps current. The bare app returns constant bytes. Each server's CPU time
+per request (user + system during the run over wrk's request count, least of the rounds) is
+reported too: it swings far less than requests/s on a shared machine. Last line: JSON with
+the ticker route's requests/s ratio (and /health's in ``health_ratio``) and the 1-minute load.
 
 Run: python bench/api_health.py [DURATION_S=8] [CONNECTIONS=16] [ROUNDS=2]
 """
@@ -18,6 +21,7 @@ Run: python bench/api_health.py [DURATION_S=8] [CONNECTIONS=16] [ROUNDS=2]
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import re
@@ -229,6 +233,8 @@ async def main(duration_s: int, concurrency: int, rounds: int) -> None:
                 "threads": 1,
                 "connections": concurrency,
                 "load_generator": "wrk",
+                # uvicorn's http="auto": httptools when installed (uvicorn[standard]), else h11
+                "http_parser": "httptools" if importlib.util.find_spec("httptools") else "h11",
                 "rounds": rounds,
             }
         )
