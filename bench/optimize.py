@@ -30,6 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from backtest_sma import FEE, make_candles
 from omegafarm.bots.backtest import BacktestConfig
 from omegafarm.bots.feed import sma
@@ -37,7 +39,7 @@ from omegafarm.bots.optimize import Evaluator, OptimizeConfig, open_study, parse
 from omegafarm.bots.strategies import SmaCross
 from omegafarm.exchange.paper import BookSettings
 from omegafarm.store import RedisSettings
-from omegafarm.store.optuna_journal import journal_storage, redis_url
+from omegafarm.store.optuna_journal import journal_storage, study_client
 
 FASTS, SLOWS = [5, 10, 15, 20], [30, 60]
 SCALE_TRIALS = 16
@@ -45,7 +47,12 @@ SCALE_SPACE = "fast=5..30 slow=40..120"
 FARM = "bench"
 
 
-def run_ours(path: Path, url: str) -> float:
+def _client(conn: dict[str, Any]) -> redis.Redis:
+    """A blocking client of the bench's embedded server (each joined process makes its own)."""
+    return redis.Redis(**conn)
+
+
+def run_ours(path: Path, conn: dict[str, Any]) -> float:
     """Trials/s of the grid through the study on Redis, one process."""
     import optuna
 
@@ -54,7 +61,7 @@ def run_ours(path: Path, url: str) -> float:
     config = _config(path, f"grid-{time.time_ns()}", space, n)
     base = config.base
     evaluator = Evaluator(base, folds=1, blocks=16)  # loads the candles once
-    study = open_study(config, journal_storage(url, FARM, config.study), join=False)
+    study = open_study(config, journal_storage(_client(conn), FARM, config.study), join=False)
     for fast in FASTS:
         for slow in SLOWS:
             study.enqueue_trial({"fast": fast, "slow": slow})
@@ -121,7 +128,7 @@ def _config(path: Path, study: str, space: str, trials: int) -> OptimizeConfig:
     )  # fmt: skip
 
 
-def _scale_worker(path: Path, url: str, study: str, barrier: Any) -> None:
+def _scale_worker(path: Path, conn: dict[str, Any], study: str, barrier: Any) -> None:
     """One joined process: load the candles, wait for the others, then take trials."""
     import optuna
 
@@ -129,14 +136,14 @@ def _scale_worker(path: Path, url: str, study: str, barrier: Any) -> None:
     evaluator = Evaluator(config.base, folds=1, blocks=16)
     loaded = optuna.load_study(
         study_name=study,
-        storage=journal_storage(url, FARM, study),
+        storage=journal_storage(_client(conn), FARM, study),
         sampler=optuna.samplers.RandomSampler(),
     )
     barrier.wait()
     run_search(config, loaded, evaluator)
 
 
-def run_scaling(path: Path, url: str, processes: int) -> float:
+def run_scaling(path: Path, conn: dict[str, Any], processes: int) -> float:
     """Trials/s of ``processes`` processes joined on one study through Redis, timed from the
     moment all of them have loaded their candles to the last trial's end."""
     import multiprocessing as mp
@@ -145,11 +152,11 @@ def run_scaling(path: Path, url: str, processes: int) -> float:
 
     study = f"scale{processes}-{time.time_ns() % 10**9}"
     config = _config(path, study, SCALE_SPACE, SCALE_TRIALS)
-    open_study(config, journal_storage(url, FARM, study), join=False)
+    open_study(config, journal_storage(_client(conn), FARM, study), join=False)
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(processes + 1)
     procs = [
-        ctx.Process(target=_scale_worker, args=(path, url, study, barrier))
+        ctx.Process(target=_scale_worker, args=(path, conn, study, barrier))
         for _ in range(processes)
     ]
     for proc in procs:
@@ -161,7 +168,9 @@ def run_scaling(path: Path, url: str, processes: int) -> float:
         if proc.exitcode:
             raise SystemExit(f"a joined process failed with exit code {proc.exitcode}")
     elapsed = time.perf_counter() - start
-    loaded = optuna.load_study(study_name=study, storage=journal_storage(url, FARM, study))
+    loaded = optuna.load_study(
+        study_name=study, storage=journal_storage(_client(conn), FARM, study)
+    )
     done = loaded.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(done) == SCALE_TRIALS
     return SCALE_TRIALS / elapsed
@@ -196,13 +205,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = make_candles(Path(tmp))
         settings = RedisSettings(data_dir=Path(tmp) / "valkey")
-        with redis_url(settings) as url:
+        with study_client(settings) as client:  # the embedded server, on a unix socket
+            kw = client.connection_pool.connection_kwargs
+            conn = {"unix_socket_path": kw["path"], "password": kw.get("password")}
             base = run_backtesting_py(path)
-            ours = run_ours(path, url)
+            ours = run_ours(path, conn)
             scaling: dict[str, Any] = {}
             ceiling: dict[str, float] = {}
             for processes in (1, 2, 4):
-                scaling[str(processes)] = run_scaling(path, url, processes)
+                scaling[str(processes)] = run_scaling(path, conn, processes)
                 ceiling[str(processes)] = cpu_ceiling(processes)
     one = scaling["1"]
     print(f"1 process, {len(FASTS) * len(SLOWS)} evaluations on 100k bars: ours {ours:.3f} "
