@@ -216,8 +216,8 @@ class MarketFeed:
 
     # ----------------------------------------------------------------- orders
     def _tracked(self) -> Iterator[TrackedOrder]:
-        for cid, info in list(self.gw.orders.open.items()):
-            yield TrackedOrder(cid, str(info.get("order_id") or ""), str(info["symbol"]))
+        for cid, record in list(self.gw.orders.open.items()):
+            yield TrackedOrder(cid, record.order_id or "", record.symbol)
 
     async def _on_order(self, order: Order, *, waited: bool = False) -> bool:
         """An order update from the stream (or the REST gap fill / fallback): to its bot when
@@ -229,23 +229,22 @@ class MarketFeed:
         cid = order.client_order_id
         if cid is None:
             return False
-        info, seen = self.gw.orders.open.get(cid), self.gw.orders.seen.get(cid)
-        if info is None and seen is not None:
-            return False  # ended and told already
-        if info is None or (seen is None and not waited):
+        record = self.gw.orders.open.get(cid)  # None: not tracked (yet, or ended and told)
+        seen = None if record is None else record.told
+        if record is None or (seen is None and not waited):
             self._early[cid] = (time.monotonic(), order)
             self._early.move_to_end(cid)
             self._wake.set()
             while len(self._early) > EARLY_KEEP:
                 self._early.popitem(last=False)
-            return info is not None  # a tracked order: news, delivered in a moment
+            return record is not None  # a tracked order: news, delivered in a moment
         update = update_from_order(order, cid)
         if seen is not None and _not_newer(update, seen):
             if not update.is_open and seen[1] in _ENDED:  # ended and told: stop tracking it
-                await self.gw.orders.save_open(str(info["bot"]), cid, None)  # its partition's map
+                await self.gw.orders.save_open(record.bot, cid, None)  # its partition's map
                 self.gw.orders.open.pop(cid, None)
             return False
-        await self.gw.orders.publish(str(info["bot"]), update)
+        await self.gw.orders.publish(record.bot, update)
         self.orders_published += 1
         return True
 
@@ -256,11 +255,11 @@ class MarketFeed:
             return
         now = time.monotonic()
         for cid, (at, order) in list(self._early.items()):
-            tracked, told = cid in self.gw.orders.open, cid in self.gw.orders.seen
-            if tracked and (told or now - at >= EARLY_GRACE_S):
+            record = self.gw.orders.open.get(cid)
+            if record is not None and (record.told is not None or now - at >= EARLY_GRACE_S):
                 del self._early[cid]
                 await self._on_order(order, waited=True)
-            elif (told and not tracked) or now - at > EARLY_WAIT_S:
+            elif now - at > EARLY_WAIT_S:
                 del self._early[cid]
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -43,7 +43,7 @@ from omegafarm.exchange import (
 from omegafarm.store import RedisClient, StreamMessage, encode
 from omegafarm.store import keys as _names
 
-__all__ = ["FINISHED_ORDER_TTL_S", "OrderDesk", "encode_update"]
+__all__ = ["FINISHED_ORDER_TTL_S", "OpenOrder", "OrderDesk", "encode_update"]
 
 _log = structlog.get_logger("omegafarm.bots.gateway")
 _TRACER = "omegafarm.bots.gateway"
@@ -66,6 +66,30 @@ FINISHED_ORDER_TTL_S = 86_400.0
 def encode_update(update: OrderUpdate) -> dict[str, Any]:
     """An update as a stream message."""
     return asdict(update)
+
+
+@dataclass(slots=True)
+class OpenOrder:
+    """One open order tracked by this gateway: whose it is, and what its bot was last told.
+    Created when the order is placed (or its partition is taken), dropped when it ends."""
+
+    bot: str
+    symbol: str
+    order_id: str | None
+    told: tuple[Decimal, str] | None = None  # (filled, status) last published; None: not yet
+    told_at: float = 0.0  # monotonic time of that publication
+
+    @classmethod
+    def from_saved(cls, info: dict[str, Any]) -> OpenOrder:
+        """An entry of a partition's open-orders map (never told here yet)."""
+        order_id = info.get("order_id")
+        return cls(
+            str(info["bot"]), str(info["symbol"]), None if order_id is None else str(order_id)
+        )
+
+    def saved(self) -> dict[str, Any]:
+        """The entry in the partition's open-orders map (``state:gw:{gateway:p<n>}:open``)."""
+        return {"bot": self.bot, "symbol": self.symbol, "order_id": self.order_id}
 
 
 class GatewayPort(Protocol):
@@ -93,9 +117,7 @@ class OrderDesk:
         self.gw = gateway
         self.redis, self.exchange = gateway.redis, gateway.exchange
         self._fence: dict[str, int] = {}
-        self.open: dict[str, dict[str, Any]] = {}
-        self.seen: dict[str, tuple[Decimal, str]] = {}
-        self.told_at: dict[str, float] = {}  # open order -> when its bot was last told
+        self.open: dict[str, OpenOrder] = {}  # client order id -> the open order
         self.commands_done = 0
         self.dropped_stale = 0
         self.waiting: dict[int, dict[str, set[str]]] = {}  # partition -> bot -> pending ids
@@ -117,27 +139,25 @@ class OrderDesk:
             self.legacy_drained = True
         await self.redis.stream_group(_names.partition_commands(p), _names.GATEWAY_GROUP)
         saved: dict[str, dict[str, Any]] = await self.redis.get(_names.partition_open(p)) or {}
-        for cid, info in saved.items():
-            self.open.setdefault(cid, info)
-            self.seen.pop(cid, None)  # published again at the first poll: an update written
-            # just before a Redis crash may be lost with its last second of writes
+        loaded = {cid: OpenOrder.from_saved(info) for cid, info in saved.items()}
+        for cid, record in loaded.items():
+            self.open.setdefault(cid, record).told = None  # published again at the first
+            # poll: an update written just before a Redis crash may be lost with its last
+            # second of writes
         term.loaded = True
         self.reclaim_now.add(p)
         if saved and self.gw.primary_ready():
             # the primary's stream tracks them from now on; what they did while nobody held
             # the partition (a take-over) is in no stream: one look by client order id
-            await self.refresh_orders(saved)
+            await self.refresh_orders(loaded)
         _log.info("gateway_partition_taken", gateway=self.gw.id, partition=p,
                   token=term.lease.token, open_orders=len(saved))  # fmt: skip
         return True
 
     def forget_partition(self, p: int) -> None:
         """Partition ``p`` is handed over: forget its orders and pending commands here."""
-        for cid in [c for c, i in self.open.items() if self.gw.partition_of(i["bot"]) == p]:
-            self.open.pop(cid, None)
-            self.told_at.pop(cid, None)
-        for cid in [c for c in self.seen if self.gw.partition_of(c.rsplit("-", 1)[0]) == p]:
-            self.seen.pop(cid, None)
+        for cid in [c for c, r in self.open.items() if self.gw.partition_of(r.bot) == p]:
+            del self.open[cid]
         self.waiting.pop(p, None)
         self.reclaim_now.discard(p)
 
@@ -173,8 +193,8 @@ class OrderDesk:
         finally:
             self._draining = False
             held = set(self.gw.partitions)
-            self.open = {c: i for c, i in self.open.items()
-                         if self.gw.partition_of(i["bot"]) in held}  # fmt: skip
+            self.open = {c: r for c, r in self.open.items()
+                         if self.gw.partition_of(r.bot) in held}  # fmt: skip
         await delete_if_empty.run_absolute([absolute], [])  # the upgrade is done
 
     # ----------------------------------------------------------------- commands
@@ -293,7 +313,11 @@ class OrderDesk:
                 return None
         update = update_from_order(order, cid)
         if update.is_open:
-            self.open[cid] = {"bot": str(cmd["bot_id"]), "symbol": symbol, "order_id": order.id}
+            record = self.open.get(cid)
+            if record is None:
+                self.open[cid] = OpenOrder(str(cmd["bot_id"]), symbol, order.id)
+            else:  # known already (a re-delivered command): what it was told stays
+                record.bot, record.symbol, record.order_id = str(cmd["bot_id"]), symbol, order.id
         return update
 
     async def _place(self, cmd: dict[str, Any], cid: str, symbol: str, redelivered: bool) -> Order:
@@ -319,7 +343,7 @@ class OrderDesk:
         this gateway is the primary: its market feed tracks them (streamed, or polled by the
         stream's REST fallback)."""
         held = {p for p, t in self.gw.partitions.items() if t.loaded and not t.done.is_set()}
-        for cid in [c for c, i in self.open.items() if self.gw.partition_of(i["bot"]) not in held]:
+        for cid in [c for c, r in self.open.items() if self.gw.partition_of(r.bot) not in held]:
             self.open.pop(cid, None)  # a partition handed over meanwhile: its holder polls it
         if self.gw.primary_ready():
             await self._check_quiet_orders()
@@ -340,8 +364,7 @@ class OrderDesk:
         if now - self._quiet_checked_at < QUIET_ORDER_S:
             return
         self._quiet_checked_at = now
-        quiet = {c: i for c, i in self.open.items()
-                 if now - self.told_at.get(c, 0.0) >= QUIET_ORDER_S}  # fmt: skip
+        quiet = {c: r for c, r in self.open.items() if now - r.told_at >= QUIET_ORDER_S}
         if quiet:
             await self.refresh_orders(quiet)
 
@@ -349,8 +372,8 @@ class OrderDesk:
         """Write the open orders of the bot's partition, fenced by the partition's lease (a
         gateway that lost the partition cannot change them)."""
         p = self.gw.partition_of(bot_id)
-        entries = {c: i for c, i in self.open.items()
-                   if c != cid and self.gw.partition_of(i["bot"]) == p}  # fmt: skip
+        entries = {c: r.saved() for c, r in self.open.items()
+                   if c != cid and self.gw.partition_of(r.bot) == p}  # fmt: skip
         if info is not None:
             entries[cid] = info
         term = self.gw.partitions.get(p)
@@ -368,16 +391,17 @@ class OrderDesk:
     async def _poll_open_orders(self) -> None:
         await self.refresh_orders(dict(self.open))
 
-    async def refresh_orders(self, orders: dict[str, dict[str, Any]]) -> None:
+    async def refresh_orders(self, orders: dict[str, OpenOrder]) -> None:
         """Look each order up once (by client order id) and tell its bot what changed."""
-        for cid, info in list(orders.items()):
+        for cid, record in list(orders.items()):
             params = {"clientOrderId": cid}
-            order = await self.exchange.fetch_order(info["order_id"], info["symbol"], params)
+            order = await self.exchange.fetch_order(record.order_id or "", record.symbol, params)
             update = update_from_order(order, cid)
-            if (update.filled, update.status) != self.seen.get(cid):
-                await self.publish(info["bot"], update)
+            tracked = self.open.get(cid)
+            if (update.filled, update.status) != (tracked.told if tracked else None):
+                await self.publish(record.bot, update)
             elif not update.is_open:
-                await self.save_open(info["bot"], cid, None)  # its partition's map, fenced
+                await self.save_open(record.bot, cid, None)  # its partition's map, fenced
                 self.open.pop(cid, None)
 
     async def publish(self, bot_id: str, update: OrderUpdate) -> None:
@@ -395,14 +419,11 @@ class OrderDesk:
             await self.redis.publish(
                 _names.FEED_ORDERS, {"bot_id": bot_id, **encode_update(update)}
             )
-        if update.is_open:  # in place: the command and poll loops share this dict
-            self.open.setdefault(cid, info)
-            self.seen[cid] = (update.filled, update.status)
-            self.told_at[cid] = time.monotonic()
+        if update.is_open:  # in place: the command and poll loops share this record
+            record = self.open.setdefault(cid, OpenOrder(bot_id, update.symbol, update.order_id))
+            record.told, record.told_at = (update.filled, update.status), time.monotonic()
         else:  # nothing of a finished order stays: no key without expiry, no memory
             self.open.pop(cid, None)
-            self.seen.pop(cid, None)
-            self.told_at.pop(cid, None)
 
 
 async def _never() -> bool:
