@@ -328,3 +328,27 @@ async def test_on_the_paper_exchange_every_partition_lives_with_the_primary(
         await asyncio.gather(t1, t2)
         await first_ex.shutdown()
         await second_ex.shutdown()
+
+
+async def test_gateways_know_each_other_from_the_live_set_and_a_leaving_one_drops_out(
+    redis_client: RedisClient, tmp_path: Path
+) -> None:
+    exchange = paper_exchange(tmp_path)
+    g1, g2, g3 = (Gateway(redis_client, exchange, FarmSettings(), set(), gateway_id=g)
+                  for g in ("g1", "g2", "g3"))  # fmt: skip
+    await g2._beat(30.0)
+    await g3._beat(0.001)  # its beat expires at once: a gateway that died
+
+    async def g3_expired() -> bool:
+        await g1._beat(30.0)
+        return "g3" not in g1.live_gateways
+
+    await wait_for(g3_expired, 5, "g3's beat to expire")
+    seen_by_g1 = list(g1.live_gateways)
+
+    await g2._hand_over_all()  # an orderly stop leaves the set
+    await g1._beat(30.0)
+
+    assert seen_by_g1 == ["g1", "g2"]
+    assert g1.live_gateways == ["g1"]
+    assert await redis_client.members_by_score(_names.GATEWAYS_LIVE, 0) == ["g1"]

@@ -65,7 +65,7 @@ from omegafarm.core.supervisor import Supervisor
 from omegafarm.exchange import (
     ExchangeService,
 )
-from omegafarm.store import RedisClient
+from omegafarm.store import RedisClient, encode
 from omegafarm.store import keys as _names
 
 __all__ = ["FINISHED_ORDER_TTL_S", "Gateway", "encode_update", "new_gateway_id"]
@@ -73,6 +73,18 @@ __all__ = ["FINISHED_ORDER_TTL_S", "Gateway", "encode_update", "new_gateway_id"]
 _log = structlog.get_logger("omegafarm.bots.gateway")
 STEP_FAILURES_DEGRADED = 3  # failed steps in a row before the gateway reports degraded
 PRIMARY_HANDOVER_S = 2.0  # how long a lost primary waits for its market feed to close
+# A gateway's beat, in its {gateways} slot (as a worker's in {workers}): its heartbeat record,
+# its expiry in the live set (stale members dropped) and back the live gateways' ids. No SCAN.
+_BEAT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
+return redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[3], '+inf')
+"""
+_LEAVE = """
+redis.call('DEL', KEYS[1])
+return redis.call('ZREM', KEYS[2], ARGV[1])
+"""
 
 
 def new_gateway_id() -> str:
@@ -101,6 +113,7 @@ class Gateway:
         self.id = gateway_id or new_gateway_id()
         self.lease_mgr = GatewayLease(redis, self.id, settings.lease_ttl_s)  # the primary
         self._beat_key = _names.gateway_heartbeat(self.id)
+        self.live_gateways: list[str] = [self.id]  # ids with a fresh beat, at the last round
         self.lease: Lease | None = None  # the primary lease, while this gateway holds it
         self._primary: Term | None = None
         self._ending_primary: Term | None = None
@@ -161,8 +174,7 @@ class Gateway:
             self.partition_count = await farm_partitions(
                 self.redis, self.settings.gateway_partitions
             )
-        beat = {"partitions": sorted(self.partitions), "primary": self.lease is not None}
-        await self.redis.set(self._beat_key, beat, ttl_s=ttl_s)
+        await self._beat(ttl_s)
         await self._renew_all()
         if self._primary is not None and self._primary.ready:  # an old worker's commands (a
             try:  # rolling upgrade): run, not stranded
@@ -200,9 +212,19 @@ class Gateway:
         if self.exchange.venue_in_process:  # one process owns the venue: all or nothing
             ready = self._primary is not None and self._primary.ready
             return self.partition_count if ready else 0
-        live = sorted(set(await self.redis.scan(_names.GATEWAYS_PREFIX)) | {self._beat_key})
+        live = self.live_gateways  # read by this round's beat
         base, extra = divmod(self.partition_count, len(live))  # the first `extra` by id: +1,
-        return base + (1 if live.index(self._beat_key) < extra else 0)  # so 4 over 3 = 2/1/1
+        return base + (1 if live.index(self.id) < extra else 0)  # so 4 over 3 = 2/1/1
+
+    async def _beat(self, ttl_s: float) -> None:
+        """Heartbeat and the live set in one script; sets :attr:`live_gateways` (sorted)."""
+        beat = {"partitions": sorted(self.partitions), "primary": self.lease is not None}
+        now_ms, ttl_ms = int(time.time() * 1000), max(1, int(ttl_s * 1000))
+        args: list[str | bytes] = [encode(beat), str(ttl_ms), str(now_ms), self.id]
+        keys = [self._beat_key, _names.GATEWAYS_LIVE]
+        live = await self.redis.script(_BEAT, name="gateway_beat")(keys, args)
+        ids = {m.decode() if isinstance(m, bytes) else str(m) for m in live or ()}
+        self.live_gateways = sorted(ids | {self.id})
 
     async def _renew_all(self) -> None:
         """Renew the primary and every partition lease; end the terms whose lease moved."""
@@ -383,7 +405,8 @@ class Gateway:
         with contextlib.suppress(OmegaError):
             if primary is not None:
                 await self.lease_mgr.release(primary.lease)
-            await self.redis.delete(self._beat_key)
+            keys = [self._beat_key, _names.GATEWAYS_LIVE]
+            await self.redis.script(_LEAVE, name="gateway_beat")(keys, [self.id])
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
