@@ -125,6 +125,7 @@ class OrderDesk:
         self.legacy_drained = False
         self._draining = False
         self._quiet_checked_at = 0.0
+        self._held: set[int] = set()  # the held partitions the open orders were pruned for
         self.push_missed = 0  # order changes the paper push missed, found by the quiet look
 
     # ----------------------------------------------------------------- partitions
@@ -344,8 +345,10 @@ class OrderDesk:
         this gateway is the primary: its market feed tracks them (streamed, or polled by the
         stream's REST fallback)."""
         held = {p for p, t in self.gw.partitions.items() if t.loaded and not t.done.is_set()}
-        for cid in [c for c, r in self.open.items() if self.gw.partition_of(r.bot) not in held]:
-            self.open.pop(cid, None)  # a partition handed over meanwhile: its holder polls it
+        if held != self._held:  # per change of the held partitions, not per tick and order
+            self._held = held
+            for cid in [c for c, r in self.open.items() if self.gw.partition_of(r.bot) not in held]:
+                self.open.pop(cid, None)  # a partition handed over meanwhile: its holder polls
         if self.gw.primary_ready():
             await self._check_quiet_orders()
             return
