@@ -44,10 +44,14 @@ def test_exactly_equal_averages_find_no_crossover() -> None:
     assert [i for i in crossings(fast, slow) if i >= 99_000 + 23] == []
 
 
-@pytest.mark.parametrize("scale", [1.0, 2.0**80], ids=["prices", "huge"])  # huge: k >= 0
-def test_each_value_is_the_correctly_rounded_mean_of_its_window(scale: float) -> None:
+@pytest.mark.parametrize(
+    ("sigma", "scale"),
+    [(2.0, 1.0), (0.2, 100.0), (2.0, 2.0**80)],
+    ids=["wide", "narrow", "huge"],  # narrow: window sums in int64; wide: Python ints; huge: k >= 0
+)
+def test_each_value_is_the_correctly_rounded_mean_of_its_window(sigma: float, scale: float) -> None:
     rng = np.random.default_rng(3)
-    close = rng.lognormal(0, 2, 5_000) * scale
+    close = rng.lognormal(0, sigma, 5_000) * scale
     out = sma(close, 13)
     for i in (12, 100, 2_500, 4_999):
         exact = sum(Fraction(v) for v in close[i - 12 : i + 1]) / 13

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from operator import lshift, sub, truediv
 from typing import Any
 
@@ -202,7 +202,8 @@ def sma(x: F64, n: int) -> F64:
     that grows along the series (5e-10 near bar 99,000), so two averages that are equal in
     exact arithmetic come out a few ulps apart in either order and ``cross`` sees crossings
     that are not there. Here every float is turned into an integer multiple of one power of
-    two (exactly), windows are summed as Python integers, and each mean is one correctly
+    two (exactly), windows are summed as integers (in int64 when every window's sum fits, as
+    Python integers otherwise), and each mean is one correctly
     rounded integer division: equal means give equal floats, and rounding never reverses an
     order, so a crossover is found exactly when the true averages cross.
     """
@@ -216,19 +217,42 @@ def sma(x: F64, n: int) -> F64:
     ints = (mant * 2.0**53).astype(np.int64)
     shift = exp.astype(np.int64) - 53
     k = int(shift.min())
-    # the same integer arithmetic as a comprehension would do, driven by map (no Python frame
-    # per value): prefix sums of the scaled integers, window sums, one division each
-    prefix = [0, *itertools.accumulate(map(lshift, ints.tolist(), (shift - k).tolist()))]
     # value = integer * 2**k: divide by n * 2**-k (or scale up when k >= 0), correctly rounded
     den, up = (n << -k, 0) if k < 0 else (n, k)
-    sums: Iterator[int] = map(sub, prefix[n:], prefix[:-n])
-    if up:
-        sums = map(lshift, sums, itertools.repeat(up))
-    out[n - 1 :] = list(map(truediv, sums, itertools.repeat(den)))
+    fast = _window_sums_int64(ints, shift - k, n) if k < 0 else None
+    sums: Iterable[int]
+    if fast is not None:
+        sums = fast
+    else:
+        # the same integer arithmetic as a comprehension would do, driven by map (no Python
+        # frame per value): prefix sums of the scaled integers, window sums
+        prefix = [0, *itertools.accumulate(map(lshift, ints.tolist(), (shift - k).tolist()))]
+        sums = map(sub, prefix[n:], prefix[:-n])
+        if up:
+            sums = map(lshift, sums, itertools.repeat(up))
+    out[n - 1 :] = list(map(truediv, sums, itertools.repeat(den)))  # one exact division each
     if not finite.all():
         bad = np.concatenate(([0], np.cumsum(~finite)))
         out[n - 1 :][(bad[n:] - bad[:-n]) > 0] = np.nan
     return out
+
+
+def _window_sums_int64(
+    ints: npt.NDArray[np.int64], shifts: npt.NDArray[np.int64], n: int
+) -> list[int] | None:
+    """The exact window sums of ``ints << shifts`` computed in int64 when every window's sum
+    fits (prices within a few powers of two of each other: the common case), else None.
+
+    The prefix sums may wrap around, but a difference of two of them is the window's sum
+    modulo 2**64, which is the sum itself when its size is below 2**63."""
+    if int(shifts.max()) > 9:  # |ints| < 2**53: shifted by at most 9, below 2**62
+        return None
+    scaled = ints << shifts
+    if int(np.abs(scaled).max()) * n >= 2**63:
+        return None
+    prefix = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(scaled)))
+    sums: list[int] = (prefix[n:] - prefix[:-n]).tolist()
+    return sums
 
 
 def cross(a: Indicator, b: Indicator) -> int:
