@@ -58,6 +58,8 @@ def book_at(
     candles: Candles, stop: int, mid: float, spec: MarketSpec, settings: BookSettings
 ) -> Book:
     """The book a taker order meets under ``settings.fill`` (see the module docstring)."""
+    if settings.fill == "book" and not settings.slippage_bps:  # the depth book as it is
+        return depth_book_at(candles, stop, mid, spec, settings)
     slip = dec(settings.slippage_bps) / _BPS
     if settings.fill == "none":  # no statistics needed: the open itself (plus any slippage)
         return QuotedBook(dec(mid), ZERO, ZERO, spec.amount_step, spec.price_tick, slip, True)
