@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 
 from omegafarm import __version__
-from omegafarm.cli._lazy import LazyGroup
+from omegafarm.cli._lazy import BEFORE_RUN, LazyGroup
 
 app = typer.Typer(
     cls=LazyGroup,
@@ -147,11 +147,18 @@ def _root(
     ] = False,
 ) -> None:
     ctx.ensure_object(dict).update(config=config, log_format=log_format, log_level=log_level)
-    # Logs go to stderr from the first line on (structlog's default is stdout), so a command's
-    # output stays clean for pipes; the settings reconfigure the level and format later.
-    from omegafarm.core.logging import configure_logging
 
-    configure_logging(level=log_level or "info", fmt="json" if log_format == "json" else "console")
+    # Logs go to stderr from the first line on (structlog's default is stdout), so a command's
+    # output stays clean for pipes; the settings reconfigure the level and format later. Done
+    # when the command runs (``_lazy.prepare``), not here: a sub-command's --help is answered
+    # after this callback, and importing structlog cost it more than the help itself.
+    def configure() -> None:
+        from omegafarm.core.logging import configure_logging
+
+        fmt: Literal["console", "json"] = "json" if log_format == "json" else "console"
+        configure_logging(level=log_level or "info", fmt=fmt)
+
+    ctx.meta[BEFORE_RUN] = configure
 
 
 @app.command()
