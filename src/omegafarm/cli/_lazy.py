@@ -23,6 +23,8 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.main import get_command_from_info, get_group
 from typer.models import CommandInfo
 
+from omegafarm.cli._help import import_rich_help
+
 
 @dataclass(frozen=True)
 class LazyCommand:
@@ -45,6 +47,8 @@ class LazyGroup(TyperGroup):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         for param in self.params:  # typer appends the completion options after __init__
             _prepare_param(param)
+        if not args and self.no_args_is_help:
+            import_rich_help()  # `omega` alone prints the help
         return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -97,12 +101,26 @@ def prepare(command: click.Command) -> click.Command:
     help_option = command.get_help_option(click.Context(command))  # built once, then cached
     for param in [*command.params, help_option]:
         _prepare_param(param)
+    if help_option is not None and help_option.callback is not None:
+        help_option.callback = _rich_help_first(help_option.callback)
     if isinstance(command, TyperGroup):
         for sub in command.commands.values():
             prepare(sub)
     elif command.callback is not None:
         command.callback = _set_up_first(command.callback)
     return command
+
+
+def _rich_help_first(show_help: Callable[..., Any]) -> Callable[..., Any]:
+    """The help option's callback, importing typer's renderer the light way before a page."""
+
+    @functools.wraps(show_help)
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value and not ctx.resilient_parsing:
+            import_rich_help()
+        return show_help(ctx, param, value)
+
+    return callback
 
 
 def _set_up_first(callback: Callable[..., Any]) -> Callable[..., Any]:
