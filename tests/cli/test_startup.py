@@ -276,12 +276,14 @@ def test_defaults_only_sections_equal_the_layered_load(monkeypatch: pytest.Monke
 
     for name in [k for k in os.environ if k.upper().startswith("OMEGA_")]:
         monkeypatch.delenv(name)
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS", raising=False)
     overrides = {"education": {"max_query_terms": 7}, "log": {"level": "warning"}}
     light = _defaults_only(("education",), None, overrides)
     full = _load_sections(("education",), None, overrides)
     assert light is not None and full is not None
     assert light.education.model_dump() == full.education.model_dump()
     assert light.education.max_query_terms == 7
+    assert "PYDANTIC_DISABLE_PLUGINS" not in os.environ  # plugins are off only while it reads
     assert _defaults_only(("education",), None, {"education": {"max_query_terms": 0}}) is None
     monkeypatch.setenv("OMEGA_EDUCATION__MAX_QUERY_TERMS", "9")
     assert _defaults_only(("education",), None, {}) is None
