@@ -164,3 +164,150 @@ def test_omega_ups_composition_root_leaves_out_what_only_later_events_need() -> 
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
+
+
+# What a help page needs none of: the settings models and logging (pydantic, pydantic-settings,
+# structlog, OpenTelemetry) and the parts of rich that typer's help renderer imports but never
+# uses for us (rich.markdown: markdown-it; rich.traceback: pygments). See cli/_lazy.py and
+# cli/_help.py.
+HELP_NOT_NEEDED = (
+    "pydantic", "pydantic_settings", "structlog", "opentelemetry.trace", "markdown_it",
+    "pygments", "rich.markdown", "rich.traceback",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args", [("--help",), ("backtest", "--help"), ("learn", "search", "--help")]
+)
+def test_help_pages_load_no_settings_logging_or_markdown(args: tuple[str, ...]) -> None:
+    probe = PROBE.replace("heavy = {heavy!r}", f"heavy = {HELP_NOT_NEEDED!r}")
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, "cli", *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "100"},
+        check=False,
+    )  # fmt: skip
+    assert "Usage:" in proc.stdout
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
+
+
+# The same page when rich.markdown and rich.traceback were imported before typer's renderer
+# (so cli/_help.py has nothing to stand in for): the stand-ins change nothing on the page.
+RUN_CLI = """
+import runpy, sys
+{preload}
+sys.argv = ["omega", *sys.argv[1:]]
+runpy.run_module("omegafarm", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--help",), ("backtest", "--help"), ("learn", "--help"), ("learn", "search", "--help")],
+)
+def test_help_pages_are_the_same_with_the_full_rich_renderer(args: tuple[str, ...]) -> None:
+    env = {**os.environ, "COLUMNS": "100"}
+    pages = []
+    for preload in ("", "import rich.markdown, rich.traceback"):
+        pages.append(subprocess.run(
+            [sys.executable, "-c", RUN_CLI.format(preload=preload), *args],
+            capture_output=True, text=True, timeout=60, env=env, check=True,
+        ).stdout)  # fmt: skip
+    assert "Usage: omega" in pages[0]
+    assert pages[0] == pages[1]
+
+
+def test_the_help_stand_ins_reach_the_real_classes() -> None:
+    """typer's renderer keeps stand-ins for Markdown and Traceback: used, they are the real ones
+    (a markdown help text, a pretty traceback), and rich.markdown imports as usual afterwards."""
+    code = """
+import sys
+from omegafarm.cli._help import import_rich_help
+import_rich_help()
+import typer.rich_utils as ru
+assert "rich.markdown" not in sys.modules and "rich.traceback" not in sys.modules
+md = ru.Markdown("**bold**")
+import rich.markdown, rich.traceback
+assert type(md) is rich.markdown.Markdown
+try:
+    raise ValueError("x")
+except ValueError as exc:
+    tb = ru.Traceback.from_exception(type(exc), exc, exc.__traceback__)
+assert type(tb) is rich.traceback.Traceback
+print("ok")
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_a_command_that_runs_logs_to_stderr_from_the_start(tmp_path: Path) -> None:
+    """The root callback's logging set-up is deferred to the command (not its --help), and
+    still comes before the command's body: structlog writes to stderr."""
+    code = """
+import runpy, sys
+sys.argv = ["omega", "backtest", "--strategy", "sma_cross", "--data", sys.argv[1]]
+try:
+    runpy.run_module("omegafarm", run_name="__main__")
+except SystemExit:
+    pass
+import structlog
+factory = structlog.get_config()["logger_factory"]
+print(factory._file is sys.stderr, file=sys.stderr)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "missing.csv")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.stderr.strip().splitlines()[-1] == "True", proc.stderr
+
+
+def test_cli_env_prefix_is_the_settings_one() -> None:
+    from omegafarm.cli._app import ENV_PREFIX
+    from omegafarm.core.config import ENV_PREFIX as SETTINGS_ENV_PREFIX
+
+    assert ENV_PREFIX == SETTINGS_ENV_PREFIX
+
+
+def test_defaults_only_sections_equal_the_layered_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no config file and no OMEGA_* variable the light path gives the same sections as
+    pydantic-settings; with either it steps aside."""
+    from omegafarm.cli._app import _defaults_only, _load_sections
+
+    for name in [k for k in os.environ if k.upper().startswith("OMEGA_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS", raising=False)
+    overrides = {"education": {"max_query_terms": 7}, "log": {"level": "warning"}}
+    light = _defaults_only(("education",), None, overrides)
+    full = _load_sections(("education",), None, overrides)
+    assert light is not None and full is not None
+    assert light.education.model_dump() == full.education.model_dump()
+    assert light.education.max_query_terms == 7
+    assert "PYDANTIC_DISABLE_PLUGINS" not in os.environ  # plugins are off only while it reads
+    assert _defaults_only(("education",), None, {"education": {"max_query_terms": 0}}) is None
+    monkeypatch.setenv("OMEGA_EDUCATION__MAX_QUERY_TERMS", "9")
+    assert _defaults_only(("education",), None, {}) is None
+
+
+def test_learn_search_with_nothing_configured_loads_no_settings_library(tmp_path: Path) -> None:
+    """No OMEGA_* variable, no config file: the second search opens the saved index without
+    pydantic-settings, structlog or OpenTelemetry, and prints what the layered path prints."""
+    not_needed = ("pydantic_settings", "structlog", "opentelemetry.trace", "asyncio")
+    probe = PROBE.replace("heavy = {heavy!r}", f"heavy = {not_needed!r}")
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OMEGA_")}
+    env.update(COLUMNS="100", XDG_CACHE_HOME=str(tmp_path / "cache"))
+    runs = []
+    for _ in range(2):
+        runs.append(subprocess.run(
+            [sys.executable, "-c", probe, "cli", "learn", "search", "sharpe"],
+            capture_output=True, text=True, timeout=60, env=env, check=False,
+        ))  # fmt: skip
+    assert "structlog" in json.loads(runs[0].stderr.strip().splitlines()[-1])  # built: logging
+    assert json.loads(runs[1].stderr.strip().splitlines()[-1]) == []
+    layered = subprocess.run(
+        [sys.executable, "-m", "omegafarm", "learn", "search", "sharpe"],
+        capture_output=True, text=True, timeout=60, check=True,
+        env={**env, "OMEGA_EDUCATION__INDEX_DIR": str(tmp_path / "index")},
+    )  # fmt: skip
+    assert "sharpe" in runs[1].stdout.lower()
+    assert runs[1].stdout == layered.stdout

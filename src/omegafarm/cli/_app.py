@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 
 from omegafarm import __version__
-from omegafarm.cli._lazy import LazyGroup
+from omegafarm.cli._lazy import BEFORE_RUN, LazyGroup
 
 app = typer.Typer(
     cls=LazyGroup,
@@ -83,21 +85,63 @@ def _load_sections(
     return load_settings(partial, config_file=path, overrides=overrides)
 
 
+# core.config.ENV_PREFIX (importing it imports pydantic-settings; a test keeps them equal)
+ENV_PREFIX = "OMEGA_"
+
+
+def _defaults_only(
+    names: tuple[str, ...], config_file: Path | None, overrides: dict[str, Any]
+) -> Any | None:
+    """The sections ``names`` when no layer lies on their defaults: no config file and no
+    ``OMEGA_*`` variable, the only sources pydantic-settings would read, so each section is its
+    model's defaults plus ``overrides``. Spares importing pydantic-settings and the log and
+    tracing sections (structlog, OpenTelemetry). None when anything is layered, or when the
+    overrides do not validate (the full load words the error)."""
+    if config_file is not None or any(k.upper().startswith(ENV_PREFIX) for k in os.environ):
+        return None
+    import importlib
+    from types import SimpleNamespace
+
+    from pydantic import ValidationError
+
+    found: dict[str, Any] = {}
+    # Without pydantic plugins, as typer builds its parameter adapters: looking for them reads
+    # the metadata of every installed distribution (~0.1 s, a sixth of `omega learn search`),
+    # and a plugin has nothing to observe in these few defaults.
+    previous = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
+    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "1"
+    try:
+        for name in names:
+            module, _, attr = SECTIONS[name].partition(":")
+            model = getattr(importlib.import_module(module), attr)
+            try:
+                found[name] = model.model_validate(overrides.get(name, {}))
+            except ValidationError:
+                return None
+    finally:
+        if previous is None:
+            del os.environ["PYDANTIC_DISABLE_PLUGINS"]
+        else:
+            os.environ["PYDANTIC_DISABLE_PLUGINS"] = previous
+    return SimpleNamespace(**found)
+
+
 def load_settings_or_exit(
     ctx: typer.Context,
     overrides: dict[str, Any] | None = None,
     *,
     sections: tuple[str, ...] | None = None,
+    configure: bool = True,
 ) -> Any:
     """The effective settings (global --config plus overrides), or a clean exit on bad input.
 
     ``sections``: the command reads only these (log and tracing always come along); the
-    others are neither imported nor validated.
+    others are neither imported nor validated. ``configure=False`` (with ``sections``): logging
+    and tracing are left alone, and when nothing is layered on the defaults only ``sections``
+    are built (see :func:`_defaults_only`); the command configures logging itself if it needs
+    it (``configures_logging_itself``).
     """
-    from omegafarm.core.config import iter_secrets
     from omegafarm.core.errors import OmegaError
-    from omegafarm.core.logging import configure_logging
-    from omegafarm.core.tracing import configure_from_settings
 
     obj = ctx.ensure_object(dict)
     merged: dict[str, Any] = {}
@@ -106,6 +150,10 @@ def load_settings_or_exit(
         merged["log"] = {k: v for k, v in pairs if v}
     for section, values in (overrides or {}).items():
         merged.setdefault(section, {}).update(values)
+    if not configure and sections is not None:
+        light = _defaults_only(sections, obj.get("config"), merged)
+        if light is not None:
+            return light
     try:
         settings = None
         if sections is not None:
@@ -116,6 +164,12 @@ def load_settings_or_exit(
             settings = load(obj.get("config"), merged)
     except OmegaError as exc:
         raise fail(str(exc)) from None
+    if not configure:
+        return settings
+    from omegafarm.core.config import iter_secrets
+    from omegafarm.core.logging import configure_logging
+    from omegafarm.core.tracing import configure_from_settings
+
     configure_logging(
         level=settings.log.level, fmt=settings.log.format, secrets=iter_secrets(settings)
     )
@@ -124,6 +178,13 @@ def load_settings_or_exit(
     except OmegaError as exc:
         raise fail(str(exc)) from None
     return settings
+
+
+def configures_logging_itself(command: Callable[..., None]) -> Callable[..., None]:
+    """Mark a command that configures logging itself when it needs it: the root callback's set-up
+    (``_lazy.prepare``) is then not run before it (it imports structlog)."""
+    command.configures_logging_itself = True  # type: ignore[attr-defined]
+    return command
 
 
 def _version(value: bool) -> None:
@@ -147,11 +208,18 @@ def _root(
     ] = False,
 ) -> None:
     ctx.ensure_object(dict).update(config=config, log_format=log_format, log_level=log_level)
-    # Logs go to stderr from the first line on (structlog's default is stdout), so a command's
-    # output stays clean for pipes; the settings reconfigure the level and format later.
-    from omegafarm.core.logging import configure_logging
 
-    configure_logging(level=log_level or "info", fmt="json" if log_format == "json" else "console")
+    # Logs go to stderr from the first line on (structlog's default is stdout), so a command's
+    # output stays clean for pipes; the settings reconfigure the level and format later. Done
+    # when the command runs (``_lazy.prepare``), not here: a sub-command's --help is answered
+    # after this callback, and importing structlog cost it more than the help itself.
+    def configure() -> None:
+        from omegafarm.core.logging import configure_logging
+
+        fmt: Literal["console", "json"] = "json" if log_format == "json" else "console"
+        configure_logging(level=log_level or "info", fmt=fmt)
+
+    ctx.meta[BEFORE_RUN] = configure
 
 
 @app.command()

@@ -8,7 +8,9 @@ first time the command is resolved, and the click command built from it is kept.
 
 from __future__ import annotations
 
+import functools
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any
@@ -16,9 +18,12 @@ from typing import Any
 import typer
 from typer import _click as click  # typer >= 0.25 vendors click: its Command/Context/Option
 from typer._click.exceptions import UsageError
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer._click.globals import get_current_context
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.main import get_command_from_info, get_group
 from typer.models import CommandInfo
+
+from omegafarm.cli._help import import_rich_help
 
 
 @dataclass(frozen=True)
@@ -35,18 +40,29 @@ class LazyGroup(TyperGroup):
     lazy: dict[str, LazyCommand] = {}  # noqa: RUF012  # filled once by omegafarm.cli
     _listing = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        prepare(self)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for param in self.params:  # typer appends the completion options after __init__
+            _prepare_param(param)
+        if not args and self.no_args_is_help:
+            import_rich_help()  # `omega` alone prints the help
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [*self.commands, *(n for n in self.lazy if n not in self.commands)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:
-            return flags_as_flags(self.commands[cmd_name])
+            return prepare(self.commands[cmd_name])
         entry = self.lazy.get(cmd_name)
         if entry is None:
             return None
         if self._listing:  # the root help: a stand-in that carries the summary only
             return TyperCommand(cmd_name, help=entry.summary, short_help=entry.summary)
-        command = flags_as_flags(_load(cmd_name, entry, self.rich_markup_mode))
+        command = prepare(_load(cmd_name, entry, self.rich_markup_mode))
         self.commands[cmd_name] = command
         return command
 
@@ -63,7 +79,6 @@ class LazyGroup(TyperGroup):
             raise
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        flags_as_flags(self)
         self._listing = True
         try:
             super().format_help(ctx, formatter)
@@ -71,16 +86,95 @@ class LazyGroup(TyperGroup):
             self._listing = False
 
 
-def flags_as_flags(command: click.Command) -> click.Command:
-    """Show ``--json`` as a flag, not ``--json <bool>`` (typer prints a type for flags)."""
+# ctx.meta key: what the root callback leaves for the command that runs (logging set-up).
+BEFORE_RUN = "omegafarm.before_run"
+_PREPARED = "_omega_prepared"
+
+
+def prepare(command: click.Command) -> click.Command:
+    """Once per command (and its sub-commands): flags shown as flags, missing option values that
+    skip typer's pydantic coercion, and a leaf callback that first runs ``ctx.meta[BEFORE_RUN]``.
+    """
+    if getattr(command, _PREPARED, False):
+        return command
+    setattr(command, _PREPARED, True)
     help_option = command.get_help_option(click.Context(command))  # built once, then cached
     for param in [*command.params, help_option]:
-        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
-            param.metavar = ""
+        _prepare_param(param)
+    if help_option is not None and help_option.callback is not None:
+        help_option.callback = _rich_help_first(help_option.callback)
     if isinstance(command, TyperGroup):
         for sub in command.commands.values():
-            flags_as_flags(sub)
+            prepare(sub)
+    elif command.callback is not None:
+        command.callback = _set_up_first(command.callback)
     return command
+
+
+def _rich_help_first(show_help: Callable[..., Any]) -> Callable[..., Any]:
+    """The help option's callback, importing typer's renderer the light way before a page."""
+
+    @functools.wraps(show_help)
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value and not ctx.resilient_parsing:
+            import_rich_help()
+        return show_help(ctx, param, value)
+
+    return callback
+
+
+def _set_up_first(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """``callback`` preceded by what the root callback deferred to here (configuring logging:
+    structlog and the settings models). A command's ``--help`` is answered while its arguments
+    are parsed, before this runs, so help pages load none of it."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        before = get_current_context().meta.pop(BEFORE_RUN, None)
+        if before is not None and not getattr(callback, "configures_logging_itself", False):
+            before()
+        return callback(*args, **kwargs)
+
+    return run
+
+
+class _LightOption(TyperOption):
+    """A TyperOption whose missing value needs no pydantic: typer >= 0.26 builds the pydantic
+    TypeAdapter it coerces values with before looking at the value, so parsing
+    ``omega backtest --help`` imported pydantic for the root options nobody gave."""
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        if value is None and _single_optional(self):
+            # what typer answers: coercion keeps None, then the parameter's callback
+            return None if self.callback is None else self.callback(ctx, self, None)
+        return super().process_value(ctx, value)
+
+
+class _LightArgument(TyperArgument):
+    """:class:`_LightOption` for arguments."""
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        if value is None and _single_optional(self):
+            return None if self.callback is None else self.callback(ctx, self, None)
+        return super().process_value(ctx, value)
+
+
+def _prepare_param(param: click.Parameter | None) -> None:
+    # Show ``--json`` as a flag, not ``--json <bool>`` (typer prints a type for flags).
+    if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+        param.metavar = ""
+    _skip_pydantic_when_missing(param)
+
+
+def _single_optional(param: click.Parameter) -> bool:
+    return not (param.required or param.multiple or param.nargs == -1)
+
+
+def _skip_pydantic_when_missing(param: click.Parameter | None) -> None:
+    if type(param) is TyperOption:
+        param.__class__ = _LightOption  # same fields: only process_value differs
+    elif type(param) is TyperArgument:
+        param.__class__ = _LightArgument
 
 
 def _load(name: str, entry: LazyCommand, markup: Any) -> click.Command:

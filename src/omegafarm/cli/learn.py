@@ -9,7 +9,6 @@ answers piped in.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import re
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.markup import escape
 
-from omegafarm.cli._app import console, fail, load_settings_or_exit
+from omegafarm.cli._app import configures_logging_itself, console, fail, load_settings_or_exit
 from omegafarm.core.errors import OmegaError, ValidationError
 
 if TYPE_CHECKING:  # imported where used: `learn search` needs neither the service nor markdown
@@ -56,12 +55,12 @@ def _learn(
     ctx.ensure_object(dict).update(education_db=db, education_content=content_dir)
 
 
-def _settings(ctx: typer.Context, **extra: Any) -> EducationSettings:
+def _settings(ctx: typer.Context, *, configure: bool = True, **extra: Any) -> EducationSettings:
     from omegafarm.education.config import EducationSettings
 
     obj = ctx.ensure_object(dict)
     quiet = None if obj.get("log_level") else {"log": {"level": "warning"}}
-    root = load_settings_or_exit(ctx, quiet, sections=("education",))
+    root = load_settings_or_exit(ctx, quiet, sections=("education",), configure=configure)
     base = getattr(root, "education", None)
     data = base.model_dump() if isinstance(base, EducationSettings) else {}
     for key, value in (
@@ -79,6 +78,8 @@ def _run(
     orders: PaperOrderSource | None = None,
     candles: CandleSource | None = None,
 ) -> T:
+    import asyncio
+
     from omegafarm.education.service import EducationService
 
     async def main() -> T:
@@ -126,6 +127,7 @@ def render_search(result: SearchResult) -> None:
 
 
 @app.command("search")
+@configures_logging_itself
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="Words to look for (typos are forgiven).")],
@@ -139,9 +141,14 @@ def search(
     """Full-text search over lessons, tutorials and the glossary."""
     from omegafarm.education import query as search_index  # the saved index: no service
 
-    settings = _settings(ctx)
+    # Logging (structlog) is configured only when the saved index must be built: opening it
+    # and querying logs nothing.
+    settings = _settings(ctx, configure=False)
     try:
-        found = search_index.search(settings, query, category, difficulty, limit, kind)  # type: ignore[arg-type]  # checked by check_search
+        found = search_index.search(
+            settings, query, category, difficulty, limit, kind,  # type: ignore[arg-type]  # checked by check_search
+            before_build=lambda: _settings(ctx),
+        )  # fmt: skip
     except OmegaError as exc:
         raise fail(str(exc)) from None
     render_search(found)

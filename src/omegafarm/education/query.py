@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,11 +88,17 @@ def fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def cached_index(settings: EducationSettings, library: ContentLibrary | None = None) -> SearchIndex:
+def cached_index(
+    settings: EducationSettings,
+    library: ContentLibrary | None = None,
+    before_build: Callable[[], object] | None = None,
+) -> SearchIndex:
     """The saved index when it matches the content, else one built now (and saved for next time).
 
     ``library``: the content already loaded (the service has it); otherwise it is loaded (and
     linted: a broken folder raises ContentError) only when the index must be built.
+    ``before_build``: called first when the index must be built (the CLI configures logging
+    there: loading the content may log, opening the saved index does not).
     """
     path = index_path(settings)
     stamp = fingerprint(content_folder(settings))
@@ -104,6 +111,8 @@ def cached_index(settings: EducationSettings, library: ContentLibrary | None = N
         if found.meta("fingerprint") == stamp:
             return found
         found.close()
+    if before_build is not None:
+        before_build()
     if library is None:
         from omegafarm.education.loader import load_content
 
@@ -128,10 +137,11 @@ def search(
     difficulty: str | None = None,
     limit: int = 10,
     kind: Kind | None = None,
+    before_build: Callable[[], object] | None = None,
 ) -> SearchResult:
     """What ``EducationService.search_content`` answers, from the saved index."""
     check_search(settings, query, category, difficulty, limit, kind)
-    index = cached_index(settings)
+    index = cached_index(settings, before_build=before_build)
     try:
         return index.search(query, category=category, difficulty=difficulty, kind=kind, limit=limit)
     finally:
