@@ -251,8 +251,8 @@ class ExchangeService(BaseService[ExchangeSettings]):
     # ----------------------------------------------------------------- the pipeline's observer
     def check_callable(self) -> None:
         """Calls are allowed while running, and while starting (initialize loads markets)."""
-        if self.state is not ServiceState.STARTING:
-            self._require_running()
+        if self._state not in _CALLABLE:
+            self._require_running()  # raises, naming the state
 
     def record_call(self, operation: str, elapsed_s: float) -> None:
         """Count and time one call (the metric children are looked up once per operation)."""
@@ -562,6 +562,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
             return await self.fetch_order(id, symbol)
 
 
+_CALLABLE = frozenset({ServiceState.RUNNING, ServiceState.DEGRADED, ServiceState.STARTING})
 _ORDER_METHODS: dict[OrderList, str] = {
     "all": "fetch_orders",
     "open": "fetch_open_orders",
