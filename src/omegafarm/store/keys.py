@@ -10,7 +10,7 @@ All names live under ``omega:<farm>:`` so that several farms can share one serve
     omega:<farm>:rl:{<bucket>}              rate-limit buckets (GCRA theoretical arrival time)
     omega:<farm>:rl:{<bucket>}:cooldown     shared cool-down after a 429/418 or Retry-After
     omega:<farm>:health:<service>           heartbeat keys with a TTL
-    omega:<farm>:optuna:<study>             an `omega optimize` study's journal (Optuna's backend)
+    omega:<farm>:optuna:<study>:journal     an `omega optimize` study's journal (one list)
 
 **Hash tags (Redis Cluster).** A multi-key script may only touch keys of one cluster slot, and
 a key's slot is computed from the part between its first ``{`` and the next ``}`` when there
