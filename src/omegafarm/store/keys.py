@@ -148,6 +148,7 @@ GATEWAY_FENCE = f"state:fence:gw:{_GATEWAY}"
 # with its own stream, open orders, lease and fence under the tag ``{gateway:p<n>}``.
 GATEWAY_PARTITIONS = f"state:gw:{_GATEWAY}:partitions"  # the farm's partition count (fixed)
 GATEWAYS_PREFIX = f"health:gateway:{tag('gateways')}:"  # + gateway id: heartbeats with a TTL
+GATEWAYS_LIVE = f"health:gateways:{tag('gateways')}"  # sorted set: gateway id -> beat expiry ms
 
 
 def _partition(partition: int) -> str:
