@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from omegafarm.exchange import ExchangeResponseError
 from omegafarm.exchange import normalize as nz
+from omegafarm.exchange.models import Ticker
 
 CTX = nz.Ctx("binance", "fetch_order")
 
@@ -127,3 +129,29 @@ def test_order_book_levels_are_decimal_pairs() -> None:
     assert book.bids == ((Decimal("100.5"), Decimal(1)),)
     assert book.asks == ((Decimal(101), Decimal(2)),)
     assert book.nonce == 9
+
+
+def test_ticker_is_the_dataclass_the_constructor_would_build() -> None:
+    raw = {
+        "symbol": "BTC/USDT", "timestamp": 1706628191000, "bid": 42811.99, "bidVolume": "1.5",
+        "ask": 42812, "askVolume": None, "last": 0.1, "open": 42992.0, "high": 43160.0,
+        "low": 42500.0, "close": 42811.99, "vwap": None, "change": -180.01, "percentage": -0.419,
+        "baseVolume": 24211.1, "quoteVolume": 1037389233.12, "info": {"lastPrice": "42811.99"},
+    }  # fmt: skip
+    built = nz.ticker(raw, nz.Ctx("binance", "fetch_ticker"))
+    expected = Ticker(
+        "BTC/USDT", 1706628191000, Decimal("42811.99"), Decimal("1.5"), Decimal("42812"), None,
+        Decimal("0.1"), Decimal("42992.0"), Decimal("43160.0"), Decimal("42500.0"),
+        Decimal("42811.99"), None, Decimal("-180.01"), Decimal("-0.419"), Decimal("24211.1"),
+        Decimal("1037389233.12"), {"lastPrice": "42811.99"},
+    )  # fmt: skip
+    assert built == expected
+    assert vars(built) == vars(expected)
+    assert repr(built) == repr(expected)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.last = Decimal(1)  # type: ignore[misc]  # frozen, as the constructor makes it
+
+
+def test_ticker_rejects_a_non_finite_float_naming_the_field() -> None:
+    with pytest.raises(ExchangeResponseError, match=r"fetch_ticker.*bid.*finite"):
+        nz.ticker({"symbol": "X/Y", "bid": float("nan")}, nz.Ctx("binance", "fetch_ticker"))

@@ -4,17 +4,17 @@ The venue (:mod:`~omegafarm.exchange.venue`: a ccxt adapter or the paper adapter
 factory) answers in our models; every call to it goes through the service's
 :class:`~omegafarm.exchange.pipeline.CallPipeline` (translation with the exchange, method and
 symbol in the message and secrets redacted, bounded retries of reads with backoff and jitter,
-coalescing, the farm-wide ticker cache). Requests pass the :class:`RateLimiter` inside the
-venue; orders go through ``orders.place_once`` so they are never placed twice; candles come
-from ``ohlcv_cache``. Given the farm's Redis, markets and tickers of a venue that shares its
-market data are shared by every process (``shared_cache``).
+coalescing, the farm-wide ticker cache). :mod:`~omegafarm.exchange.assembly` puts keys, venue,
+limiter and pipeline together at start. Requests pass the :class:`RateLimiter` inside the
+venue; orders go through :mod:`~omegafarm.exchange.order_entry` (``orders.place_once``: never
+placed twice); candles come from ``ohlcv_cache``. Given the farm's Redis, markets and tickers
+of a venue that shares its market data are shared by every process (``shared_cache``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -25,34 +25,18 @@ import numpy.typing as npt
 import platformdirs
 from prometheus_client import CollectorRegistry
 
-from omegafarm.core.errors import NotFoundError
 from omegafarm.core.health import Check, Health, HealthState
 from omegafarm.core.service import BaseService, ServiceState
-from omegafarm.exchange import normalize as nz
+from omegafarm.exchange import order_entry
+from omegafarm.exchange.assembly import assemble, resolve_credentials
 from omegafarm.exchange.config import ExchangeSettings
-from omegafarm.exchange.errors import BadSymbolError, OrderNotFoundError, where
-from omegafarm.exchange.factory import build_venue, keeps_paper_journal, uses_credentials
+from omegafarm.exchange.errors import BadSymbolError, where
 from omegafarm.exchange.metrics import report_rate_limit
-from omegafarm.exchange.models import (
-    Balance,
-    Market,
-    Order,
-    OrderBook,
-    Position,
-    Ticker,
-    Trade,
-)
+from omegafarm.exchange.models import Balance, Market, Order, OrderBook, Position, Ticker, Trade
 from omegafarm.exchange.ohlcv_cache import OhlcvCache, fetch_latest, fetch_range
-from omegafarm.exchange.orders import OrderPolicy, PreparedOrder, place_once, prepare_order
 from omegafarm.exchange.pipeline import CallPipeline
-from omegafarm.exchange.ratelimit import (
-    LocalRateLimiter,
-    RateLimiter,
-    local_limiter,
-    order_bucket,
-    weight_bucket,
-)
-from omegafarm.exchange.shared_cache import Periodic, SharedMarketData, shared_market_data
+from omegafarm.exchange.ratelimit import LocalRateLimiter, RateLimiter, order_bucket, weight_bucket
+from omegafarm.exchange.shared_cache import Periodic, SharedMarketData
 from omegafarm.exchange.shared_limit import SharedRateLimiter
 from omegafarm.exchange.stream import MarketStream, StreamHandlers, StreamKind, StreamSettings
 from omegafarm.exchange.vault import Credentials, Vault, VaultError
@@ -121,38 +105,22 @@ class ExchangeService(BaseService[ExchangeSettings]):
     # ----------------------------------------------------------------- lifecycle
     async def _on_initialize(self) -> None:
         s = self.settings
-        if self._credentials is None and uses_credentials(s):  # public data needs no vault
-            key_id = s.key_id or s.exchange_id
-            self._no_credentials = self._vault_problem
-            if self._vault is not None:
-                try:
-                    self._credentials = self._vault.get(s.account, s.exchange_id, key_id)
-                    self._no_credentials = ""
-                except NotFoundError:
-                    self._no_credentials = f"no key {s.account}/{s.exchange_id}/{key_id} in vault"
-            if self._no_credentials:
-                self.log_activity(
-                    "credentials_missing", exchange=s.exchange_id, mode="public",
-                    reason=self._no_credentials,
-                )  # fmt: skip
-        venue = build_venue(s, credentials=self._credentials, limiter=self._limiter)
-        if keeps_paper_journal(s) and self._redis is not None:
-            from omegafarm.exchange.paper.journal import DurablePaperExchange, DurablePaperVenue
-
-            venue = DurablePaperVenue(await DurablePaperExchange.open(s.paper, self._redis))
-        self._venue = venue
-        if self._limiter is None:
-            local = self._local_limiter(venue.rate_interval_ms)
-            self._limiter = local
-            if self._redis is not None and venue.shares_market_data:
-                self._limiter = SharedRateLimiter(self._redis, local, sleep=self._sleep)
-            venue.attach_limiter(self._limiter)
-        self._cache = OhlcvCache(s.ohlcv_cache_path or _default_cache_path())
-        self._shared = shared_market_data(s, self._redis, venue_shares=venue.shares_market_data)
-        secrets = self._credentials.revealed() if self._credentials is not None else ()
-        self._pipe = CallPipeline(
-            s, venue, self, shared=self._shared, secrets=tuple(secrets), sleep=self._sleep
+        self._credentials, self._no_credentials = resolve_credentials(
+            s, self._credentials, self._vault, self._vault_problem
         )
+        if self._no_credentials:
+            self.log_activity(
+                "credentials_missing", exchange=s.exchange_id, mode="public",
+                reason=self._no_credentials,
+            )  # fmt: skip
+        parts = await assemble(
+            s, self, credentials=self._credentials, limiter=self._limiter, redis=self._redis,
+            sleep=self._sleep,
+        )  # fmt: skip
+        self._venue, self._limiter, self._shared, self._pipe = (
+            parts.venue, parts.limiter, parts.shared, parts.pipe
+        )  # fmt: skip
+        self._cache = OhlcvCache(s.ohlcv_cache_path or _default_cache_path())
         if s.load_markets_on_start:
             try:
                 await self.fetch_markets()
@@ -177,9 +145,6 @@ class ExchangeService(BaseService[ExchangeSettings]):
         if self._cache is not None:
             self._cache.close()
             self._cache = None
-
-    def _local_limiter(self, interval_ms: float) -> LocalRateLimiter:
-        return local_limiter(self.settings, interval_ms, sleep=self._sleep)
 
     async def fence_writes(self, lease_key: str, value: str | None) -> None:
         """The farm's gateway lease changed: a venue that keeps state of its own (the durable
@@ -251,8 +216,8 @@ class ExchangeService(BaseService[ExchangeSettings]):
     # ----------------------------------------------------------------- the pipeline's observer
     def check_callable(self) -> None:
         """Calls are allowed while running, and while starting (initialize loads markets)."""
-        if self.state is not ServiceState.STARTING:
-            self._require_running()
+        if self._state not in _CALLABLE:
+            self._require_running()  # raises, naming the state
 
     def record_call(self, operation: str, elapsed_s: float) -> None:
         """Count and time one call (the metric children are looked up once per operation)."""
@@ -498,45 +463,15 @@ class ExchangeService(BaseService[ExchangeSettings]):
     ) -> Order:
         """Place an order exactly once (rounded, limit-checked, idempotent client id)."""
         self._require_running()
-        pipe = self._pipeline
-        market = await self.market(symbol)
-        ctx = nz.Ctx(self.exchange_id, "create_order")
-        amount_d = nz.to_decimal(amount, ctx.at("amount"))
-        price_d = nz.to_decimal(price, ctx.at("price"))
-        if amount_d is None:
-            raise pipe.translate(ValueError("amount is required"), "create_order", symbol)
-        order = prepare_order(self.exchange_id, market, type, side, amount_d, price_d, params)
-        start = time.perf_counter()
-        try:
-            placed = await place_once(
-                order,
-                create=self._send_order,
-                lookup=pipe.venue.find_by_client_id,
-                translate=lambda exc, method, _attempt: pipe.translate(exc, method, symbol),
-                backoff=pipe.backoff,
-                now_ms=lambda: int(time.time() * 1000),
-                policy=OrderPolicy(
-                    self.settings.max_order_attempts, self.settings.order_lookup_attempts
-                ),
-            )
-        finally:
-            self.record_call("create_order", time.perf_counter() - start)
+        order, placed = await order_entry.create_order(
+            self._pipeline, await self.market(symbol), type, side, amount, price, params,
+            limiter=self._limiter, record=self.record_call,
+        )  # fmt: skip
         self.log_activity(
-            "order_submitted",
-            symbol=symbol,
-            side=side,
-            type=type,
-            client_order_id=order.client_order_id,
-            order_id=placed.id,
-        )
+            "order_submitted", symbol=symbol, side=side, type=type,
+            client_order_id=order.client_order_id, order_id=placed.id,
+        )  # fmt: skip
         return placed
-
-    async def _send_order(self, order: PreparedOrder) -> Order:
-        venue = self._pipeline.venue
-        if self._limiter is not None and venue.limits_orders:
-            bucket = order_bucket(self.exchange_id, self.settings.account)
-            await self._limiter.acquire(bucket, 1.0)
-        return await venue.create_order(order)
 
     async def cancel_order(
         self, id: str, symbol: str | None = None, params: Params = None
@@ -546,22 +481,13 @@ class ExchangeService(BaseService[ExchangeSettings]):
         If an attempt was lost (timeout) but went through, the retry finds no order to cancel:
         then the order is fetched and returned instead of an OrderNotFoundError.
         """
-        pipe, p = self._pipeline, params or {}
-        attempts = 0
-
-        async def cancel() -> Order:
-            nonlocal attempts
-            attempts += 1
-            return await pipe.venue.cancel_order(id, symbol, p)
-
-        try:
-            return await pipe.call("cancel_order", symbol, cancel)
-        except OrderNotFoundError:
-            if attempts < 2:
-                raise
-            return await self.fetch_order(id, symbol)
+        return await order_entry.cancel_order(
+            self._pipeline, id, symbol, params or {},
+            fetch_order=lambda: self.fetch_order(id, symbol),
+        )  # fmt: skip
 
 
+_CALLABLE = frozenset({ServiceState.RUNNING, ServiceState.DEGRADED, ServiceState.STARTING})
 _ORDER_METHODS: dict[OrderList, str] = {
     "all": "fetch_orders",
     "open": "fetch_open_orders",

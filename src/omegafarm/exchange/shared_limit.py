@@ -68,6 +68,7 @@ class SharedRateLimiter:
             local_share=local_share,
         )
         self._pending: set[asyncio.Task[object]] = set()
+        self._routes: dict[str, tuple[str, RateSpec]] = {}  # bucket -> its Redis name and spec
         self.waited_s = 0.0
         self.used_units: dict[str, float] = {}
         self.egress = egress
@@ -89,12 +90,10 @@ class SharedRateLimiter:
     async def acquire(self, bucket: str, cost: float) -> None:
         """Reserve ``cost`` units of ``bucket`` farm-wide, then sleep until the slot comes."""
         if self._redis_away.use_redis():
+            key, spec = self._routes.get(bucket) or self._route(bucket)
             try:
                 reservation = await self._redis.ratelimit_acquire(
-                    self._key(bucket),
-                    rate_spec(self.spec(bucket)),
-                    cost,
-                    max_wait_s=self._max_wait_s,
+                    key, spec, cost, max_wait_s=self._max_wait_s
                 )
             except StoreError as exc:
                 self._redis_away.degrade(str(exc))
@@ -118,12 +117,9 @@ class SharedRateLimiter:
         """Move the shared bucket forward to what the exchange reports as used."""
         self._fallback.sync_used_weight(bucket, used, limit)
         if self._redis_away.use_redis():
+            key, spec = self._routes.get(bucket) or self._route(bucket)
             remaining = max(0.0, limit - used)
-            self._background(
-                self._redis.ratelimit_sync(
-                    self._key(bucket), rate_spec(self.spec(bucket)), remaining
-                )
-            )
+            self._background(self._redis.ratelimit_sync(key, spec, remaining))
 
     def used_fraction(self, bucket: str) -> float:
         """How much of the bucket's burst is spent, as last seen (0 idle, 1 must wait)."""
@@ -131,6 +127,11 @@ class SharedRateLimiter:
         return min(1.0, max(0.0, self.used_units.get(bucket, 0.0) / spec.burst))
 
     # ----------------------------------------------------------------- internals
+    def _route(self, bucket: str) -> tuple[str, RateSpec]:
+        """The Redis name and the store's spec of ``bucket``, built once (budgets are fixed)."""
+        route = self._routes[bucket] = (self._key(bucket), rate_spec(self.spec(bucket)))
+        return route
+
     def _key(self, bucket: str) -> str:
         """Request weight is counted per egress IP, orders per account (already in the name)."""
         return f"{bucket}@{self.egress}" if bucket.startswith("weight:") else bucket

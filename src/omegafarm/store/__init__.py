@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from omegafarm._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from omegafarm.store.client import RedisClient, Script, StreamMessage
+    from omegafarm.store.client import RedisClient
     from omegafarm.store.codec import decode, encode
     from omegafarm.store.config import RedisSettings
     from omegafarm.store.embedded import EmbeddedRedis, ServerAddress, default_data_dir
@@ -19,15 +19,13 @@ if TYPE_CHECKING:
     from omegafarm.store.keys import Keys
     from omegafarm.store.pubsub import Message, Subscription
     from omegafarm.store.ratelimit import RateSpec, Reservation
+    from omegafarm.store.scripts import Script
+    from omegafarm.store.streams import StreamMessage
 else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
-            "omegafarm.store.client": (
-                "RedisClient",
-                "Script",
-                "StreamMessage",
-            ),
+            "omegafarm.store.client": ("RedisClient",),
             "omegafarm.store.codec": (
                 "decode",
                 "encode",
@@ -51,6 +49,8 @@ else:
                 "RateSpec",
                 "Reservation",
             ),
+            "omegafarm.store.scripts": ("Script",),
+            "omegafarm.store.streams": ("StreamMessage",),
         },
     )
 

@@ -20,21 +20,19 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from omegafarm.core.errors import StoreError, StoreUnavailableError
+from omegafarm.core.errors import StoreError
 from omegafarm.core.health import Check, Health, HealthState
 from omegafarm.core.service import BaseService
 from omegafarm.store import _connect, codec
@@ -43,65 +41,18 @@ from omegafarm.store.embedded import EmbeddedRedis
 from omegafarm.store.errors import connection_torn_down, translate
 from omegafarm.store.keys import Keys
 from omegafarm.store.pubsub import Message, Subscription
-from omegafarm.store.ratelimit import (
-    COOLDOWN_SCRIPT,
-    GCRA_SCRIPT,
-    GCRA_SYNC_SCRIPT,
-    RateSpec,
-    Reservation,
-)
+from omegafarm.store.scripts import Script, ScriptCommands
+from omegafarm.store.streams import StreamCommands, StreamMessage
+
+__all__ = ["RedisClient", "Script", "StreamMessage"]
 
 T = TypeVar("T")
 _MISSING = object()
 
 
-@dataclass(frozen=True)
-class StreamMessage:
-    """One stream entry: its id and the decoded value."""
-
-    id: str
-    data: Any
-
-
-class Script:
-    """A Lua script registered once and run by its SHA (EVALSHA, loading it when the server
-    lacks it), through the client's translating call path. Keys are relative names."""
-
-    def __init__(self, client: RedisClient, source: str, name: str) -> None:
-        self._client = client
-        self.source = source
-        self.name = name
-        self._operation = f"script {name}"
-        self._registered: AsyncScript | None = None
-
-    async def __call__(self, keys: Sequence[str] = (), args: Sequence[str | bytes] = ()) -> Any:
-        """Run the script; ``StoreError`` for a script error, ``StoreUnavailableError`` for an
-        unreachable server."""
-        prefix = self._client.keys.key
-        return await self.run_absolute([prefix(k) for k in keys], args)
-
-    async def run_absolute(self, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
-        """Run with absolute key names (the store's own hot paths, e.g. the rate limiter)."""
-        client = self._client
-        raw = client._raw  # the current pool, also after a reconnect
-        if self._registered is None:
-            self._registered = raw.register_script(self.source)
-        return await client._call(self._operation, _evalsha(raw, self._registered, keys, args))
-
-
-async def _evalsha(
-    raw: Any, registered: AsyncScript, keys: Sequence[str], args: Sequence[str | bytes]
-) -> Any:
-    """One EVALSHA (redis-py's script wrapper rebuilds its arguments on every call), loading the
-    script again when the server lost it (NOSCRIPT after a restart)."""
-    try:
-        return await raw.evalsha(registered.sha, len(keys), *keys, *args)
-    except NoScriptError:
-        return await registered(keys, args, raw)  # loads it, then runs it
-
-
-class RedisClient(BaseService[RedisSettings]):
-    """The Redis Client Service."""
+class RedisClient(StreamCommands, ScriptCommands, BaseService[RedisSettings]):
+    """The Redis Client Service (streams in :mod:`.streams`, scripts and the rate limit in
+    :mod:`.scripts`, all through the one call path of :mod:`._calls`)."""
 
     name = "redis"
 
@@ -115,8 +66,9 @@ class RedisClient(BaseService[RedisSettings]):
         self._default_sub: Subscription | None = None
         self._subs: set[Subscription] = set()
         self._inflight: dict[str, asyncio.Future[Any]] = {}
-        self._scripts: dict[str, Script] = {}
-        self._ratelimit_keys: dict[str, list[str]] = {}  # bucket -> its two keys (hot path)
+        self._scripts = {}
+        self._ratelimit_keys = {}
+        self._ratelimit_args = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def _on_initialize(self) -> None:
@@ -148,7 +100,7 @@ class RedisClient(BaseService[RedisSettings]):
                 "path": str(address.socket_path),
                 "password": address.password,
             }
-            self._redis = Redis.from_pool(BlockingConnectionPool(**where, **common))
+            self._redis = Redis.from_pool(_connect.QuickBlockingPool(**where, **common))
         else:
             self._redis = _connect.build(s, common)
         try:
@@ -176,13 +128,6 @@ class RedisClient(BaseService[RedisSettings]):
     def embedded(self) -> EmbeddedRedis | None:
         """The embedded server, when this client started (or adopted) one."""
         return self._embedded
-
-    @property
-    def _raw(self) -> Redis | RedisCluster:
-        """The underlying redis-py client: this package's business only."""
-        if self._redis is None:
-            raise StoreUnavailableError("redis client is not connected; call connect() first")
-        return self._redis
 
     # ------------------------------------------------------------------ key/value
     async def get(self, key: str) -> Any:
@@ -219,14 +164,6 @@ class RedisClient(BaseService[RedisSettings]):
             "scan", _collect(self._raw.scan_iter(match=self.keys.pattern(prefix), count=count))
         )
         return [self.keys.relative(k.decode() if isinstance(k, bytes) else k) for k in found]
-
-    def script(self, source: str, *, name: str = "lua") -> Script:
-        """The script for ``source`` (one per source per client); call it with relative keys."""
-        script = self._scripts.get(source)
-        if script is None:
-            script = Script(self, source, name)
-            self._scripts[source] = script
-        return script
 
     @property
     def is_cluster(self) -> bool:
@@ -397,137 +334,6 @@ class RedisClient(BaseService[RedisSettings]):
         async for message in self._default_sub:
             yield message
 
-    # ------------------------------------------------------------------ streams
-    async def stream_add(self, stream: str, message: Any, *, maxlen: int | None = None) -> str:
-        """Append to a stream; returns the entry id."""
-        entry = await self._call(
-            "xadd",
-            self._raw.xadd(
-                self.keys.stream(stream),
-                {"d": codec.encode(message)},
-                maxlen=maxlen,
-                approximate=True,
-            ),
-        )
-        return entry.decode() if isinstance(entry, bytes) else str(entry)
-
-    async def stream_group(self, stream: str, group: str, *, start_id: str = "0") -> None:
-        """Create a consumer group (and the stream) if it does not exist yet."""
-        try:
-            await self._call(
-                "xgroup_create",
-                self._raw.xgroup_create(
-                    self.keys.stream(stream), group, id=start_id, mkstream=True
-                ),
-            )
-        except StoreUnavailableError:
-            raise
-        except StoreError as exc:
-            if not isinstance(exc.__cause__, ResponseError) or "BUSYGROUP" not in str(exc):
-                raise StoreError(f"cannot create group {group!r} on {stream!r}: {exc}") from exc
-
-    async def stream_read(
-        self,
-        stream: str,
-        group: str,
-        consumer: str,
-        *,
-        count: int = 100,
-        block_ms: int | None = 1000,
-    ) -> list[StreamMessage]:
-        """New entries for ``consumer`` in ``group`` (pending until acknowledged)."""
-        reply: Any = await self._call(
-            "xreadgroup",
-            self._raw.xreadgroup(
-                group, consumer, {self.keys.stream(stream): ">"}, count=count, block=block_ms
-            ),
-        )
-        return [m for _, entries in (reply or []) for m in _entries(entries)]
-
-    async def stream_read_many(
-        self, streams: Sequence[str], group: str, consumer: str, *, count: int = 100
-    ) -> dict[str, list[StreamMessage]]:
-        """New entries of several streams for ``consumer`` in ``group`` (each stream must have
-        the group), without blocking: one XREADGROUP for all (one per stream on a cluster,
-        where a command's keys share one slot). Returns stream name -> its entries."""
-        out: dict[str, list[StreamMessage]] = {s: [] for s in streams}
-        if not streams:
-            return out
-        redis = self._raw
-        batches = [[s] for s in streams] if isinstance(redis, RedisCluster) else [list(streams)]
-        for batch in batches:
-            names = {self.keys.stream(s): s for s in batch}
-            reply: Any = await self._call(
-                "xreadgroup",
-                redis.xreadgroup(group, consumer, dict.fromkeys(names, ">"), count=count),
-            )
-            for name, entries in reply or []:
-                text = name.decode() if isinstance(name, bytes) else str(name)
-                out[names[text]] = _entries(entries)
-        return out
-
-    async def stream_ack(self, stream: str, group: str, *ids: str) -> int:
-        """Acknowledge entries; returns how many were pending."""
-        return int(await self._call("xack", self._raw.xack(self.keys.stream(stream), group, *ids)))
-
-    async def stream_reclaim(
-        self, stream: str, group: str, consumer: str, *, min_idle_ms: int, count: int = 100
-    ) -> list[StreamMessage]:
-        """Take over entries another consumer read but did not acknowledge for ``min_idle_ms``."""
-        reply: Any = await self._call(
-            "xautoclaim",
-            self._raw.xautoclaim(
-                self.keys.stream(stream), group, consumer, min_idle_ms, "0-0", count=count
-            ),
-        )
-        return _entries(reply[1])
-
-    async def stream_range(
-        self, stream: str, *, start: str = "-", end: str = "+", count: int | None = None
-    ) -> list[StreamMessage]:
-        """Entries of a stream in id order (no consumer group involved), for reading history."""
-        reply: Any = await self._call(
-            "xrange", self._raw.xrange(self.keys.stream(stream), min=start, max=end, count=count)
-        )
-        return _entries(reply)
-
-    async def stream_pending(self, stream: str, group: str) -> int:
-        """How many entries of ``group`` are read but not acknowledged."""
-        info = await self._call("xpending", self._raw.xpending(self.keys.stream(stream), group))
-        return int(info["pending"])
-
-    # ------------------------------------------------------------------ rate limit
-    async def ratelimit_acquire(
-        self, bucket: str, spec: RateSpec, cost: float = 1.0, *, max_wait_s: float = 60.0
-    ) -> Reservation:
-        """Reserve ``cost`` units of ``bucket``; sleep ``wait_s`` before using them."""
-        keys = self._ratelimit_keys.get(bucket)
-        if keys is None:
-            keys = [self.keys.ratelimit(bucket), self.keys.cooldown(bucket)]
-            self._ratelimit_keys[bucket] = keys
-        reply = await self.script(GCRA_SCRIPT, name="gcra").run_absolute(
-            keys=keys,
-            args=[repr(spec.us_per_unit), repr(spec.burst), repr(cost), str(int(max_wait_s * 1e6))],
-        )
-        wait_us, reserved, used_milli = (float(x) for x in reply)
-        return Reservation(
-            wait_s=wait_us / 1e6, reserved=bool(reserved), used_units=used_milli / 1000
-        )
-
-    async def ratelimit_cooldown(self, bucket: str, seconds: float) -> None:
-        """Make every process wait ``seconds`` before its next acquisition of ``bucket``."""
-        await self.script(COOLDOWN_SCRIPT, name="cooldown").run_absolute(
-            keys=[self.keys.cooldown(bucket)], args=[str(max(1, int(seconds * 1000)))]
-        )
-
-    async def ratelimit_sync(self, bucket: str, spec: RateSpec, remaining_units: float) -> bool:
-        """Move the bucket forward so that at most ``remaining_units`` are available now."""
-        moved = await self.script(GCRA_SYNC_SCRIPT, name="gcra_sync").run_absolute(
-            keys=[self.keys.ratelimit(bucket)],
-            args=[repr(spec.us_per_unit), repr(spec.burst), repr(remaining_units)],
-        )
-        return bool(moved)
-
     # ------------------------------------------------------------------ health, errors
     async def _check_health(self) -> Health:
         start = time.perf_counter()
@@ -556,26 +362,6 @@ class RedisClient(BaseService[RedisSettings]):
             "subscription_reconnects": sum(s.reconnects for s in self._subs),
         }
 
-    async def _call(self, operation: str, awaitable: Awaitable[T]) -> T:
-        try:
-            return await awaitable
-        except (RedisError, RedisClusterException, OSError) as exc:
-            raise translate(exc, operation) from exc
-        except (AttributeError, TypeError) as exc:  # a socket closed under redis-py's write
-            if not connection_torn_down(exc):
-                raise
-            raise translate(exc, operation) from exc
-
 
 async def _collect(items: AsyncIterator[T]) -> list[T]:
     return [item async for item in items]
-
-
-def _entries(entries: list[Any]) -> list[StreamMessage]:
-    out = []
-    for entry_id, fields in entries:
-        if fields is None:  # deleted while pending
-            continue
-        ident = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-        out.append(StreamMessage(ident, codec.decode(fields[b"d"])))
-    return out
