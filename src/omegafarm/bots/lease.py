@@ -224,11 +224,23 @@ class Leases:
         self.redis = redis
         self.worker_id = worker_id
         self.ttl_ms = int(ttl_s * 1000)
-        self.session = not redis.is_cluster
-        self.nonce = uuid.uuid4().hex[:12] if self.session else ""
-        self.batch = batch and self.session
+        self.nonce = uuid.uuid4().hex[:12]
+        self._batch = batch
+        self._session: bool | None = None  # known once connected
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+
+    @property
+    def session(self) -> bool:
+        """Leases name the worker's session (one server), not TTLs of their own (a cluster)."""
+        if self._session is None:
+            self._session = not self.redis.is_cluster
+        return self._session
+
+    @property
+    def batch(self) -> bool:
+        """Saves of one event-loop turn run as one script (one server only)."""
+        return self._batch and self.session
 
     @property
     def status_ttl_ms(self) -> int:
