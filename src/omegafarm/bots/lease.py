@@ -344,14 +344,12 @@ class Leases:
         while self._pending:
             batch: list[_Pending] = []
             rest: list[_Pending] = []
+            bots: set[str] = set()
             for item in self._pending:  # one channel, one write per bot, per script
                 same = not batch or item.write.channel == batch[0].write.channel
-                if (
-                    same
-                    and len(batch) < SAVE_BATCH
-                    and all(x.lease.bot_id != item.lease.bot_id for x in batch)
-                ):
+                if same and len(batch) < SAVE_BATCH and item.lease.bot_id not in bots:
                     batch.append(item)
+                    bots.add(item.lease.bot_id)
                 else:
                     rest.append(item)
             self._pending = rest
