@@ -234,7 +234,9 @@ class Heartbeats:
 
     async def poll(self) -> None:
         if len(self.keys) < len(self.workers):  # discover the keys (SCAN: never in a window)
-            for key in await self.probe.scan(f"omega:{self.farm}:*worker*"):
+            # the heartbeats only (a worker's session key lock:lease:worker:...:<id> too ends
+            # with its id)
+            for key in await self.probe.scan(f"omega:{self.farm}:*health:worker*"):
                 for wid in self.workers:
                     if key.endswith(f":{wid}"):
                         self.keys[wid] = key

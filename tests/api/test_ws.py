@@ -95,6 +95,20 @@ async def test_a_viewer_receives_published_tickers(feed_farm: tuple[Farm, ApiSer
     assert message == {"channel": "tickers", "data": {"symbol": "BTC/USDT", "last": "42000.5"}}
 
 
+async def test_a_batch_message_reaches_clients_as_its_events_one_by_one(
+    feed_farm: tuple[Farm, ApiService],
+) -> None:
+    """A worker publishes its bots' events of one round as one batch (bots/lease.py)."""
+    farm, _ = feed_farm
+    async with _connect(farm, "viewer") as ws:
+        await _wait_for_subscriber(farm, "tickers")
+        events = [{"kind": "status", "id": "b1"}, {"kind": "equity", "id": "b2"}]
+        await farm.redis.publish("tickers", {"kind": "batch", "events": events})
+        async with asyncio.timeout(10):
+            got = [await _next_data(ws), await _next_data(ws)]
+    assert got == [{"channel": "tickers", "data": e} for e in events]
+
+
 async def _stalled_client(
     farm: Farm, token: str
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,9 +10,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from omegafarm.bots.config import BotSettings, FarmSettings, load_farm_file
 from omegafarm.bots.gateway import Gateway
-from omegafarm.bots.lease import Leases
+from omegafarm.bots.lease import BotWrite, Leases
 from omegafarm.bots.service import BotFarmService
-from omegafarm.store import RedisClient, StreamMessage
+from omegafarm.store import RedisClient, StreamMessage, encode
 from omegafarm.store import keys as _names
 from tests.bots._gateways import hold_partitions
 from tests.integration._farm import paper_exchange, wait_for
@@ -31,6 +32,57 @@ async def test_a_lease_has_one_holder_and_each_new_holder_a_larger_token(
     assert not await a.release(first)  # nor release
     assert not await a.fenced_set(first, "state:x", b"1")  # nor write the bot's state
     assert await b.fenced_set(second, "state:x", b"1")
+
+
+async def test_a_session_lease_is_free_once_its_worker_session_expires_or_restarts(
+    redis_client: RedisClient,
+) -> None:
+    a = Leases(redis_client, "wa", 0.3)
+    held = [await a.acquire(f"s{i}") for i in range(3)]
+    assert all(held) and a.session  # one server: the leases name wa's session
+    assert await redis_client.ttl_s(_names.lease("s0")) is None  # no per-bot TTL to renew
+    b = Leases(redis_client, "wb", 5.0)
+    assert await b.acquire("s0") is None  # wa's session is alive
+
+    async def s0_free() -> bool:  # wa stopped renewing: its one session key expires
+        return await a.holder("s0") is None
+
+    await wait_for(s0_free, 10, "wa's session expiring")
+    taken = await b.acquire("s0")
+    assert taken is not None and held[0] is not None and taken.token > held[0].token
+    # wa comes back: it renews its session, but the lease it lost is gone for good
+    assert await a.renew_all([x for x in held if x]) == {"s0"}
+    restarted = Leases(redis_client, "wa", 5.0)  # same id, new process: a new session
+    assert await restarted.acquire("s1") is not None  # the old session's leases are free
+    write = BotWrite(encode({"x": 1}), [])
+    assert not await a.fenced_save(held[1], write)  # and the old copy writes nothing
+    assert await b.acquire("s2") is not None  # free too: wa's session was replaced
+    assert not await a.fenced_save(held[2], write)
+
+
+async def test_saves_of_one_turn_run_as_one_fenced_script(redis_client: RedisClient) -> None:
+    c = Leases(redis_client, "wc", 5.0, batch=True)
+    mine = [await c.acquire(f"m{i}") for i in range(3)]
+    assert all(mine) and mine[1] is not None and await c.release(mine[1])
+    assert await Leases(redis_client, "wd", 5.0).acquire("m1") is not None
+    writes = [BotWrite(encode({"i": i}), [encode({"kind": "order", "i": i})], encode({"s": i}))
+              for i in range(3)]  # fmt: skip
+    sub = redis_client.subscription()
+    await sub.subscribe(_names.FEED_BOTS)
+    feed = [BotWrite(w.state, w.events, w.status, channel=_names.FEED_BOTS,
+                     messages=[encode({"kind": "status", "id": f"m{i}"})])
+            for i, w in enumerate(writes)]  # fmt: skip
+
+    oks = await asyncio.gather(*(c.fenced_save(x, w) for x, w in zip(mine, feed, strict=True)))
+
+    assert oks == [True, False, True]  # m1's lease moved: nothing of it written
+    assert await redis_client.get(_names.bot_state("m1")) is None
+    assert await redis_client.get(_names.bot_state("m2")) == {"i": 2}
+    assert await redis_client.get(_names.status("m0")) == {"s": 0}
+    message = await sub.get(timeout_s=10)  # one message carries both bots' events
+    await sub.close()
+    assert message is not None and message.data["kind"] == "batch"
+    assert [e["id"] for e in message.data["events"]] == ["m0", "m2"]
 
 
 async def test_gateway_drops_commands_with_a_stale_fencing_token(

@@ -92,16 +92,25 @@ class FeedHub:
 
     async def _pump(self, sub: Subscription) -> None:
         async for message in sub:
-            text = json.dumps({"channel": message.channel, "data": jsonable(message.data)})
-            for client in list(self._clients):
-                if message.channel not in client.channels or client.dropped.is_set():
-                    continue
-                try:
-                    client.queue.put_nowait(text)
-                    self.delivered += 1
-                except asyncio.QueueFull:  # too slow: drop it, never wait for it
-                    client.dropped.set()
-                    self.dropped_clients += 1
+            data = message.data
+            # a worker publishes its bots' events of one round as one batch message: clients
+            # get them one by one, as if published alone
+            is_batch = isinstance(data, dict) and data.get("kind") == "batch"
+            batch = data.get("events") if is_batch else None
+            for event in batch if isinstance(batch, list) else [data]:
+                text = json.dumps({"channel": message.channel, "data": jsonable(event)})
+                self._relay(message.channel, text)
+
+    def _relay(self, channel: str, text: str) -> None:
+        for client in list(self._clients):
+            if channel not in client.channels or client.dropped.is_set():
+                continue
+            try:
+                client.queue.put_nowait(text)
+                self.delivered += 1
+            except asyncio.QueueFull:  # too slow: drop it, never wait for it
+                client.dropped.set()
+                self.dropped_clients += 1
 
 
 def hub_of(websocket: WebSocket) -> FeedHub:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from omegafarm.bots import _history
+from omegafarm.bots import lease as _lease
 from omegafarm.bots.backtest import _tf_ms
 from omegafarm.bots.ledger import Ledger, Trade
 from omegafarm.bots.performance import bars_per_year, measure
@@ -50,8 +51,7 @@ async def spec_of(redis: RedisClient, bot_id: str) -> dict[str, Any]:
 
 async def holder(redis: RedisClient, bot_id: str) -> str | None:
     """The worker holding the bot's lease right now (None: no worker runs it)."""
-    value = await redis.get_text(_names.lease(bot_id))
-    return None if value is None else value.split("|", 1)[0]
+    return await _lease.holder(redis, bot_id)
 
 
 async def live_worker_ids(redis: RedisClient) -> list[str]:
@@ -128,9 +128,9 @@ async def row(redis: RedisClient, bot_id: str, spec: dict[str, Any]) -> dict[str
 
 
 async def rows(redis: RedisClient) -> list[dict[str, Any]]:
-    """Every registered bot as a row (sorted by id): three reads whatever the bot count (the
-    bot list, one MGET of statuses, desired states and halts, one of leases; per slot on a
-    cluster)."""
+    """Every registered bot as a row (sorted by id): four reads whatever the bot count (the
+    bot list, one MGET of statuses, desired states and halts, one of leases, one of their
+    workers' sessions; per slot on a cluster)."""
     return await _rows(redis, await specs(redis))
 
 
@@ -139,10 +139,11 @@ async def _rows(redis: RedisClient, by_id: dict[str, dict[str, Any]]) -> list[di
     names = [f(b) for b in ids for f in (_names.status, _names.desired, _names.halt)]
     records = await redis.get_many(names)
     leases = await redis.get_many([_names.lease(b) for b in ids], text=True)
+    held = await _lease.holders(redis, [None if x is None else str(x) for x in leases])
     out = []
     for k, bot_id in enumerate(ids):
         status, desired, halt = records[3 * k : 3 * k + 3]
-        held_by = None if leases[k] is None else str(leases[k]).split("|", 1)[0]
+        held_by = held[k]
         out.append(make_row(bot_id, by_id[bot_id], status, desired, held_by, halt))
     return out
 

@@ -210,7 +210,8 @@ class LiveBot:
 
         One script (:meth:`Leases.fenced_save`) saves the hot state, appends what left it
         (finished orders, fills, finished round trips) to the bot's event stream, and writes
-        the status record and the candle's equity sample: one round trip per event, whose size
+        the status record and the candle's equity sample: one round trip per event (shared with
+        the other bots of this candle on one server: see :class:`~.lease.Leases`), whose size
         depends on what is open, not on how many orders the bot ever placed."""
         trader = self._t
         commands = trader.drain()
@@ -218,7 +219,7 @@ class LiveBot:
         status, sample = self._status_record()
         write = BotWrite(
             encode(self.snapshot()), [encode(e) for e in events], encode(status),
-            int(self.status_ttl_s * 1000), None if sample is None else encode(sample),
+            self.leases.status_ttl_ms, None if sample is None else encode(sample),
             EQUITY_SAMPLES, _names.FEED_BOTS, self._feed_messages(status, sample),
         )  # fmt: skip
         try:
@@ -270,13 +271,6 @@ class LiveBot:
                 "closing": b.closing, "entries": {k: list(v) for k, v in b.entries.items()},
             },
         }  # fmt: skip
-
-    @property
-    def status_ttl_s(self) -> float:
-        """How long a status record lives: three lease periods, so a dead worker's bots stop
-        reporting "running" soon after their leases expire. Its worker extends it at every
-        lease renewal (in the same script), so a bot on one-hour candles stays "running"."""
-        return 3 * self.leases.ttl_ms / 1000
 
     def _status_record(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The status record after this event, and the equity sample when a new candle closed

@@ -58,16 +58,28 @@ CONTROL_REREAD_ROUNDS = 6  # re-read the bot list at least every this many round
 SWEEP_AFTER_TTLS = 3.0  # read a bot's stream if it was not read for this many lease TTLs
 READ_BATCH = 200  # updates read per stream per XREADGROUP
 
-# A worker's beat, in its {workers} slot: heartbeat record, its expiry in the live set (stale
-# members dropped), and back the number of live workers and the farm's control version.
+# A worker's beat, in its {workers} slot: heartbeat record, its expiry in the live set, and back
+# the number of live workers; when ARGV[5] is '1' (a control message arrived, or every
+# CONTROL_REREAD_ROUNDS rounds) stale members are dropped and the farm's control version read
+# (-1: not read). On one server it also renews the worker's
+# session (KEYS[4], nonce ARGV[6]: see bots/lease.py) and says whether it had lapsed.
 _BEAT = """
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
-return {redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf'), redis.call('GET', KEYS[3]) or '0'}
+local version = '-1'
+if ARGV[5] == '1' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
+  version = redis.call('GET', KEYS[3]) or '0'
+end
+local alive = 1
+if KEYS[4] then
+  alive = (redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[2], 'GET') == ARGV[6]) and 1 or 0
+end
+return {redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf'), version, alive}
 """
 _LEAVE = """
 redis.call('DEL', KEYS[1])
+if KEYS[3] then redis.call('DEL', KEYS[3]) end
 return redis.call('ZREM', KEYS[2], ARGV[1])
 """
 
@@ -91,7 +103,7 @@ class Worker:
     ) -> None:
         self.redis, self.settings = redis, settings
         self.id = worker_id or new_worker_id()
-        self.leases = Leases(redis, self.id, settings.lease_ttl_s)
+        self.leases = Leases(redis, self.id, settings.lease_ttl_s, batch=True)
         self.bots: dict[str, LiveBot] = {}
         self.paused = False
         self.pause_reason = ""
@@ -111,6 +123,8 @@ class Worker:
         self._rounds = 0
         self._renewed_at = 0.0
         self.live = 1  # live workers at the last beat
+        self._session_alive = True  # the worker's session had not lapsed at the last beat
+        self._control_moved = False  # a control message (or a reconnect) since the last beat
         self._rng = random.Random(self.id)  # noqa: S311  # spreads lease attempts, not crypto
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -132,6 +146,8 @@ class Worker:
             self.last_candle_ms.clear()
             with contextlib.suppress(OmegaError):
                 keys = [_names.worker(self.id), _names.WORKERS_LIVE]
+                if self.leases.session:  # any lease not given back is free at once
+                    keys.append(_names.worker_lease(self.id))
                 await self.redis.script(_LEAVE, name="worker")(keys, [self.id])
             await self._sub.close()
             self._channels = {}  # a restarted run subscribes its new subscription afresh
@@ -227,8 +243,10 @@ class Worker:
         """Workers with a fresh heartbeat (this one included)."""
         return max(1, await _view.live_workers(self.redis))
 
-    async def _beat(self) -> int:
-        """Heartbeat; returns the farm's control version (and sets :attr:`live`)."""
+    async def _beat(self, *, full: bool) -> int:
+        """Heartbeat (and, on one server, the worker's session: its bots' leases); returns the
+        farm's control version, read when ``full`` (-1 otherwise), and sets :attr:`live` and
+        :attr:`_session_alive`."""
         ttl_ms = int(self.settings.lease_ttl_s * 1000)
         keys = [_names.worker(self.id), _names.WORKERS_LIVE, _names.CONTROL_VERSION]
         args: list[str | bytes] = [
@@ -236,18 +254,25 @@ class Worker:
             str(ttl_ms),
             str(int(time.time() * 1000)),
             self.id,
+            "1" if full else "0",
         ]
-        live, version = await self.redis.script(_BEAT, name="worker")(keys, args)
+        if self.leases.session:
+            keys.append(_names.worker_lease(self.id))
+            args.append(self.leases.nonce)
+            self._renewed_at = time.monotonic()
+        live, version, alive = await self.redis.script(_BEAT, name="worker")(keys, args)
         self.live = max(1, int(live))
+        self._session_alive = bool(int(alive))
         return int(version)
 
     async def _wanted(self, version: int) -> list[BotSettings]:
-        """The bots that should run, re-read only when the control version moved (or every
-        ``CONTROL_REREAD_ROUNDS`` rounds, in case a change was written without a bump)."""
+        """The bots that should run, re-read only when the control version moved (it is read
+        when a control message arrived, and every ``CONTROL_REREAD_ROUNDS`` rounds, when the
+        list is re-read anyway in case a change was written without a bump)."""
         self._rounds += 1
         if (
             self._control is None
-            or self._control[0] != version
+            or (version >= 0 and self._control[0] != version)
             or self._rounds % CONTROL_REREAD_ROUNDS == 0
         ):
             self._control = (version, await self.wanted_bots())
@@ -255,8 +280,14 @@ class Worker:
 
     async def balance(self) -> None:
         """One round: heartbeat, renew, then move toward the fair share."""
-        version = await self._beat()
-        await self._renew()
+        full = self._control_moved or self._control is None
+        full = full or (self._rounds + 1) % CONTROL_REREAD_ROUNDS == 0
+        self._control_moved = False
+        version = await self._beat(full=full)
+        if not self.leases.session:
+            await self._renew()
+        elif not self._session_alive or (self._rounds + 1) % CONTROL_REREAD_ROUNDS == 0:
+            await self._renew()  # which leases are still ours (one MGET; the beat renewed)
         self._sweep()
         wanted = await self._wanted(version)
         wanted_ids = {b.id for b in wanted}
@@ -292,7 +323,7 @@ class Worker:
         """Renew every lease (and status TTL) in one script; drop the bots whose lease is lost."""
         self._renewed_at = time.monotonic()
         lost = await self.leases.renew_all(
-            [bot.lease for bot in self.bots.values()], int(3 * self.leases.ttl_ms)
+            [bot.lease for bot in self.bots.values()], self.leases.status_ttl_ms
         )
         for bot_id in sorted(lost & set(self.bots)):
             _log.warning("lease_lost", worker=self.id, bot_id=bot_id)
@@ -359,6 +390,7 @@ class Worker:
             if self._sub.reconnects != self._reconnects:  # wake-ups may have been lost
                 self._reconnects = self._sub.reconnects
                 self._wake(self.bots)
+                self._control_moved = True
                 self._kick.set()
             if message is None:
                 continue
@@ -366,31 +398,43 @@ class Worker:
                 self._wake(self._channels.get(message.channel, []))
                 continue
             if message.channel == _names.CONTROL_CHANNEL:
+                self._control_moved = True
                 self._kick.set()
                 continue
-            candle = message.channel.startswith("md:")
-            for bot_id in self._channels.get(message.channel, []):
-                bot = self.bots.get(bot_id)
-                if bot is None:
-                    continue
-                if candle:
-                    self.last_candle_ms[bot_id] = int(time.time() * 1000)
-                try:
-                    if candle:
-                        await bot.on_candle(list(message.data["candle"]))
-                        self.latency.record(message.data.get("sent_ms"), time.time() * 1000)
-                    else:
-                        await bot.on_tick(message.data)
-                except LeaseLostError:
-                    await self._drop(bot_id, release=False)
-                except FeedRewoundError as exc:  # restarted at the next balance, new history
-                    _log.warning("bot_feed_rewound", bot_id=bot_id, error=str(exc))
-                    await self._drop(bot_id, release=True)
-                except OmegaError as exc:
-                    _log.warning("bot_event_failed", bot_id=bot_id, error=str(exc))
-                except Exception as exc:  # one bot's bug (its strategy): reported, not fatal
-                    # for the other bots; the streak ends 30 s after the bot's last failure
-                    self.supervisor.record_failure(f"bot:{bot_id}", exc)
+            # every bot of the channel at once: their saves join in one script (bots/lease.py)
+            drops: dict[str, bool] = {}
+            bot_ids = list(self._channels.get(message.channel, []))
+            await asyncio.gather(*(self._on_market(b, message.channel, message.data, drops)
+                                   for b in bot_ids))  # fmt: skip
+            for bot_id, release in drops.items():
+                await self._drop(bot_id, release=release)
+
+    async def _on_market(
+        self, bot_id: str, channel: str, data: Any, drops: dict[str, bool]
+    ) -> None:
+        """One bot's candle or ticker; a bot to drop is put in ``drops`` (id -> release)."""
+        bot = self.bots.get(bot_id)
+        if bot is None:
+            return
+        candle = channel.startswith("md:")
+        if candle:
+            self.last_candle_ms[bot_id] = int(time.time() * 1000)
+        try:
+            if candle:
+                await bot.on_candle(list(data["candle"]))
+                self.latency.record(data.get("sent_ms"), time.time() * 1000)
+            else:
+                await bot.on_tick(data)
+        except LeaseLostError:
+            drops[bot_id] = False
+        except FeedRewoundError as exc:  # restarted at the next balance, new history
+            _log.warning("bot_feed_rewound", bot_id=bot_id, error=str(exc))
+            drops[bot_id] = True
+        except OmegaError as exc:
+            _log.warning("bot_event_failed", bot_id=bot_id, error=str(exc))
+        except Exception as exc:  # one bot's bug (its strategy): reported, not fatal
+            # for the other bots; the streak ends 30 s after the bot's last failure
+            self.supervisor.record_failure(f"bot:{bot_id}", exc)
 
     async def _updates_loop(self, stop: asyncio.Event) -> None:
         """Read the streams of the woken bots (one XREADGROUP for all) and hand each bot its
@@ -428,6 +472,7 @@ class Worker:
                     await self.redis.stream_group(_names.updates(bot_id), _names.UPDATES_GROUP)
                     found[_names.updates(bot_id)] = []
                     await self._apply(bot_id, bot.poll_updates())
+        work = []
         for stream, messages in found.items():
             bot_id = streams[stream]
             self._read_at[bot_id] = now
@@ -436,10 +481,17 @@ class Worker:
                 continue
             if len(messages) >= READ_BATCH:
                 self._wake([bot_id])  # more to read: next turn
-            await self._apply(bot_id, bot.apply_updates(messages))
+            work.append((bot_id, bot.apply_updates(messages)))
+        lost: list[str] = []  # every bot at once: their saves join in one script
+        await asyncio.gather(*(self._apply(b, w, lost) for b, w in work))
+        for bot_id in lost:
+            await self._drop(bot_id, release=False)
 
-    async def _apply(self, bot_id: str, work: Any) -> None:
+    async def _apply(self, bot_id: str, work: Any, lost: list[str] | None = None) -> None:
         try:
             await work
         except LeaseLostError:
-            await self._drop(bot_id, release=False)
+            if lost is None:
+                await self._drop(bot_id, release=False)
+            else:
+                lost.append(bot_id)

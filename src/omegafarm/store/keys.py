@@ -200,8 +200,18 @@ def bot_state(bot_id: str) -> str:
 
 
 def lease(bot_id: str) -> str:
-    """``"{worker}|{token}"`` with a TTL: which worker runs the bot."""
+    """Which worker runs the bot: ``"{worker}|{token}|{nonce}"`` (one server: held while the
+    worker's session holds the nonce) or ``"{worker}|{token}"`` with a TTL (a cluster)."""
     return f"lock:lease:{_bot(bot_id)}"
+
+
+def worker_lease(worker_id: str) -> str:
+    """A worker's session: a random nonce with a TTL, renewed once per balance round. On one
+    server a bot's lease (``"{worker}|{token}|{nonce}"``, no TTL) is held while it is alive."""
+    return f"{WORKER_LEASE_PREFIX}{worker_id}"
+
+
+WORKER_LEASE_PREFIX = f"lock:lease:worker:{tag('workers')}:"  # the beat's slot (one script)
 
 
 def fence(bot_id: str) -> str:
