@@ -8,9 +8,12 @@ does and hides the gap, so without wrk the bench prints a skip line instead. Our
 everything a real call pays for: the Bearer token check (from the process's credential cache
 after the first verification), the per-token GCRA rate limit in Redis (reserved in batches; a
 limit high enough never to refuse), the ticker (the Exchange Service's shared cache, 1 s TTL, behind a 0.25 s
-per-process copy), tracing and security middleware; /health answers the state a background
-task keeps current. The bare app returns constant bytes. Last line: JSON with the ticker
-route's requests/s ratio (and /health's in ``health_ratio``).
+per-process copy), tracing and security middleware, whether the route or its fast path
+(``omegafarm.api._fast``, the same checks from memory) answers; /health answers the state a
+background task keeps current. The bare app returns constant bytes. Each server's CPU time
+per request (user + system during the run over wrk's request count, least of the rounds) is
+reported too: it swings far less than requests/s on a shared machine. Last line: JSON with
+the ticker route's requests/s ratio (and /health's in ``health_ratio``) and the 1-minute load.
 
 Run: python bench/api_health.py [DURATION_S=8] [CONNECTIONS=16] [ROUNDS=2]
 """
@@ -18,7 +21,9 @@ Run: python bench/api_health.py [DURATION_S=8] [CONNECTIONS=16] [ROUNDS=2]
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -121,28 +126,46 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
-def load(url: str, path: str, token: str, duration_s: int, connections: int) -> dict[str, float]:
-    """One wrk run (1 thread): requests/s, p50 and p99 latency; non-2xx answers are an error."""
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    url: str, path: str, token: str, duration_s: int, connections: int, pid: int
+) -> dict[str, float]:
+    """One wrk run (1 thread): requests/s, p50 and p99 latency, and the server's CPU time per
+    request (``pid``'s, during the run: less sensitive to a busy machine than requests/s);
+    non-2xx answers are an error."""
     headers = ["-H", f"Authorization: Bearer {token}"] if token else []
     subprocess.run(  # warm-up: connections open, caches filled
         ["wrk", "-t1", f"-c{connections}", "-d1s", *headers, url + path],
         check=True,
         capture_output=True,
     )
+    cpu_before = cpu_s(pid)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency", *headers, url + path],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
+    cpu_used = cpu_s(pid) - cpu_before
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"{path}: wrk saw errors\n{out}")
     rps = re.search(r"Requests/sec:\s+([0-9.]+)", out)
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
-    if rps is None or p50 is None or p99 is None:
+    done = re.search(r"^\s*([0-9]+) requests in", out, re.MULTILINE)
+    if rps is None or p50 is None or p99 is None or done is None:
         raise RuntimeError(f"cannot read wrk's output:\n{out}")
-    return {"rps": float(rps.group(1)), "p50_ms": _ms(p50.group(1)), "p99_ms": _ms(p99.group(1))}
+    return {
+        "rps": float(rps.group(1)),
+        "p50_ms": _ms(p50.group(1)),
+        "p99_ms": _ms(p99.group(1)),
+        "cpu_us": cpu_used / max(1, int(done.group(1))) * 1e6,
+    }
 
 
 async def main(duration_s: int, concurrency: int, rounds: int) -> None:
@@ -158,16 +181,25 @@ async def main(duration_s: int, concurrency: int, rounds: int) -> None:
             ).text
         bare_proc, bare = start("bare", health_doc, ticker_doc)
         servers = {"ours": ours, "bare": bare}
+        pids = {"ours": ours_proc.pid, "bare": bare_proc.pid}
         best: dict[str, dict[str, float]] = {}
+        least_cpu: dict[str, float] = {}  # the server's CPU per request, least of the rounds
         for _ in range(rounds):  # interleaved rounds, best of each: the machine is shared
             for name, path in paths.items():
                 for who, server in servers.items():
                     got = await asyncio.to_thread(
-                        load, server["url"], path, server["token"], duration_s, concurrency
+                        load,
+                        server["url"],
+                        path,
+                        server["token"],
+                        duration_s,
+                        concurrency,
+                        pids[who],
                     )
                     key = f"{who}_{name}"
                     if key not in best or got["rps"] > best[key]["rps"]:
                         best[key] = got
+                    least_cpu[key] = min(got["cpu_us"], least_cpu.get(key, got["cpu_us"]))
     finally:
         ours_proc.communicate("", timeout=30)
         if bare_proc is not None:
@@ -175,7 +207,7 @@ async def main(duration_s: int, concurrency: int, rounds: int) -> None:
     for key, value in best.items():
         print(
             f"{key:<12} {value['rps']:8.0f} req/s  p50 {value['p50_ms']:7.2f} ms  "
-            f"p99 {value['p99_ms']:7.2f} ms"
+            f"p99 {value['p99_ms']:7.2f} ms  server CPU {least_cpu[key]:5.0f} us/request"
         )
     ours_rps, bare_rps = best["ours_ticker"]["rps"], best["bare_ticker"]["rps"]
     print(
@@ -195,10 +227,14 @@ async def main(duration_s: int, concurrency: int, rounds: int) -> None:
                 "health_rps_ours": round(best["ours_health"]["rps"], 1),
                 "health_rps_baseline": round(best["bare_health"]["rps"], 1),
                 "p99_ms": {k: round(v["p99_ms"], 2) for k, v in best.items()},
+                "cpu_us_per_request": {k: round(v) for k, v in least_cpu.items()},
+                "load_avg_1m": round(os.getloadavg()[0], 2),
                 "duration_s": duration_s,
                 "threads": 1,
                 "connections": concurrency,
                 "load_generator": "wrk",
+                # uvicorn's http="auto": httptools when installed (uvicorn[standard]), else h11
+                "http_parser": "httptools" if importlib.util.find_spec("httptools") else "h11",
                 "rounds": rounds,
             }
         )

@@ -14,7 +14,7 @@ async def hold_partitions(gateway: Gateway, *partitions: int) -> list[int]:
     )
     got = []
     for p in partitions or range(gateway.partition_count):
-        lease = await gateway._partition_lease(p).acquire()
+        lease = await gateway.partition_lease(p).acquire()
         if lease is not None:
             gateway.partitions[p] = Term(lease)
             got.append(p)

@@ -240,14 +240,18 @@ async def test_a_finished_orders_gateway_record_expires_and_leaves_the_open_set(
     working = _update("b1-1", "buy", "open", "0", "0", 1)
     done = _update("b1-1", "buy", "closed", "1", "100", 2)
 
-    await gateway._publish("b1", working)
+    await gateway.orders.publish("b1", working)
     open_ttl = await redis_client.ttl_s(_names.order_record("b1-1"))
     open_set = await redis_client.get(_names.partition_open(p))
-    await gateway._publish("b1", done)
+    tracked = gateway.orders.open.get("b1-1")
+    told = None if tracked is None else (tracked.bot, tracked.told)
+    await gateway.orders.publish("b1", done)
 
     ttl = await redis_client.ttl_s(_names.order_record("b1-1"))
     assert open_ttl is None and "b1-1" in open_set  # kept while the order works
     assert ttl is not None and FINISHED_ORDER_TTL_S - 60 < ttl <= FINISHED_ORDER_TTL_S
     assert await redis_client.get(_names.partition_open(p)) == {}
+    assert told == ("b1", (D(0), "open"))  # one record per open order, in memory
+    assert "b1-1" not in gateway.orders.open  # ...gone with the order
     record = await redis_client.get(_names.order_record("b1-1"))
     assert record["status"] == "closed"

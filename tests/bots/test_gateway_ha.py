@@ -63,10 +63,10 @@ async def test_a_gateway_whose_partition_lease_moved_executes_no_command(
     assert await hold_partitions(new, p) == [p]  # ...and another gateway took the partition
     assert new.partitions[p].lease.token > old.partitions[p].lease.token
 
-    handled = await old._handle(StreamMessage("1-0", {**PLACE, "cid": "b1-1"}))
+    handled = await old.orders.handle(StreamMessage("1-0", {**PLACE, "cid": "b1-1"}))
 
     assert handled is False  # left pending for the partition's holder
     assert await exchange.fetch_orders() == []
-    assert await new._handle(StreamMessage("1-0", {**PLACE, "cid": "b1-1"}))
+    assert await new.orders.handle(StreamMessage("1-0", {**PLACE, "cid": "b1-1"}))
     assert [o.client_order_id for o in await exchange.fetch_orders()] == ["b1-1"]
     await exchange.shutdown()

@@ -121,20 +121,20 @@ async def test_a_bot_whose_command_is_left_pending_runs_nothing_newer_until_it_i
     await hold_partitions(gateway, p)
     term = gateway.partitions[p]
     term.loaded = True
-    gateway._legacy_drained = True
+    gateway.orders.legacy_drained = True
     stream = _names.partition_commands(p)
     await redis_client.stream_group(stream, _names.GATEWAY_GROUP)
     for message in (_place("b1", 2), _place("b1", 3), _place("b2", 1)):
         if partition_of(str(message["bot_id"]), gateway.partition_count) == p:
             await redis_client.stream_add(stream, message)
-    gateway._waiting[p] = {"b1": {"0-1"}}  # b1-1 failed for a moment: left pending
+    gateway.orders.waiting[p] = {"b1": {"0-1"}}  # b1-1 failed for a moment: left pending
 
-    await gateway._commands_tick(p, term)
+    await gateway.orders.commands_tick(p, term)
 
     cids = [o.client_order_id for o in await exchange.fetch_orders()]
     assert not [c for c in cids if c.startswith("b1-")]  # b1 waits for its older command
     assert await redis_client.stream_pending(stream, _names.GATEWAY_GROUP) == 2
-    assert gateway._waiting[p]["b1"] >= {"0-1"} and len(gateway._waiting[p]["b1"]) == 3
+    assert gateway.orders.waiting[p]["b1"] >= {"0-1"} and len(gateway.orders.waiting[p]["b1"]) == 3
     await exchange.shutdown()
 
 
@@ -151,9 +151,9 @@ async def test_a_stale_token_is_dropped_by_the_partitions_holder(
     gateway = Gateway(redis_client, exchange, FarmSettings(), set())
     await hold_partitions(gateway, gateway.partition_of("b1"))
 
-    assert await gateway._handle(StreamMessage("1-0", _place("b1", 1, token=2)))
+    assert await gateway.orders.handle(StreamMessage("1-0", _place("b1", 1, token=2)))
     assert await exchange.fetch_orders() == [] and gateway.dropped_stale == 1
-    assert await gateway._handle(StreamMessage("2-0", _place("b1", 2, token=3)))
+    assert await gateway.orders.handle(StreamMessage("2-0", _place("b1", 2, token=3)))
     assert [o.client_order_id for o in await exchange.fetch_orders()] == ["b1-2"]
     await exchange.shutdown()
 
@@ -328,3 +328,27 @@ async def test_on_the_paper_exchange_every_partition_lives_with_the_primary(
         await asyncio.gather(t1, t2)
         await first_ex.shutdown()
         await second_ex.shutdown()
+
+
+async def test_gateways_know_each_other_from_the_live_set_and_a_leaving_one_drops_out(
+    redis_client: RedisClient, tmp_path: Path
+) -> None:
+    exchange = paper_exchange(tmp_path)
+    g1, g2, g3 = (Gateway(redis_client, exchange, FarmSettings(), set(), gateway_id=g)
+                  for g in ("g1", "g2", "g3"))  # fmt: skip
+    await g2._beat(30.0)
+    await g3._beat(0.001)  # its beat expires at once: a gateway that died
+
+    async def g3_expired() -> bool:
+        await g1._beat(30.0)
+        return "g3" not in g1.live_gateways
+
+    await wait_for(g3_expired, 5, "g3's beat to expire")
+    seen_by_g1 = list(g1.live_gateways)
+
+    await g2._hand_over_all()  # an orderly stop leaves the set
+    await g1._beat(30.0)
+
+    assert seen_by_g1 == ["g1", "g2"]
+    assert g1.live_gateways == ["g1"]
+    assert await redis_client.members_by_score(_names.GATEWAYS_LIVE, 0) == ["g1"]

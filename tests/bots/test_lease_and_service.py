@@ -42,8 +42,8 @@ async def test_gateway_drops_commands_with_a_stale_fencing_token(
     await hold_partitions(gateway)  # the gateway executing every partition
     place = {"kind": "place", "symbol": "BTC/USDT", "side": "buy", "type": "market",
              "amount": "0.001", "price": None, "bot_id": "b1"}  # fmt: skip
-    assert await gateway._handle(StreamMessage("1-0", {**place, "cid": "b1-1", "token": 7}))
-    assert await gateway._handle(StreamMessage("2-0", {**place, "cid": "b1-2", "token": 6}))
+    assert await gateway.orders.handle(StreamMessage("1-0", {**place, "cid": "b1-1", "token": 7}))
+    assert await gateway.orders.handle(StreamMessage("2-0", {**place, "cid": "b1-2", "token": 6}))
     orders = await exchange.fetch_orders()
     assert [o.client_order_id for o in orders] == ["b1-1"]
     assert gateway.dropped_stale == 1
@@ -102,7 +102,7 @@ async def test_gateway_drops_commands_of_a_worker_whose_lease_was_taken_over(
     await hold_partitions(gateway)  # the gateway executing every partition
     place = {"kind": "place", "symbol": "BTC/USDT", "side": "buy", "type": "market",
              "amount": "0.001", "price": None, "bot_id": "b2", "cid": "b2-1"}  # fmt: skip
-    assert await gateway._handle(StreamMessage("1-0", {**place, "token": old.token}))
+    assert await gateway.orders.handle(StreamMessage("1-0", {**place, "token": old.token}))
     assert await exchange.fetch_orders() == []  # the zombie's order never reached the exchange
     assert gateway.dropped_stale == 1
     await exchange.shutdown()

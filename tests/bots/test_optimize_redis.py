@@ -15,7 +15,8 @@ import pytest
 from optuna.trial import TrialState
 
 from omegafarm.cli import app
-from omegafarm.store.optuna_journal import journal_storage
+from omegafarm.store import RedisSettings
+from omegafarm.store.optuna_journal import journal_storage, study_client
 from tests.bots._market import write_market
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # subprocesses on a shared machine
@@ -38,8 +39,10 @@ def _env(redis_url: str, farm: str) -> dict[str, str]:
 def _trials(redis_url: str, farm: str, study: str) -> list[Any]:
     import optuna
 
-    storage = journal_storage(redis_url, farm, study)
-    return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
+    settings = RedisSettings.model_validate({"url": redis_url, "farm": farm})
+    with study_client(settings) as client:
+        storage = journal_storage(client, farm, study)
+        return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
 
 
 def test_three_processes_on_one_study_give_n_distinct_trials_and_one_result(

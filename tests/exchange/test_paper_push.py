@@ -33,3 +33,27 @@ async def test_a_fill_is_pushed_once_the_durable_exchange_has_saved_it(
     assert saved is not None and saved["fill_seq"] == 1  # in Redis before it was told
     assert candles and candles[0].rows.shape == (1, 6)
     assert stream.kinds == {"ohlcv", "tickers", "orders"}
+
+
+async def test_a_restored_exchange_pushes_to_the_new_stream_when_the_old_one_closes_late(
+    redis_client: RedisClient,
+) -> None:
+    # A gateway term ends and a new one takes over (a primary restart, e.g. a Redis failover):
+    # the new term reloads the saved exchange and opens its stream while the old term's stream
+    # is still closing (its close waits on a dead server for up to its timeout).
+    first = await DurablePaperExchange.open(SETTINGS, redis_client)
+    venue = DurablePaperVenue(first)
+    old = venue.open_stream()
+    await venue.exchange.create_order(
+        "BTC/USDT", "limit", "buy", 0.01, 1_000.0, params={"clientOrderId": "p-1"}
+    )
+    await venue.exchange.take_over()  # the new term: the saved exchange, reloaded
+    new = venue.open_stream()
+    await old.close()  # the old term's close finishes last
+    try:
+        await venue.exchange.cancel_order("1", "BTC/USDT")  # an order of the restored book
+        changed = await asyncio.wait_for(new.watch_orders(), timeout=5)
+    finally:
+        await new.close()
+
+    assert [(o.client_order_id, o.status) for o in changed] == [("p-1", "canceled")]

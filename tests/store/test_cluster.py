@@ -16,6 +16,7 @@ from omegafarm.core.errors import StoreUnavailableError, TransientError
 from omegafarm.store import RedisClient, RedisSettings
 from omegafarm.store.errors import StoreConfigurationError
 from omegafarm.store.testing import ValkeyCluster
+from tests.store.test_optuna_journal import check_shared_study
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +65,10 @@ def _slot_of(key: str) -> int:
             crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
             crc &= 0xFFFF
     return crc % 16384
+
+
+def test_an_optimize_study_is_shared_on_a_cluster(cluster: ValkeyCluster) -> None:
+    check_shared_study(RedisSettings(url=SecretStr(cluster.url), farm="c" + uuid.uuid4().hex[:8]))
 
 
 async def test_keys_on_every_master_are_set_read_scanned_and_deleted(

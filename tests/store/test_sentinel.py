@@ -15,7 +15,8 @@ from pydantic import SecretStr
 from omegafarm.core.errors import TransientError
 from omegafarm.store import RedisClient, RedisSettings
 from omegafarm.store.errors import StoreFailoverError
-from omegafarm.store.testing import SentinelGroup, wait_until
+from omegafarm.store.testing import HOST, SentinelGroup, wait_until
+from tests.store.test_optuna_journal import check_shared_study
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +49,16 @@ async def client(group: SentinelGroup) -> AsyncIterator[RedisClient]:
     await redis.initialize()
     yield redis
     await redis.shutdown()
+
+
+def test_an_optimize_study_is_shared_through_sentinels(group: SentinelGroup) -> None:
+    """The sentinels given as a list (no URL): before, ``omega optimize`` silently used a local
+    embedded server instead of the farm's Sentinel group."""
+    sentinels = [f"{HOST}:{port}" for port in group.sentinel_ports]
+    settings = RedisSettings(
+        sentinels=sentinels, master_name=group.MASTER_NAME, farm="s" + uuid.uuid4().hex[:8]
+    )
+    check_shared_study(settings)
 
 
 async def test_values_streams_pubsub_and_scripts_through_sentinel(client: RedisClient) -> None:

@@ -34,18 +34,34 @@ class LocalCache:
         """The value for ``key``: cached, stale while one refresh runs, or loaded now."""
         if self.ttl_s <= 0:
             return await loader()
+        found = self.peek(key, loader)
+        if found is not None:
+            return found
+        task = self._loading.get(key) or self._start(key, loader)
+        return await asyncio.shield(task)
+
+    def peek(self, key: str, loader: Callable[[], Awaitable[Any]]) -> Any:
+        """The value for ``key`` if it may be served now (fresh, or a little stale: then one
+        background refresh is started), else None. Never waits."""
+        if self.ttl_s <= 0:
+            return None
         now_s = self._clock()
         entry = self._entries.get(key)
-        if entry is not None and now_s < entry[0]:
+        if entry is None:
+            return None
+        if now_s < entry[0]:
             return entry[1]
-        task = self._loading.get(key)
-        if task is None:
-            task = asyncio.create_task(self._load(key, loader))
-            self._loading[key] = task
-            task.add_done_callback(lambda done: self._finished(key, done))
-        if entry is not None and now_s < entry[0] + self.ttl_s:
-            return entry[1]  # a little stale: the refresh above runs in the background
-        return await asyncio.shield(task)
+        if now_s >= entry[0] + self.ttl_s:
+            return None  # too old to serve: the caller waits for a load
+        if key not in self._loading:
+            self._start(key, loader)
+        return entry[1]  # a little stale: the refresh runs in the background
+
+    def _start(self, key: str, loader: Callable[[], Awaitable[Any]]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(self._load(key, loader))
+        self._loading[key] = task
+        task.add_done_callback(lambda done: self._finished(key, done))
+        return task
 
     def _finished(self, key: str, task: asyncio.Task[Any]) -> None:
         self._loading.pop(key, None)

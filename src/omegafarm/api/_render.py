@@ -16,7 +16,8 @@ from pathlib import PurePath
 from typing import Any, TypeVar
 
 import numpy as np
-from fastapi import HTTPException, Request
+from fastapi import HTTPException
+from starlette.requests import HTTPConnection
 
 from omegafarm.core.service import BaseService, ServiceState
 
@@ -24,7 +25,7 @@ S = TypeVar("S", bound=BaseService[Any])
 _RUNNING = (ServiceState.RUNNING, ServiceState.DEGRADED)
 
 
-def service(request: Request, name: str, cls: type[S], *, what: str | None = None) -> S:
+def service(request: HTTPConnection, name: str, cls: type[S], *, what: str | None = None) -> S:
     """The running service ``name`` of type ``cls``, or a 503 problem that says why."""
     registry = request.app.state.registry
     label = what or f"{name} service"

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from omegafarm import __version__
 from omegafarm.api import dashboard, ws
 from omegafarm.api._body_limit import BodyLimit
+from omegafarm.api._fast import FastPaths, FastPathStats
 from omegafarm.api._health import HealthMonitor
 from omegafarm.api._local import LocalCache
 from omegafarm.api._openapi import openapi_document
@@ -108,6 +109,8 @@ def create_app(
     app.state.health_monitor = HealthMonitor(registry)
     app.state.ticker_local_cache = LocalCache(0.0)  # the ApiService sets its TTL
     app.state.feed_hub = ws.FeedHub(registry, queue_size=ws_queue_size)
+    app.state.fast_path = FastPathStats()
+    app.add_middleware(FastPaths, stats=app.state.fast_path)  # innermost of ours
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(TracingMiddleware)

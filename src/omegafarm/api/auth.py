@@ -89,18 +89,28 @@ TRADER = Access(Role.TRADER)
 ADMIN = Access(Role.ADMIN)
 
 
+def presented_credential(conn: HTTPConnection) -> tuple[str, str]:
+    """The credential a request presents and its kind: a bearer token (``omg``) from the
+    Authorization header, else the session cookie (``oms``); AuthenticationError if neither."""
+    header = conn.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value:
+            raise AuthenticationError("use 'Authorization: Bearer <token>'")
+        return value.strip(), "omg"
+    cookie = conn.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        raise AuthenticationError("authentication required: a Bearer token or a session")
+    return cookie, "oms"
+
+
 async def _authenticate(request: HTTPConnection, service: SecurityService) -> Principal:
-    header = request.headers.get("authorization")
     try:
-        if header is not None:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() != "bearer" or not value:
-                raise AuthenticationError("use 'Authorization: Bearer <token>'")
-            return service.authenticate(value.strip(), "omg")
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie is None:
-            raise AuthenticationError("authentication required: a Bearer token or a session")
-        principal = service.authenticate(cookie, "oms")
+        value, kind = presented_credential(request)
+        principal = service.authenticate(value, kind)
+        if kind == "omg":  # a bearer token: no cookie, so no CSRF or Origin question
+            return principal
+        cookie = value
     except AuthenticationError as exc:
         _log.info("authentication_failed", path=request.url.path, reason=str(exc))
         await _spend_rate_limit(service, keys.authfail_bucket(client_address(request)), 1.0)
@@ -191,21 +201,35 @@ async def _spend_request_unit(
     """
     bucket = keys.api_bucket(credential_id)
     budget = rate_budget(request)
-    size = max(1, min(BATCH_MAX_UNITS, int(service.settings.rate_limit_burst // 8)))
-    left = budget.take(bucket, time.monotonic())
-    if left is None and bucket in budget.fetching:
-        await asyncio.shield(budget.fetching[bucket])
-        left = budget.take(bucket, time.monotonic())
-    if left is not None:
-        if size > 1 and left <= size // 2 and bucket not in budget.fetching:
-            task = asyncio.create_task(_reserve_batch(service, budget, bucket, size))
-            budget.fetching[bucket] = task
-            task.add_done_callback(lambda _: budget.fetching.pop(bucket, None))
+    if take_reserved_unit(budget, service, bucket):
         return
+    if bucket in budget.fetching:
+        await asyncio.shield(budget.fetching[bucket])
+        if take_reserved_unit(budget, service, bucket):
+            return
+    size = _batch_size(service)
     if size > 1 and await _spend_rate_limit(service, bucket, float(size), refuse=False):
         budget.add(bucket, size - 1, time.monotonic())
         return
     await _spend_rate_limit(service, bucket, 1.0)  # the bucket is (nearly) empty: exact check
+
+
+def _batch_size(service: SecurityService) -> int:
+    return max(1, min(BATCH_MAX_UNITS, int(service.settings.rate_limit_burst // 8)))
+
+
+def take_reserved_unit(budget: RateBudget, service: SecurityService, bucket: str) -> bool:
+    """Spend one unit this process already reserved in Redis for ``bucket`` (False: none
+    left, nothing spent). When half a batch is gone, the next is reserved in the background."""
+    left = budget.take(bucket, time.monotonic())
+    if left is None:
+        return False
+    size = _batch_size(service)
+    if size > 1 and left <= size // 2 and bucket not in budget.fetching:
+        task = asyncio.create_task(_reserve_batch(service, budget, bucket, size))
+        budget.fetching[bucket] = task
+        task.add_done_callback(lambda _: budget.fetching.pop(bucket, None))
+    return True
 
 
 async def _reserve_batch(

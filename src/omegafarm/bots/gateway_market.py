@@ -11,7 +11,7 @@ turns what arrives into what the farm reads:
   starting bot has history); a gateway that takes over goes on from the last candle the
   history holds, so no bar is skipped for the bots;
 * each new ticker goes to ``tick:{symbol}`` (bots) and ``tickers`` (the live feed);
-* each order update of an order the gateway tracks goes through the gateway's ``_publish``
+* each order update of an order the gateway tracks goes through the order desk's ``publish``
   (record, the bot's update stream, the live feed) unless it says nothing new. An update that
   arrives before the order is tracked (a stream can be faster than the create's REST answer)
   waits briefly for it, so a fill pushed that early is not lost.
@@ -34,6 +34,7 @@ import structlog
 
 from omegafarm.bots._convert import update_from_order
 from omegafarm.bots.config import FarmSettings
+from omegafarm.bots.gateway_orders import OrderDesk
 from omegafarm.bots.ledger import OrderUpdate
 from omegafarm.core.errors import OmegaError
 from omegafarm.exchange import ExchangeService, Order, Ticker
@@ -60,12 +61,7 @@ class GatewayPort(Protocol):
     exchange: ExchangeService
     settings: FarmSettings
     markets: set[MarketKey]
-    _open: dict[str, dict[str, Any]]
-    _seen: dict[str, tuple[Decimal, str]]
-
-    async def _publish(self, bot_id: str, update: OrderUpdate) -> None: ...
-
-    async def _save_open(self, bot_id: str, cid: str, info: dict[str, Any] | None) -> None: ...
+    orders: OrderDesk
 
     async def reconcile_now(self, *, full: bool = True) -> int: ...
 
@@ -220,8 +216,8 @@ class MarketFeed:
 
     # ----------------------------------------------------------------- orders
     def _tracked(self) -> Iterator[TrackedOrder]:
-        for cid, info in list(self.gw._open.items()):
-            yield TrackedOrder(cid, str(info.get("order_id") or ""), str(info["symbol"]))
+        for cid, record in list(self.gw.orders.open.items()):
+            yield TrackedOrder(cid, record.order_id or "", record.symbol)
 
     async def _on_order(self, order: Order, *, waited: bool = False) -> bool:
         """An order update from the stream (or the REST gap fill / fallback): to its bot when
@@ -233,23 +229,22 @@ class MarketFeed:
         cid = order.client_order_id
         if cid is None:
             return False
-        info, seen = self.gw._open.get(cid), self.gw._seen.get(cid)
-        if info is None and seen is not None:
-            return False  # ended and told already
-        if info is None or (seen is None and not waited):
+        record = self.gw.orders.open.get(cid)  # None: not tracked (yet, or ended and told)
+        seen = None if record is None else record.told
+        if record is None or (seen is None and not waited):
             self._early[cid] = (time.monotonic(), order)
             self._early.move_to_end(cid)
             self._wake.set()
             while len(self._early) > EARLY_KEEP:
                 self._early.popitem(last=False)
-            return info is not None  # a tracked order: news, delivered in a moment
+            return record is not None  # a tracked order: news, delivered in a moment
         update = update_from_order(order, cid)
         if seen is not None and _not_newer(update, seen):
             if not update.is_open and seen[1] in _ENDED:  # ended and told: stop tracking it
-                await self.gw._save_open(str(info["bot"]), cid, None)  # its partition's map
-                self.gw._open.pop(cid, None)
+                await self.gw.orders.save_open(record.bot, cid, None)  # its partition's map
+                self.gw.orders.open.pop(cid, None)
             return False
-        await self.gw._publish(str(info["bot"]), update)
+        await self.gw.orders.publish(record.bot, update)
         self.orders_published += 1
         return True
 
@@ -260,11 +255,11 @@ class MarketFeed:
             return
         now = time.monotonic()
         for cid, (at, order) in list(self._early.items()):
-            tracked, told = cid in self.gw._open, cid in self.gw._seen
-            if tracked and (told or now - at >= EARLY_GRACE_S):
+            record = self.gw.orders.open.get(cid)
+            if record is not None and (record.told is not None or now - at >= EARLY_GRACE_S):
                 del self._early[cid]
                 await self._on_order(order, waited=True)
-            elif (told and not tracked) or now - at > EARLY_WAIT_S:
+            elif now - at > EARLY_WAIT_S:
                 del self._early[cid]
 
 

@@ -30,6 +30,7 @@ ledger from the exchange's orders (``--keep`` leaves it halted).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -76,6 +77,7 @@ class Reconciler:
         self.halts = 0
         self.healed = 0
         self._round: dict[str, tuple[list[Order], list[Trade]]] = {}  # symbol -> history
+        self._sharing: Counter[str] | None = None  # account -> enabled bots, during check_all
 
     # ----------------------------------------------------------------- reads
     async def halted(self, bot_id: str) -> dict[str, Any] | None:
@@ -254,14 +256,27 @@ class Reconciler:
 
     async def _dedicated(self, spec: BotSettings) -> bool:
         account = self.exchange.settings.account
-        sharing = [s for s in await self.specs() if s.account == spec.account and s.enabled]
-        return spec.account == account and len(sharing) == 1
+        sharing = self._sharing  # one count per round (check_all), not the bot list per bot
+        if sharing is None:
+            sharing = _accounts(await self.specs())
+        return spec.account == account and sharing[spec.account] == 1
 
     # ----------------------------------------------------------------- acting
     async def check_all(self, *, full: bool) -> dict[str, list[Divergence]]:
         """Check every running bot; halt each that diverges. Returns the divergences found."""
         found: dict[str, list[Divergence]] = {}
-        specs = [s for s in await self.specs() if s.enabled and not await self.halted(s.id)]
+        every = await self.specs()
+        self._sharing = _accounts(every)
+        try:
+            await self._check_each(every, full, found)
+        finally:
+            self._sharing = None
+        return found
+
+    async def _check_each(
+        self, every: list[BotSettings], full: bool, found: dict[str, list[Divergence]]
+    ) -> None:
+        specs = [s for s in every if s.enabled and not await self.halted(s.id)]
         ledgers = {s.id: await self.ledger(s.id) for s in specs}  # every ledger first, then
         self._round.clear()  # the exchange, once per symbol: it can only be ahead of them
         for spec in specs:
@@ -276,7 +291,6 @@ class Reconciler:
             if diffs:
                 found[spec.id] = diffs
                 await self.halt(spec.id, diffs)
-        return found
 
     async def halt(self, bot_id: str, diffs: list[Divergence]) -> None:
         """Halt the bot with the reason (status, live feed, alerts read this record)."""
@@ -347,3 +361,8 @@ def _seq(cid: str) -> int:
 
 def _describe(u: OrderUpdate) -> str:
     return f"{u.status} {u.side} {u.amount} filled {u.filled} cost {u.cost} fee {u.fee}"
+
+
+def _accounts(specs: list[BotSettings]) -> Counter[str]:
+    """How many enabled bots use each account."""
+    return Counter(s.account for s in specs if s.enabled)

@@ -98,7 +98,7 @@ def optimize(
 ) -> None:
     """Search strategy parameters with Optuna; report walk-forward, PBO and deflated Sharpe."""
     from omegafarm.store.keys import Keys
-    from omegafarm.store.optuna_journal import journal_errors, journal_storage, redis_url
+    from omegafarm.store.optuna_journal import journal_errors, journal_storage, study_client
 
     given: dict[str, Any] = {
         "strategy": strategy, "data": None if data is None else str(data.resolve()),
@@ -115,8 +115,8 @@ def optimize(
     settings = load_settings_or_exit(ctx)
     try:
         Keys().optuna_study(name)  # a bad name fails before Redis is reached
-        with redis_url(settings.redis) as url, journal_errors():
-            storage = journal_storage(url, settings.redis.farm, name)
+        with study_client(settings.redis) as client, journal_errors():
+            storage = journal_storage(client, settings.redis.farm, name)
             stored = _stored_command(storage, name) if join else {}
             merged = {
                 k: v if v is not None else stored.get(k, DEFAULTS.get(k)) for k, v in given.items()

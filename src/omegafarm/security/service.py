@@ -319,12 +319,18 @@ class SecurityService(BaseService[SecuritySettings]):
         return [_token_info(r) for r in self.db.credentials(tokens.TOKEN_KIND, user)]
 
     # ------------------------------------------------------------------ authentication
+    def cached_principal(self, value: str, kind: str) -> Principal | None:
+        """The principal behind ``value`` if this process verified it recently and nothing
+        invalidated it since (the credential cache; no SQLite, no HMAC), else None."""
+        cached = self.credential_cache.get(value, self._now_ms())
+        return cached if cached is not None and value.startswith(kind) else None
+
     def authenticate(self, value: str, kind: str) -> Principal:
         """The principal behind a bearer token (``omg``) or session id (``oms``)."""
-        now_ms = self._now_ms()
-        cached = self.credential_cache.get(value, now_ms)
-        if cached is not None and value.startswith(kind):
+        cached = self.cached_principal(value, kind)
+        if cached is not None:
             return cached
+        now_ms = self._now_ms()
         generation = self.credential_cache.generation
         parsed = tokens.parse(value)
         if parsed is None or parsed[0] != kind:

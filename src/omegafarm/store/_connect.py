@@ -14,9 +14,12 @@ The rest of the store package sees one object with the redis-py command API (``R
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
+import redis as sync_redis
+import redis.cluster as sync_cluster
+import redis.sentinel as sync_sentinel
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
@@ -25,6 +28,28 @@ from omegafarm.core.errors import ConfigError
 from omegafarm.store.config import RedisSettings
 
 RedisLike = Redis | RedisCluster
+SyncRedisLike = sync_redis.Redis | sync_cluster.RedisCluster
+
+
+@dataclass(frozen=True)
+class _Kit:
+    """The redis-py classes of one flavour (asyncio or blocking): the same build for both."""
+
+    pool: Any
+    redis: Any
+    cluster: Any
+    node: Any
+    sentinel: Any
+
+
+_ASYNC = _Kit(BlockingConnectionPool, Redis, RedisCluster, ClusterNode, Sentinel)
+_SYNC = _Kit(
+    sync_redis.BlockingConnectionPool,
+    sync_redis.Redis,
+    sync_cluster.RedisCluster,
+    sync_cluster.ClusterNode,
+    sync_sentinel.Sentinel,
+)
 
 
 @dataclass(frozen=True)
@@ -76,20 +101,38 @@ def _redis_scheme(url: str) -> str:
 
 def build(settings: RedisSettings, common: dict[str, Any]) -> RedisLike:
     """A client for ``settings`` (not connected yet); ``common`` are timeouts and retries."""
+    return cast(RedisLike, _build(settings, common, _ASYNC))
+
+
+def build_sync(settings: RedisSettings, common: dict[str, Any]) -> SyncRedisLike:
+    """A blocking client for ``settings``, for code that cannot be async (Optuna's storage)."""
+    return cast(SyncRedisLike, _build(settings, common, _SYNC))
+
+
+def close_sync(client: SyncRedisLike) -> None:
+    """Close a client made by :func:`build_sync` (and, for Sentinel, its sentinel connections)."""
+    client.close()
+    sentinel = getattr(client, "omega_sentinel", None)
+    if sentinel is not None:
+        for each in sentinel.sentinels:
+            each.close()
+
+
+def _build(settings: RedisSettings, common: dict[str, Any], kit: _Kit) -> Any:
     s = settings
     url = None if s.url is None else s.url.get_secret_value()
     topology = s.topology
     if topology == "sentinel":
-        return _sentinel(s, url, common)
+        return _sentinel(s, url, common, kit)
     if topology == "cluster":
-        return _cluster(s, url, common)
+        return _cluster(s, url, common, kit)
     if url is None:
         raise ConfigError("[redis] url is unset: the embedded server is started by RedisClient")
-    pool = BlockingConnectionPool.from_url(_redis_scheme(url), **common)
-    return Redis.from_pool(pool)  # the client owns the pool and closes it
+    pool = kit.pool.from_url(_redis_scheme(url), **common)
+    return kit.redis.from_pool(pool)  # the client owns the pool and closes it
 
 
-def _sentinel(s: RedisSettings, url: str | None, common: dict[str, Any]) -> Redis:
+def _sentinel(s: RedisSettings, url: str | None, common: dict[str, Any], kit: _Kit) -> Any:
     if url is not None:
         parsed = _parse_multi(url)
         if not parsed.path:
@@ -111,12 +154,12 @@ def _sentinel(s: RedisSettings, url: str | None, common: dict[str, Any]) -> Redi
     }
     if s.sentinel_password is not None:
         sentinel_kwargs["password"] = s.sentinel_password.get_secret_value()
-    sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+    sentinel = kit.sentinel(hosts, sentinel_kwargs=sentinel_kwargs)
     extra: dict[str, Any] = {"db": db, "password": password, "username": username}
     if tls:
         extra["ssl"] = True
-    client: Redis = sentinel.master_for(master, redis_class=Redis, **conn, **extra)
-    client.omega_sentinel = sentinel  # type: ignore[attr-defined]  # closed with the client
+    client = sentinel.master_for(master, redis_class=kit.redis, **conn, **extra)
+    client.omega_sentinel = sentinel  # closed with the client
     return client
 
 
@@ -129,14 +172,14 @@ async def close(client: RedisLike) -> None:
             await each.aclose()
 
 
-def _cluster(s: RedisSettings, url: str | None, common: dict[str, Any]) -> RedisCluster:
+def _cluster(s: RedisSettings, url: str | None, common: dict[str, Any], kit: _Kit) -> Any:
     if url is None:
         raise ConfigError("[redis] cluster = true needs a url of one cluster node")
     conn = {k: v for k, v in common.items() if k not in ("timeout",)}
     if "+cluster" in url.split("://", 1)[0]:
         parsed = _parse_multi(url)
-        nodes = [ClusterNode(host, port) for host, port in parsed.hosts]
-        return RedisCluster(
+        nodes = [kit.node(host, port) for host, port in parsed.hosts]
+        return kit.cluster(
             startup_nodes=nodes,
             username=parsed.username,
             password=parsed.password,
@@ -145,4 +188,4 @@ def _cluster(s: RedisSettings, url: str | None, common: dict[str, Any]) -> Redis
         )
     if url.startswith("unix"):
         raise ConfigError("[redis] cluster = true needs a redis:// URL (cluster nodes talk TCP)")
-    return RedisCluster.from_url(_redis_scheme(url), **conn)
+    return kit.cluster.from_url(_redis_scheme(url), **conn)

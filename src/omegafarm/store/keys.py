@@ -10,7 +10,7 @@ All names live under ``omega:<farm>:`` so that several farms can share one serve
     omega:<farm>:rl:{<bucket>}              rate-limit buckets (GCRA theoretical arrival time)
     omega:<farm>:rl:{<bucket>}:cooldown     shared cool-down after a 429/418 or Retry-After
     omega:<farm>:health:<service>           heartbeat keys with a TTL
-    omega:<farm>:optuna:<study>             an `omega optimize` study's journal (Optuna's backend)
+    omega:<farm>:optuna:<study>:journal     an `omega optimize` study's journal (one list)
 
 **Hash tags (Redis Cluster).** A multi-key script may only touch keys of one cluster slot, and
 a key's slot is computed from the part between its first ``{`` and the next ``}`` when there
@@ -148,6 +148,7 @@ GATEWAY_FENCE = f"state:fence:gw:{_GATEWAY}"
 # with its own stream, open orders, lease and fence under the tag ``{gateway:p<n>}``.
 GATEWAY_PARTITIONS = f"state:gw:{_GATEWAY}:partitions"  # the farm's partition count (fixed)
 GATEWAYS_PREFIX = f"health:gateway:{tag('gateways')}:"  # + gateway id: heartbeats with a TTL
+GATEWAYS_LIVE = f"health:gateways:{tag('gateways')}"  # sorted set: gateway id -> beat expiry ms
 
 
 def _partition(partition: int) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from omegafarm.api._fast import ticker_key, ticker_loader
 from omegafarm.api._local import LocalCache
 from omegafarm.api._render import jsonable, service
 from omegafarm.api.auth import TRADER, VIEWER, security_service
@@ -58,19 +59,22 @@ async def markets(
     return [jsonable(m) for m in sorted(chosen, key=lambda m: m.symbol)[:limit]]
 
 
-@router.get("/ticker", dependencies=[Depends(VIEWER)], summary="One ticker")
-async def ticker(request: Request, symbol: Symbol) -> dict[str, Any]:
+@router.get(
+    "/ticker",
+    dependencies=[Depends(VIEWER)],
+    summary="One ticker",
+    response_model=dict[str, Any],
+)
+async def ticker(request: Request, symbol: Symbol) -> Response:
     # The Exchange Service already shares tickers farm-wide (exchange.ticker_ttl_s); each API
-    # process keeps a short local copy in front of it (api.ticker_local_ttl_s).
+    # process keeps a short local copy in front of it (api.ticker_local_ttl_s), as the JSON
+    # bytes to send. Requests it can answer from memory never get here (see api._fast).
     exchange = _exchange(request)
-
-    async def load() -> dict[str, Any]:
-        data: dict[str, Any] = jsonable(await exchange.fetch_ticker(symbol))
-        return data
-
     local: LocalCache = request.app.state.ticker_local_cache
-    cached: dict[str, Any] = await local.get_or_load(f"{exchange.exchange_id}:{symbol}", load)
-    return cached
+    body: bytes = await local.get_or_load(
+        ticker_key(exchange, symbol), ticker_loader(exchange, symbol)
+    )
+    return Response(body, media_type="application/json")
 
 
 @router.get("/tickers", dependencies=[Depends(VIEWER)], summary="Tickers of several markets")

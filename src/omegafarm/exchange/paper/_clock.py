@@ -69,6 +69,12 @@ class PaperClock:
         """Be told of every order change (the engine's order) and of closed bars (None)."""
         self._engine.listener = listener
 
+    def drop_listener(self, listener: Callable[[Order | None], None]) -> None:
+        """Stop telling ``listener``, unless another has replaced it (a newer stream's stays:
+        a stream closing after its successor opened must not silence it)."""
+        if self._engine.listener == listener:
+            self._engine.listener = None
+
     def _sync(self) -> None:
         """Catch the simulated clock up with the wall clock (when it follows one)."""
         if self._anchor is not None:

@@ -110,8 +110,10 @@ class PaperStream:
         return [order_model(order) for order in changed.values()]
 
     async def close(self) -> None:
-        """Stop the driver and stop listening."""
-        self._venue.exchange.set_listener(None)
+        """Stop the driver and stop listening (only this stream's listener: a gateway term
+        that ended may close its stream after the next term, on the reloaded exchange, opened
+        its own; clearing the listener then silenced every push of the new term)."""
+        self._venue.exchange.drop_listener(self._on_change)
         if self._driver is not None:
             self._driver.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
