@@ -27,19 +27,6 @@ def _restore_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
-@pytest.fixture(autouse=True)
-def _restore_signals() -> Iterator[None]:
-    """A test that leaves SIGINT/SIGTERM ignored would hand that to every process a later test
-    starts (an ignored signal stays ignored across exec): the dispositions are put back."""
-    import signal
-
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for sig, handler in saved.items():
-        if signal.getsignal(sig) is not handler and handler is not None:
-            signal.signal(sig, handler)
-
-
 @pytest.fixture
 def cli() -> Iterator[CliRunner]:
     """``omega`` in-process; the logging it configures (onto the runner's captured stream,
