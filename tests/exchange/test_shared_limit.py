@@ -56,6 +56,7 @@ def max_in_any_window(times: np.ndarray, window_s: float) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("farm")  # 4 busy processes: never beside a farm under xdist
 def test_four_processes_never_exceed_the_shared_budget_and_use_most_of_it(redis_url: str) -> None:
     ctx = mp.get_context("spawn")
     queue, ready = ctx.Queue(), ctx.Queue()

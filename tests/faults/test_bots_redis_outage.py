@@ -25,7 +25,7 @@ from tests.integration._farm import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]  # one at a time
 
 
 async def _true(value: bool) -> bool:

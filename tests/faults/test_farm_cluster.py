@@ -36,17 +36,19 @@ from omegafarm.store import keys as _names
 from omegafarm.store.testing import ValkeyCluster, free_ports, key_slot
 from tests.faults._farm_procs import (
     TTL_S,
+    at_least,
     audit,
     bot_holders,
-    filled_orders,
     saved_exchange,
     spawn,
+    stop_all_and_settle,
     terminate,
+    true,
     write_config,
 )
 from tests.integration._farm import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("farm")]  # one farm at a time
 N_BOTS = 6
 IDS = [f"b{i:02d}" for i in range(N_BOTS)]
 # every bot places a new order within this long of the slots being served again (a stated
@@ -118,14 +120,14 @@ async def _run_farm_through_a_master_kill(tmp_path: Path, *, replicas: int) -> N
     procs = [spawn(config, log, "up"), spawn(config, log, "worker", "--lease-ttl", str(TTL_S))]
     readyz = Readyz(api_port).start()
     try:
-        await wait_for(lambda: _at_least(redis, 1), 120, "the farm trading (1 fill)")
+        await wait_for(lambda: at_least(redis, 1), 120, "the farm trading (1 fill)")
 
         async def spread() -> bool:
             return len(set((await bot_holders(redis, IDS)).values()) - {None}) == 2
 
         await wait_for(spread, 60, "bots spread over omega up's worker and the other worker")
-        await wait_for(lambda: _at_least(redis, 10), 90, "10 filled orders")
-        await wait_for(lambda: _true(readyz.last == 200), 30, "/readyz 200 while all is well")
+        await wait_for(lambda: at_least(redis, 10), 90, "10 filled orders")
+        await wait_for(lambda: true(readyz.last == 200), 30, "/readyz 200 while all is well")
 
         slot = key_slot(redis.keys.key(_names.GATEWAY_LEASE))  # gateway + exchange live here
         victim = cluster.port_of_slot(slot)
@@ -180,7 +182,7 @@ async def _run_farm_through_a_master_kill(tmp_path: Path, *, replicas: int) -> N
                 "readyz_503_samples": len(down),
             })
         )  # fmt: skip
-        await _stop_all_and_settle(redis)
+        await stop_all_and_settle(redis, IDS)
     finally:
         readyz.stop()
         for proc in procs:
@@ -220,25 +222,3 @@ def _down_until(cluster: ValkeyCluster, slot: int, victim: int, timeout_s: float
         last_down = asked_at
         time.sleep(0.05)  # wait-ok: the poll interval of a condition check with a deadline
     raise AssertionError(f"timed out after {timeout_s}s waiting for a replica to take over")
-
-
-async def _true(value: bool) -> bool:
-    return value
-
-
-async def _at_least(redis: RedisClient, n: int) -> bool:
-    return await filled_orders(redis) >= n
-
-
-async def _stop_all_and_settle(redis: RedisClient) -> None:
-    for bot_id in IDS:
-        await redis.set(_names.desired(bot_id), "stopped")
-
-    async def released() -> bool:
-        return set((await bot_holders(redis, IDS)).values()) == {None}
-
-    async def no_open_orders() -> bool:
-        return not await redis.get(_names.GATEWAY_OPEN)
-
-    await wait_for(released, 30, "every bot stopped")
-    await wait_for(no_open_orders, 30, "no open orders left at the gateway")

@@ -14,22 +14,22 @@ import pytest
 
 from omegafarm.exchange.paper.journal import saved_state
 from omegafarm.store import RedisClient
-from omegafarm.store import keys as _names
 from tests.faults._farm_procs import (
     TTL_S,
+    at_least,
     audit,
     bot_holders,
     filled_orders,
     gateway_holder,
     kill9,
-    open_orders,
     spawn,
+    stop_all_and_settle,
     terminate,
     write_config,
 )
 from tests.integration._farm import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("farm")]  # one farm at a time
 N_BOTS = 8
 
 
@@ -37,20 +37,6 @@ async def _saved_clock_ms(redis: RedisClient) -> int:
     state = await saved_state(redis)
     assert state is not None
     return int(state["now_ms"])
-
-
-async def _stop_all_and_settle(redis: RedisClient, ids: list[str]) -> None:
-    for bot_id in ids:
-        await redis.set(_names.desired(bot_id), "stopped")
-
-    async def released() -> bool:
-        return set((await bot_holders(redis, ids)).values()) == {None}
-
-    async def no_open_orders() -> bool:
-        return await open_orders(redis) == 0
-
-    await wait_for(released, 30, "every bot stopped")
-    await wait_for(no_open_orders, 30, "no open orders left at the gateway")
 
 
 async def test_kill_9_of_omega_up_and_restart_resume_the_same_exchange_with_exact_ledgers(
@@ -64,15 +50,15 @@ async def test_kill_9_of_omega_up_and_restart_resume_the_same_exchange_with_exac
     second = None
     try:
         await wait_for(lambda: filled_orders(redis_client), 120, "the farm trading (1 fill)")
-        await wait_for(lambda: _at_least(redis_client, 25), 90, "25 filled orders")
+        await wait_for(lambda: at_least(redis_client, 25), 90, "25 filled orders")
         kill9(first)  # mid-trading: orders in flight, fills being polled
         before = await filled_orders(redis_client)
         clock_before = await _saved_clock_ms(redis_client)
 
         second = spawn(config, log, "up")
-        await wait_for(lambda: _at_least(redis_client, before + 20), 120, "trading again")
+        await wait_for(lambda: at_least(redis_client, before + 20), 120, "trading again")
         assert await _saved_clock_ms(redis_client) >= clock_before  # never back in time
-        await _stop_all_and_settle(redis_client, ids)
+        await stop_all_and_settle(redis_client, ids)
     finally:
         for proc in (first, second):
             if proc is not None:
@@ -103,7 +89,7 @@ async def test_kill_9_of_the_active_gateway_the_standby_takes_over_fenced(
             return len(set((await bot_holders(redis_client, ids)).values()) - {None}) == 2
 
         await wait_for(spread, 90, "bots spread over omega up's worker and the other worker")
-        await wait_for(lambda: _at_least(redis_client, 20), 90, "20 filled orders")
+        await wait_for(lambda: at_least(redis_client, 20), 90, "20 filled orders")
         kill9(up)  # the active gateway and one worker die together
         before = await filled_orders(redis_client)
 
@@ -113,15 +99,11 @@ async def test_kill_9_of_the_active_gateway_the_standby_takes_over_fenced(
         # the dead gateway's lease expires TTL after its last renewal; the standby tries every
         # TTL/3 (and starting the check takes a moment on a loaded machine)
         await wait_for(standby_active, 2 * TTL_S + 5, "the standby gateway active")
-        await wait_for(lambda: _at_least(redis_client, before + 15), 120, "trading again")
-        await _stop_all_and_settle(redis_client, ids)
+        await wait_for(lambda: at_least(redis_client, before + 15), 120, "trading again")
+        await stop_all_and_settle(redis_client, ids)
     finally:
         for proc in procs:
             terminate(proc)
 
     report = await audit(redis_client, ids)
     assert report["orders"] >= before + 15, log.read_text()[-3000:]
-
-
-async def _at_least(redis: RedisClient, n: int) -> bool:
-    return await filled_orders(redis) >= n

@@ -39,18 +39,20 @@ from omegafarm.store import RedisClient, RedisSettings
 from omegafarm.store import keys as _names
 from tests.faults._farm_procs import (
     TTL_S,
+    at_least,
     audit,
-    bot_holders,
     filled_orders,
     kill9,
     saved_exchange,
     spawn,
+    stop_all_and_settle,
     terminate,
+    true,
     write_config,
 )
 from tests.integration._farm import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("farm")]  # one farm at a time
 N_BOTS = 6
 IDS = [f"b{i:02d}" for i in range(N_BOTS)]
 PROBE = "probe:acknowledged"  # a counter the test increments without pause
@@ -99,24 +101,6 @@ async def _orders(redis: RedisClient) -> int:
     return len(await (await saved_exchange(redis)).fetch_orders())
 
 
-async def _at_least(redis: RedisClient, n: int) -> bool:
-    return await filled_orders(redis) >= n
-
-
-async def _stop_all_and_settle(redis: RedisClient) -> None:
-    for bot_id in IDS:
-        await redis.set(_names.desired(bot_id), "stopped")
-
-    async def released() -> bool:
-        return set((await bot_holders(redis, IDS)).values()) == {None}
-
-    async def no_open_orders() -> bool:
-        return not await redis.get(_names.GATEWAY_OPEN)
-
-    await wait_for(released, 30, "every bot stopped")
-    await wait_for(no_open_orders, 30, "no open orders left at the gateway")
-
-
 async def test_kill_9_of_the_embedded_valkey_loses_no_acknowledged_write_and_no_order(
     tmp_path: Path,
 ) -> None:
@@ -131,10 +115,10 @@ async def test_kill_9_of_the_embedded_valkey_loses_no_acknowledged_write_and_no_
         redis = _embedded_client(data_dir, "lsw")
         await redis.initialize()  # adopts omega up's server
         procs.append(spawn(config, log, "worker", "--lease-ttl", str(TTL_S)))
-        await wait_for(lambda: _at_least(redis, 6), 120, "6 filled orders")
+        await wait_for(lambda: at_least(redis, 6), 120, "6 filled orders")
         probe = Probe(redis)
         probing = asyncio.create_task(probe.run())
-        await wait_for(lambda: _true(len(probe.acknowledged) > 100), 10, "the probe writing")
+        await wait_for(lambda: true(len(probe.acknowledged) > 100), 10, "the probe writing")
         orders_before = await _orders(redis)
         pid = _server_pid(data_dir)
         os.kill(pid, signal.SIGKILL)  # kill -9 of valkey-server while orders flow
@@ -144,20 +128,20 @@ async def test_kill_9_of_the_embedded_valkey_loses_no_acknowledged_write_and_no_
             return data_dir.joinpath("valkey.pid").exists() and _server_pid(data_dir) != pid
 
         await wait_for(restarted, 30, "the embedded server restarted by omega up")
-        await wait_for(lambda: _true(len(probe.acknowledged) > acked_at_kill + 100), 30,
+        await wait_for(lambda: true(len(probe.acknowledged) > acked_at_kill + 100), 30,
                        "the probe writing to the restarted server")  # fmt: skip
         probe._stop.set()
         await probing
         lost_writes = await probe.lost()
         assert await _orders(redis) >= orders_before  # no order the exchange knew is gone
         filled = await filled_orders(redis)
-        await wait_for(lambda: _at_least(redis, filled + 6), 60,
+        await wait_for(lambda: at_least(redis, filled + 6), 60,
                        "6 more filled orders: trading again")  # fmt: skip
         print(json.dumps({"fault": "valkey kill -9", "acknowledged_writes_lost": lost_writes,
                           "acknowledged_writes": len(probe.acknowledged),
                           "orders_before": orders_before}))  # fmt: skip
         assert lost_writes == 0
-        await _stop_all_and_settle(redis)
+        await stop_all_and_settle(redis, IDS)
         report = await audit(redis, IDS)  # the farm idle (bots stopped, no open order)
         assert report["orders"] > 0, log.read_text()[-3000:]
     finally:
@@ -165,10 +149,6 @@ async def test_kill_9_of_the_embedded_valkey_loses_no_acknowledged_write_and_no_
             terminate(proc)
         if redis is not None:
             await redis.shutdown()
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 def _wait_file(path: Path, timeout_s: float) -> None:
@@ -235,9 +215,9 @@ async def test_a_crash_losing_the_last_second_of_writes_loses_no_order(tmp_path:
         redis = _embedded_client(data_dir, "lsw")
         await redis.initialize()
         procs.append(spawn(config, log, "worker", "--lease-ttl", str(TTL_S)))
-        await wait_for(lambda: _at_least(redis, 6), 120, "6 filled orders")
+        await wait_for(lambda: at_least(redis, 6), 120, "6 filled orders")
         aof = AofSizes(data_dir / "appendonlydir").start()
-        await wait_for(lambda: _true(len(aof.samples) > 60), 10, "a second of file sizes")
+        await wait_for(lambda: true(len(aof.samples) > 60), 10, "a second of file sizes")
         orders_before_crash = await _orders(redis)
         await redis.shutdown()  # our client goes first: the crash takes the whole machine
         redis = None
@@ -264,12 +244,12 @@ async def test_a_crash_losing_the_last_second_of_writes_loses_no_order(tmp_path:
         await redis.initialize()
         procs.append(spawn(config, log, "worker", "--lease-ttl", str(TTL_S)))
         filled_restart = await filled_orders(redis)
-        await wait_for(lambda: _at_least(redis, filled_restart + 6), 120,
+        await wait_for(lambda: at_least(redis, filled_restart + 6), 120,
                        "6 more filled orders: trading again")  # fmt: skip
         print(json.dumps({"fault": "crash, last second of the AOF lost", "aof_bytes_lost": cut_bytes,
                           "aof_bytes_kept": kept, "orders_before_crash": orders_before_crash,
                           "orders_after_restart": orders_after_restart}))  # fmt: skip
-        await _stop_all_and_settle(redis)
+        await stop_all_and_settle(redis, IDS)
         report = await audit(redis, IDS)  # the farm idle (bots stopped, no open order)
         assert report["orders"] > 0, log.read_text()[-3000:]
     finally:

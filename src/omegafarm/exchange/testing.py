@@ -15,10 +15,11 @@ import json
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from omegafarm.exchange._loopback import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -61,16 +62,15 @@ class Reply:
 Handler = Callable[[RecordedRequest], Awaitable[Reply]]
 
 
-class LoopbackExchangeServer:
+class LoopbackExchangeServer(LoopbackServer):
     """An aiohttp server on 127.0.0.1 with an ephemeral port; an async context manager."""
 
     def __init__(self, body: Any = "{}", handler: Handler | None = None) -> None:
+        super().__init__()
         self.body = body
         self.handler = handler
         self.requests: list[RecordedRequest] = []
         self.script: deque[Reply] = deque()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
         self._closing = asyncio.Event()
 
     @property
@@ -82,37 +82,12 @@ class LoopbackExchangeServer:
         """Queue replies for the next requests, before the default body or handler."""
         self.script.extend(replies)
 
-    async def start(self) -> Self:
-        """Start listening."""
-        app = web.Application()
+    def _routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._serve)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None)  # the bound port is only known here
-        if not sockets:
-            raise RuntimeError("the loopback server did not bind a socket")
-        self._port = int(sockets[0].getsockname()[1])
-        return self
 
-    async def stop(self) -> None:
-        """Release delayed replies and stop."""
+    def _closing_hook(self) -> None:
+        """Release delayed replies."""
         self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def count(self, method: str, path_suffix: str) -> int:
         """How many requests with ``method`` had a path ending in ``path_suffix``."""

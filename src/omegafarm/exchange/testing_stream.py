@@ -16,20 +16,22 @@ import asyncio
 import json
 import time
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from omegafarm.exchange._loopback import LoopbackServer
 
 __all__ = ["LoopbackBinanceStream", "execution_report"]
 
 
-class LoopbackBinanceStream:
+class LoopbackBinanceStream(LoopbackServer):
     """Binance spot streams on loopback; an async context manager."""
 
+    _what = "the loopback stream server"
+
     def __init__(self) -> None:
-        self._runner: web.AppRunner | None = None
-        self._port = 0
+        super().__init__()
         self._market: dict[web.WebSocketResponse, set[str]] = {}  # socket -> stream names
         self._user: dict[web.WebSocketResponse, int] = {}  # socket -> subscription id
         self._changed = asyncio.Condition()
@@ -43,39 +45,14 @@ class LoopbackBinanceStream:
         spot socket from a futures one by ``/stream`` in its URL (``stream.binance.com``)."""
         return f"ws://127.0.0.1:{self._port}/stream"
 
-    async def start(self) -> Self:
-        """Start listening."""
-        app = web.Application()
+    def _routes(self, app: web.Application) -> None:
         app.router.add_get("/stream/ws-api/v3", self._serve_user)
         app.router.add_get("/stream/ws/{tail:.*}", self._serve_market)
         app.router.add_get("/stream/ws", self._serve_market)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None)  # the bound port is only known here
-        if not sockets:
-            raise RuntimeError("the loopback stream server did not bind a socket")
-        self._port = int(sockets[0].getsockname()[1])
-        return self
 
-    async def stop(self) -> None:
-        """Close every socket and stop."""
+    def _closing_hook(self) -> None:
+        """Close every socket."""
         self.drop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # ----------------------------------------------------------------- what tests wait on
     def subscribed(self, stream: str) -> bool:
