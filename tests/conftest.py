@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+
+# A runner that starts pytest as a background job of a non-interactive shell (`cmd &`) hands it
+# SIGINT ignored; every `omega` child inherits that, and the tests that press Ctrl-C on a real
+# process (grid, optimize, chart) see it ignored. Give the suite, and so its children, the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
