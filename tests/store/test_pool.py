@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from omegafarm.store import RateSpec, RedisClient, RedisSettings
+from tests.exchange.test_shared_cache import wait_until
 
 
 async def _client(redis_url: str, max_connections: int) -> RedisClient:
@@ -38,11 +39,26 @@ async def _clients_on_server(redis_url: str) -> int:
         await raw.aclose()
 
 
-async def test_a_busy_pool_makes_callers_wait_not_fail(one_connection: RedisClient) -> None:
+async def _blocked_clients(redis_url: str) -> int:
+    raw = Redis.from_url(redis_url)
+    try:
+        return int((await raw.info("clients"))["blocked_clients"])
+    finally:
+        await raw.aclose()
+
+
+async def test_a_busy_pool_makes_callers_wait_not_fail(
+    one_connection: RedisClient, redis_url: str
+) -> None:
     await one_connection.stream_group("s", "g")
-    # the only connection blocks in XREADGROUP for 300 ms; the GET must wait for it, then run
-    reading = asyncio.ensure_future(one_connection.stream_read("s", "g", "c", block_ms=300))
-    await asyncio.sleep(0)  # let the read take the connection
+    blocked = await _blocked_clients(redis_url)
+    # the only connection blocks in XREADGROUP for 2 s; the SET must wait for it, then run
+    reading = asyncio.ensure_future(one_connection.stream_read("s", "g", "c", block_ms=2000))
+
+    async def read_is_blocked() -> bool:  # the server says so: the read holds the connection
+        return await _blocked_clients(redis_url) > blocked
+
+    await wait_until(read_is_blocked)
     await one_connection.set("k", 1)
     assert await asyncio.wait_for(one_connection.get("k"), timeout=10) == 1
     assert await asyncio.wait_for(reading, timeout=10) == []
