@@ -9,11 +9,14 @@ paper exchange, the farm service (its metrics refresh and feed check) and one wo
 
 Idle: the paper clock is slowed so no candle closes (a one-minute bar every ~17 hours).
 Window A (gateway and farm service, bots registered, no worker) is the farm's fixed cost;
-window B adds the worker running every bot. Both last ``ROUNDS`` balance rounds
-(``ROUNDS * lease_ttl_s / 3`` s). Per bot: (B - A) / (BOTS * window_s) <= 0.2, and the whole
-farm's B / (BOTS * window_s) is printed. With the TTL of 3 s used here a round is 1 s, so the
-per-round commands (beat, renewals, sweep) weigh 3.3 times what they do at the default TTL of
-10 s: the test is pessimistic.
+window B adds the worker running every bot. Both last ``WINDOW_S``, a whole number of the
+periods of every periodic job of the farm (the worker's balance rounds, TTL/2; the gateway's
+rounds, TTL/3; its reclaim look and the farm service's refresh, 5 s), so both windows see the
+same number of each: a 9 s window saw one or two 5 s jobs, and the difference B - A, taken per
+command and floored at zero, kept the extras of B and not those of A. Per bot:
+(B - A) / (BOTS * WINDOW_S) <= 0.2, and the whole farm's B / (BOTS * WINDOW_S) is printed.
+With the TTL of 3 s used here a worker's round is 1.5 s, so the per-round commands (beat,
+sweep) weigh 3.3 times what they do at the default TTL of 10 s: the test is pessimistic.
 
 Per candle: the clock runs at one bar per 2 s; over a window of several bars every command of
 the farm (gateway included) is divided by the bot-candles the bots processed (their feeds'
@@ -43,7 +46,7 @@ pytestmark = pytest.mark.slow
 
 BOTS = 40
 TTL_S = 3.0
-ROUNDS = 9  # balance rounds per window: 3 lease TTLs
+WINDOW_S = 15.0  # 10 worker rounds, 15 gateway rounds, 3 reclaim looks and refreshes
 
 
 def _farm_file(tmp: Path, n: int) -> Path:
@@ -87,7 +90,8 @@ async def test_an_idle_bot_costs_at_most_0_2_redis_commands_a_second(tmp_path: P
     farm = FarmSettings(farm_file=_farm_file(tmp_path, BOTS), lease_ttl_s=TTL_S,
                         poll_interval_s=0.25, history_bars=50, run_worker=False)  # fmt: skip
     service = BotFarmService(farm, redis, exchange, metrics_registry=CollectorRegistry())
-    window_s = ROUNDS * TTL_S / 3
+    window_s = WINDOW_S
+    assert window_s % REFRESH_S == 0 and window_s % (TTL_S / 2) == 0  # whole periods
     stop = asyncio.Event()
     worker = Worker(redis, farm, "w-cost")
     try:

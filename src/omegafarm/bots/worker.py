@@ -1,14 +1,18 @@
 """A worker: runs the bots whose leases it holds, and takes its fair share of the farm.
 
-Every ``lease_ttl_s / 3`` a worker beats (one script: its heartbeat, its expiry in the
-``WORKERS_LIVE`` sorted set, the live-worker count and the farm's control version back),
-renews all its leases with their status records' TTLs (one script), and moves toward
+Every ``lease_ttl_s / 2`` a worker beats (one script: its expiry in the ``WORKERS_LIVE`` sorted
+set, on one server its session, and back the live workers and the farm's control version;
+its heartbeat record only when what it says changed, and every 2 TTLs), and moves toward
 ``ceil(bots / workers)`` bots: it acquires free leases when it has fewer, and releases its
 extra bots when it has more (so a new worker gets its share, and a dead worker's bots are
-free again as soon as their leases expire — within one TTL). It re-reads the bot list,
-desired states and halts only when the control version moved (``omega bots stop``,
+free again as soon as its session expires, a TTL after its last beat). The beat also says
+when the soonest other worker's session expires unless it beats again; a worker that does not
+(it died) is taken over by a round ``TAKEOVER_MARGIN_TTLS`` after that, not at the next
+regular round, so a dead worker's bots move within 1.25 TTLs of its last beat. It re-reads the
+bot list, desired states and halts only when the control version moved (``omega bots stop``,
 reconciliation, a new farm file publish it on ``CONTROL_CHANNEL``, which wakes the balance
-loop at once) and every ``CONTROL_REREAD_ROUNDS`` rounds as a safety net.
+loop at once) and every ``CONTROL_REREAD_ROUNDS`` rounds as a safety net; that round also
+checks, in the beat, that every lease is still its own.
 
 Nothing is polled per bot. Candles, tickers and wake-ups arrive on one pub/sub subscription
 per worker: the gateway publishes on ``wake:{bot}`` right after appending to a bot's update
@@ -44,7 +48,7 @@ from prometheus_client import CollectorRegistry
 from omegafarm.bots import _view
 from omegafarm.bots.config import BotSettings, FarmSettings
 from omegafarm.bots.latency import LatencyWindow
-from omegafarm.bots.lease import Leases
+from omegafarm.bots.lease import SAVE_BATCH, Leases
 from omegafarm.bots.live import FeedRewoundError, LeaseLostError, LiveBot
 from omegafarm.bots.staleness import silent_after_s
 from omegafarm.core.errors import OmegaError, StoreError, TransientError
@@ -54,28 +58,47 @@ from omegafarm.store import RedisClient, Subscription, encode
 from omegafarm.store import keys as _names
 
 _log = structlog.get_logger("omegafarm.bots.worker")
-CONTROL_REREAD_ROUNDS = 6  # re-read the bot list at least every this many rounds (2 TTLs)
+BEATS_PER_TTL = 2  # balance rounds (beats) per lease TTL: a beat may come TTL/2 late
+CONTROL_REREAD_ROUNDS = 4  # re-read the bot list at least every this many rounds (2 TTLs)
+TAKEOVER_MARGIN_TTLS = 0.25  # a round this long after another worker's session would expire
+HEARTBEAT_TTLS = 3.0  # the heartbeat record's TTL: it is rewritten at least every 2 TTLs
 SWEEP_AFTER_TTLS = 3.0  # read a bot's stream if it was not read for this many lease TTLs
 READ_BATCH = 200  # updates read per stream per XREADGROUP
 
-# A worker's beat, in its {workers} slot: heartbeat record, its expiry in the live set, and back
-# the number of live workers; when ARGV[5] is '1' (a control message arrived, or every
+# A worker's beat, in its {workers} slot: its expiry in the live set and, back, the live workers
+# (count, and ms until the soonest other one expires if it does not beat again: -1 none). The
+# heartbeat record ARGV[1] is written only when given ('' = unchanged since the last write; its
+# TTL ARGV[6] outlives the gap). When ARGV[5] is '1' (a control message arrived, or every
 # CONTROL_REREAD_ROUNDS rounds) stale members are dropped and the farm's control version read
-# (-1: not read). On one server it also renews the worker's
-# session (KEYS[4], nonce ARGV[6]: see bots/lease.py) and says whether it had lapsed.
+# (-1: not read). On one server it also renews the worker's session (KEYS[4], nonce ARGV[7]:
+# see bots/lease.py), says whether it had lapsed and, when leases follow (KEYS[5..], their
+# values ARGV[8..]), which are still ours: one MGET (1 = ours).
 _BEAT = """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[4])
+local now = tonumber(ARGV[3])
+if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[6]) end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[4])
 local version = '-1'
 if ARGV[5] == '1' then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
   version = redis.call('GET', KEYS[3]) or '0'
 end
-local alive = 1
+local alive, ours = 1, {}
 if KEYS[4] then
-  alive = (redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[2], 'GET') == ARGV[6]) and 1 or 0
+  alive = (redis.call('SET', KEYS[4], ARGV[7], 'PX', ARGV[2], 'GET') == ARGV[7]) and 1 or 0
+  if #KEYS > 4 then
+    local cur = redis.call('MGET', unpack(KEYS, 5))
+    for i = 1, #KEYS - 4 do ours[i] = (cur[i] == ARGV[i + 7]) and 1 or 0 end
+  end
 end
-return {redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf'), version, alive}
+local live = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[3], '+inf', 'WITHSCORES')
+local soonest = -1
+for i = 1, #live, 2 do
+  if live[i] ~= ARGV[4] then
+    local left = tonumber(live[i + 1]) - now
+    if soonest < 0 or left < soonest then soonest = left end
+  end
+end
+return {#live / 2, version, alive, soonest, ours}
 """
 _LEAVE = """
 redis.call('DEL', KEYS[1])
@@ -123,6 +146,8 @@ class Worker:
         self._rounds = 0
         self._renewed_at = 0.0
         self.live = 1  # live workers at the last beat
+        self._takeover_in_s = -1.0  # when the soonest other worker's session may expire (-1: none)
+        self._beat_said: Any = None  # the heartbeat as last written (at_ms aside)
         self._session_alive = True  # the worker's session had not lapsed at the last beat
         self._control_moved = False  # a control message (or a reconnect) since the last beat
         self._rng = random.Random(self.id)  # noqa: S311  # spreads lease attempts, not crypto
@@ -155,10 +180,12 @@ class Worker:
 
     # ----------------------------------------------------------------- leases
     async def _balance_loop(self, stop: asyncio.Event) -> None:
-        interval_s = self.settings.lease_ttl_s / 3
+        interval_s = self.settings.lease_ttl_s / BEATS_PER_TTL
         while not stop.is_set():
+            next_s = interval_s
             try:
                 await self.balance()
+                next_s = self._next_round_s(interval_s)
                 if self.paused:
                     self.paused, self.pause_reason = False, ""
                     self._wake(self.bots)  # wake-ups sent while Redis was away are lost
@@ -170,7 +197,19 @@ class Worker:
                     _log.warning("worker_paused", worker=self.id, error=str(exc),
                                  error_class=type(exc).__name__)  # fmt: skip
                 self.paused, self.pause_reason = True, str(exc)
-            await self._pause_until(stop, interval_s)
+            await self._pause_until(stop, next_s)
+
+    def _next_round_s(self, interval_s: float) -> float:
+        """The wait before the next round: ``interval_s``, or less when another worker's
+        session expires before then unless it beats again (it may have died): a round
+        ``TAKEOVER_MARGIN_TTLS`` after that takes its bots over without waiting for a regular
+        round. A worker on time never triggers it (its expiry is a TTL after its beat, at
+        least ``interval_s`` ahead of any reader); one stalled for more than the margin may
+        cost its peers one round."""
+        if self._takeover_in_s < 0:
+            return interval_s
+        margin_s = TAKEOVER_MARGIN_TTLS * self.settings.lease_ttl_s
+        return max(0.01, min(interval_s, self._takeover_in_s + margin_s))
 
     async def _pause_until(self, stop: asyncio.Event, timeout_s: float) -> None:
         """Wait for the next round: ``timeout_s``, or less when the control version moves."""
@@ -243,27 +282,49 @@ class Worker:
         """Workers with a fresh heartbeat (this one included)."""
         return max(1, await _view.live_workers(self.redis))
 
-    async def _beat(self, *, full: bool) -> int:
+    def _heartbeat_due(self, *, full: bool) -> bytes:
+        """The heartbeat to write ('' = none): when something in it changed (state, reason,
+        bots, their candles, silent bots, latency samples), and at least on every full round
+        (every ``CONTROL_REREAD_ROUNDS`` rounds, within its ``HEARTBEAT_TTLS`` TTL); an idle
+        worker's heartbeat says the same thing round after round."""
+        beat = self.heartbeat()
+        said = (beat["state"], beat["reason"], beat["candles"], sorted(beat["silent"]),
+                beat["latency"])  # fmt: skip
+        if not full and said == self._beat_said:
+            return b""
+        self._beat_said = said
+        return encode(beat)
+
+    async def _beat(self, *, full: bool, check: list[Any] | None = None) -> tuple[int, set[str]]:
         """Heartbeat (and, on one server, the worker's session: its bots' leases); returns the
-        farm's control version, read when ``full`` (-1 otherwise), and sets :attr:`live` and
-        :attr:`_session_alive`."""
+        farm's control version, read when ``full`` (-1 otherwise), and the bots of ``check``
+        (bot leases: one server only) whose lease is no longer ours; sets :attr:`live`,
+        :attr:`_session_alive` and when the soonest other worker's session may expire."""
         ttl_ms = int(self.settings.lease_ttl_s * 1000)
         keys = [_names.worker(self.id), _names.WORKERS_LIVE, _names.CONTROL_VERSION]
         args: list[str | bytes] = [
-            encode(self.heartbeat()),
+            self._heartbeat_due(full=full),
             str(ttl_ms),
             str(int(time.time() * 1000)),
             self.id,
             "1" if full else "0",
+            str(int(HEARTBEAT_TTLS * ttl_ms)),
         ]
+        check = check or []
         if self.leases.session:
             keys.append(_names.worker_lease(self.id))
             args.append(self.leases.nonce)
+            keys += [_names.lease(x.bot_id) for x in check]
+            args += [x.value for x in check]
             self._renewed_at = time.monotonic()
-        live, version, alive = await self.redis.script(_BEAT, name="worker")(keys, args)
+        live, version, alive, soonest_ms, ours = await self.redis.script(_BEAT, name="worker")(
+            keys, args
+        )
         self.live = max(1, int(live))
         self._session_alive = bool(int(alive))
-        return int(version)
+        self._takeover_in_s = int(soonest_ms) / 1000 if int(soonest_ms) >= 0 else -1.0
+        lost = {x.bot_id for x, ok in zip(check, ours or [], strict=False) if not int(ok)}
+        return int(version), lost
 
     async def _wanted(self, version: int) -> list[BotSettings]:
         """The bots that should run, re-read only when the control version moved (it is read
@@ -280,14 +341,19 @@ class Worker:
 
     async def balance(self) -> None:
         """One round: heartbeat, renew, then move toward the fair share."""
-        full = self._control_moved or self._control is None
-        full = full or (self._rounds + 1) % CONTROL_REREAD_ROUNDS == 0
+        due = (self._rounds + 1) % CONTROL_REREAD_ROUNDS == 0
+        full = due or self._control_moved or self._control is None
         self._control_moved = False
-        version = await self._beat(full=full)
-        if not self.leases.session:
-            await self._renew()
-        elif not self._session_alive or (self._rounds + 1) % CONTROL_REREAD_ROUNDS == 0:
-            await self._renew()  # which leases are still ours (one MGET; the beat renewed)
+        leases = [bot.lease for bot in self.bots.values()]
+        # every CONTROL_REREAD_ROUNDS rounds: which leases are still ours (a lease can move
+        # under a live session: `omega bots reconcile --adopt`), one MGET in the beat itself
+        folded = due and self.leases.session and 0 < len(leases) <= SAVE_BATCH
+        version, lost = await self._beat(full=full, check=leases if folded else None)
+        if not self.leases.session or not self._session_alive or (due and not folded and leases):
+            await self._renew()  # per lease (a cluster), or a lapsed session: check them all
+        for bot_id in sorted(lost & set(self.bots)):
+            _log.warning("lease_lost", worker=self.id, bot_id=bot_id)
+            await self._drop(bot_id, release=False)
         self._sweep()
         wanted = await self._wanted(version)
         wanted_ids = {b.id for b in wanted}
