@@ -229,3 +229,99 @@ async def test_the_history_never_takes_the_bar_still_forming(
 
     history = await redis_client.get(_names.history("BTC/USDT", "1h"))
     assert newest == history[-1][0] == NOW_BAR - HOUR_MS
+
+
+def _order(cid: str, status: str, filled: str) -> OrderUpdate:
+    return OrderUpdate(cid, f"x{cid}", "BTC/USDT", "buy", "limit", status, Decimal("0.01"),
+                       Decimal(filled), Decimal(filled) * 50_000, Decimal(0), None,
+                       Decimal(50_000), 1)  # fmt: skip
+
+
+async def test_an_ended_order_leaves_the_open_orders_whatever_the_order_of_its_updates(
+    redis_client: RedisClient, paper: ExchangeService
+) -> None:
+    """Every path that tells a bot about an order publishes on its own task: the command's
+    answer, the stream's push, the early queue, the REST looks. An answer older than the push
+    that ended the order (a create's "open" that finishes after the fill, a REST read taken
+    before it) re-opened the order at the gateway: it stayed among the open orders (until the
+    quiet look, 10-20 s later, counted its end as a missed push), in the partition's saved map,
+    and its record lost its expiry."""
+    gateway = Gateway(redis_client, paper, SETTINGS, {("BTC/USDT", "1m")}, gateway_id="go")
+    p = gateway.partition_of("b1")
+    stop = asyncio.Event()
+    task = asyncio.create_task(gateway.run(stop))
+    try:
+        await wait_for(lambda: _true(p in gateway.partitions and gateway.partitions[p].loaded),
+                       10, "b1's partition held")  # fmt: skip
+        desk = gateway.orders
+        await desk.publish("b1", _order("b1-7", "open", "0"))  # acknowledged, told
+        await desk.publish("b1", _order("b1-7", "closed", "0.01"))  # the push: filled
+        late = await desk.publish("b1", _order("b1-7", "open", "0"))  # an older answer, after
+        reopened = "b1-7" in gateway._open
+        # racing: the push's fill starts first, the create's acknowledgement right behind it
+        racing = await asyncio.gather(desk.publish("b1", _order("b1-8", "closed", "0.01")),
+                                      desk.publish("b1", _order("b1-8", "open", "0")))  # fmt: skip
+        saved = await redis_client.get(_names.partition_open(p)) or {}
+        expiries = [await redis_client.ttl_s(_names.order_record(c)) for c in ("b1-7", "b1-8")]
+        told = {u.client_order_id: u.status for u in await _updates(redis_client)}
+    finally:
+        stop.set()
+        await task
+
+    assert (late, racing) == (False, [True, False])  # the older answers are dropped
+    assert not reopened and "b1-7" not in gateway._open and "b1-8" not in gateway._open
+    assert "b1-7" not in saved and "b1-8" not in saved
+    assert all(ttl is not None and ttl > 0 for ttl in expiries)  # the records still expire
+    assert told == {"b1-7": "closed", "b1-8": "closed"}  # the bot's last word is the fill
+    assert gateway.orders.stale_dropped == 2
+
+
+@pytest.fixture
+async def durable_paper(
+    tmp_path: Path, redis_client: RedisClient
+) -> AsyncIterator[ExchangeService]:
+    """The paper exchange of ``omega up``: saved in the farm's Redis, hosted by the primary."""
+    settings = ExchangeSettings(
+        exchange_id="paper", ohlcv_cache_path=tmp_path / "c.db", stream_settle_s=0.1,
+        paper=PaperSettings(clock="manual", symbols=["BTC/USDT"], perpetuals=False,
+                            warmup_bars=60),
+    )  # fmt: skip
+    ex = ExchangeService(settings, redis=redis_client, metrics_registry=CollectorRegistry())
+    async with ex:
+        yield ex
+
+
+async def test_a_missed_paper_push_is_found_counted_and_reported_in_health(
+    redis_client: RedisClient, durable_paper: ExchangeService
+) -> None:
+    """The original gap: the engine's listener cleared (a closing stream of an ended term did
+    it) and an order's fill is never pushed. The quiet look finds it, the bot is told, and the
+    repair is visible: the count, the farm status' ``repairs`` and a health warning."""
+    paper = durable_paper
+    gateway = Gateway(redis_client, paper, SETTINGS, {("BTC/USDT", "1m")}, gateway_id="gm")
+    stop = asyncio.Event()
+    task = asyncio.create_task(gateway.run(stop))
+    try:
+        await wait_for(lambda: _true(_caught_up(gateway)), 10, "market data on, caught up")
+        healthy = gateway.health()
+        engine = paper.get_exchange_client()
+        engine.set_listener(None)  # the fault: nobody hears the engine any more
+        market: dict[str, Any] = {**LIMIT, "type": "market", "price": None, "amount": "0.001"}
+        await redis_client.stream_add(_commands(gateway), {**market, "cid": "b1-3"})
+        await wait_for(lambda: _has(redis_client, "b1-3", "open"), 10, "acknowledged")
+        gateway.orders.quiet_order_s = 0.3  # look soon (10 s in a farm)
+        engine.advance()  # the next bar opens: the order fills, unheard
+        await wait_for(lambda: _has(redis_client, "b1-3", "closed"), 10, "the fill found")
+        health = gateway.health()
+        repairs = gateway.repairs()
+    finally:
+        stop.set()
+        await task
+
+    assert healthy[1] is False and "push missed" not in healthy[2]
+    assert gateway.orders.push_missed == 1
+    assert repairs["push_missed"] == repairs["push_missed_recent"] == 1
+    assert repairs["last_push_missed_ms"] is not None and repairs["stale_updates_dropped"] == 0
+    ready, degraded, reason = health
+    assert ready and degraded  # a warning: the fill got through, late
+    assert "1 order changes the exchange's push missed in the last 10 min" in reason

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from omegafarm.bots import _view
 from omegafarm.bots.gateway import Gateway
 from omegafarm.bots.service import register_bots
 from omegafarm.bots.worker import Worker
@@ -51,6 +52,7 @@ async def test_twenty_bots_share_one_account_and_every_fill_reconciles(
         await wait_for(enough_fills, 15, "40 filled orders")
         for spec in specs:  # stop trading, let the last orders finish
             await redis_client.set(_names.desired(spec.id), "stopped")
+        await _view.control_changed(redis_client)  # as `omega bots stop` does: workers re-read
         await wait_for(lambda: _true(not worker.bots), 10, "bots stopped")
         await wait_for(lambda: _true(not gateway._open), 10, "no open orders at the gateway")
     finally:

@@ -55,7 +55,12 @@ from prometheus_client import CollectorRegistry
 
 from omegafarm.bots.config import FarmSettings
 from omegafarm.bots.gateway_market import MarketFeed
-from omegafarm.bots.gateway_orders import FINISHED_ORDER_TTL_S, OrderDesk, encode_update
+from omegafarm.bots.gateway_orders import (
+    FINISHED_ORDER_TTL_S,
+    PUSH_MISSED_WARN_S,
+    OrderDesk,
+    encode_update,
+)
 from omegafarm.bots.gateway_partitions import Term, farm_partitions, partition_of
 from omegafarm.bots.lease import GatewayLease, Lease
 from omegafarm.bots.reconcile import Reconciler
@@ -218,7 +223,8 @@ class Gateway:
 
     async def _beat(self, ttl_s: float) -> None:
         """Heartbeat and the live set in one script; sets :attr:`live_gateways` (sorted)."""
-        beat = {"partitions": sorted(self.partitions), "primary": self.lease is not None}
+        beat = {"partitions": sorted(self.partitions), "primary": self.lease is not None,
+                "push_missed": self.orders.push_missed}  # fmt: skip
         now_ms, ttl_ms = int(time.time() * 1000), max(1, int(ttl_s * 1000))
         args: list[str | bytes] = [encode(beat), str(ttl_ms), str(now_ms), self.id]
         keys = [self._beat_key, _names.GATEWAYS_LIVE]
@@ -271,6 +277,14 @@ class Gateway:
     def dropped_stale(self) -> int:
         """Commands dropped for a stale lease token (fencing)."""
         return self.orders.dropped_stale
+
+    def repairs(self) -> dict[str, Any]:
+        """What this gateway repaired on its own (see :meth:`OrderDesk.repairs`), with the
+        order updates and candles its market stream recovered by REST after gaps."""
+        stream = self.market.stream
+        stats = stream.stats() if stream is not None else {}
+        recovered = {kind: int(s.get("recovered", 0)) for kind, s in stats.items()}
+        return {**self.orders.repairs(), "stream_recovered": recovered}
 
     @property
     def _open(self) -> dict[str, Any]:  # the fault tests wait for it to empty
@@ -423,6 +437,11 @@ class Gateway:
         market_degraded, market_reason = self.market.health()
         if market_degraded:  # a stream down (on REST fallback), or market data failing to start
             reasons.append(market_reason)
+        if missed := self.orders.push_missed_recently():  # repaired, but never silently
+            minutes = round(PUSH_MISSED_WARN_S / 60)
+            reasons.append(f"{missed} order changes the exchange's push missed in the last "
+                           f"{minutes} min (found late by the gateway's look at quiet orders; "
+                           "gateway_push_missed in the log)")  # fmt: skip
         reason = "; ".join(reasons) or (
             f"gateway serves {len(self.markets)} markets; partitions {held}"
         )

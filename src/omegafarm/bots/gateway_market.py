@@ -244,7 +244,8 @@ class MarketFeed:
                 await self.gw.orders.save_open(record.bot, cid, None)  # its partition's map
                 self.gw.orders.open.pop(cid, None)
             return False
-        await self.gw.orders.publish(record.bot, update)
+        if not await self.gw.orders.publish(record.bot, update):
+            return False  # older than what another path told meanwhile
         self.orders_published += 1
         return True
 

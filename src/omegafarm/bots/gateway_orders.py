@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -54,6 +55,9 @@ _SPAN_FIELDS = {"omega.bot_id": "bot_id", "omega.command": "kind",
 COMMAND_BLOCK_MS = 1_000
 RECLAIM_EVERY_S = 5.0
 QUIET_ORDER_S = 10.0  # the primary's safety look at silent open orders (paper venue only)
+PUSH_MISSED_WARN_S = 600.0  # health warns this long after the quiet look found a missed push
+ENDED_KEEP = 10_000  # ended orders remembered (newest): a late, older update of one is dropped
+_ENDED = frozenset({"closed", "canceled", "rejected", "expired"})
 _XDEL = "return redis.call('XDEL', KEYS[1], ARGV[1])"  # one drained pre-partition command
 _DEL_IF_EMPTY = "if redis.call('XLEN', KEYS[1]) == 0 then return redis.call('DEL', KEYS[1]) end"
 # How long the record of a finished order (``state:gw:{gateway}:order:<cid>``) stays: a day, far
@@ -125,8 +129,13 @@ class OrderDesk:
         self.legacy_drained = False
         self._draining = False
         self._quiet_checked_at = 0.0
+        self.quiet_order_s = QUIET_ORDER_S  # how long an open order may be unheard of
         self._held: set[int] = set()  # the held partitions the open orders were pruned for
         self.push_missed = 0  # order changes the paper push missed, found by the quiet look
+        self.push_missed_at: list[tuple[float, int]] = []  # (monotonic, wall ms) of each miss
+        self.stale_dropped = 0  # updates older than what the bot was told (a late answer)
+        self.ended: OrderedDict[str, tuple[Decimal, str]] = OrderedDict()  # cid -> last told
+        self._publishing: dict[str, tuple[asyncio.Lock, int]] = {}  # cid -> (lock, users)
 
     # ----------------------------------------------------------------- partitions
     async def load_partition(self, p: int, term: Term) -> bool:
@@ -371,14 +380,34 @@ class OrderDesk:
         if not self.exchange.venue_in_process:
             return
         now = time.monotonic()
-        if now - self._quiet_checked_at < QUIET_ORDER_S:
+        if now - self._quiet_checked_at < self.quiet_order_s:
             return
         self._quiet_checked_at = now
-        quiet = {c: r for c, r in self.open.items() if now - r.told_at >= QUIET_ORDER_S}
+        quiet = {c: r for c, r in self.open.items() if now - r.told_at >= self.quiet_order_s}
         if quiet and (missed := await self.refresh_orders(quiet)):
             self.push_missed += len(missed)
+            self.push_missed_at += [(time.monotonic(), int(time.time() * 1000))] * len(missed)
             _log.warning("gateway_push_missed", orders=len(missed), cids=missed[:10],
                          total=self.push_missed)  # fmt: skip
+
+    def push_missed_recently(self) -> int:
+        """Pushes missed in the last ``PUSH_MISSED_WARN_S`` (health warns while nonzero)."""
+        since = time.monotonic() - PUSH_MISSED_WARN_S
+        self.push_missed_at = [m for m in self.push_missed_at if m[0] >= since]
+        return len(self.push_missed_at)
+
+    def repairs(self) -> dict[str, Any]:
+        """What the gateway found missing and repaired on its own, for people (the farm
+        status, health): order changes the push missed (found late by the quiet look) and
+        older answers dropped."""
+        recent = self.push_missed_recently()
+        return {
+            "push_missed": self.push_missed,
+            "push_missed_recent": recent,
+            "push_missed_recent_s": PUSH_MISSED_WARN_S,
+            "last_push_missed_ms": self.push_missed_at[-1][1] if recent else None,
+            "stale_updates_dropped": self.stale_dropped,
+        }
 
     async def save_open(self, bot_id: str, cid: str, info: dict[str, Any] | None) -> None:
         """Write the open orders of the bot's partition, fenced by the partition's lease (a
@@ -411,18 +440,54 @@ class OrderDesk:
             params = {"clientOrderId": cid}
             order = await self.exchange.fetch_order(record.order_id or "", record.symbol, params)
             update = update_from_order(order, cid)
-            tracked = self.open.get(cid)
-            if (update.filled, update.status) != (tracked.told if tracked else None):
-                await self.publish(record.bot, update)
-                changed.append(cid)
+            if (update.filled, update.status) != self.told(cid):
+                if await self.publish(record.bot, update):
+                    changed.append(cid)
             elif not update.is_open:
                 await self.save_open(record.bot, cid, None)  # its partition's map, fenced
                 self.open.pop(cid, None)
         return changed
 
-    async def publish(self, bot_id: str, update: OrderUpdate) -> None:
+    def told(self, cid: str) -> tuple[Decimal, str] | None:
+        """(filled, status) the order's bot was last told here (None: nothing yet)."""
+        record = self.open.get(cid)
+        told = record.told if record is not None else None
+        return told if told is not None else self.ended.get(cid)  # an end is final
+
+    async def publish(self, bot_id: str, update: OrderUpdate) -> bool:
         """Record an order's change (the partition's open orders, the order's record) and tell
-        its bot (its update stream and wake channel) and the live feed."""
+        its bot (its update stream and wake channel) and the live feed; False when the update
+        is older than what the bot was told (dropped).
+
+        One order's publications run one at a time, each checked against the last: the
+        command's answer, the stream's push, the early queue and the REST looks (quiet orders,
+        a partition taken over) each publish on their own task, and an older answer that
+        finished last (a create's "open" after the push's "closed", a REST read taken before
+        the fill) re-opened an ended order here: it stayed among the open orders, its record
+        lost its expiry, and the quiet look later counted its end as a missed push."""
+        cid = update.client_order_id
+        lock, users = self._publishing.get(cid) or (asyncio.Lock(), 0)
+        self._publishing[cid] = (lock, users + 1)
+        try:
+            async with lock:
+                told = self.told(cid)
+                if told is not None and _older(update, told):
+                    self.stale_dropped += 1
+                    if told[1] in _ENDED:
+                        self.open.pop(cid, None)  # a record re-made by the stale answer
+                    _log.info("gateway_stale_update_dropped", bot_id=bot_id, cid=cid,
+                              status=update.status, told=told[1])  # fmt: skip
+                    return False
+                await self._publish(bot_id, update)
+                return True
+        finally:
+            lock, users = self._publishing[cid]
+            if users <= 1:
+                del self._publishing[cid]
+            else:
+                self._publishing[cid] = (lock, users - 1)
+
+    async def _publish(self, bot_id: str, update: OrderUpdate) -> None:
         cid = update.client_order_id
         info = {"bot": bot_id, "symbol": update.symbol, "order_id": update.order_id}
         # Redis first: if it is down, nothing here changes and the update is sent again later
@@ -438,12 +503,23 @@ class OrderDesk:
         if update.is_open:  # in place: the command and poll loops share this record
             record = self.open.setdefault(cid, OpenOrder(bot_id, update.symbol, update.order_id))
             record.told, record.told_at = (update.filled, update.status), time.monotonic()
-        else:  # nothing of a finished order stays: no key without expiry, no memory
+        else:  # nothing of a finished order stays: no key without expiry, no memory but this
             self.open.pop(cid, None)
+            self.ended[cid] = (update.filled, update.status)
+            self.ended.move_to_end(cid)
+            while len(self.ended) > ENDED_KEEP:
+                self.ended.popitem(last=False)
 
 
 async def _never() -> bool:
     return False
+
+
+def _older(update: OrderUpdate, told: tuple[Decimal, str]) -> bool:
+    """Whether ``update`` is behind what was told: less filled, or open after it ended (the
+    same again is not: a sync command asks for it)."""
+    filled, status = told
+    return update.filled < filled or (status in _ENDED and update.is_open)
 
 
 def _entry_order(entry_id: str) -> tuple[int, int]:

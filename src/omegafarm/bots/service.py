@@ -201,6 +201,7 @@ class BotFarmService(BaseService[FarmSettings]):
                 "takeovers": self.gateway.takeovers,
                 "reconcile": {"halts": self.gateway.reconciler.halts,
                               "healed": self.gateway.reconciler.healed},
+                "repairs": self.gateway.repairs(),
             },
         }  # fmt: skip
 
