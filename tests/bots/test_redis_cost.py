@@ -8,7 +8,7 @@ paper exchange, the farm service (its metrics refresh and feed check) and one wo
 ``BOTS`` bots that never trade (``tests.bots._hold:Hold``).
 
 Idle: the paper clock is slowed so no candle closes (a one-minute bar every ~17 hours).
-Window A (gateway and farm service, bots registered, no worker) is the farm's fixed cost;
+Each window opens after its start-up has settled. Window A (gateway and farm service, bots registered, no worker) is the farm's fixed cost;
 window B adds the worker running every bot. Both last ``WINDOW_S``, a whole number of the
 periods of every periodic job of the farm (the worker's balance rounds, TTL/2; the gateway's
 rounds, TTL/3; its reclaim look and the farm service's refresh, 5 s), so both windows see the
@@ -97,7 +97,20 @@ async def test_an_idle_bot_costs_at_most_0_2_redis_commands_a_second(tmp_path: P
     try:
         async with service:
             await wait_for(lambda: _history_ready(redis), 30, "the gateway's first history")
+            gateway = service.gateway
+            assert gateway is not None
+
+            async def gateway_settled() -> bool:  # every partition held and loaded
+                terms = gateway.partitions.values()
+                return len(terms) == gateway.partition_count and all(t.loaded for t in terms)
+
+            await wait_for(gateway_settled, 30, "the gateway holding every partition")
             async with CommandCounter(redis) as counter:
+                # settle, as before window B: the gateway's start-up (its take-over's
+                # reconciliation of every bot, the first reclaims) is over before window A
+                # opens, else A holds start-up reads and fewer of the steady loops' commands
+                await _observe(max(TTL_S, REFRESH_S) + 1)
+                counter.take()
                 await _observe(window_s)
                 fixed = counter.take()
                 task = asyncio.create_task(worker.run(stop))
