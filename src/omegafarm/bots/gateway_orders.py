@@ -154,7 +154,8 @@ class OrderDesk:
         for cid, record in loaded.items():
             self.open.setdefault(cid, record).told = None  # published again at the first
             # poll: an update written just before a Redis crash may be lost with its last
-            # second of writes
+            # second of writes (what was told here of it is forgotten too)
+            self.ended.pop(cid, None)
         term.loaded = True
         self.reclaim_now.add(p)
         if saved and self.gw.primary_ready():
