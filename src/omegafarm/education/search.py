@@ -20,7 +20,9 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from omegafarm.education._results import Kind, SearchHit, SearchResult
 from omegafarm.education._text import (
     STOPWORDS,
     edit_distance,
@@ -29,13 +31,9 @@ from omegafarm.education._text import (
     words,
 )
 from omegafarm.education.errors import BadQueryError
-from omegafarm.education.models import (
-    ContentLibrary,
-    Kind,
-    QuizCheck,
-    SearchHit,
-    SearchResult,
-)
+
+if TYPE_CHECKING:  # building an index needs the content models; querying a saved one does not
+    from omegafarm.education.models import ContentLibrary
 
 _SCHEMA = """
 CREATE VIRTUAL TABLE docs USING fts5(
@@ -88,6 +86,8 @@ class IndexDoc:
 
 def library_documents(library: ContentLibrary) -> list[IndexDoc]:
     """Turn lessons, glossary entries and tutorials into index documents."""
+    from omegafarm.education.models import QuizCheck
+
     docs = [
         IndexDoc(
             "lesson", x.id, x.title, " ".join(x.tags), plain_text(x.body), x.category, x.difficulty
