@@ -15,10 +15,10 @@ checkouts.
 ``/work/main/src``), interleaved round by round with ours, so both see the same load.
 
 The ratio in the last line is ``omega backtest --help`` over ``import typer`` (goal <= 3x); the
-other rows are printed above it and carried in the JSON. ``omega learn search`` reads only the
-education section's defaults when no ``OMEGA_*`` variable and no config file is given (as on a
-fresh install); with either it loads pydantic-settings too, so the variables set in the
-environment of the run are printed.
+other rows are printed above it and carried in the JSON. ``omega learn search`` reads the
+education section's defaults without pydantic when no ``OMEGA_*`` variable and no config file
+is given (as on a fresh install); with either it loads pydantic and pydantic-settings too, so
+the variables set in the environment of the run are printed. See docs/cli.md.
 
 Run: python bench/cli_startup.py [ROUNDS=7] [--compare SRC]
 """
