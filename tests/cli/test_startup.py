@@ -87,6 +87,22 @@ def test_command_help_loads_no_heavy_package(command: str) -> None:
     assert heavy_loaded("cli", command, "--help") == []
 
 
+@pytest.mark.parametrize("layered", [False, True], ids=["nothing-configured", "omega-variable"])
+def test_learn_search_loads_no_heavy_package(tmp_path: Path, layered: bool) -> None:
+    """The search itself (the saved index built by the first run, opened by the second)."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OMEGA_")}
+    env.update(COLUMNS="100", XDG_CACHE_HOME=str(tmp_path))
+    if layered:
+        env["OMEGA_EDUCATION__MAX_QUERY_TERMS"] = "12"
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE.format(heavy=HEAVY), "cli", "learn", "search", "sharpe"],
+            capture_output=True, text=True, timeout=120, env=env, check=False,
+        )  # fmt: skip
+        assert "sharpe" in proc.stdout.lower(), proc.stderr
+        assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
+
+
 def test_help_lists_every_command_and_shows_flags_as_flags() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "omegafarm", "backtest", "--help"],
@@ -336,24 +352,40 @@ SEARCHES = {
 }
 
 
+@pytest.fixture(scope="module")
+def search_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """No OMEGA_* variable, a cache folder of its own with the saved index already built."""
+    cache = tmp_path_factory.mktemp("cache")
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OMEGA_")}
+    env.update(COLUMNS="100", XDG_CACHE_HOME=str(cache))
+    subprocess.run(
+        [sys.executable, "-m", "omegafarm", "learn", "search", "sharpe"],
+        capture_output=True, timeout=120, env=env, check=True,
+    )  # fmt: skip
+    return env
+
+
 @pytest.mark.parametrize("args", list(SEARCHES.values()), ids=list(SEARCHES))
 def test_learn_search_prints_the_same_bytes_on_the_light_and_the_layered_path(
-    tmp_path: Path, args: tuple[str, ...]
+    search_env: dict[str, str], args: tuple[str, ...]
 ) -> None:
     """Nothing configured (SearchSettings, no pydantic) and an OMEGA_* variable set (the
     layered settings through pydantic-settings): stdout, stderr and exit status are equal."""
-    base = {k: v for k, v in os.environ.items() if not k.upper().startswith("OMEGA_")}
-    base.update(COLUMNS="100", XDG_CACHE_HOME=str(tmp_path / "cache"))
+    folder = Path(search_env["XDG_CACHE_HOME"], "omegafarm")
+    (index,) = folder.glob("education-index-*.sqlite3")
+    saved_ns = index.stat().st_mtime_ns
+    layered = {"OMEGA_EDUCATION__INDEX_DIR": str(folder)}
     runs = []
-    for extra in ({}, {"OMEGA_EDUCATION__INDEX_DIR": str(tmp_path / "cache" / "omegafarm")}):
+    for extra in ({}, layered):
         runs.append(subprocess.run(
             [sys.executable, "-m", "omegafarm", "learn", "search", *args],
-            capture_output=True, text=True, timeout=60, env={**base, **extra}, check=False,
+            capture_output=True, text=True, timeout=60, env={**search_env, **extra}, check=False,
         ))  # fmt: skip
-    light, layered = runs
+    light, layered_run = runs
     assert light.stdout or light.stderr
+    assert index.stat().st_mtime_ns == saved_ns  # both opened the one saved index
     assert (light.returncode, light.stdout, light.stderr) == (
-        layered.returncode, layered.stdout, layered.stderr,
+        layered_run.returncode, layered_run.stdout, layered_run.stderr,
     )  # fmt: skip
 
 
