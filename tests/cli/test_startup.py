@@ -353,39 +353,40 @@ SEARCHES = {
 
 
 @pytest.fixture(scope="module")
-def search_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """No OMEGA_* variable, a cache folder of its own with the saved index already built."""
+def search_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder of its own, with the saved index of the shipped content built."""
+    from omegafarm.education import query
+
     cache = tmp_path_factory.mktemp("cache")
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OMEGA_")}
-    env.update(COLUMNS="100", XDG_CACHE_HOME=str(cache))
-    subprocess.run(
-        [sys.executable, "-m", "omegafarm", "learn", "search", "sharpe"],
-        capture_output=True, timeout=120, env=env, check=True,
-    )  # fmt: skip
-    return env
+    query.cached_index(query.SearchSettings(index_dir=cache / "omegafarm")).close()
+    return cache
 
 
 @pytest.mark.parametrize("args", list(SEARCHES.values()), ids=list(SEARCHES))
 def test_learn_search_prints_the_same_bytes_on_the_light_and_the_layered_path(
-    search_env: dict[str, str], args: tuple[str, ...]
+    search_cache: Path, args: tuple[str, ...]
 ) -> None:
     """Nothing configured (SearchSettings, no pydantic) and an OMEGA_* variable set (the
-    layered settings through pydantic-settings): stdout, stderr and exit status are equal."""
-    folder = Path(search_env["XDG_CACHE_HOME"], "omegafarm")
+    layered settings through pydantic-settings): stdout, stderr and exit status are equal
+    (in this process; the subprocess tests above compare a real run and its imports)."""
+    from typer.testing import CliRunner
+
+    from omegafarm.cli import app
+
+    folder = search_cache / "omegafarm"
     (index,) = folder.glob("education-index-*.sqlite3")
     saved_ns = index.stat().st_mtime_ns
-    layered = {"OMEGA_EDUCATION__INDEX_DIR": str(folder)}
-    runs = []
-    for extra in ({}, layered):
-        runs.append(subprocess.run(
-            [sys.executable, "-m", "omegafarm", "learn", "search", *args],
-            capture_output=True, text=True, timeout=60, env={**search_env, **extra}, check=False,
-        ))  # fmt: skip
-    light, layered_run = runs
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.upper().startswith("OMEGA_")}
+    light_env = {**unset, "COLUMNS": "100", "XDG_CACHE_HOME": str(search_cache)}
+    runs = [
+        CliRunner().invoke(app, ["learn", "search", *args], env=env)
+        for env in (light_env, {**light_env, "OMEGA_EDUCATION__INDEX_DIR": str(folder)})
+    ]
+    light, layered = runs
     assert light.stdout or light.stderr
     assert index.stat().st_mtime_ns == saved_ns  # both opened the one saved index
-    assert (light.returncode, light.stdout, light.stderr) == (
-        layered_run.returncode, layered_run.stdout, layered_run.stderr,
+    assert (light.exit_code, light.stdout, light.stderr) == (
+        layered.exit_code, layered.stdout, layered.stderr,
     )  # fmt: skip
 
 
