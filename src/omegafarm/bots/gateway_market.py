@@ -231,6 +231,9 @@ class MarketFeed:
             return False
         record = self.gw.orders.open.get(cid)  # None: not tracked (yet, or ended and told)
         seen = None if record is None else record.told
+        ended = self.gw.orders.ended.get(cid) if record is None else None
+        if ended is not None and _not_newer(update_from_order(order, cid), ended):
+            return False  # ended and told: nothing to wait for
         if record is None or (seen is None and not waited):
             self._early[cid] = (time.monotonic(), order)
             self._early.move_to_end(cid)
