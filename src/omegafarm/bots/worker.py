@@ -11,8 +11,9 @@ when the soonest other worker's session expires unless it beats again; a worker 
 regular round, so a dead worker's bots move within 1.25 TTLs of its last beat. It re-reads the
 bot list, desired states and halts only when the control version moved (``omega bots stop``,
 reconciliation, a new farm file publish it on ``CONTROL_CHANNEL``, which wakes the balance
-loop at once) and every ``CONTROL_REREAD_ROUNDS`` rounds as a safety net; that round also
-checks, in the beat, that every lease is still its own.
+loop at once) and every ``CONTROL_REREAD_TTLS`` TTLs as a safety net; that round also
+checks, in the beat, that every lease is still its own. On a Redis Cluster, where each lease
+has its own TTL renewed at each round, rounds stay every TTL/3 (``CLUSTER_BEATS_PER_TTL``).
 
 Nothing is polled per bot. Candles, tickers and wake-ups arrive on one pub/sub subscription
 per worker: the gateway publishes on ``wake:{bot}`` right after appending to a bot's update
@@ -59,7 +60,10 @@ from omegafarm.store import keys as _names
 
 _log = structlog.get_logger("omegafarm.bots.worker")
 BEATS_PER_TTL = 2  # balance rounds (beats) per lease TTL: a beat may come TTL/2 late
-CONTROL_REREAD_ROUNDS = 4  # re-read the bot list at least every this many rounds (2 TTLs)
+# On a Redis Cluster every lease has a TTL of its own, renewed at each round: the round period
+# is each lease's tolerance (and how soon a node's death pauses the worker), so it stays TTL/3.
+CLUSTER_BEATS_PER_TTL = 3
+CONTROL_REREAD_TTLS = 2  # re-read the bot list at least every this many TTLs (in rounds below)
 TAKEOVER_MARGIN_TTLS = 0.25  # a round this long after another worker's session would expire
 HEARTBEAT_TTLS = 3.0  # the heartbeat record's TTL: it is rewritten at least every 2 TTLs
 SWEEP_AFTER_TTLS = 3.0  # read a bot's stream if it was not read for this many lease TTLs
@@ -69,7 +73,7 @@ READ_BATCH = 200  # updates read per stream per XREADGROUP
 # (count, and ms until the soonest other one expires if it does not beat again: -1 none). The
 # heartbeat record ARGV[1] is written only when given ('' = unchanged since the last write; its
 # TTL ARGV[6] outlives the gap). When ARGV[5] is '1' (a control message arrived, or every
-# CONTROL_REREAD_ROUNDS rounds) stale members are dropped and the farm's control version read
+# reread_rounds rounds: 2 TTLs) stale members are dropped and the farm's control version read
 # (-1: not read). On one server it also renews the worker's session (KEYS[4], nonce ARGV[7]:
 # see bots/lease.py), says whether it had lapsed and, when leases follow (KEYS[5..], their
 # values ARGV[8..]), which are still ours: one MGET (1 = ours).
@@ -180,7 +184,7 @@ class Worker:
 
     # ----------------------------------------------------------------- leases
     async def _balance_loop(self, stop: asyncio.Event) -> None:
-        interval_s = self.settings.lease_ttl_s / BEATS_PER_TTL
+        interval_s = self.settings.lease_ttl_s / self.beats_per_ttl
         while not stop.is_set():
             next_s = interval_s
             try:
@@ -198,6 +202,17 @@ class Worker:
                                  error_class=type(exc).__name__)  # fmt: skip
                 self.paused, self.pause_reason = True, str(exc)
             await self._pause_until(stop, next_s)
+
+    @property
+    def beats_per_ttl(self) -> int:
+        """Balance rounds per lease TTL: 2 with sessions (one server), 3 on a cluster."""
+        return BEATS_PER_TTL if self.leases.session else CLUSTER_BEATS_PER_TTL
+
+    @property
+    def reread_rounds(self) -> int:
+        """Every this many rounds (``CONTROL_REREAD_TTLS``) a full round: the control state
+        re-read, stale workers dropped, every lease checked, the heartbeat written."""
+        return CONTROL_REREAD_TTLS * self.beats_per_ttl
 
     def _next_round_s(self, interval_s: float) -> float:
         """The wait before the next round: ``interval_s``, or less when another worker's
@@ -285,7 +300,7 @@ class Worker:
     def _heartbeat_due(self, *, full: bool) -> bytes:
         """The heartbeat to write ('' = none): when something in it changed (state, reason,
         bots, their candles, silent bots, latency samples), and at least on every full round
-        (every ``CONTROL_REREAD_ROUNDS`` rounds, within its ``HEARTBEAT_TTLS`` TTL); an idle
+        (every :attr:`reread_rounds` rounds, within its ``HEARTBEAT_TTLS`` TTL); an idle
         worker's heartbeat says the same thing round after round."""
         beat = self.heartbeat()
         said = (beat["state"], beat["reason"], beat["candles"], sorted(beat["silent"]),
@@ -328,24 +343,24 @@ class Worker:
 
     async def _wanted(self, version: int) -> list[BotSettings]:
         """The bots that should run, re-read only when the control version moved (it is read
-        when a control message arrived, and every ``CONTROL_REREAD_ROUNDS`` rounds, when the
+        when a control message arrived, and every :attr:`reread_rounds` rounds, when the
         list is re-read anyway in case a change was written without a bump)."""
         self._rounds += 1
         if (
             self._control is None
             or (version >= 0 and self._control[0] != version)
-            or self._rounds % CONTROL_REREAD_ROUNDS == 0
+            or self._rounds % self.reread_rounds == 0
         ):
             self._control = (version, await self.wanted_bots())
         return self._control[1]
 
     async def balance(self) -> None:
         """One round: heartbeat, renew, then move toward the fair share."""
-        due = (self._rounds + 1) % CONTROL_REREAD_ROUNDS == 0
+        due = (self._rounds + 1) % self.reread_rounds == 0
         full = due or self._control_moved or self._control is None
         self._control_moved = False
         leases = [bot.lease for bot in self.bots.values()]
-        # every CONTROL_REREAD_ROUNDS rounds: which leases are still ours (a lease can move
+        # every reread_rounds rounds: which leases are still ours (a lease can move
         # under a live session: `omega bots reconcile --adopt`), one MGET in the beat itself
         folded = due and self.leases.session and 0 < len(leases) <= SAVE_BATCH
         version, lost = await self._beat(full=full, check=leases if folded else None)
