@@ -34,7 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from omegafarm.bots._backtest_input import FileCheck, check_file, resolve_capital
+from omegafarm.bots._backtest_input import (
+    Coverage,
+    FileCheck,
+    check_file,
+    coverage,
+    duration_text,
+    resolve_capital,
+)
 from omegafarm.bots._convert import dec, rejected, update_from_paper
 from omegafarm.bots.feed import CandleFeed
 from omegafarm.bots.ledger import Ledger, OrderUpdate, Trade
@@ -123,6 +130,7 @@ class BacktestResult:
     orders: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    coverage: Coverage | None = None  # bar intervals of the range without a candle
 
     def as_dict(self, *, curve: bool = True) -> dict[str, Any]:
         """JSON-friendly report: set-up, metrics, every trade, every refused order and
@@ -137,6 +145,7 @@ class BacktestResult:
             "from_ms": self.start_ms,
             "to_ms": self.end_ms,
             "bars": self.bars,
+            "missing_intervals": self._coverage_dict(),
             "setup": self.setup,
             "halted": self.halted,
             "metrics": self.performance.as_dict(),
@@ -153,6 +162,15 @@ class BacktestResult:
         return out
 
     precision: tuple[Decimal, Decimal] = (Decimal("1e-8"), Decimal("1e-8"))  # (tick, step)
+
+    def _coverage_dict(self) -> dict[str, Any] | None:
+        if self.coverage is None:
+            return None
+        out = self.coverage.as_dict()
+        at = self.coverage.largest_gap_at_ms
+        out["largest_gap_at"] = None if at is None else iso(at)
+        out["text"] = coverage_text(self.coverage)
+        return out
 
     def _trade_dict(self, trade: Trade) -> dict[str, Any]:
         """A trade at market precision: prices to the tick, amounts to the step, ISO times."""
@@ -177,6 +195,16 @@ def iso(ts_ms: int) -> str:
     moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
     text = moment.isoformat(timespec="milliseconds" if ts_ms % 1000 else "seconds")
     return text.replace("+00:00", "Z")
+
+
+def coverage_text(cov: Coverage) -> str:
+    """``"1,091 of 3,560 (30.6 %), largest gap 8 min at 2019-10-11T19:21:00Z"``, or ``"none"``."""
+    if cov.missing == 0:
+        return f"none ({cov.intervals:,} of {cov.intervals:,} bar intervals hold a candle)"
+    text = f"{cov.missing:,} of {cov.intervals:,} ({cov.share:.1%})".replace("%", " %")
+    if cov.largest_gap_at_ms is not None:
+        text += f", largest gap {duration_text(cov.largest_gap_ms)} at {iso(cov.largest_gap_at_ms)}"
+    return text
 
 
 def _q(value: Decimal, step: Decimal) -> Decimal:
@@ -262,10 +290,12 @@ class Backtest:
         capital = resolve_capital(text, spec.base, spec.quote, float(self.candles.open[self.i0]))
         self.capital = capital.amount
         book = config.book
+        self.coverage = coverage(ts[self.i0 : self.i1], self.tf_ms)
         self.setup = {
             "capital": capital.note,
             "fill": describe_fill(book),
             "fees": f"{config.taker_fee} taker, {config.maker_fee} maker, per side",
+            "missing intervals": coverage_text(self.coverage),
         }
         settings = PaperSettings(
             symbols=[self.symbol],
@@ -435,6 +465,7 @@ class Backtest:
             rejections=self.rejections,
             warnings=[*self.warnings, *self._rejection_warning()],
             precision=(self.spec.price_tick, self.spec.amount_step),
+            coverage=self.coverage,
         )
 
     def _rejection_warning(self) -> list[str]:

@@ -111,7 +111,7 @@ class Engine:
     def last_price(self, source_symbol: str) -> float:
         """Close of the last closed bar (the open of the first bar before any has closed)."""
         c, n = self.candles(source_symbol)
-        return float(c.close[n - 1]) if n else float(c.open[0])
+        return c.column_list("close")[n - 1] if n else c.column_list("open")[0]
 
     def book(self, market: PaperMarket) -> Book:
         """The simulated book right now, around the last price."""
@@ -293,7 +293,7 @@ class Engine:
 
     def open_bar(self, symbol: str, c: Candles, i: int) -> None:
         """Orders that arrived by this bar's open meet the book around the open (taker)."""
-        bar_ts = int(c.ts[i])
+        bar_ts = c.ts_list()[i]
         for order in list(self._open[symbol]):
             if not order.arrived and order.arrival_ts_ms <= bar_ts and order.status == "open":
                 self._arrive(order, c, i, bar_ts)
@@ -301,7 +301,7 @@ class Engine:
     def close_bar(self, symbol: str, c: Candles, i: int) -> None:
         """Resting orders fill where the bar traded through them; then liquidations."""
         queue = self._open[symbol]
-        bar_ts = int(c.ts[i])
+        bar_ts = c.ts_list()[i]
         if queue:
             high_f, low_f = float(c.high[i]), float(c.low[i])
             exact: tuple[Decimal, Decimal] | None = None  # high and low as Decimals, on need
@@ -325,7 +325,7 @@ class Engine:
 
     def _arrive(self, order: Order, c: Candles, i: int, ts: int, mid: float | None = None) -> None:
         order.arrived = True
-        book = self._book_at(order.market, c, i, float(c.open[i]) if mid is None else mid)
+        book = self._book_at(order.market, c, i, c.column_list("open")[i] if mid is None else mid)
         want = self._takeable(order)
         if want <= 0:
             self._end(order, "canceled", "reduce-only order has nothing to reduce")

@@ -19,9 +19,8 @@ step instead of playing them one by one. Both ways reach the same cursors and ou
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
 from typing import Protocol
-
-import numpy as np
 
 from omegafarm.exchange.paper._source import Candles, MarketSource
 
@@ -72,8 +71,8 @@ class BarSchedule:
         self.intrabar = intrabar
         self._next: dict[str, int] = {}  # per symbol: the first bar not yet closed
         for symbol in source.specs:
-            c = source.candles(symbol, now_ms)
-            self._next[symbol] = int(np.searchsorted(c.ts, now_ms - tf_ms, "right"))
+            ts = source.candles(symbol, now_ms).ts_list()
+            self._next[symbol] = bisect_right(ts, now_ms - tf_ms)
         self._opened = dict(self._next)  # the first bar not yet opened (_next or _next + 1)
 
     def closed(self, symbol: str) -> int:
@@ -90,6 +89,13 @@ class BarSchedule:
         if ts_ms < self.now_ms:
             raise ValueError(f"the paper clock only moves forward ({ts_ms} < {self.now_ms})")
         closed = 0
+        if self.fast and len(self._next) == 1:
+            # one symbol (every backtest): idle, it jumps and no event queue is needed
+            symbol = next(iter(self._next))
+            if events.idle(symbol):
+                closed = self._jump(symbol, ts_ms)
+                self.now_ms = ts_ms
+                return closed
         heap: list[Event] = []
         for rank, symbol in enumerate(self._next):
             closed += self._schedule(heap, rank, symbol, ts_ms, events)
@@ -128,11 +134,11 @@ class BarSchedule:
 
         Events of different symbols interleave only through money, and an idle symbol moves
         none, so skipping its events leaves every other symbol's outcome unchanged."""
-        ts = self.source.candles(symbol, ts_ms).ts
+        ts = self.source.candles(symbol, ts_ms).ts_list()
         i = self._next[symbol]
-        nxt = max(i, int(ts.searchsorted(ts_ms - self.tf_ms, "right")))
+        nxt = max(i, bisect_right(ts, ts_ms - self.tf_ms))
         self._next[symbol] = nxt
-        opened = nxt < ts.shape[0] and int(ts[nxt]) < ts_ms
+        opened = nxt < len(ts) and ts[nxt] < ts_ms
         self._opened[symbol] = max(self._opened[symbol], nxt + 1 if opened else nxt)
         return nxt - i
 
@@ -143,10 +149,10 @@ class BarSchedule:
         (due once the clock is past it), an intrabar arrival inside its open bar, or the
         close of its open bar (due at its close)."""
         i = self._next[symbol]
-        c = self.source.candles(symbol, ts_ms)
-        if i >= len(c):
+        ts = self.source.candles(symbol, ts_ms).ts_list()
+        if i >= len(ts):
             return
-        bar_ts = int(c.ts[i])
+        bar_ts = ts[i]
         if self._opened[symbol] > i:
             end = bar_ts + self.tf_ms
             if self.intrabar:
