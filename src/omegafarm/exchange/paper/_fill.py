@@ -23,6 +23,7 @@ from omegafarm.exchange.paper._source import Candles, MarketSpec
 from omegafarm.exchange.paper._state import ZERO, Side, ceil_to, dec, floor_to
 from omegafarm.exchange.paper.config import BookSettings
 
+
 @dataclass(frozen=True, slots=True)
 class QuotedBook(Book):
     """A book with a fixed extra cost per fill (``slip``) and, when ``flat``, no depth: every
