@@ -169,6 +169,7 @@ class Engine:
                     f"paper: post-only {side} at {limit} on {market.symbol} would take liquidity"
                 )
         self._order_seq += 1
+        now = self.schedule.now_ms
         order = Order(
             id=str(self._order_seq),
             client_id=client_id,
@@ -179,10 +180,10 @@ class Engine:
             price=limit,
             tif=tif,
             reduce_only=reduce_only,
-            ts_ms=self.now_ms,
-            arrival_ts_ms=self.now_ms + self.settings.latency_ms,
+            ts_ms=now,
+            arrival_ts_ms=now + self.settings.latency_ms,
             reserve_currency=spec.quote if market.swap or side == "buy" else spec.base,
-            last_update_ts_ms=self.now_ms,
+            last_update_ts_ms=now,
         )
         self.account.reserve(order, self._reservation(order, ref))
         self.orders[order.id] = order
