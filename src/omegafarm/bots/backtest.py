@@ -22,6 +22,7 @@ process and indicators over it are shared, so a grid pays for neither per point.
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -326,15 +327,36 @@ class Backtest:
 
     def run(self, progress: ProgressFn | None = None) -> BacktestResult:
         """Replay every bar of the range; returns the report."""
-        trader, feed, ledger = self.trader, self.feed, self.trader.ledger
-        c, tf_ms, i0, i1 = self.candles, self.tf_ms, self.i0, self.i1
+        trader, c, i0, i1 = self.trader, self.candles, self.i0, self.i1
         cols = [x[i0:i1].tolist() for x in (c.ts, c.open, c.high, c.low, c.close, c.volume)]
         # every bar's Candle, built in C as it is needed (a named tuple from a row of floats)
         candles: Iterator[Candle] = map(_new_tuple, repeat(Candle), zip(*cols, strict=True))
-        feed.reveal(i0)
+        self.feed.reveal(i0)
         trader.start()
-        on_candle = trader.candle
         every = max(1, (i1 - i0) // 100)
+        # What exists now (the candle columns and the indicators' values: lists of a hundred
+        # thousand floats, the imported libraries) outlives the loop: out of the collector's
+        # sight, its collections walk only the orders and fills the run makes (as the API
+        # server does after start-up). Not when someone else froze: their freeze stays theirs.
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
+        try:
+            self._loop(candles, i0, progress, every)
+        finally:
+            if freeze:
+                gc.unfreeze()
+        trader.stop()
+        if progress is not None:
+            progress(self.i1 - self.i0, self.i1 - self.i0)
+        return self._result()
+
+    def _loop(
+        self, candles: Iterator[Candle], i0: int, progress: ProgressFn | None, every: int
+    ) -> None:
+        """The bar loop of ``run``."""
+        trader, feed, ledger = self.trader, self.feed, self.trader.ledger
+        on_candle, tf_ms, n = trader.candle, self.tf_ms, self.i1 - self.i0
         for i, candle in enumerate(candles, i0):
             self._now_ms = candle.ts_ms + tf_ms
             if ledger.has_open_orders:  # the engine has work only while an order is working
@@ -345,11 +367,7 @@ class Backtest:
             if trader.outbox:
                 self._execute()
             if progress is not None and (i - i0) % every == 0:
-                progress(i - i0, i1 - i0)
-        trader.stop()
-        if progress is not None:
-            progress(self.i1 - self.i0, self.i1 - self.i0)
-        return self._result()
+                progress(i - i0, n)
 
     # ----------------------------------------------------------------- orders
     def _catch_up(self) -> None:

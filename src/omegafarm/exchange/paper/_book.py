@@ -102,10 +102,10 @@ def book_stats(candles: Candles, stop: int, window_bars: int) -> tuple[float, fl
     """(sigma, vbar) of bars ``[stop - window_bars, stop)``: per-bar volatility and volume."""
     start = max(0, stop - window_bars)
     # math.log and math.fsum (exactly rounded sums) keep the book identical on every platform
-    logs = list(map(math.log, candles.column_list("close")[max(0, start - 1) : stop]))
+    logs = list(map(math.log, candles.close[max(0, start - 1) : stop].tolist()))
     returns = list(map(sub, logs[1:], logs[:-1]))
     sigma = math.sqrt(math.fsum(map(mul, returns, returns)) / len(returns)) if returns else 0.0
-    vols = candles.column_list("volume")[start:stop]
+    vols = candles.volume[start:stop].tolist()
     vbar = math.fsum(vols) / len(vols) if vols else 0.0
     return sigma, vbar
 

@@ -111,7 +111,7 @@ class Engine:
     def last_price(self, source_symbol: str) -> float:
         """Close of the last closed bar (the open of the first bar before any has closed)."""
         c, n = self.candles(source_symbol)
-        return c.column_list("close")[n - 1] if n else c.column_list("open")[0]
+        return float(c.close[n - 1]) if n else float(c.open[0])
 
     def book(self, market: PaperMarket) -> Book:
         """The simulated book right now, around the last price."""
@@ -326,7 +326,7 @@ class Engine:
 
     def _arrive(self, order: Order, c: Candles, i: int, ts: int, mid: float | None = None) -> None:
         order.arrived = True
-        book = self._book_at(order.market, c, i, c.column_list("open")[i] if mid is None else mid)
+        book = self._book_at(order.market, c, i, float(c.open[i]) if mid is None else mid)
         want = self._takeable(order)
         if want <= 0:
             self._end(order, "canceled", "reduce-only order has nothing to reduce")

@@ -60,25 +60,18 @@ class Candles:
     low: F64
     close: F64
     volume: F64
-    # columns as Python lists, made on first use: the engine reads single bars (a list index
-    # costs a tenth of a numpy scalar read and its conversion) and short windows of them
-    _lists: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
+    # the open times as Python ints, made on first use: the schedule bisects them and reads
+    # single bars (a list index costs a tenth of a numpy scalar read and its conversion)
+    _ts_list: list[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
 
     def ts_list(self) -> list[int]:
         """The open times as Python ints (made once per record)."""
-        found: list[int] | None = self._lists.get("ts")
+        found = self._ts_list
         if found is None:
-            found = self._lists["ts"] = self.ts.tolist()
-        return found
-
-    def column_list(self, name: str) -> list[float]:
-        """A price or volume column (``open`` ... ``volume``) as Python floats (made once)."""
-        found: list[float] | None = self._lists.get(name)
-        if found is None:
-            found = self._lists[name] = getattr(self, name).tolist()
+            found = self._ts_list = self.ts.tolist()
         return found
 
     def as_matrix(self, start: int, stop: int) -> F64:
