@@ -188,9 +188,16 @@ def _limited_class(base: type[Any]) -> type[Any]:
             headers = self.last_response_headers
             if not headers or self.omega_limiter is None:
                 return
+            try:  # most responses carry none of them: a search in C per name says so
+                names = "\n".join(headers).lower()
+            except TypeError:  # a key that is not text: look at each one
+                names = "\n".join(USED_WEIGHT_HEADERS)
+            for name in USED_WEIGHT_HEADERS:
+                if name in names:
+                    break
+            else:
+                return
             for key, value in headers.items():
-                if str(key)[:1] not in "xX":  # every header we follow starts with X-
-                    continue
                 known = USED_WEIGHT_HEADERS.get(str(key).lower())
                 if known is None:
                     continue

@@ -38,7 +38,12 @@ class _Flight:
 
 
 class SingleFlight:
-    """In-process coalescing of identical concurrent calls, keyed by the caller."""
+    """In-process coalescing of identical concurrent calls, keyed by the caller.
+
+    :meth:`run` is the whole protocol. A hot path can also run it in its own coroutine, one
+    frame fewer: :meth:`claim` the key (None: a call of that key runs, :meth:`run` joins it),
+    await the call, then :meth:`finish` the flight with its outcome, whatever it is.
+    """
 
     def __init__(self) -> None:
         self._inflight: dict[Hashable, _Flight] = {}
@@ -46,6 +51,33 @@ class SingleFlight:
     def in_flight(self) -> int:
         """How many distinct calls are running now."""
         return len(self._inflight)
+
+    def claim(self, key: Hashable) -> _Flight | None:
+        """Start the call of ``key`` here (its flight), or None when one is running already."""
+        if key in self._inflight:
+            return None
+        flight = self._inflight[key] = _Flight()
+        return flight
+
+    def finish(
+        self,
+        key: Hashable,
+        flight: _Flight,
+        result: object = None,
+        exc: BaseException | None = None,
+    ) -> None:
+        """The claimed call of ``key`` ended with ``result`` (or raised ``exc``): hand that to
+        whoever joined; a cancelled call makes them run it again."""
+        del self._inflight[key]
+        future = flight.future
+        if future is None:
+            return
+        if exc is None:
+            future.set_result(result)
+        elif isinstance(exc, asyncio.CancelledError):
+            future.cancel()
+        else:
+            future.set_exception(exc)
 
     async def run(self, key: Hashable, call: Callable[[], Awaitable[Any]]) -> Any:
         """The outcome of ``call()``, shared with every caller of the same ``key`` meanwhile."""
@@ -60,17 +92,8 @@ class SingleFlight:
         flight = self._inflight[key] = _Flight()
         try:
             result = await call()
-        except asyncio.CancelledError:
-            if flight.future is not None:
-                flight.future.cancel()
-            raise
         except BaseException as exc:
-            if flight.future is not None:
-                flight.future.set_exception(exc)
+            self.finish(key, flight, exc=exc)
             raise
-        else:
-            if flight.future is not None:
-                flight.future.set_result(result)
-        finally:
-            del self._inflight[key]
+        self.finish(key, flight, result)
         return result

@@ -8,16 +8,18 @@ One object, one order of steps, so the service's methods are one line each::
                   ─► call(method) ─► the venue ─► translate ─► retry with backoff (reads)
                                     (counted and timed once per call, attempts included)
 
-The per-call cost is kept to a dict lookup and two clock reads on the success path: a metric
-child per method is built once, and the coalescing future only when a second caller joins.
+The per-call cost is kept to a dict lookup and two clock reads on the success path: a ticker
+read is one coroutine of ours between the service and the venue (coalescing and the call run
+inline), its metric series are looked up once per method, and the coalescing future is made
+only when a second caller joins.
 """
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from time import perf_counter
 from typing import Any, Protocol, TypeVar
 
 from omegafarm.core.service import ErrorDecision
@@ -104,7 +106,7 @@ class CallPipeline:
     ) -> T:
         """Run ``fn`` with translation, counting and (for reads) bounded retries."""
         self._observer.check_callable()
-        start = time.perf_counter()
+        start = perf_counter()
         try:
             try:
                 return await fn()
@@ -112,7 +114,7 @@ class CallPipeline:
                 attempts = self.settings.max_read_attempts if retry else 1
                 return await self._retry(method, symbol, fn, exc, attempts)
         finally:
-            self._observer.record_call(method, time.perf_counter() - start)
+            self._observer.record_call(method, perf_counter() - start)
 
     async def _retry(
         self,
@@ -161,17 +163,51 @@ class CallPipeline:
         args: tuple[object, ...],
         fn: Callable[[], Awaitable[T]],
     ) -> T:
-        """A read through :meth:`call`, coalesced (and for tickers shared) by ``args``."""
+        """A read through :meth:`call`, coalesced (and for tickers shared) by ``args``.
+
+        On every price poll: the single flight and :meth:`call` run inline in this one
+        coroutine (the same steps, in the same order, as ``single_flight.run(key, call)``).
+        """
         if method not in COALESCED:
             return await self.call(method, symbol, fn)
+        key = (method, repr(args))
+        flights = self._single_flight
+        flight = None if self._sharing and method in _SHARED else flights.claim(key)
+        if flight is None:  # joining a call in flight, or through the farm's cache
+            return await self._read_slow(method, symbol, args, key, fn)
+        try:
+            self._observer.check_callable()
+            start = perf_counter()
+            try:
+                try:
+                    result = await fn()
+                except Exception as exc:
+                    result = await self._retry(
+                        method, symbol, fn, exc, self.settings.max_read_attempts
+                    )
+            finally:
+                self._observer.record_call(method, perf_counter() - start)
+        except BaseException as exc:
+            flights.finish(key, flight, exc=exc)
+            raise
+        flights.finish(key, flight, result)
+        return result
 
+    async def _read_slow(
+        self,
+        method: str,
+        symbol: str | None,
+        args: tuple[object, ...],
+        key: tuple[str, str],
+        fn: Callable[[], Awaitable[T]],
+    ) -> T:
         def call() -> Awaitable[T]:
             return self.call(method, symbol, fn)
 
         load: Callable[[], Awaitable[T]] = call
         if self._sharing and method in _SHARED:
             load = self._shared_load(method, args, call)
-        result: T = await self._single_flight.run((method, repr(args)), load)
+        result: T = await self._single_flight.run(key, load)
         return result
 
     def _shared_load(

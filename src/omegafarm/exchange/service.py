@@ -26,6 +26,7 @@ import platformdirs
 from prometheus_client import CollectorRegistry
 
 from omegafarm.core.health import Check, Health, HealthState
+from omegafarm.core.metrics import OperationStats
 from omegafarm.core.service import BaseService, ServiceState
 from omegafarm.exchange import order_entry
 from omegafarm.exchange.assembly import assemble, resolve_credentials
@@ -87,7 +88,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         self._pipe: CallPipeline | None = None
         self._cache: OhlcvCache | None = None
         self._markets: dict[str, Market] = {}
-        self._call_metrics: dict[str, tuple[Callable[[float], None], Callable[[], None]]] = {}
+        self._call_stats: dict[str, OperationStats] = {}
         report_rate_limit(self, self._metrics.registry)
 
     @property
@@ -220,16 +221,11 @@ class ExchangeService(BaseService[ExchangeSettings]):
             self._require_running()  # raises, naming the state
 
     def record_call(self, operation: str, elapsed_s: float) -> None:
-        """Count and time one call (the metric children are looked up once per operation)."""
-        found = self._call_metrics.get(operation)
+        """Count and time one call (its series are looked up once per operation)."""
+        found = self._call_stats.get(operation)
         if found is None:
-            metrics = self._metrics
-            found = self._call_metrics[operation] = (
-                metrics.latency.labels(self.name, operation).observe,
-                metrics.operations.labels(self.name, operation).inc,
-            )
-        found[0](elapsed_s)
-        found[1]()
+            found = self._call_stats[operation] = self._metrics.operation(self.name, operation)
+        found.record(elapsed_s)
         self._op_counts[operation] = self._op_counts.get(operation, 0) + 1
 
     @property
