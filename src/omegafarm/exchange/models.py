@@ -60,8 +60,26 @@ class Market:
     info: Info = field(default_factory=dict, repr=False, compare=True)
 
 
-# Where a ticker from ``normalize.ticker`` keeps the float numbers it has not converted yet.
+# The number fields of a Ticker, in the order ``normalize.ticker`` keeps them pending: a tuple of
+# finite floats (or None) in the ticker's ``__dict__`` under PENDING_FLOATS, until each is read.
+TICKER_NUMBERS = (
+    "bid",
+    "bid_volume",
+    "ask",
+    "ask_volume",
+    "last",
+    "open",
+    "high",
+    "low",
+    "close",
+    "vwap",
+    "change",
+    "percentage",
+    "base_volume",
+    "quote_volume",
+)
 PENDING_FLOATS = "_pending_floats"
+_PENDING_INDEX = {name: index for index, name in enumerate(TICKER_NUMBERS)}
 
 
 @dataclass(frozen=True)
@@ -100,9 +118,10 @@ class Ticker:
             # Reached only for a name missing from __dict__: a number still pending as a float.
             values = object.__getattribute__(self, "__dict__")
             pending = values.get(PENDING_FLOATS)
-            if pending is None or name not in pending:
+            index = _PENDING_INDEX.get(name)
+            if pending is None or index is None:
                 raise AttributeError(f"'Ticker' object has no attribute {name!r}")
-            found = pending[name]  # a finite float, or None
+            found = pending[index]  # a finite float, or None
             number = values[name] = None if found is None else Decimal(repr(found))
             return number
 

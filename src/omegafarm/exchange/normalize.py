@@ -21,6 +21,7 @@ import numpy.typing as npt
 from omegafarm.exchange.errors import ExchangeResponseError, where
 from omegafarm.exchange.models import (
     PENDING_FLOATS,
+    TICKER_NUMBERS,
     AssetBalance,
     Balance,
     Fee,
@@ -221,7 +222,7 @@ def market(raw: object, ctx: Ctx, *, precision_mode: int = TICK_SIZE) -> Market:
     )
 
 
-# ccxt's ticker number fields and the Ticker fields they fill
+# ccxt's ticker number fields and the Ticker fields they fill (in TICKER_NUMBERS' order)
 _TICKER_NUMBERS = (
     ("bid", "bid"),
     ("bidVolume", "bid_volume"),
@@ -238,11 +239,11 @@ _TICKER_NUMBERS = (
     ("baseVolume", "base_volume"),
     ("quoteVolume", "quote_volume"),
 )
-_TICKER_FIELDS = {"symbol", "timestamp_ms", "info", *(name for _, name in _TICKER_NUMBERS)}
-if {f.name for f in fields(Ticker)} != _TICKER_FIELDS:  # a field added to Ticker fails loudly
-    raise TypeError(f"normalize.ticker does not fill Ticker's fields exactly: {_TICKER_FIELDS}")
+if tuple(name for _, name in _TICKER_NUMBERS) != TICKER_NUMBERS or {
+    f.name for f in fields(Ticker)
+} != {"symbol", "timestamp_ms", "info", *TICKER_NUMBERS}:  # a field added to Ticker fails loudly
+    raise TypeError("normalize.ticker does not fill Ticker's fields exactly")
 _ticker_numbers = itemgetter(*(key for key, _ in _TICKER_NUMBERS))
-_TICKER_NUMBER_FIELDS = tuple(name for _, name in _TICKER_NUMBERS)
 _FLOAT_OR_NONE = frozenset({float, type(None)})
 _new = object.__new__
 _set = object.__setattr__
@@ -278,17 +279,17 @@ def ticker(raw: object, ctx: Ctx) -> Ticker:
         and _FLOAT_OR_NONE.issuperset(map(type, numbers))
         and isfinite(sum(filter(None, numbers)))  # type: ignore[arg-type]  # floats, checked
     ):
-        values[PENDING_FLOATS] = dict(zip(_TICKER_NUMBER_FIELDS, numbers, strict=True))
+        values[PENDING_FLOATS] = numbers
     else:
-        floats: dict[str, object] = {}
+        pending: list[float | None] = []
         for key, name in _TICKER_NUMBERS:
             value = get(key)
             if type(value) is float and value - value == 0.0:  # finite: inf - inf is nan
-                floats[name] = value
+                pending.append(value)
             else:
                 values[name] = to_decimal(value, ctx, key)
-        if floats:
-            values[PENDING_FLOATS] = floats
+                pending.append(None)  # never read: the field is set
+        values[PENDING_FLOATS] = tuple(pending)
     made: Ticker = _new(Ticker)
     _set(made, "__dict__", values)
     return made

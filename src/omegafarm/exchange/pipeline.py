@@ -165,16 +165,21 @@ class CallPipeline:
     ) -> T:
         """A read through :meth:`call`, coalesced (and for tickers shared) by ``args``.
 
-        On every price poll: the single flight and :meth:`call` run inline in this one
-        coroutine (the same steps, in the same order, as ``single_flight.run(key, call)``).
+        On every price poll, so the single flight and :meth:`call` run inline in this one
+        coroutine: the same steps, in the same order, as ``single_flight.run(key, call)``.
         """
         if method not in COALESCED:
             return await self.call(method, symbol, fn)
-        key = (method, repr(args))
+        # Which reads are identical: (method, symbol) for a symbol without parameters (a price
+        # poll: repr() cost as much as the rest of this), else by args' repr (three parts, so
+        # never equal to a key of two).
+        head = args[0] if len(args) == 2 and not args[1] else None
+        key = (method, head) if type(head) is str else (method, "args", repr(args))
         flights = self._single_flight
-        flight = None if self._sharing and method in _SHARED else flights.claim(key)
-        if flight is None:  # joining a call in flight, or through the farm's cache
-            return await self._read_slow(method, symbol, args, key, fn)
+        inflight = flights.inflight
+        if key in inflight or (self._sharing and method in _SHARED):
+            return await self._read_slow(method, symbol, args, key, fn)  # join, or farm cache
+        inflight[key] = None  # this call runs it (SingleFlight's protocol)
         try:
             self._observer.check_callable()
             start = perf_counter()
@@ -188,9 +193,11 @@ class CallPipeline:
             finally:
                 self._observer.record_call(method, perf_counter() - start)
         except BaseException as exc:
-            flights.finish(key, flight, exc=exc)
+            flights.fail(key, exc)
             raise
-        flights.finish(key, flight, result)
+        joined = inflight.pop(key)  # flights.succeed(key, result), inline
+        if joined is not None:
+            joined.set_result(result)
         return result
 
     async def _read_slow(
@@ -198,7 +205,7 @@ class CallPipeline:
         method: str,
         symbol: str | None,
         args: tuple[object, ...],
-        key: tuple[str, str],
+        key: tuple[str, ...],
         fn: Callable[[], Awaitable[T]],
     ) -> T:
         def call() -> Awaitable[T]:

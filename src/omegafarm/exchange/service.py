@@ -265,7 +265,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
 
     async def fetch_ticker(self, symbol: str, params: Params = None) -> Ticker:
         """The ticker of one market."""
-        pipe, p = self._pipeline, params or {}
+        pipe, p = self._pipe or self._pipeline, params or {}
         return await pipe.read(
             "fetch_ticker", symbol, (symbol, p), lambda: pipe.venue.fetch_ticker(symbol, p)
         )
