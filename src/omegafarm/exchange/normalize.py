@@ -258,7 +258,8 @@ def ticker(raw: object, ctx: Ctx) -> Ticker:
     number field present, of type float or None, and their sum finite (a NaN or an infinity
     makes it NaN or infinite; a finite sum that overflows only takes the field-by-field way).
     The frozen dataclass is built without its ``__init__`` (one ``object.__setattr__`` per
-    field); ``tests/exchange/test_normalize.py`` checks it equals what the constructor builds.
+    field, each a call); ``tests/exchange/test_normalize.py`` checks it equals what the
+    constructor builds.
     """
     data = raw if type(raw) is dict else _mapping(raw, ctx)
     get = data.get
@@ -291,7 +292,7 @@ def ticker(raw: object, ctx: Ctx) -> Ticker:
                 pending.append(None)  # never read: the field is set
         values[PENDING_FLOATS] = tuple(pending)
     made: Ticker = _new(Ticker)
-    _set(made, "__dict__", values)
+    made.__dict__.update(values)  # as frozen as Ticker(...) makes it: its __setattr__ refuses
     return made
 
 

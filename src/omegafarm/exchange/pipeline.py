@@ -22,6 +22,7 @@ from dataclasses import asdict
 from time import perf_counter
 from typing import Any, Protocol, TypeVar
 
+from omegafarm.core.metrics import OperationStats
 from omegafarm.core.service import ErrorDecision
 from omegafarm.exchange.coalesce import SingleFlight
 from omegafarm.exchange.config import ExchangeSettings
@@ -43,6 +44,8 @@ __all__ = ["COALESCED", "CallObserver", "CallPipeline"]
 class CallObserver(Protocol):
     """What the pipeline reports to its service: state checks, errors, timings."""
 
+    accepts_calls: bool  # while the service starts or runs; check_callable() says why not
+
     def check_callable(self) -> None:
         """Raise unless calls are allowed now (the service is starting or running)."""
         ...
@@ -53,6 +56,11 @@ class CallObserver(Protocol):
 
     def record_call(self, operation: str, elapsed_s: float) -> None:
         """Count and time one call (all its attempts)."""
+        ...
+
+    def call_series(self, operation: str) -> tuple[OperationStats, dict[str, int]]:
+        """Where :meth:`record_call` counts and times ``operation``: its metric series and the
+        service's calls per operation (for a hot path that records inline)."""
         ...
 
 
@@ -78,6 +86,7 @@ class CallPipeline:
         self._sleep = sleep
         self._rng = random.Random()  # noqa: S311  # jitter, not cryptography
         self._single_flight = SingleFlight()
+        self._series: dict[str, tuple[OperationStats, dict[str, int]]] = {}
 
     # ----------------------------------------------------------------- the steps
     def translate(self, exc: BaseException, method: str, symbol: str | None) -> ExchangeCallError:
@@ -160,16 +169,16 @@ class CallPipeline:
         self,
         method: str,
         symbol: str | None,
-        args: tuple[object, ...],
-        fn: Callable[[], Awaitable[T]],
+        args: tuple[Any, ...],
+        fn: Callable[..., Awaitable[T]],
     ) -> T:
-        """A read through :meth:`call`, coalesced (and for tickers shared) by ``args``.
+        """``fn(*args)`` through :meth:`call`, coalesced (and for tickers shared) by ``args``.
 
         On every price poll, so the single flight and :meth:`call` run inline in this one
         coroutine: the same steps, in the same order, as ``single_flight.run(key, call)``.
         """
         if method not in COALESCED:
-            return await self.call(method, symbol, fn)
+            return await self.call(method, symbol, lambda: fn(*args))
         # Which reads are identical: (method, symbol) for a symbol without parameters (a price
         # poll: repr() cost as much as the rest of this), else by args' repr (three parts, so
         # never equal to a key of two).
@@ -178,20 +187,27 @@ class CallPipeline:
         flights = self._single_flight
         inflight = flights.inflight
         if key in inflight or (self._sharing and method in _SHARED):
-            return await self._read_slow(method, symbol, args, key, fn)  # join, or farm cache
+            return await self._read_slow(method, symbol, args, key, lambda: fn(*args))
         inflight[key] = None  # this call runs it (SingleFlight's protocol)
+        observer = self._observer
         try:
-            self._observer.check_callable()
+            if not observer.accepts_calls:
+                observer.check_callable()  # raises, naming the state
             start = perf_counter()
             try:
                 try:
-                    result = await fn()
+                    result = await fn(*args)
                 except Exception as exc:
-                    result = await self._retry(
-                        method, symbol, fn, exc, self.settings.max_read_attempts
-                    )
-            finally:
-                self._observer.record_call(method, perf_counter() - start)
+                    attempts = self.settings.max_read_attempts
+                    result = await self._retry(method, symbol, lambda: fn(*args), exc, attempts)
+            finally:  # observer.record_call(method, elapsed), inline
+                elapsed_s = perf_counter() - start
+                series = self._series.get(method)
+                if series is None:
+                    series = self._series[method] = observer.call_series(method)
+                series[0].record(elapsed_s)
+                counts = series[1]
+                counts[method] = counts.get(method, 0) + 1
         except BaseException as exc:
             flights.fail(key, exc)
             raise
@@ -205,7 +221,7 @@ class CallPipeline:
         method: str,
         symbol: str | None,
         args: tuple[object, ...],
-        key: tuple[str, ...],
+        key: tuple[object, ...],
         fn: Callable[[], Awaitable[T]],
     ) -> T:
         def call() -> Awaitable[T]:

@@ -74,9 +74,10 @@ class LocalRateLimiter:
         """The budget of ``bucket``."""
         return self._specs.get(bucket, self._default)
 
-    def reserve(self, bucket: str, cost: float) -> float:
-        """Spend ``cost`` units now and return how long the caller must wait first."""
-        spec = self._specs.get(bucket, self._default)  # self.spec(bucket), on every request
+    async def acquire(self, bucket: str, cost: float) -> None:
+        """Spend ``cost`` units now, then sleep until their slot comes (never fails for lack of
+        budget). On every request: the GCRA step is written out here, not in a helper."""
+        spec = self._specs.get(bucket, self._default)  # self.spec(bucket)
         now = self._clock()
         tat = self._tat.get(bucket, now)
         if tat < now:
@@ -87,12 +88,7 @@ class LocalRateLimiter:
         cooldown_until = self._cooldown_until.get(bucket)
         if cooldown_until is not None and cooldown_until - now > wait_s:
             wait_s = cooldown_until - now
-        return wait_s if wait_s > 1e-9 else 0.0  # float noise (or nothing to wait) is no wait
-
-    async def acquire(self, bucket: str, cost: float) -> None:
-        """Reserve the slot, then sleep until it comes (never fails for lack of budget)."""
-        wait_s = self.reserve(bucket, cost)
-        if wait_s > 0:
+        if wait_s > 1e-9:  # float noise (or nothing to wait) is no wait
             self.waited_s += wait_s
             await self._sleep(wait_s)
 

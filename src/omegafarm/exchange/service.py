@@ -89,6 +89,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         self._cache: OhlcvCache | None = None
         self._markets: dict[str, Market] = {}
         self._call_stats: dict[str, OperationStats] = {}
+        self.accepts_calls = False  # while starting or running (set on every state change)
         report_rate_limit(self, self._metrics.registry)
 
     @property
@@ -220,13 +221,22 @@ class ExchangeService(BaseService[ExchangeSettings]):
         if self._state not in _CALLABLE:
             self._require_running()  # raises, naming the state
 
+    def _transition(self, new: ServiceState, reason: str) -> None:
+        super()._transition(new, reason)
+        self.accepts_calls = new in _CALLABLE  # what the pipeline reads on every call
+
     def record_call(self, operation: str, elapsed_s: float) -> None:
         """Count and time one call (its series are looked up once per operation)."""
+        stats, counts = self.call_series(operation)
+        stats.record(elapsed_s)
+        counts[operation] = counts.get(operation, 0) + 1
+
+    def call_series(self, operation: str) -> tuple[OperationStats, dict[str, int]]:
+        """The metric series of ``operation``'s calls, and this service's calls per operation."""
         found = self._call_stats.get(operation)
         if found is None:
             found = self._call_stats[operation] = self._metrics.operation(self.name, operation)
-        found.record(elapsed_s)
-        self._op_counts[operation] = self._op_counts.get(operation, 0) + 1
+        return found, self._op_counts
 
     @property
     def _pipeline(self) -> CallPipeline:
@@ -266,18 +276,14 @@ class ExchangeService(BaseService[ExchangeSettings]):
     async def fetch_ticker(self, symbol: str, params: Params = None) -> Ticker:
         """The ticker of one market."""
         pipe, p = self._pipe or self._pipeline, params or {}
-        return await pipe.read(
-            "fetch_ticker", symbol, (symbol, p), lambda: pipe.venue.fetch_ticker(symbol, p)
-        )
+        return await pipe.read("fetch_ticker", symbol, (symbol, p), pipe.venue.fetch_ticker)
 
     async def fetch_tickers(
         self, symbols: list[str] | None = None, params: Params = None
     ) -> dict[str, Ticker]:
         """Tickers by symbol (all markets when ``symbols`` is None)."""
         pipe, p = self._pipeline, params or {}
-        return await pipe.read(
-            "fetch_tickers", None, (symbols, p), lambda: pipe.venue.fetch_tickers(symbols, p)
-        )
+        return await pipe.read("fetch_tickers", None, (symbols, p), pipe.venue.fetch_tickers)
 
     async def fetch_order_book(
         self, symbol: str, limit: int | None = None, params: Params = None
@@ -285,10 +291,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         """Bids and asks of one market."""
         pipe, p = self._pipeline, params or {}
         return await pipe.read(
-            "fetch_order_book",
-            symbol,
-            (symbol, limit, p),
-            lambda: pipe.venue.fetch_order_book(symbol, limit, p),
+            "fetch_order_book", symbol, (symbol, limit, p), pipe.venue.fetch_order_book
         )
 
     async def fetch_trades(
@@ -379,16 +382,14 @@ class ExchangeService(BaseService[ExchangeSettings]):
     async def fetch_balance(self, params: Params = None) -> Balance:
         """Balances of the account."""
         pipe, p = self._pipeline, params or {}
-        return await pipe.read("fetch_balance", None, (p,), lambda: pipe.venue.fetch_balance(p))
+        return await pipe.read("fetch_balance", None, (p,), pipe.venue.fetch_balance)
 
     async def fetch_positions(
         self, symbols: list[str] | None = None, params: Params = None
     ) -> list[Position]:
         """Open derivatives positions (all, or of ``symbols``)."""
         pipe, p = self._pipeline, params or {}
-        return await pipe.read(
-            "fetch_positions", None, (symbols, p), lambda: pipe.venue.fetch_positions(symbols, p)
-        )
+        return await pipe.read("fetch_positions", None, (symbols, p), pipe.venue.fetch_positions)
 
     async def _orders(
         self, kind: OrderList, symbol: str | None, since: int | None, limit: int | None, p: Params
