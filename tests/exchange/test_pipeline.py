@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from omegafarm.core.errors import ServiceStateError
 from omegafarm.core.metrics import render_prometheus
 from omegafarm.exchange import BadSymbolError, ExchangeService, ExchangeSettings
 from omegafarm.exchange import ExchangeUnavailableError as Unavailable
@@ -132,3 +133,21 @@ async def test_reads_of_the_same_symbol_with_other_params_are_not_coalesced(
             service.fetch_ticker("BTC/USDT", {"type": "spot"}),
         )
     assert len(server.requests) == 2  # one per distinct (symbol, params)
+
+
+async def test_a_ticker_read_is_refused_when_awaited_before_start_and_after_stop(
+    tmp_path: Path,
+) -> None:
+    server = LoopbackExchangeServer(TICKER)
+    async with server:
+        service = _service(server, tmp_path, CollectorRegistry())
+        early = service.fetch_ticker("BTC/USDT")  # not raised yet: a coroutine, like the others
+        with pytest.raises(ServiceStateError, match="initialize"):
+            await early
+        async with service:
+            install_markets(service.get_exchange_client(), {"BTC/USDT": btc_usdt_market()})
+            assert (await service.fetch_ticker("BTC/USDT")).last == Decimal("43000.5")
+        late = service.fetch_ticker("BTC/USDT")
+        with pytest.raises(ServiceStateError, match="stopped"):
+            await late
+    assert len(server.requests) == 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -238,6 +238,10 @@ class ExchangeService(BaseService[ExchangeSettings]):
             found = self._call_stats[operation] = self._metrics.operation(self.name, operation)
         return found, self._op_counts
 
+    async def _not_started(self) -> Any:
+        self._require_running()  # raises: not initialized yet
+        raise AssertionError("a running service has a pipeline")  # pragma: no cover
+
     @property
     def _pipeline(self) -> CallPipeline:
         """The pipeline (its ``call`` checks the state on every call)."""
@@ -273,10 +277,16 @@ class ExchangeService(BaseService[ExchangeSettings]):
             )
         return found
 
-    async def fetch_ticker(self, symbol: str, params: Params = None) -> Ticker:
-        """The ticker of one market."""
-        pipe, p = self._pipe or self._pipeline, params or {}
-        return await pipe.read("fetch_ticker", symbol, (symbol, p), pipe.venue.fetch_ticker)
+    def fetch_ticker(self, symbol: str, params: Params = None) -> Coroutine[Any, Any, Ticker]:
+        """The ticker of one market (await it).
+
+        The pipeline's coroutine itself, not one awaiting it: a price poll is the most frequent
+        call there is. Like the other methods it raises only when awaited.
+        """
+        pipe = self._pipe
+        if pipe is None:
+            return self._not_started()
+        return pipe.read("fetch_ticker", symbol, (symbol, params or {}), pipe.venue.fetch_ticker)
 
     async def fetch_tickers(
         self, symbols: list[str] | None = None, params: Params = None
