@@ -205,10 +205,10 @@ def _limited_class(base: type[Any]) -> type[Any]:
                 follow = False
                 try:
                     for key in headers:
-                        if key[:1] in "xX":  # every header we follow starts with X-
+                        if key[0] in "xX":  # every header we follow starts with X-
                             follow = True
                             break
-                except TypeError:  # a name that is not text: look at them all
+                except (TypeError, IndexError):  # a name that is not text, or empty: see all
                     follow = True
                 if follow:
                     self._omega_sync_weight(headers)
