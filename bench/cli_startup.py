@@ -12,13 +12,14 @@ bytecode goes to ``<tmp>/omega-bench-pycache`` (``PYTHONPYCACHEPREFIX``), not in
 checkouts.
 
 ``--compare SRC`` also runs every omega row with ``PYTHONPATH=SRC`` (another checkout, e.g.
-``/work/main/src``), interleaved round by round with ours, so both see the same load.
+``/work/main/src``), interleaved round by round with ours (in reversed order every other
+round), so both see the same load.
 
 The ratio in the last line is ``omega backtest --help`` over ``import typer`` (goal <= 3x); the
-other rows are printed above it and carried in the JSON. ``omega learn search`` reads only the
-education section's defaults when no ``OMEGA_*`` variable and no config file is given (as on a
-fresh install); with either it loads pydantic-settings too, so the variables set in the
-environment of the run are printed.
+other rows are printed above it and carried in the JSON. ``omega learn search`` reads the
+education section's defaults without pydantic when no ``OMEGA_*`` variable and no config file
+is given (as on a fresh install); with either it loads pydantic and pydantic-settings too, so
+the variables set in the environment of the run are printed. See docs/cli.md.
 
 Run: python bench/cli_startup.py [ROUNDS=7] [--compare SRC]
 """
@@ -154,14 +155,20 @@ def main() -> None:
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in jobs}
     for _name, argv, env in jobs:
         run_once(argv, env)  # warm-up: bytecode cache, saved search index
-    for _ in range(rounds):  # interleaved: every row sees the same moments of load
-        for name, argv, env in jobs:
+    # Interleaved, so every row sees the same moments of load, and in reversed order every
+    # other round, so no row always follows the same one (for `omega up` it mattered: the run
+    # after one shares the cores with its shutdown, and the checkout that always went first
+    # measured ~0.8 s slower to a healthy /health at load 10).
+    for k in range(rounds):
+        for name, argv, env in jobs if k % 2 == 0 else jobs[::-1]:
             samples[name].append(run_once(argv, env))
     ups: dict[str, list[tuple[float, float]]] = {label: [] for label in sources}
     with tempfile.TemporaryDirectory(prefix="omega-bench-up-") as tmp:
-        for k in range(max(1, rounds // 2)):
-            for label, src in sources.items():
-                ups[label].append(up_to_healthy(Path(tmp) / f"{label}{k}", child_env(src)))
+        for k in range(max(2, rounds // 2)):
+            labels = list(sources) if k % 2 == 0 else list(sources)[::-1]
+            for label in labels:
+                state = Path(tmp) / f"{label}{k}"
+                ups[label].append(up_to_healthy(state, child_env(sources[label])))
     load_after = os.getloadavg()
     rows = {name: medians(values) for name, values in samples.items()}
     base_wall = rows["import typer"][0]

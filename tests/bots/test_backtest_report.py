@@ -117,6 +117,43 @@ def test_unordered_and_duplicate_rows_are_repaired_with_a_warning(tmp_path: Path
     assert any("1 duplicate timestamps: kept the first" in w for w in result.warnings)
 
 
+def test_missing_intervals_are_reported_as_information_in_the_header_and_the_json(
+    tmp_path: Path, ohlcv_dir: Path
+) -> None:
+    ts = [START + k * 300_000 for k in range(100)]
+    del ts[40:49]  # 9 missing bars in one run, from bar 40 on
+    del ts[70]  # and one alone
+    path = write_csv(tmp_path / "ETH_BTC-5m.csv", ts)
+    result = run_backtest(BacktestConfig(strategy=SmaCross, data=path))
+    assert result.coverage is not None
+    assert (result.coverage.intervals, result.coverage.missing) == (100, 10)
+    gap = result.as_dict(curve=False)["missing_intervals"]
+    assert gap["largest_gap_ms"] == 9 * 300_000
+    assert gap["largest_gap_at"] == "2018-01-10T08:15:00Z"  # bar 40: START + 200 min
+    assert result.setup["missing intervals"] == (
+        "10 of 100 (10.0 %), largest gap 45 min at 2018-01-10T08:15:00Z"
+    )
+    assert not any("missing" in w for w in result.warnings)  # information, not a warning
+    cli = CliRunner().invoke(app, ["backtest", "--strategy", "sma_cross", "--data", str(path)])
+    assert cli.exit_code == 0, cli.output
+    assert "missing intervals: 10 of 100 (10.0 %), largest gap 45 min" in cli.stdout
+    real = CliRunner().invoke(
+        app, ["backtest", "--strategy", "sma_cross", "--data",
+              str(ohlcv_dir / "XRP_ETH-1m.csv"), "--capital", "10", "--json"],
+    )  # fmt: skip
+    assert real.exit_code == 0, real.output
+    report = json.loads(real.stdout)["missing_intervals"]
+    assert (report["missing"], report["intervals"]) == (1_091, 3_560)
+    assert report["text"].startswith("1,091 of 3,560 (30.6 %), largest gap 8 min at ")
+
+
+def test_a_file_without_gaps_says_none_are_missing(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "ETH_BTC-5m.csv", [START + k * 300_000 for k in range(50)])
+    result = run_backtest(BacktestConfig(strategy=SmaCross, data=path))
+    assert result.setup["missing intervals"].startswith("none (50 of 50")
+    assert result.as_dict(curve=False)["missing_intervals"]["missing"] == 0
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [("", "is empty"), ("timestamp,open,high,low,close,volume\n", "header but no candle rows")],

@@ -46,8 +46,10 @@ def test_exactly_equal_averages_find_no_crossover() -> None:
 
 @pytest.mark.parametrize(
     ("sigma", "scale"),
-    [(2.0, 1.0), (0.2, 100.0), (2.0, 2.0**80)],
-    ids=["wide", "narrow", "huge"],  # narrow: window sums in int64; wide: Python ints; huge: k >= 0
+    [(2.0, 1.0), (0.2, 100.0), (2.0, 2.0**80), (0.2, 1e-300), (0.2, 1e-309)],
+    # narrow: window sums in int64; wide: Python ints; huge: k >= 0; tiny: int64 sums scaled
+    # down by a power of two; subnormal: means below the normal floats (the exact division)
+    ids=["wide", "narrow", "huge", "tiny", "subnormal"],
 )
 def test_each_value_is_the_correctly_rounded_mean_of_its_window(sigma: float, scale: float) -> None:
     rng = np.random.default_rng(3)

@@ -7,13 +7,17 @@ lists which of the heavy packages the import pulled in; ``omega --help`` and
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 HEAVY = (
     "ccxt",
@@ -81,6 +85,22 @@ def test_root_help_loads_no_heavy_package() -> None:
 @pytest.mark.parametrize("command", COMMANDS)
 def test_command_help_loads_no_heavy_package(command: str) -> None:
     assert heavy_loaded("cli", command, "--help") == []
+
+
+@pytest.mark.parametrize("layered", [False, True], ids=["nothing-configured", "omega-variable"])
+def test_learn_search_loads_no_heavy_package(tmp_path: Path, layered: bool) -> None:
+    """The search itself (the saved index built by the first run, opened by the second)."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OMEGA_")}
+    env.update(COLUMNS="100", XDG_CACHE_HOME=str(tmp_path))
+    if layered:
+        env["OMEGA_EDUCATION__MAX_QUERY_TERMS"] = "12"
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE.format(heavy=HEAVY), "cli", "learn", "search", "sharpe"],
+            capture_output=True, text=True, timeout=120, env=env, check=False,
+        )  # fmt: skip
+        assert "sharpe" in proc.stdout.lower(), proc.stderr
+        assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
 
 
 def test_help_lists_every_command_and_shows_flags_as_flags() -> None:
@@ -269,30 +289,28 @@ def test_cli_env_prefix_is_the_settings_one() -> None:
     assert ENV_PREFIX == SETTINGS_ENV_PREFIX
 
 
-def test_defaults_only_sections_equal_the_layered_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With no config file and no OMEGA_* variable the light path gives the same sections as
-    pydantic-settings; with either it steps aside."""
-    from omegafarm.cli._app import _defaults_only, _load_sections
+def test_nothing_is_layered_without_a_config_file_or_an_omega_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Only then may `omega learn search` read the defaults without pydantic-settings."""
+    from omegafarm.cli._app import nothing_layered
 
     for name in [k for k in os.environ if k.upper().startswith("OMEGA_")]:
         monkeypatch.delenv(name)
-    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS", raising=False)
-    overrides = {"education": {"max_query_terms": 7}, "log": {"level": "warning"}}
-    light = _defaults_only(("education",), None, overrides)
-    full = _load_sections(("education",), None, overrides)
-    assert light is not None and full is not None
-    assert light.education.model_dump() == full.education.model_dump()
-    assert light.education.max_query_terms == 7
-    assert "PYDANTIC_DISABLE_PLUGINS" not in os.environ  # plugins are off only while it reads
-    assert _defaults_only(("education",), None, {"education": {"max_query_terms": 0}}) is None
-    monkeypatch.setenv("OMEGA_EDUCATION__MAX_QUERY_TERMS", "9")
-    assert _defaults_only(("education",), None, {}) is None
+    assert nothing_layered(None)
+    assert not nothing_layered(tmp_path / "omega.toml")
+    monkeypatch.setenv("omega_education__max_query_terms", "9")  # read case-insensitively
+    assert not nothing_layered(None)
 
 
 def test_learn_search_with_nothing_configured_loads_no_settings_library(tmp_path: Path) -> None:
     """No OMEGA_* variable, no config file: the second search opens the saved index without
-    pydantic-settings, structlog or OpenTelemetry, and prints what the layered path prints."""
-    not_needed = ("pydantic_settings", "structlog", "opentelemetry.trace", "asyncio")
+    pydantic (typer's coercion of its arguments included), the settings models, the service's
+    value objects, structlog or OpenTelemetry, and prints what the layered path prints."""
+    not_needed = (
+        "pydantic", "pydantic_settings", "typer._adapters", "omegafarm.education.config",
+        "omegafarm.education.models", "structlog", "opentelemetry.trace", "asyncio", "getpass",
+    )  # fmt: skip
     probe = PROBE.replace("heavy = {heavy!r}", f"heavy = {not_needed!r}")
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OMEGA_")}
     env.update(COLUMNS="100", XDG_CACHE_HOME=str(tmp_path / "cache"))
@@ -311,3 +329,146 @@ def test_learn_search_with_nothing_configured_loads_no_settings_library(tmp_path
     )  # fmt: skip
     assert "sharpe" in runs[1].stdout.lower()
     assert runs[1].stdout == layered.stdout
+
+
+# `omega learn search` as a user types it: results, corrections, filters, nothing found, errors
+# (ours and typer's) and its help page.
+SEARCHES = {
+    "hits": ("sharpe",),
+    "correction": ("fibonaci retracment",),
+    "any-word": ("sharpe quokka",),
+    "nothing": ("xyzzyqq",),
+    "filters": ("order", "--kind", "lesson", "--difficulty", "beginner", "--limit", "3"),
+    "category": ("risk", "--category", "risk-management", "--limit", "007"),
+    "typer-int": ("risk", "--limit", "+2"),
+    "empty": ("",),
+    "too-long": ("x" * 300,),
+    "bad-limit": ("sharpe", "--limit", "0"),
+    "limit-over-max": ("sharpe", "--limit", "51"),
+    "not-a-number": ("sharpe", "--limit", "ten"),
+    "bad-kind": ("sharpe", "--kind", "video"),
+    "no-query": (),
+    "help": ("--help",),
+}
+
+
+@pytest.fixture(scope="module")
+def search_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder of its own, with the saved index of the shipped content built."""
+    from omegafarm.education import query
+
+    cache = tmp_path_factory.mktemp("cache")
+    query.cached_index(query.SearchSettings(index_dir=cache / "omegafarm")).close()
+    return cache
+
+
+@pytest.mark.parametrize("args", list(SEARCHES.values()), ids=list(SEARCHES))
+def test_learn_search_prints_the_same_bytes_on_the_light_and_the_layered_path(
+    search_cache: Path, args: tuple[str, ...]
+) -> None:
+    """Nothing configured (SearchSettings, no pydantic) and an OMEGA_* variable set (the
+    layered settings through pydantic-settings): stdout, stderr and exit status are equal
+    (in this process; the subprocess tests above compare a real run and its imports)."""
+    from typer.testing import CliRunner
+
+    from omegafarm.cli import app
+
+    folder = search_cache / "omegafarm"
+    (index,) = folder.glob("education-index-*.sqlite3")
+    saved_ns = index.stat().st_mtime_ns
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.upper().startswith("OMEGA_")}
+    light_env = {**unset, "COLUMNS": "100", "XDG_CACHE_HOME": str(search_cache)}
+    runs = [
+        CliRunner().invoke(app, ["learn", "search", *args], env=env)
+        for env in (light_env, {**light_env, "OMEGA_EDUCATION__INDEX_DIR": str(folder)})
+    ]
+    light, layered = runs
+    assert light.stdout or light.stderr
+    assert index.stat().st_mtime_ns == saved_ns  # both opened the one saved index
+    assert (light.exit_code, light.stdout, light.stderr) == (
+        layered.exit_code, layered.stdout, layered.stderr,
+    )  # fmt: skip
+
+
+def _prepared_parameters() -> list[tuple[str, Any, Any]]:
+    """Every parameter of every omega command (each command module imported), with the
+    click context of its command."""
+    import typer.main
+    from typer import _click as click
+    from typer.core import TyperGroup
+
+    from omegafarm.cli import app
+
+    found: list[tuple[str, Any, Any]] = []
+
+    def walk(command: Any, path: str) -> None:
+        ctx = click.Context(command)
+        found.extend((f"{path} {p.name}", p, ctx) for p in command.params)
+        if isinstance(command, TyperGroup):
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), f"{path} {name}")
+
+    walk(typer.main.get_command(app), "omega")
+    return found
+
+
+@functools.cache
+def _parameters_by_annotation() -> dict[type, list[tuple[str, Any, Any]]]:
+    from omegafarm.cli._lazy import _LightArgument, _LightOption
+
+    grouped: dict[type, list[tuple[str, Any, Any]]] = {}
+    for where, param, ctx in _prepared_parameters():
+        assert isinstance(param, _LightOption | _LightArgument) or param.is_flag, where
+        annotation = getattr(param, "type_descriptor", None)
+        if annotation is not None:
+            grouped.setdefault(annotation.annotation, []).append((where, param, ctx))
+    return grouped
+
+
+def _assert_coerced_as_typer_does(param: Any, ctx: Any, value: object) -> bool:
+    """True when the light coercion answered (and gave what typer's own coercion gives)."""
+    from omegafarm.cli._lazy import _TYPER, _coerce_light
+
+    light = _coerce_light(param, value)
+    if light is _TYPER:
+        return False
+    expected = param.get_runtime_param().coerce(value, param=param, ctx=ctx)
+    assert type(light) is type(expected) and light == expected, (param.name, value)
+    return True
+
+
+PLAIN_VALUES = (
+    None, "", "sharpe", "order book", "10", "007", "0", "+5", " 5", "5 ", "1_000", "5.0", "-3",
+    "٣", "\udcff", "abc\x00", "9" * 18, "9" * 19, 10, 0, -1, 2.5, True,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("value", PLAIN_VALUES, ids=repr)
+def test_the_light_coercion_gives_what_typer_gives_on_every_parameter(value: object) -> None:
+    answered = 0
+    for params in _parameters_by_annotation().values():
+        for _where, param, ctx in params:
+            answered += _assert_coerced_as_typer_does(param, ctx, value)
+    if value is None or isinstance(value, str) or type(value) is int:
+        assert answered  # str parameters take any text, int ones ints and digit strings
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text() | st.from_regex(r"\A[0-9]{1,20}\Z"))
+def test_the_light_coercion_of_any_text_is_typers(value: str) -> None:
+    params = _parameters_by_annotation()
+    for annotation in (str, int):
+        for _where, param, ctx in params[annotation]:
+            _assert_coerced_as_typer_does(param, ctx, value)
+
+
+def test_learn_search_parameters_take_the_light_path() -> None:
+    """What `omega learn search sharpe` parses (its text, the default --limit, the options
+    nobody gave) is all answered without typer's pydantic adapters."""
+    from omegafarm.cli._lazy import _TYPER, _coerce_light
+
+    values = {"query": "sharpe", "limit": 10, "category": None, "difficulty": None, "kind": None}
+    for _annotation, params in _parameters_by_annotation().items():
+        for where, param, _ctx in params:
+            if where.startswith("omega learn search "):
+                assert _coerce_light(param, values[param.name]) is not _TYPER, where

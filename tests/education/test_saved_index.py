@@ -72,3 +72,38 @@ def test_bad_arguments_are_refused_as_by_the_service(tmp_path: Path) -> None:
         saved.search(settings, "sharpe", kind="x")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="limit must be between 1 and 50"):
         saved.search(settings, "sharpe", limit=0)
+
+
+def test_search_settings_are_the_education_settings_defaults() -> None:
+    """``omega learn search`` with nothing configured reads SearchSettings instead of the
+    pydantic model: every field it has is the model's default."""
+    light, model = saved.SearchSettings(), EducationSettings()
+    names = [f for f in saved.SearchSettings.__dataclass_fields__]
+    assert {n: getattr(light, n) for n in names} == {n: getattr(model, n) for n in names}
+    assert set(names) <= set(EducationSettings.model_fields)
+
+
+def test_search_settings_and_the_model_find_the_same_index_and_answer(tmp_path: Path) -> None:
+    light = saved.SearchSettings(index_dir=tmp_path)
+    model = EducationSettings(index_dir=tmp_path)
+    assert saved.index_path(light) == saved.index_path(model)
+    assert saved.search(light, "sharpe") == saved.search(model, "sharpe")
+
+
+def test_every_module_the_indexing_code_imports_is_in_the_fingerprint() -> None:
+    """A change to code that decides what is indexed rebuilds the saved index: search.py and
+    the education modules it imports (_results.py, moved out of models.py, among them)."""
+    import ast
+
+    here = Path(saved.__file__).parent
+    tree = ast.parse((here / "search.py").read_text())
+    imported = {
+        node.module.rsplit(".", 1)[1] + ".py"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and node.module is not None
+        and node.module.startswith("omegafarm.education.")
+    }
+    assert "_results.py" in imported
+    assert imported - {"errors.py"} <= set(saved._INDEXING_CODE)
+    assert all((here / name).is_file() for name in saved._INDEXING_CODE)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 from decimal import Decimal
 from typing import Any
 
@@ -146,12 +148,87 @@ def test_ticker_is_the_dataclass_the_constructor_would_build() -> None:
         Decimal("1037389233.12"), {"lastPrice": "42811.99"},
     )  # fmt: skip
     assert built == expected
-    assert vars(built) == vars(expected)
     assert repr(built) == repr(expected)
+    assert dataclasses.asdict(built) == dataclasses.asdict(expected)
+    assert {f.name: type(getattr(built, f.name)) for f in dataclasses.fields(Ticker)} == {
+        f.name: type(getattr(expected, f.name)) for f in dataclasses.fields(Ticker)
+    }
     with pytest.raises(dataclasses.FrozenInstanceError):
         built.last = Decimal(1)  # type: ignore[misc]  # frozen, as the constructor makes it
+
+
+def test_ticker_converts_a_float_when_its_field_is_first_read() -> None:
+    raw = {"symbol": "BTC/USDT", "bid": 42811.99, "ask": "42812", "last": 0.1, "info": {}}
+    built = nz.ticker(raw, nz.Ctx("binance", "fetch_ticker"))
+    assert "last" not in vars(built) and vars(built)["ask"] == Decimal("42812")
+    last = built.last
+    assert last == Decimal("0.1") and str(last) == "0.1"
+    assert built.last is last  # converted once, then kept
+    assert built.high is None and built.bid == Decimal("42811.99")
+    with pytest.raises(AttributeError, match="'Ticker' object has no attribute 'lats'"):
+        getattr(built, "lats")  # noqa: B009  # a name Ticker does not have
+
+
+@pytest.mark.parametrize("how", ["pickle", "copy", "deepcopy", "replace"])
+def test_a_ticker_with_pending_floats_copies_as_its_decimals(how: str) -> None:
+    built = nz.ticker(
+        {"symbol": "X/Y", "bid": 1.25, "last": 2.5, "info": {"a": 1}}, nz.Ctx("kraken", "t")
+    )
+    copied = {
+        "pickle": lambda t: pickle.loads(pickle.dumps(t)),
+        "copy": copy.copy,
+        "deepcopy": copy.deepcopy,
+        "replace": lambda t: dataclasses.replace(t, ask=Decimal(3)),
+    }[how](built)
+    assert (copied.bid, copied.last, copied.info) == (Decimal("1.25"), Decimal("2.5"), {"a": 1})
+    assert type(copied) is Ticker and copied == dataclasses.replace(built, ask=copied.ask)
 
 
 def test_ticker_rejects_a_non_finite_float_naming_the_field() -> None:
     with pytest.raises(ExchangeResponseError, match=r"fetch_ticker.*bid.*finite"):
         nz.ticker({"symbol": "X/Y", "bid": float("nan")}, nz.Ctx("binance", "fetch_ticker"))
+
+
+_CCXT_KEYS = (
+    "bid", "bidVolume", "ask", "askVolume", "last", "open", "high", "low", "close", "vwap",
+    "change", "percentage", "baseVolume", "quoteVolume",
+)  # fmt: skip
+
+
+def _ccxt_ticker(**numbers: float | None) -> dict[str, Any]:
+    """The shape ccxt's safe_ticker returns: every key, floats or None."""
+    raw: dict[str, Any] = {"symbol": "BTC/USDT", "timestamp": 1, "info": {}}
+    raw.update(dict.fromkeys(_CCXT_KEYS, 1.5))
+    raw.update(numbers)
+    return raw
+
+
+def test_a_ccxt_shaped_ticker_is_what_the_constructor_would_build() -> None:
+    raw = _ccxt_ticker(bid=73369.83, vwap=None, quoteVolume=5167027510.687287, change=-0.0)
+    built = nz.ticker(raw, nz.Ctx("binance", "fetch_ticker"))
+    expected = Ticker(
+        "BTC/USDT", 1, Decimal("73369.83"), *[Decimal("1.5")] * 8, None, Decimal("-0.0"),
+        Decimal("1.5"), Decimal("1.5"), Decimal("5167027510.687287"), {},
+    )  # fmt: skip
+    assert built == expected and repr(built) == repr(expected)
+    assert built.vwap is None and str(built.change) == "-0.0"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_ccxt_shaped_ticker_with_a_non_finite_float_names_the_field(bad: float) -> None:
+    with pytest.raises(ExchangeResponseError, match=r"field askVolume should be a finite number"):
+        nz.ticker(_ccxt_ticker(askVolume=bad), nz.Ctx("binance", "fetch_ticker"))
+
+
+def test_a_ccxt_shaped_ticker_whose_sum_overflows_is_still_read() -> None:
+    built = nz.ticker(_ccxt_ticker(high=1e308, low=1e308), nz.Ctx("binance", "fetch_ticker"))
+    assert (built.high, built.low, built.bid) == (
+        Decimal("1E+308"),
+        Decimal("1E+308"),
+        Decimal("1.5"),
+    )
+
+
+def test_a_ccxt_shaped_ticker_with_a_boolean_is_refused() -> None:
+    with pytest.raises(ExchangeResponseError, match=r"field last should be a number, got bool"):
+        nz.ticker(_ccxt_ticker(last=True), nz.Ctx("binance", "fetch_ticker"))  # type: ignore[arg-type]

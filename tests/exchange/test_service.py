@@ -84,6 +84,31 @@ async def test_every_request_acquires_ccxts_endpoint_cost_from_our_limiter(
     assert limiter.used == [("weight:binance", pytest.approx(120.0), 1200.0)]
 
 
+@pytest.mark.parametrize(
+    ("headers", "used"),
+    [
+        ({"x-mbx-used-weight-1m": "600"}, [("weight:binance", pytest.approx(120.0), 1200.0)]),
+        ({"X-Mbx-Used-Weight-1m": "6000"}, [("weight:binance", pytest.approx(1200.0), 1200.0)]),
+        ({"X-Other": "1", "x-mbx-used-weight": "5"}, []),
+        ({}, []),
+    ],
+    ids=["lower-case", "mixed-case", "other-x-headers-only", "none"],
+)
+async def test_the_used_weight_header_is_followed_in_any_case_and_only_it(
+    tmp_path: Path, headers: dict[str, str], used: list[object]
+) -> None:
+    server = LoopbackExchangeServer(TICKER)
+    server.push(Reply(TICKER, headers=headers))
+    limiter = RecordingLimiter()
+    async with server:
+        settings = _settings(tmp_path, exchange_id="binance", api_base_url=server.url)
+        async with ExchangeService(settings, rate_limiter=limiter, sleep=_no_wait) as service:
+            client = service.get_exchange_client()
+            client.set_markets([client.safe_market_structure(m) for m in MARKETS.values()])
+            await service.fetch_ticker("BTC/USDT")
+    assert limiter.used == used
+
+
 async def test_testnet_uses_the_sandbox_urls(tmp_path: Path) -> None:
     service = ExchangeService(_settings(tmp_path, exchange_id="binance", use_testnet=True))
     async with service:

@@ -6,6 +6,10 @@ refused with both figures; rows out of time order are sorted and duplicate times
 header-only file is one error line naming the file. Capital is quote units unless it names a
 currency: the base currency is converted at the first open of the range, any other currency
 cannot be related to this market's prices and is refused with the ways that work.
+
+Gaps (bar intervals with no candle: an exchange outage, a thin market) are not an error, but a
+report says how many there are (:func:`coverage`), since indicators and fills then step over
+missing time without knowing it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -140,6 +145,55 @@ def _timestamps(path: Path) -> np.ndarray:
         reason = str(exc).splitlines()[0]
         raise ConfigError(f"{path}: cannot read a timestamp column ({reason})") from None
     return column_array(table.column("timestamp")).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many bar intervals of a range hold a candle (information, never a warning)."""
+
+    intervals: int  # bar intervals from the first candle to the last, both included
+    missing: int  # of them with no candle
+    largest_gap_ms: int  # the longest run of missing intervals (0: none missing)
+    largest_gap_at_ms: int | None  # open time of that run's first missing interval
+
+    @property
+    def share(self) -> float:
+        """Missing intervals as a fraction of all of them (0.0 for an empty range)."""
+        return self.missing / self.intervals if self.intervals else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "intervals": self.intervals,
+            "missing": self.missing,
+            "share": round(self.share, 6),
+            "largest_gap_ms": self.largest_gap_ms,
+            "largest_gap_at_ms": self.largest_gap_at_ms,
+        }
+
+
+def coverage(ts: np.ndarray, tf_ms: int) -> Coverage:
+    """Missing bar intervals between the first and the last of ``ts`` (sorted, unique, ms)."""
+    n = int(ts.shape[0])
+    if n == 0:
+        return Coverage(0, 0, 0, None)
+    intervals = int(ts[-1] - ts[0]) // tf_ms + 1
+    missing = max(0, intervals - n)
+    if n < 2 or missing == 0:
+        return Coverage(intervals, missing, 0, None)
+    steps = np.diff(ts)
+    k = int(np.argmax(steps))
+    gap_ms = int(steps[k]) - tf_ms
+    if gap_ms <= 0:  # bars off the timeframe's grid: counted, but no run of whole intervals
+        return Coverage(intervals, missing, 0, None)
+    return Coverage(intervals, missing, gap_ms // tf_ms * tf_ms, int(ts[k]) + tf_ms)
+
+
+def duration_text(ms: int) -> str:
+    """``2_700_000`` → ``"45 min"``; ``7_200_000`` → ``"2 h"``; ``86_400_000`` → ``"1 d"``."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1_000)):
+        if ms >= size and ms % size == 0:
+            return f"{ms // size:,} {unit}"
+    return f"{ms:,} ms"
 
 
 @dataclass(frozen=True)

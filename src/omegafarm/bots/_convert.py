@@ -42,12 +42,18 @@ def update_from_paper(order: PaperOrder) -> OrderUpdate:
     same update, every number seen through a float exactly as the typed model reports it
     (``_q``), without building the model, its trades and its info (a test compares
     the two on every order of a run)."""
-    filled = order.filled
+    filled, amount = order.filled, order.amount
+    amount_q = _q(amount) or ZERO
     if filled:
         average: Decimal | None = _q(order.cost / filled)
         price = average if order.price is None else _q(order.price)
-    else:
+        # _q depends on the value only: a filled order's amount is not converted twice
+        filled_q = amount_q if filled == amount else _q(filled) or ZERO
+        cost_q = _q(order.cost) or ZERO
+    else:  # nothing filled: filled and cost are zeros, and a zero seen through a float is 0
         price = None if order.price is None else _q(order.price)
+        filled_q = ZERO
+        cost_q = _q(order.cost) or ZERO if order.cost else ZERO
     status = order.status
     return OrderUpdate(
         order.client_id or _no_client_id(order.id),
@@ -56,9 +62,9 @@ def update_from_paper(order: PaperOrder) -> OrderUpdate:
         "sell" if order.side == "sell" else "buy",
         order.type,
         _STATUS.get(status, status),
-        _q(order.amount) or ZERO,
-        _q(filled) or ZERO,
-        _q(order.cost) or ZERO,
+        amount_q,
+        filled_q,
+        cost_q,
         _q(order.fee),
         order.market.spec.quote,
         price,

@@ -22,6 +22,7 @@ process and indicators over it are shared, so a grid pays for neither per point.
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -34,7 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from omegafarm.bots._backtest_input import FileCheck, check_file, resolve_capital
+from omegafarm.bots._backtest_input import (
+    Coverage,
+    FileCheck,
+    check_file,
+    coverage,
+    duration_text,
+    resolve_capital,
+)
 from omegafarm.bots._convert import dec, rejected, update_from_paper
 from omegafarm.bots.feed import CandleFeed
 from omegafarm.bots.ledger import Ledger, OrderUpdate, Trade
@@ -123,6 +131,7 @@ class BacktestResult:
     orders: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    coverage: Coverage | None = None  # bar intervals of the range without a candle
 
     def as_dict(self, *, curve: bool = True) -> dict[str, Any]:
         """JSON-friendly report: set-up, metrics, every trade, every refused order and
@@ -137,6 +146,7 @@ class BacktestResult:
             "from_ms": self.start_ms,
             "to_ms": self.end_ms,
             "bars": self.bars,
+            "missing_intervals": self._coverage_dict(),
             "setup": self.setup,
             "halted": self.halted,
             "metrics": self.performance.as_dict(),
@@ -153,6 +163,15 @@ class BacktestResult:
         return out
 
     precision: tuple[Decimal, Decimal] = (Decimal("1e-8"), Decimal("1e-8"))  # (tick, step)
+
+    def _coverage_dict(self) -> dict[str, Any] | None:
+        if self.coverage is None:
+            return None
+        out = self.coverage.as_dict()
+        at = self.coverage.largest_gap_at_ms
+        out["largest_gap_at"] = None if at is None else iso(at)
+        out["text"] = coverage_text(self.coverage)
+        return out
 
     def _trade_dict(self, trade: Trade) -> dict[str, Any]:
         """A trade at market precision: prices to the tick, amounts to the step, ISO times."""
@@ -177,6 +196,16 @@ def iso(ts_ms: int) -> str:
     moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
     text = moment.isoformat(timespec="milliseconds" if ts_ms % 1000 else "seconds")
     return text.replace("+00:00", "Z")
+
+
+def coverage_text(cov: Coverage) -> str:
+    """``"1,091 of 3,560 (30.6 %), largest gap 8 min at 2019-10-11T19:21:00Z"``, or ``"none"``."""
+    if cov.missing == 0:
+        return f"none ({cov.intervals:,} of {cov.intervals:,} bar intervals hold a candle)"
+    text = f"{cov.missing:,} of {cov.intervals:,} ({cov.share:.1%})".replace("%", " %")
+    if cov.largest_gap_at_ms is not None:
+        text += f", largest gap {duration_text(cov.largest_gap_ms)} at {iso(cov.largest_gap_at_ms)}"
+    return text
 
 
 def _q(value: Decimal, step: Decimal) -> Decimal:
@@ -262,10 +291,12 @@ class Backtest:
         capital = resolve_capital(text, spec.base, spec.quote, float(self.candles.open[self.i0]))
         self.capital = capital.amount
         book = config.book
+        self.coverage = coverage(ts[self.i0 : self.i1], self.tf_ms)
         self.setup = {
             "capital": capital.note,
             "fill": describe_fill(book),
             "fees": f"{config.taker_fee} taker, {config.maker_fee} maker, per side",
+            "missing intervals": coverage_text(self.coverage),
         }
         settings = PaperSettings(
             symbols=[self.symbol],
@@ -282,7 +313,7 @@ class Backtest:
         self.venue = PaperVenue(PaperExchange(settings, source=self.source))
         self.exchange = self.venue.exchange  # the clock, and exact balances for reports
         self.feed = CandleFeed(
-            self.candles.as_matrix(0, len(ts)), full=True, key=(id(self.source), self.symbol)
+            self.candles.as_matrix(0, len(ts)), full=True, key=(self.source, self.symbol)
         )
         self.strategy = config.strategy(dict(config.params))
         ledger = Ledger("bt", self.symbol, spec.base, spec.quote, self.capital)
@@ -296,29 +327,47 @@ class Backtest:
 
     def run(self, progress: ProgressFn | None = None) -> BacktestResult:
         """Replay every bar of the range; returns the report."""
-        trader, feed, ledger = self.trader, self.feed, self.trader.ledger
-        c, tf_ms, i0, i1 = self.candles, self.tf_ms, self.i0, self.i1
+        trader, c, i0, i1 = self.trader, self.candles, self.i0, self.i1
         cols = [x[i0:i1].tolist() for x in (c.ts, c.open, c.high, c.low, c.close, c.volume)]
         # every bar's Candle, built in C as it is needed (a named tuple from a row of floats)
         candles: Iterator[Candle] = map(_new_tuple, repeat(Candle), zip(*cols, strict=True))
-        feed.reveal(i0)
+        self.feed.reveal(i0)
         trader.start()
-        on_candle = trader.candle
         every = max(1, (i1 - i0) // 100)
-        for i, candle in enumerate(candles, i0):
-            self._now_ms = candle.ts_ms + tf_ms
-            if ledger.has_open_orders:  # the engine has work only while an order is working
-                self._poll()
-            feed.reveal(i + 1)
-            on_candle(candle)
-            if trader.outbox:
-                self._execute()
-            if progress is not None and (i - i0) % every == 0:
-                progress(i - i0, i1 - i0)
+        # What exists now (the candle columns and the indicators' values: lists of a hundred
+        # thousand floats, the imported libraries) outlives the loop: out of the collector's
+        # sight, its collections walk only the orders and fills the run makes (as the API
+        # server does after start-up). Not when someone else froze: their freeze stays theirs.
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
+        try:
+            self._loop(candles, i0, progress, every)
+        finally:
+            if freeze:
+                gc.unfreeze()
         trader.stop()
         if progress is not None:
             progress(self.i1 - self.i0, self.i1 - self.i0)
         return self._result()
+
+    def _loop(
+        self, candles: Iterator[Candle], i0: int, progress: ProgressFn | None, every: int
+    ) -> None:
+        """The bar loop of ``run``."""
+        trader, feed, ledger = self.trader, self.feed, self.trader.ledger
+        on_candle, tf_ms, n = trader.candle, self.tf_ms, self.i1 - self.i0
+        for i, candle in enumerate(candles, i0):
+            self._now_ms = candle.ts_ms + tf_ms
+            if ledger.has_open_orders:  # the engine has work only while an order is working
+                self._poll()
+            feed.stop = i + 1  # feed.reveal(i + 1), inlined: this runs every bar
+            feed.version += 1
+            on_candle(candle)
+            if trader.outbox:
+                self._execute()
+            if progress is not None and (i - i0) % every == 0:
+                progress(i - i0, n)
 
     # ----------------------------------------------------------------- orders
     def _catch_up(self) -> None:
@@ -435,6 +484,7 @@ class Backtest:
             rejections=self.rejections,
             warnings=[*self.warnings, *self._rejection_warning()],
             precision=(self.spec.price_tick, self.spec.amount_step),
+            coverage=self.coverage,
         )
 
     def _rejection_warning(self) -> list[str]:

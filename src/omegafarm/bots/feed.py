@@ -222,6 +222,13 @@ def sma(x: F64, n: int) -> F64:
     fast = _window_sums_int64(ints, shift - k, n) if k < 0 else None
     sums: Iterable[int]
     if fast is not None:
+        # the same correctly rounded quotient, divided by n alone and then scaled by 2**k:
+        # scaling by a power of two is exact (checked below for results too small to be
+        # normal floats), and a one-digit divisor takes Python's fast long division path
+        means = np.ldexp(np.array(list(map(truediv, fast, itertools.repeat(n)))), k)
+        if not (np.abs(means[means != 0]) < _MIN_NORMAL).any():
+            out[n - 1 :] = means
+            return _mask_non_finite(out, finite, n)
         sums = fast
     else:
         # the same integer arithmetic as a comprehension would do, driven by map (no Python
@@ -231,6 +238,14 @@ def sma(x: F64, n: int) -> F64:
         if up:
             sums = map(lshift, sums, itertools.repeat(up))
     out[n - 1 :] = list(map(truediv, sums, itertools.repeat(den)))  # one exact division each
+    return _mask_non_finite(out, finite, n)
+
+
+_MIN_NORMAL = float(np.finfo(np.float64).tiny)
+
+
+def _mask_non_finite(out: F64, finite: npt.NDArray[np.bool_], n: int) -> F64:
+    """NaN for every window of ``n`` that holds a non-finite input."""
     if not finite.all():
         bad = np.concatenate(([0], np.cumsum(~finite)))
         out[n - 1 :][(bad[n:] - bad[:-n]) > 0] = np.nan

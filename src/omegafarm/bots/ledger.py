@@ -219,12 +219,13 @@ class Ledger:
         if update.filled < prev.filled:  # an older snapshot arriving late: keep the newer
             return None
         self.orders[cid] = update
-        if update.is_open:
+        is_open = update.status in OPEN_STATUSES
+        if is_open:
             self._open.add(cid)
         else:
             self._open.discard(cid)
         fill = self._fill(update, prev.filled, prev.cost, prev.fee)
-        if not update.is_open:
+        if not is_open:
             self._finish(update)
         return fill
 

@@ -115,11 +115,12 @@ class Trader:
         if self.limits.max_daily_loss is not None:
             self._check_day(candle.ts_ms)
         stop = self.brackets.stop_loss
-        pos = self.ledger.position
-        if stop is not None and pos and (candle.low <= stop if pos > 0 else candle.high >= stop):
-            self.log("stop_loss_hit", stop=stop, low=candle.low, high=candle.high)
-            self.close_position()
-            return
+        if stop is not None:
+            pos = self.ledger.position
+            if pos and (candle.low <= stop if pos > 0 else candle.high >= stop):
+                self.log("stop_loss_hit", stop=stop, low=candle.low, high=candle.high)
+                self.close_position()
+                return
         self.strategy.on_candle(candle)
 
     def tick(self, tick: Tick) -> None:
@@ -269,6 +270,8 @@ class Trader:
 
     def _refusal(self, side: Side, qty: Decimal) -> str | None:
         lim = self.limits
+        if lim.max_open_orders is None and lim.max_position is None:
+            return None  # no limit to check (the daily loss limit is checked per candle)
         open_orders = self.ledger.open_orders()
         if lim.max_open_orders is not None and len(open_orders) >= lim.max_open_orders:
             return f"max open orders {lim.max_open_orders} reached"

@@ -6,9 +6,10 @@ Command modules are imported only when their command runs (``_lazy.LazyGroup``),
 ``omega --help`` and ``omega backtest --help`` answer without loading ccxt, Redis or FastAPI.
 A help page also loads no pydantic, structlog or settings model: the root callback's logging
 set-up runs when a command runs, not before its ``--help`` (``_lazy.prepare``), options nobody
-gave skip typer's pydantic coercion, and typer's rich renderer is imported without the
-markdown and traceback modules it never uses here (``_help``). tests/cli/test_startup.py
-keeps these rules.
+gave, text and plain integers skip typer's pydantic coercion, and typer's rich renderer is
+imported without the markdown and traceback modules it never uses here (``_help``).
+``omega learn search`` loads no pydantic either when nothing is configured (``learn``).
+tests/cli/test_startup.py keeps these rules.
 """
 
 from __future__ import annotations

@@ -89,41 +89,12 @@ def _load_sections(
 ENV_PREFIX = "OMEGA_"
 
 
-def _defaults_only(
-    names: tuple[str, ...], config_file: Path | None, overrides: dict[str, Any]
-) -> Any | None:
-    """The sections ``names`` when no layer lies on their defaults: no config file and no
-    ``OMEGA_*`` variable, the only sources pydantic-settings would read, so each section is its
-    model's defaults plus ``overrides``. Spares importing pydantic-settings and the log and
-    tracing sections (structlog, OpenTelemetry). None when anything is layered, or when the
-    overrides do not validate (the full load words the error)."""
-    if config_file is not None or any(k.upper().startswith(ENV_PREFIX) for k in os.environ):
-        return None
-    import importlib
-    from types import SimpleNamespace
-
-    from pydantic import ValidationError
-
-    found: dict[str, Any] = {}
-    # Without pydantic plugins, as typer builds its parameter adapters: looking for them reads
-    # the metadata of every installed distribution (~0.1 s, a sixth of `omega learn search`),
-    # and a plugin has nothing to observe in these few defaults.
-    previous = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
-    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "1"
-    try:
-        for name in names:
-            module, _, attr = SECTIONS[name].partition(":")
-            model = getattr(importlib.import_module(module), attr)
-            try:
-                found[name] = model.model_validate(overrides.get(name, {}))
-            except ValidationError:
-                return None
-    finally:
-        if previous is None:
-            del os.environ["PYDANTIC_DISABLE_PLUGINS"]
-        else:
-            os.environ["PYDANTIC_DISABLE_PLUGINS"] = previous
-    return SimpleNamespace(**found)
+def nothing_layered(config_file: Path | None) -> bool:
+    """True when no layer lies on the settings' defaults: no config file (``--config``) and no
+    ``OMEGA_*`` variable, the only sources pydantic-settings would read besides the command's
+    own arguments. A short command may then build what it reads from the defaults alone
+    (``omega learn search``: ``education.query.SearchSettings``), without pydantic."""
+    return config_file is None and not any(k.upper().startswith(ENV_PREFIX) for k in os.environ)
 
 
 def load_settings_or_exit(
@@ -136,10 +107,8 @@ def load_settings_or_exit(
     """The effective settings (global --config plus overrides), or a clean exit on bad input.
 
     ``sections``: the command reads only these (log and tracing always come along); the
-    others are neither imported nor validated. ``configure=False`` (with ``sections``): logging
-    and tracing are left alone, and when nothing is layered on the defaults only ``sections``
-    are built (see :func:`_defaults_only`); the command configures logging itself if it needs
-    it (``configures_logging_itself``).
+    others are neither imported nor validated. ``configure=False``: logging and tracing are left
+    alone; the command configures logging itself if it needs it (``configures_logging_itself``).
     """
     from omegafarm.core.errors import OmegaError
 
@@ -150,10 +119,6 @@ def load_settings_or_exit(
         merged["log"] = {k: v for k, v in pairs if v}
     for section, values in (overrides or {}).items():
         merged.setdefault(section, {}).update(values)
-    if not configure and sections is not None:
-        light = _defaults_only(sections, obj.get("config"), merged)
-        if light is not None:
-            return light
     try:
         settings = None
         if sections is not None:

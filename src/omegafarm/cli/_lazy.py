@@ -92,9 +92,9 @@ _PREPARED = "_omega_prepared"
 
 
 def prepare(command: click.Command) -> click.Command:
-    """Once per command (and its sub-commands): flags shown as flags, missing option values that
-    skip typer's pydantic coercion, and a leaf callback that first runs ``ctx.meta[BEFORE_RUN]``.
-    """
+    """Once per command (and its sub-commands): flags shown as flags, missing values, text and
+    plain integers that skip typer's pydantic coercion, and a leaf callback that first runs
+    ``ctx.meta[BEFORE_RUN]``."""
     if getattr(command, _PREPARED, False):
         return command
     setattr(command, _PREPARED, True)
@@ -139,38 +139,76 @@ def _set_up_first(callback: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _LightOption(TyperOption):
-    """A TyperOption whose missing value needs no pydantic: typer >= 0.26 builds the pydantic
-    TypeAdapter it coerces values with before looking at the value, so parsing
-    ``omega backtest --help`` imported pydantic for the root options nobody gave."""
+    """A TyperOption that coerces the commonest values without pydantic: typer >= 0.26 builds a
+    pydantic TypeAdapter per parameter before looking at the value, so parsing
+    ``omega backtest --help`` imported pydantic for the root options nobody gave, and
+    ``omega learn search sharpe`` for its text and its default ``--limit`` (a quarter of the
+    command). See :func:`_coerce_light`; any other value goes through typer as before."""
 
     def process_value(self, ctx: click.Context, value: Any) -> Any:
-        if value is None and _single_optional(self):
-            # what typer answers: coercion keeps None, then the parameter's callback
-            return None if self.callback is None else self.callback(ctx, self, None)
-        return super().process_value(ctx, value)
+        light = _coerce_light(self, value)
+        if light is _TYPER:
+            return super().process_value(ctx, value)
+        # what typer does after coercing: a present value is not missing; then the callback
+        return light if self.callback is None else self.callback(ctx, self, light)
 
 
 class _LightArgument(TyperArgument):
     """:class:`_LightOption` for arguments."""
 
     def process_value(self, ctx: click.Context, value: Any) -> Any:
-        if value is None and _single_optional(self):
-            return None if self.callback is None else self.callback(ctx, self, None)
-        return super().process_value(ctx, value)
+        light = _coerce_light(self, value)
+        if light is _TYPER:
+            return super().process_value(ctx, value)
+        return light if self.callback is None else self.callback(ctx, self, light)
+
+
+_TYPER: Any = object()  # _coerce_light's answer: leave this value to typer's coercion
+_MAX_INT_DIGITS = 18  # longer digit strings go to typer (pydantic), which takes them as well
+
+
+def _coerce_light(param: TyperOption | TyperArgument, value: Any) -> Any:
+    """What typer's coercion gives for ``value``, when that is plain: a missing value of an
+    optional parameter (None), text for a ``str`` parameter (the same string), an int or
+    a string of ASCII digits for an ``int`` parameter without bounds (the int). Else
+    :data:`_TYPER`: typer decides, with its own error messages. tests/cli/test_startup.py
+    compares these answers with typer's on the same parameters."""
+    if value is None:  # typer: None (a multiple or variadic one gives (), a required one fails)
+        multi = param.multiple or param.nargs == -1
+        return None if not (param.required or multi) else _TYPER
+    described = param.type_descriptor
+    info = described.parameter_info
+    if (
+        param.nargs != 1
+        or param.multiple
+        or described.file_annotation is not None
+        or info.parser is not None
+    ):
+        return _TYPER
+    kind = described.annotation
+    if kind is str and type(value) is str:
+        return value
+    if kind is int and info.min is None and info.max is None and not info.clamp:
+        if type(value) is int:
+            return value
+        if (
+            type(value) is str
+            and value.isascii()
+            and value.isdigit()
+            and len(value) <= _MAX_INT_DIGITS
+        ):
+            return int(value)
+    return _TYPER
 
 
 def _prepare_param(param: click.Parameter | None) -> None:
     # Show ``--json`` as a flag, not ``--json <bool>`` (typer prints a type for flags).
     if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
         param.metavar = ""
-    _skip_pydantic_when_missing(param)
+    _coerce_plain_values_lightly(param)
 
 
-def _single_optional(param: click.Parameter) -> bool:
-    return not (param.required or param.multiple or param.nargs == -1)
-
-
-def _skip_pydantic_when_missing(param: click.Parameter | None) -> None:
+def _coerce_plain_values_lightly(param: click.Parameter | None) -> None:
     if type(param) is TyperOption:
         param.__class__ = _LightOption  # same fields: only process_value differs
     elif type(param) is TyperArgument:

@@ -9,7 +9,6 @@ answers piped in.
 
 from __future__ import annotations
 
-import getpass
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,7 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.markup import escape
 
-from omegafarm.cli._app import configures_logging_itself, console, fail, load_settings_or_exit
+from omegafarm.cli._app import (
+    configures_logging_itself,
+    console,
+    fail,
+    load_settings_or_exit,
+    nothing_layered,
+)
 from omegafarm.core.errors import OmegaError, ValidationError
 
 if TYPE_CHECKING:  # imported where used: `learn search` needs neither the service nor markdown
@@ -32,6 +37,7 @@ if TYPE_CHECKING:  # imported where used: `learn search` needs neither the servi
         SearchResult,
         Tutorial,
     )
+    from omegafarm.education.query import SearchConfig
 
 T = TypeVar("T")
 
@@ -72,6 +78,18 @@ def _settings(ctx: typer.Context, *, configure: bool = True, **extra: Any) -> Ed
     return EducationSettings.model_validate({**data, **extra})
 
 
+def _search_settings(ctx: typer.Context) -> SearchConfig:
+    """What a search reads of the settings: with no config file and no ``OMEGA_*`` variable,
+    the defaults (and ``--content-dir``), built without pydantic; else the layered load,
+    logging left alone."""
+    obj = ctx.ensure_object(dict)
+    if nothing_layered(obj.get("config")):
+        from omegafarm.education.query import SearchSettings
+
+        return SearchSettings(content_dir=obj.get("education_content"))
+    return _settings(ctx, configure=False)
+
+
 def _run(
     settings: EducationSettings,
     action: Callable[[EducationService], Awaitable[T]],
@@ -95,6 +113,8 @@ def _run(
 def _user(user: str | None) -> str:
     if user:
         return user
+    import getpass
+
     try:
         name = getpass.getuser()
     except (KeyError, OSError):  # no user name in the environment or the password database
@@ -143,7 +163,7 @@ def search(
 
     # Logging (structlog) is configured only when the saved index must be built: opening it
     # and querying logs nothing.
-    settings = _settings(ctx, configure=False)
+    settings = _search_settings(ctx)
     try:
         found = search_index.search(
             settings, query, category, difficulty, limit, kind,  # type: ignore[arg-type]  # checked by check_search

@@ -41,10 +41,24 @@ TRACESTATE = "tracestate"
 _propagator = TraceContextTextMapPropagator()
 _provider: trace.TracerProvider = trace.NoOpTracerProvider()
 _recording = False  # True while an SDK provider is installed
+
+
+class _Switch:
+    """Whether spans are recorded, as an attribute: a per-request hot path reads
+    ``RECORDING.on`` (a call to :func:`is_recording` costs more than the rest of its check)."""
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = False
+
+
+RECORDING = _Switch()  # follows _recording
 _NOT_RECORDING: AbstractContextManager[Span] = nullcontext(trace.INVALID_SPAN)
 _tracers: dict[str, trace.Tracer] = {}
 
 __all__ = [
+    "RECORDING",
     "TRACEPARENT",
     "TracingSettings",
     "capture_spans",
@@ -102,6 +116,7 @@ def configure_tracing(
         processor = BatchSpanProcessor(_build_exporter(exporter, endpoint))
     provider.add_span_processor(processor)
     _provider, _recording = provider, True
+    RECORDING.on = True
     return provider
 
 
@@ -143,6 +158,7 @@ def shutdown_tracing() -> None:
     """Flush and close the current provider and fall back to the no-op one (idempotent)."""
     global _provider, _recording
     old, _provider, _recording = _provider, trace.NoOpTracerProvider(), False
+    RECORDING.on = False
     _tracers.clear()
     if not isinstance(old, trace.NoOpTracerProvider):  # an SDK provider: flush and close it
         shutdown = getattr(old, "shutdown", None)

@@ -1,5 +1,5 @@
 """Value objects of the Education Service: lessons, glossary terms, tutorials and their checks,
-search hits, progress and recommendations.
+search hits (defined in ``_results``), progress and recommendations.
 
 They are frozen dataclasses so a loaded library can be shared by every caller; pydantic only
 validates the files at the boundary (see ``_schema``).
@@ -10,20 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, get_args
+from typing import Literal
 
-Category = Literal[
-    "market-basics",
-    "order-types",
-    "risk-management",
-    "technical-analysis",
-    "exchange-safety",
-    "bot-operation",
-]
-CATEGORIES: tuple[str, ...] = get_args(Category)  # in this order in listings and progress
-DIFFICULTIES: tuple[str, ...] = ("beginner", "intermediate", "advanced")
-
-Kind = Literal["lesson", "tutorial", "glossary"]
+# The search's own value objects and names live in _results (``omega learn search`` imports
+# only that module); they are part of this one.
+from omegafarm.education._results import CATEGORIES as CATEGORIES
+from omegafarm.education._results import DIFFICULTIES as DIFFICULTIES
+from omegafarm.education._results import Category as Category
+from omegafarm.education._results import Kind as Kind
+from omegafarm.education._results import SearchHit as SearchHit
+from omegafarm.education._results import SearchResult as SearchResult
 
 
 class Status(StrEnum):
@@ -140,29 +136,6 @@ class ContentLibrary:
     lessons: dict[str, Lesson]
     glossary: dict[str, GlossaryEntry]
     tutorials: dict[str, Tutorial]
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """One search result; ``snippet`` marks matched words with ``**``."""
-
-    kind: Kind
-    id: str
-    title: str
-    snippet: str
-    score: float
-    category: str | None
-    difficulty: str | None
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """Hits plus what the engine did to the query (corrections, fallback to any-word)."""
-
-    query: str
-    hits: tuple[SearchHit, ...]
-    corrections: tuple[tuple[str, str], ...] = ()
-    matched_any: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ uses the same file at start, so ``omega up`` does not rebuild an index that exis
 
 Answers are the same either way: :class:`~omegafarm.education.search.SearchIndex` queries only
 what is in the database.
+
+The functions here read five fields of the ``education`` settings (:class:`SearchConfig`):
+the service passes its ``EducationSettings``; ``omega learn search``, when no config file and no
+``OMEGA_*`` variable lies on the defaults, passes :class:`SearchSettings` (the same defaults,
+without importing pydantic).
 """
 
 from __future__ import annotations
@@ -17,25 +22,55 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from omegafarm.core.errors import ValidationError
 from omegafarm.education._paths import SHIPPED_CONTENT_DIR
-from omegafarm.education.models import CATEGORIES, DIFFICULTIES, Kind, SearchResult
+from omegafarm.education._results import CATEGORIES, DIFFICULTIES, Kind, SearchResult
 from omegafarm.education.search import INDEX_FORMAT, SearchIndex, library_documents
 
 if TYPE_CHECKING:
-    from omegafarm.education.config import EducationSettings
     from omegafarm.education.models import ContentLibrary
 
 # The modules whose code decides what goes into the index: a change to any rebuilds it.
-_INDEXING_CODE = ("search.py", "_text.py", "_files.py", "_schema.py", "lint.py", "models.py")
+_INDEXING_CODE = (
+    "search.py", "_text.py", "_files.py", "_schema.py", "lint.py", "models.py", "_results.py",
+)  # fmt: skip
 _HERE = Path(__file__).resolve().parent
 
 
+class SearchConfig(Protocol):
+    """What a search reads of the ``education`` settings (``EducationSettings`` has it all)."""
+
+    @property
+    def content_dir(self) -> Path | None: ...
+    @property
+    def index_dir(self) -> Path | None: ...
+    @property
+    def max_query_chars(self) -> int: ...
+    @property
+    def max_query_terms(self) -> int: ...
+    @property
+    def search_limit_max(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """:class:`SearchConfig` at ``EducationSettings``' defaults, built without pydantic: what
+    ``omega learn search`` reads when nothing is configured (tests/education/test_saved_index.py
+    keeps the defaults equal to the settings model's)."""
+
+    content_dir: Path | None = None
+    index_dir: Path | None = None
+    max_query_chars: int = 200
+    max_query_terms: int = 12
+    search_limit_max: int = 50
+
+
 def check_search(
-    settings: EducationSettings,
+    settings: SearchConfig,
     query: object,
     category: str | None,
     difficulty: str | None,
@@ -57,12 +92,12 @@ def check_search(
         raise ValidationError(f"limit must be between 1 and {settings.search_limit_max}")
 
 
-def content_folder(settings: EducationSettings) -> Path:
+def content_folder(settings: SearchConfig) -> Path:
     """The content folder the settings name (the shipped one by default)."""
     return settings.content_dir if settings.content_dir is not None else SHIPPED_CONTENT_DIR
 
 
-def index_path(settings: EducationSettings) -> Path:
+def index_path(settings: SearchConfig) -> Path:
     """Where the saved index of this content folder lives."""
     folder = settings.index_dir
     if folder is None:
@@ -89,7 +124,7 @@ def fingerprint(folder: Path) -> str:
 
 
 def cached_index(
-    settings: EducationSettings,
+    settings: SearchConfig,
     library: ContentLibrary | None = None,
     before_build: Callable[[], object] | None = None,
 ) -> SearchIndex:
@@ -131,7 +166,7 @@ def cached_index(
 
 
 def search(
-    settings: EducationSettings,
+    settings: SearchConfig,
     query: str,
     category: str | None = None,
     difficulty: str | None = None,
@@ -148,4 +183,13 @@ def search(
         index.close()
 
 
-__all__ = ["cached_index", "check_search", "content_folder", "fingerprint", "index_path", "search"]
+__all__ = [
+    "SearchConfig",
+    "SearchSettings",
+    "cached_index",
+    "check_search",
+    "content_folder",
+    "fingerprint",
+    "index_path",
+    "search",
+]

@@ -20,7 +20,9 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from omegafarm.education._results import Kind, SearchHit, SearchResult
 from omegafarm.education._text import (
     STOPWORDS,
     edit_distance,
@@ -29,13 +31,9 @@ from omegafarm.education._text import (
     words,
 )
 from omegafarm.education.errors import BadQueryError
-from omegafarm.education.models import (
-    ContentLibrary,
-    Kind,
-    QuizCheck,
-    SearchHit,
-    SearchResult,
-)
+
+if TYPE_CHECKING:  # building an index needs the content models; querying a saved one does not
+    from omegafarm.education.models import ContentLibrary
 
 _SCHEMA = """
 CREATE VIRTUAL TABLE docs USING fts5(
@@ -88,6 +86,8 @@ class IndexDoc:
 
 def library_documents(library: ContentLibrary) -> list[IndexDoc]:
     """Turn lessons, glossary entries and tutorials into index documents."""
+    from omegafarm.education.models import QuizCheck
+
     docs = [
         IndexDoc(
             "lesson", x.id, x.title, " ".join(x.tags), plain_text(x.body), x.category, x.difficulty
@@ -143,7 +143,8 @@ class SearchIndex:
         self._lock = threading.Lock()
         self._max_chars = max_query_chars
         self._max_terms = max_query_terms
-        self._df: dict[str, int] = {}
+        self._df: dict[str, int] = {}  # built here; a saved index asks its vocab table instead
+        self._saved = _db is not None
         self._glossary_rows: set[int] = set()
         self.size = 0
 
@@ -159,7 +160,6 @@ class SearchIndex:
             if row is None or row[0] != INDEX_FORMAT:
                 raise sqlite3.DatabaseError(f"search index {path} has another format")
             index = cls(max_query_chars=max_query_chars, max_query_terms=max_query_terms, _db=db)
-            index._df = dict(db.execute("SELECT word, df FROM vocab"))
             index._glossary_rows = {
                 rowid for (rowid,) in db.execute("SELECT rowid FROM docs WHERE kind = 'glossary'")
             }
@@ -260,6 +260,15 @@ class SearchIndex:
         content = [t for t in tokens if t not in STOPWORDS]
         return (content or tokens)[: self._max_terms]
 
+    def _doc_count(self, word: str) -> int | None:
+        """In how many documents ``word`` occurs (None: not in the vocabulary). A saved index
+        looks words up in its table: loading all of it cost a short search more than the
+        few words a query asks about."""
+        if not self._saved:
+            return self._df.get(word)
+        row = self._db.execute("SELECT df FROM vocab WHERE word = ?", (word,)).fetchone()
+        return None if row is None else int(row[0])
+
     def _known_prefix(self, term: str) -> bool:
         row = self._db.execute(
             "SELECT 1 FROM vocab WHERE word >= ?1 AND word < ?1 || char(1114111) LIMIT 1", (term,)
@@ -278,7 +287,7 @@ class SearchIndex:
         }
         one = [w for w in near if edit_distance(term, w, 1) <= 1]
         if one:
-            return min(one, key=lambda w: (-self._df.get(w, 0), w))
+            return min(one, key=lambda w: (-(self._doc_count(w) or 0), w))
         if len(term) <= 5:
             return None
         grams = sorted(trigrams(term))
@@ -303,7 +312,7 @@ class SearchIndex:
         phrase over the stems (``"fibon"*``) when few stems share it; otherwise, or when it runs
         past its stem (``retracem``), it is completed to the most frequent word it starts.
         """
-        df = self._df.get(term)
+        df = self._doc_count(term)
         if df is not None or len(term) <= 2:
             return f'"{term}"', df or 0
         count, reach = self._db.execute(

@@ -201,7 +201,7 @@ class CcxtVenue:
     async def fetch_ticker(self, symbol: str, params: Params) -> Ticker:
         """One ticker."""
         raw = await self._client.fetch_ticker(symbol, params)
-        return nz.ticker(raw, self._c("fetch_ticker"))
+        return nz.ticker(raw, self._ctx.get("fetch_ticker") or self._c("fetch_ticker"))
 
     async def fetch_tickers(self, symbols: list[str] | None, params: Params) -> dict[str, Ticker]:
         """Tickers by symbol."""

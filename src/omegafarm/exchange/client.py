@@ -21,7 +21,7 @@ import ccxt.async_support as ccxt_async
 from opentelemetry.trace import SpanKind
 
 from omegafarm.core.errors import ConfigError
-from omegafarm.core.tracing import is_recording, start_span
+from omegafarm.core.tracing import RECORDING, start_span
 from omegafarm.exchange.credentials import Credentials
 from omegafarm.exchange.errors import redact
 from omegafarm.exchange.ratelimit import RateLimiter, order_bucket, weight_bucket
@@ -145,12 +145,30 @@ def _limited_class(base: type[Any]) -> type[Any]:
             params: Any = None,
             config: Any = None,
         ) -> Any:
-            """ccxt's request path: acquire the endpoint's cost, send, note what came back."""
+            """ccxt's request path: acquire the endpoint's cost, send, note what came back.
+
+            On every request, so without a tracer (the default) it all happens in this one
+            coroutine; with one, :meth:`_omega_traced` takes the same steps inside a span.
+            """
             params = {} if params is None else params
             config = {} if config is None else config
             cost = float(self.calculate_rate_limiter_cost(api, method, path, params, config) or 1)
-            if not is_recording():  # no span: skip building its name and attributes
-                return await self._omega_fetch(path, api, method, params, config, cost)
+            if RECORDING.on:  # is_recording()
+                return await self._omega_traced(path, api, method, params, config, cost)
+            limiter = self.omega_limiter
+            if limiter is not None:
+                await limiter.acquire(self.omega_bucket, cost)
+            try:
+                result = await base.fetch2(self, path, api, method, params, config)
+            except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as exc:
+                self._omega_rate_limited(exc)
+                raise
+            return self._omega_received(result, method, path)
+
+        async def _omega_traced(
+            self, path: Any, api: Any, method: str, params: Any, config: Any, cost: float
+        ) -> Any:
+            """:meth:`fetch2`'s steps in a span (the same lines: one coroutine fewer there)."""
             with start_span(
                 f"ccxt {method} {_span_path(api, path)}",
                 tracer_name=_TRACER,
@@ -162,35 +180,48 @@ def _limited_class(base: type[Any]) -> type[Any]:
                     "omega.ccxt.cost": cost,
                 },
             ):
-                return await self._omega_fetch(path, api, method, params, config, cost)
+                limiter = self.omega_limiter
+                if limiter is not None:
+                    await limiter.acquire(self.omega_bucket, cost)
+                try:
+                    result = await base.fetch2(self, path, api, method, params, config)
+                except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as exc:
+                    self._omega_rate_limited(exc)
+                    raise
+                return self._omega_received(result, method, path)
 
-        async def _omega_fetch(
-            self, path: Any, api: Any, method: str, params: Any, config: Any, cost: float
-        ) -> Any:
+        def _omega_rate_limited(self, exc: Exception) -> None:
+            """Hand the exchange's Retry-After to the error (for translate) and the limiter."""
+            retry_after_s = parse_retry_after(self.last_response_headers, self.seconds())
+            exc.omega_retry_after_s = retry_after_s  # type: ignore[attr-defined]  # errors.translate
             limiter = self.omega_limiter
-            if limiter is not None:
-                await limiter.acquire(self.omega_bucket, cost)
-            try:
-                result = await super().fetch2(path, api, method, params, config)
-            except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as exc:
-                retry_after_s = parse_retry_after(self.last_response_headers, self.seconds())
-                exc.omega_retry_after_s = retry_after_s  # read by errors.translate
-                if limiter is not None and retry_after_s is not None:
-                    limiter.note_retry_after(self.omega_bucket, retry_after_s)
-                raise
-            self._omega_sync_weight()
+            if limiter is not None and retry_after_s is not None:
+                limiter.note_retry_after(self.omega_bucket, retry_after_s)
+
+        def _omega_received(self, result: Any, method: str, path: Any) -> Any:
+            """``result``, after following the used weight the exchange reported, if any."""
+            headers = self.last_response_headers
+            if headers and self.omega_limiter is not None:
+                follow = False
+                try:
+                    for key in headers:
+                        if key[0] in "xX":  # every header we follow starts with X-
+                            follow = True
+                            break
+                except (TypeError, IndexError):  # a name that is not text, or empty: see all
+                    follow = True
+                if follow:
+                    self._omega_sync_weight(headers)
             if isinstance(result, str) and result.lstrip()[:1] in ("{", "["):
                 # ccxt hands back the text when JSON decoding failed: truncated or garbled.
                 raise ccxt.BadResponse(f"{self.id} {method} {path}: malformed JSON: {result[:120]}")
             return result
 
-        def _omega_sync_weight(self) -> None:
-            headers = self.last_response_headers
-            if not headers or self.omega_limiter is None:
+        def _omega_sync_weight(self, headers: Mapping[Any, Any]) -> None:
+            limiter = self.omega_limiter
+            if limiter is None:
                 return
             for key, value in headers.items():
-                if str(key)[:1] not in "xX":  # every header we follow starts with X-
-                    continue
                 known = USED_WEIGHT_HEADERS.get(str(key).lower())
                 if known is None:
                     continue
@@ -202,7 +233,7 @@ def _limited_class(base: type[Any]) -> type[Any]:
                 # ccxt's cost units: one per rateLimit ms, so the window holds this many.
                 limit = window_s * 1000.0 / float(self.rateLimit or 1)
                 used = used_weight / weight_limit * limit
-                self.omega_limiter.sync_used_weight(self.omega_bucket, used, limit)
+                limiter.sync_used_weight(self.omega_bucket, used, limit)
 
     Limited.__name__ = base.__name__
     Limited.__qualname__ = base.__qualname__

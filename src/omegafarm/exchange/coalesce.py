@@ -22,55 +22,58 @@ def _mark_retrieved(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-class _Flight:
-    """One call in progress; ``future`` exists once somebody waits for it."""
-
-    __slots__ = ("future",)
-
-    def __init__(self) -> None:
-        self.future: asyncio.Future[Any] | None = None
-
-    def joined(self) -> asyncio.Future[Any]:
-        if self.future is None:
-            self.future = asyncio.get_running_loop().create_future()
-            self.future.add_done_callback(_mark_retrieved)
-        return self.future
-
-
 class SingleFlight:
-    """In-process coalescing of identical concurrent calls, keyed by the caller."""
+    """In-process coalescing of identical concurrent calls, keyed by the caller.
+
+    :meth:`run` is the whole protocol. ``inflight`` holds a key while its call runs, with the
+    future that carries the outcome to whoever joined (None until somebody does). A hot path
+    may run a call in its own coroutine, one frame fewer: when the key is absent it sets
+    ``inflight[key] = None``, awaits the call, and ends with :meth:`succeed` or :meth:`fail`.
+    """
 
     def __init__(self) -> None:
-        self._inflight: dict[Hashable, _Flight] = {}
+        self.inflight: dict[Hashable, asyncio.Future[Any] | None] = {}
 
     def in_flight(self) -> int:
         """How many distinct calls are running now."""
-        return len(self._inflight)
+        return len(self.inflight)
+
+    def succeed(self, key: Hashable, result: object) -> None:
+        """The call of ``key`` returned ``result``: hand it to whoever joined."""
+        future = self.inflight.pop(key)
+        if future is not None:
+            future.set_result(result)
+
+    def fail(self, key: Hashable, exc: BaseException) -> None:
+        """The call of ``key`` raised ``exc``: raise it in whoever joined too, except a
+        cancellation, which makes the next of them run the call again."""
+        future = self.inflight.pop(key)
+        if future is None:
+            return
+        if isinstance(exc, asyncio.CancelledError):
+            future.cancel()
+        else:
+            future.set_exception(exc)
 
     async def run(self, key: Hashable, call: Callable[[], Awaitable[Any]]) -> Any:
         """The outcome of ``call()``, shared with every caller of the same ``key`` meanwhile."""
-        while (flight := self._inflight.get(key)) is not None:
-            shared = flight.joined()
+        inflight = self.inflight
+        while key in inflight:
+            shared = inflight[key]
+            if shared is None:
+                shared = inflight[key] = asyncio.get_running_loop().create_future()
+                shared.add_done_callback(_mark_retrieved)
             try:
                 return await asyncio.shield(shared)
             except asyncio.CancelledError:
                 if not shared.cancelled():
                     raise  # this caller was cancelled itself
                 # the caller that ran it was cancelled: run it again
-        flight = self._inflight[key] = _Flight()
+        inflight[key] = None
         try:
             result = await call()
-        except asyncio.CancelledError:
-            if flight.future is not None:
-                flight.future.cancel()
-            raise
         except BaseException as exc:
-            if flight.future is not None:
-                flight.future.set_exception(exc)
+            self.fail(key, exc)
             raise
-        else:
-            if flight.future is not None:
-                flight.future.set_result(result)
-        finally:
-            del self._inflight[key]
+        self.succeed(key, result)
         return result

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 OHLCV_COLUMNS = ("timestamp_ms", "open", "high", "low", "close", "volume")
 
@@ -60,9 +60,39 @@ class Market:
     info: Info = field(default_factory=dict, repr=False, compare=True)
 
 
+# The number fields of a Ticker, in the order ``normalize.ticker`` keeps them pending: a tuple of
+# finite floats (or None) in the ticker's ``__dict__`` under PENDING_FLOATS, until each is read.
+TICKER_NUMBERS = (
+    "bid",
+    "bid_volume",
+    "ask",
+    "ask_volume",
+    "last",
+    "open",
+    "high",
+    "low",
+    "close",
+    "vwap",
+    "change",
+    "percentage",
+    "base_volume",
+    "quote_volume",
+)
+PENDING_FLOATS = "_pending_floats"
+_PENDING_INDEX = {name: index for index, name in enumerate(TICKER_NUMBERS)}
+
+
 @dataclass(frozen=True)
 class Ticker:
-    """The latest 24 h statistics and top of book of one market."""
+    """The latest 24 h statistics and top of book of one market.
+
+    A ticker made by :func:`omegafarm.exchange.normalize.ticker` converts each finite float
+    ccxt handed over to a ``Decimal`` when that field is first read (``Decimal(repr(x))``, what
+    the eager conversion gave; a field read twice converts once): tickers are polled all the
+    time and a bot reads one or two of their fourteen numbers. Malformed values still fail when
+    the ticker is made. Equality, ``repr``, ``asdict``, copies and pickles read the fields, so
+    they see the Decimals.
+    """
 
     symbol: str
     timestamp_ms: int | None
@@ -81,6 +111,19 @@ class Ticker:
     base_volume: Decimal | None
     quote_volume: Decimal | None
     info: Info = field(default_factory=dict, repr=False)
+
+    if not TYPE_CHECKING:  # hidden from mypy, which keeps checking attribute names
+
+        def __getattr__(self, name: str) -> Any:
+            # Reached only for a name missing from __dict__: a number still pending as a float.
+            values = object.__getattribute__(self, "__dict__")
+            pending = values.get(PENDING_FLOATS)
+            index = _PENDING_INDEX.get(name)
+            if pending is None or index is None:
+                raise AttributeError(f"'Ticker' object has no attribute {name!r}")
+            found = pending[index]  # a finite float, or None
+            number = values[name] = None if found is None else Decimal(repr(found))
+            return number
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from decimal import Decimal, InvalidOperation
+from math import isfinite
+from operator import itemgetter
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -18,6 +20,8 @@ import numpy.typing as npt
 
 from omegafarm.exchange.errors import ExchangeResponseError, where
 from omegafarm.exchange.models import (
+    PENDING_FLOATS,
+    TICKER_NUMBERS,
     AssetBalance,
     Balance,
     Fee,
@@ -218,53 +222,78 @@ def market(raw: object, ctx: Ctx, *, precision_mode: int = TICK_SIZE) -> Market:
     )
 
 
+# ccxt's ticker number fields and the Ticker fields they fill (in TICKER_NUMBERS' order)
 _TICKER_NUMBERS = (
-    "bid",
-    "bidVolume",
-    "ask",
-    "askVolume",
-    "last",
-    "open",
-    "high",
-    "low",
-    "close",
-    "vwap",
-    "change",
-    "percentage",
-    "baseVolume",
-    "quoteVolume",
+    ("bid", "bid"),
+    ("bidVolume", "bid_volume"),
+    ("ask", "ask"),
+    ("askVolume", "ask_volume"),
+    ("last", "last"),
+    ("open", "open"),
+    ("high", "high"),
+    ("low", "low"),
+    ("close", "close"),
+    ("vwap", "vwap"),
+    ("change", "change"),
+    ("percentage", "percentage"),
+    ("baseVolume", "base_volume"),
+    ("quoteVolume", "quote_volume"),
 )
-
-
-_TICKER_FIELDS = tuple(f.name for f in fields(Ticker))  # the positional order of Ticker(...)
+if tuple(name for _, name in _TICKER_NUMBERS) != TICKER_NUMBERS or {
+    f.name for f in fields(Ticker)
+} != {"symbol", "timestamp_ms", "info", *TICKER_NUMBERS}:  # a field added to Ticker fails loudly
+    raise TypeError("normalize.ticker does not fill Ticker's fields exactly")
+_ticker_numbers = itemgetter(*(key for key, _ in _TICKER_NUMBERS))
+_FLOAT_OR_NONE = frozenset({float, type(None)})
 _new = object.__new__
 _set = object.__setattr__
 
 
-def _new_ticker(values: list[object]) -> Ticker:
-    """``Ticker(*values)`` without the frozen dataclass ``__init__`` (one ``object.__setattr__``
-    per field, 17 of them: a fifth of a ticker's normalization); the same object, checked by
-    ``tests/exchange/test_normalize.py``. ``strict``: a field added to Ticker fails loudly."""
-    made: Ticker = _new(Ticker)
-    _set(made, "__dict__", dict(zip(_TICKER_FIELDS, values, strict=True)))
-    return made
-
-
 def ticker(raw: object, ctx: Ctx) -> Ticker:
-    """A ccxt ticker structure (on every price poll: one pass over its number fields, with
-    :func:`to_decimal`'s fast path for finite floats inlined)."""
+    """A ccxt ticker structure (on every price poll).
+
+    Every value is checked now; finite floats and ``None`` (what ccxt's parsers hand back
+    almost always) are kept as they are, and a float becomes a Decimal when its field is first
+    read (see :class:`Ticker`). That common case is checked in C, not field by field: every
+    number field present, of type float or None, and their sum finite (a NaN or an infinity
+    makes it NaN or infinite; a finite sum that overflows only takes the field-by-field way).
+    The frozen dataclass is built without its ``__init__`` (one ``object.__setattr__`` per
+    field, each a call); ``tests/exchange/test_normalize.py`` checks it equals what the
+    constructor builds.
+    """
     data = raw if type(raw) is dict else _mapping(raw, ctx)
     get = data.get
-    values: list[object] = [_req_str(data, "symbol", ctx), _int(data, "timestamp", ctx)]
-    append = values.append
-    for key in _TICKER_NUMBERS:
-        value = get(key)
-        if type(value) is float and value - value == 0.0:
-            append(Decimal(repr(value)))
-        else:
-            append(to_decimal(value, ctx, key))
-    append(_info(data, ctx))
-    return _new_ticker(values)
+    symbol = get("symbol")
+    timestamp_ms = get("timestamp")
+    info = get("info")
+    values: dict[str, object] = {
+        "symbol": symbol if type(symbol) is str and symbol else _req_str(data, "symbol", ctx),
+        "timestamp_ms": timestamp_ms if type(timestamp_ms) is int else _int(data, "timestamp", ctx),
+        "info": info if type(info) is dict else _info(data, ctx),
+    }
+    try:
+        numbers: tuple[object, ...] = _ticker_numbers(data)
+    except KeyError:  # not a ccxt-made ticker: every field on its own
+        numbers = ()
+    if (
+        numbers
+        and _FLOAT_OR_NONE.issuperset(map(type, numbers))
+        and isfinite(sum(filter(None, numbers)))  # type: ignore[arg-type]  # floats, checked
+    ):
+        values[PENDING_FLOATS] = numbers
+    else:
+        pending: list[float | None] = []
+        for key, name in _TICKER_NUMBERS:
+            value = get(key)
+            if type(value) is float and value - value == 0.0:  # finite: inf - inf is nan
+                pending.append(value)
+            else:
+                values[name] = to_decimal(value, ctx, key)
+                pending.append(None)  # never read: the field is set
+        values[PENDING_FLOATS] = tuple(pending)
+    made: Ticker = _new(Ticker)
+    made.__dict__.update(values)  # as frozen as Ticker(...) makes it: its __setattr__ refuses
+    return made
 
 
 def tickers(raw: object, ctx: Ctx) -> dict[str, Ticker]:

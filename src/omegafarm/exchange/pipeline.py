@@ -8,18 +8,21 @@ One object, one order of steps, so the service's methods are one line each::
                   ─► call(method) ─► the venue ─► translate ─► retry with backoff (reads)
                                     (counted and timed once per call, attempts included)
 
-The per-call cost is kept to a dict lookup and two clock reads on the success path: a metric
-child per method is built once, and the coalescing future only when a second caller joins.
+The per-call cost is kept to a dict lookup and two clock reads on the success path: a ticker
+read is one coroutine of ours between the service and the venue (coalescing and the call run
+inline), its metric series are looked up once per method, and the coalescing future is made
+only when a second caller joins.
 """
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from time import perf_counter
 from typing import Any, Protocol, TypeVar
 
+from omegafarm.core.metrics import OperationStats
 from omegafarm.core.service import ErrorDecision
 from omegafarm.exchange.coalesce import SingleFlight
 from omegafarm.exchange.config import ExchangeSettings
@@ -41,6 +44,8 @@ __all__ = ["COALESCED", "CallObserver", "CallPipeline"]
 class CallObserver(Protocol):
     """What the pipeline reports to its service: state checks, errors, timings."""
 
+    accepts_calls: bool  # while the service starts or runs; check_callable() says why not
+
     def check_callable(self) -> None:
         """Raise unless calls are allowed now (the service is starting or running)."""
         ...
@@ -51,6 +56,11 @@ class CallObserver(Protocol):
 
     def record_call(self, operation: str, elapsed_s: float) -> None:
         """Count and time one call (all its attempts)."""
+        ...
+
+    def call_series(self, operation: str) -> tuple[OperationStats, dict[str, int]]:
+        """Where :meth:`record_call` counts and times ``operation``: its metric series and the
+        service's calls per operation (for a hot path that records inline)."""
         ...
 
 
@@ -76,6 +86,7 @@ class CallPipeline:
         self._sleep = sleep
         self._rng = random.Random()  # noqa: S311  # jitter, not cryptography
         self._single_flight = SingleFlight()
+        self._series: dict[str, tuple[OperationStats, dict[str, int]]] = {}
 
     # ----------------------------------------------------------------- the steps
     def translate(self, exc: BaseException, method: str, symbol: str | None) -> ExchangeCallError:
@@ -104,7 +115,7 @@ class CallPipeline:
     ) -> T:
         """Run ``fn`` with translation, counting and (for reads) bounded retries."""
         self._observer.check_callable()
-        start = time.perf_counter()
+        start = perf_counter()
         try:
             try:
                 return await fn()
@@ -112,7 +123,7 @@ class CallPipeline:
                 attempts = self.settings.max_read_attempts if retry else 1
                 return await self._retry(method, symbol, fn, exc, attempts)
         finally:
-            self._observer.record_call(method, time.perf_counter() - start)
+            self._observer.record_call(method, perf_counter() - start)
 
     async def _retry(
         self,
@@ -158,20 +169,68 @@ class CallPipeline:
         self,
         method: str,
         symbol: str | None,
+        args: tuple[Any, ...],
+        fn: Callable[..., Awaitable[T]],
+    ) -> T:
+        """``fn(*args)`` through :meth:`call`, coalesced (and for tickers shared) by ``args``.
+
+        On every price poll, so the single flight and :meth:`call` run inline in this one
+        coroutine: the same steps, in the same order, as ``single_flight.run(key, call)``.
+        """
+        if method not in COALESCED:
+            return await self.call(method, symbol, lambda: fn(*args))
+        # Which reads are identical: (method, symbol) for a symbol without parameters (a price
+        # poll: repr() cost as much as the rest of this), else by args' repr (three parts, so
+        # never equal to a key of two).
+        head = args[0] if len(args) == 2 and not args[1] else None
+        key = (method, head) if type(head) is str else (method, "args", repr(args))
+        flights = self._single_flight
+        inflight = flights.inflight
+        if key in inflight or (self._sharing and method in _SHARED):
+            return await self._read_slow(method, symbol, args, key, lambda: fn(*args))
+        inflight[key] = None  # this call runs it (SingleFlight's protocol)
+        observer = self._observer
+        try:
+            if not observer.accepts_calls:
+                observer.check_callable()  # raises, naming the state
+            start = perf_counter()
+            try:
+                try:
+                    result = await fn(*args)
+                except Exception as exc:
+                    attempts = self.settings.max_read_attempts
+                    result = await self._retry(method, symbol, lambda: fn(*args), exc, attempts)
+            finally:  # observer.record_call(method, elapsed), inline
+                elapsed_s = perf_counter() - start
+                series = self._series.get(method)
+                if series is None:
+                    series = self._series[method] = observer.call_series(method)
+                series[0].record(elapsed_s)
+                counts = series[1]
+                counts[method] = counts.get(method, 0) + 1
+        except BaseException as exc:
+            flights.fail(key, exc)
+            raise
+        joined = inflight.pop(key)  # flights.succeed(key, result), inline
+        if joined is not None:
+            joined.set_result(result)
+        return result
+
+    async def _read_slow(
+        self,
+        method: str,
+        symbol: str | None,
         args: tuple[object, ...],
+        key: tuple[object, ...],
         fn: Callable[[], Awaitable[T]],
     ) -> T:
-        """A read through :meth:`call`, coalesced (and for tickers shared) by ``args``."""
-        if method not in COALESCED:
-            return await self.call(method, symbol, fn)
-
         def call() -> Awaitable[T]:
             return self.call(method, symbol, fn)
 
         load: Callable[[], Awaitable[T]] = call
         if self._sharing and method in _SHARED:
             load = self._shared_load(method, args, call)
-        result: T = await self._single_flight.run((method, repr(args)), load)
+        result: T = await self._single_flight.run(key, load)
         return result
 
     def _shared_load(

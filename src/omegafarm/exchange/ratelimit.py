@@ -74,21 +74,21 @@ class LocalRateLimiter:
         """The budget of ``bucket``."""
         return self._specs.get(bucket, self._default)
 
-    def reserve(self, bucket: str, cost: float) -> float:
-        """Spend ``cost`` units now and return how long the caller must wait first."""
-        spec = self.spec(bucket)
-        now = self._clock()
-        tat = max(self._tat.get(bucket, now), now)
-        new_tat = tat + cost * spec.interval_s
-        wait_s = max(0.0, new_tat - spec.burst * spec.interval_s - now)
-        wait_s = max(wait_s, self._cooldown_until.get(bucket, 0.0) - now)
-        self._tat[bucket] = new_tat
-        return wait_s if wait_s > 1e-9 else 0.0  # float noise is not a wait
-
     async def acquire(self, bucket: str, cost: float) -> None:
-        """Reserve the slot, then sleep until it comes (never fails for lack of budget)."""
-        wait_s = self.reserve(bucket, cost)
-        if wait_s > 0:
+        """Spend ``cost`` units now, then sleep until their slot comes (never fails for lack of
+        budget). On every request: the GCRA step is written out here, not in a helper."""
+        spec = self._specs.get(bucket, self._default)  # self.spec(bucket)
+        now = self._clock()
+        tat = self._tat.get(bucket, now)
+        if tat < now:
+            tat = now
+        interval_s = spec.interval_s
+        new_tat = self._tat[bucket] = tat + cost * interval_s
+        wait_s = new_tat - spec.burst * interval_s - now
+        cooldown_until = self._cooldown_until.get(bucket)
+        if cooldown_until is not None and cooldown_until - now > wait_s:
+            wait_s = cooldown_until - now
+        if wait_s > 1e-9:  # float noise (or nothing to wait) is no wait
             self.waited_s += wait_s
             await self._sleep(wait_s)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +26,7 @@ import platformdirs
 from prometheus_client import CollectorRegistry
 
 from omegafarm.core.health import Check, Health, HealthState
+from omegafarm.core.metrics import OperationStats
 from omegafarm.core.service import BaseService, ServiceState
 from omegafarm.exchange import order_entry
 from omegafarm.exchange.assembly import assemble, resolve_credentials
@@ -87,7 +88,8 @@ class ExchangeService(BaseService[ExchangeSettings]):
         self._pipe: CallPipeline | None = None
         self._cache: OhlcvCache | None = None
         self._markets: dict[str, Market] = {}
-        self._call_metrics: dict[str, tuple[Callable[[float], None], Callable[[], None]]] = {}
+        self._call_stats: dict[str, OperationStats] = {}
+        self.accepts_calls = False  # while starting or running (set on every state change)
         report_rate_limit(self, self._metrics.registry)
 
     @property
@@ -219,18 +221,26 @@ class ExchangeService(BaseService[ExchangeSettings]):
         if self._state not in _CALLABLE:
             self._require_running()  # raises, naming the state
 
+    def _transition(self, new: ServiceState, reason: str) -> None:
+        super()._transition(new, reason)
+        self.accepts_calls = new in _CALLABLE  # what the pipeline reads on every call
+
     def record_call(self, operation: str, elapsed_s: float) -> None:
-        """Count and time one call (the metric children are looked up once per operation)."""
-        found = self._call_metrics.get(operation)
+        """Count and time one call (its series are looked up once per operation)."""
+        stats, counts = self.call_series(operation)
+        stats.record(elapsed_s)
+        counts[operation] = counts.get(operation, 0) + 1
+
+    def call_series(self, operation: str) -> tuple[OperationStats, dict[str, int]]:
+        """The metric series of ``operation``'s calls, and this service's calls per operation."""
+        found = self._call_stats.get(operation)
         if found is None:
-            metrics = self._metrics
-            found = self._call_metrics[operation] = (
-                metrics.latency.labels(self.name, operation).observe,
-                metrics.operations.labels(self.name, operation).inc,
-            )
-        found[0](elapsed_s)
-        found[1]()
-        self._op_counts[operation] = self._op_counts.get(operation, 0) + 1
+            found = self._call_stats[operation] = self._metrics.operation(self.name, operation)
+        return found, self._op_counts
+
+    async def _not_started(self) -> Any:
+        self._require_running()  # raises: not initialized yet
+        raise AssertionError("a running service has a pipeline")  # pragma: no cover
 
     @property
     def _pipeline(self) -> CallPipeline:
@@ -267,21 +277,23 @@ class ExchangeService(BaseService[ExchangeSettings]):
             )
         return found
 
-    async def fetch_ticker(self, symbol: str, params: Params = None) -> Ticker:
-        """The ticker of one market."""
-        pipe, p = self._pipeline, params or {}
-        return await pipe.read(
-            "fetch_ticker", symbol, (symbol, p), lambda: pipe.venue.fetch_ticker(symbol, p)
-        )
+    def fetch_ticker(self, symbol: str, params: Params = None) -> Coroutine[Any, Any, Ticker]:
+        """The ticker of one market (await it).
+
+        The pipeline's coroutine itself, not one awaiting it: a price poll is the most frequent
+        call there is. Like the other methods it raises only when awaited.
+        """
+        pipe = self._pipe
+        if pipe is None:
+            return self._not_started()
+        return pipe.read("fetch_ticker", symbol, (symbol, params or {}), pipe.venue.fetch_ticker)
 
     async def fetch_tickers(
         self, symbols: list[str] | None = None, params: Params = None
     ) -> dict[str, Ticker]:
         """Tickers by symbol (all markets when ``symbols`` is None)."""
         pipe, p = self._pipeline, params or {}
-        return await pipe.read(
-            "fetch_tickers", None, (symbols, p), lambda: pipe.venue.fetch_tickers(symbols, p)
-        )
+        return await pipe.read("fetch_tickers", None, (symbols, p), pipe.venue.fetch_tickers)
 
     async def fetch_order_book(
         self, symbol: str, limit: int | None = None, params: Params = None
@@ -289,10 +301,7 @@ class ExchangeService(BaseService[ExchangeSettings]):
         """Bids and asks of one market."""
         pipe, p = self._pipeline, params or {}
         return await pipe.read(
-            "fetch_order_book",
-            symbol,
-            (symbol, limit, p),
-            lambda: pipe.venue.fetch_order_book(symbol, limit, p),
+            "fetch_order_book", symbol, (symbol, limit, p), pipe.venue.fetch_order_book
         )
 
     async def fetch_trades(
@@ -383,16 +392,14 @@ class ExchangeService(BaseService[ExchangeSettings]):
     async def fetch_balance(self, params: Params = None) -> Balance:
         """Balances of the account."""
         pipe, p = self._pipeline, params or {}
-        return await pipe.read("fetch_balance", None, (p,), lambda: pipe.venue.fetch_balance(p))
+        return await pipe.read("fetch_balance", None, (p,), pipe.venue.fetch_balance)
 
     async def fetch_positions(
         self, symbols: list[str] | None = None, params: Params = None
     ) -> list[Position]:
         """Open derivatives positions (all, or of ``symbols``)."""
         pipe, p = self._pipeline, params or {}
-        return await pipe.read(
-            "fetch_positions", None, (symbols, p), lambda: pipe.venue.fetch_positions(symbols, p)
-        )
+        return await pipe.read("fetch_positions", None, (symbols, p), pipe.venue.fetch_positions)
 
     async def _orders(
         self, kind: OrderList, symbol: str | None, since: int | None, limit: int | None, p: Params

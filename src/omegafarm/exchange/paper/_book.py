@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
 from operator import mul, sub
 
 from omegafarm.exchange.paper._source import Candles, MarketSpec
@@ -74,16 +73,29 @@ class Book:
         return filled, cost
 
 
-@lru_cache(maxsize=64)
-def _constants(settings: BookSettings) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """The settings' factors as Decimals (spread floor, spread mult, level mult, level share),
-    converted once per settings object instead of once per book."""
-    return (
+Constants = tuple[Decimal, Decimal, Decimal, Decimal, Decimal]
+# by the settings object's identity (it is kept in the value, so the id cannot be reused while
+# the entry lives): hashing and comparing a pydantic model per book cost more than the book
+_CONSTANTS: dict[int, tuple[BookSettings, Constants]] = {}
+
+
+def constants(settings: BookSettings) -> Constants:
+    """The settings' factors as Decimals (spread floor, spread mult, level mult, level share,
+    fixed slippage), converted once per settings object instead of once per book."""
+    found = _CONSTANTS.get(id(settings))
+    if found is not None and found[0] is settings:
+        return found[1]
+    if len(_CONSTANTS) >= 64:
+        _CONSTANTS.clear()
+    values = (
         dec(settings.spread_floor_bps) / _TEN_THOUSAND,
         dec(settings.spread_sigma_mult),
         dec(settings.level_sigma_mult),
         dec(settings.level_volume_fraction),
+        dec(settings.slippage_bps) / _TEN_THOUSAND,
     )
+    _CONSTANTS[id(settings)] = (settings, values)
+    return values
 
 
 def book_stats(candles: Candles, stop: int, window_bars: int) -> tuple[float, float]:
@@ -103,7 +115,7 @@ def book_at(
 ) -> Book:
     """The book around ``mid`` shaped by bars ``[stop - window, stop)`` of ``candles``."""
     sigma, vbar = book_stats(candles, stop, settings.window_bars)
-    floor, spread_mult, level_mult, level_share = _constants(settings)
+    floor, spread_mult, level_mult, level_share, _ = constants(settings)
     mid_d = dec(mid)
     sigma_d = Decimal(repr(sigma))  # == dec(sigma): already a float
     spread = max(floor, spread_mult * sigma_d)

@@ -169,6 +169,7 @@ class Engine:
                     f"paper: post-only {side} at {limit} on {market.symbol} would take liquidity"
                 )
         self._order_seq += 1
+        now = self.schedule.now_ms
         order = Order(
             id=str(self._order_seq),
             client_id=client_id,
@@ -179,10 +180,10 @@ class Engine:
             price=limit,
             tif=tif,
             reduce_only=reduce_only,
-            ts_ms=self.now_ms,
-            arrival_ts_ms=self.now_ms + self.settings.latency_ms,
+            ts_ms=now,
+            arrival_ts_ms=now + self.settings.latency_ms,
             reserve_currency=spec.quote if market.swap or side == "buy" else spec.base,
-            last_update_ts_ms=self.now_ms,
+            last_update_ts_ms=now,
         )
         self.account.reserve(order, self._reservation(order, ref))
         self.orders[order.id] = order
@@ -293,7 +294,7 @@ class Engine:
 
     def open_bar(self, symbol: str, c: Candles, i: int) -> None:
         """Orders that arrived by this bar's open meet the book around the open (taker)."""
-        bar_ts = int(c.ts[i])
+        bar_ts = c.ts_list()[i]
         for order in list(self._open[symbol]):
             if not order.arrived and order.arrival_ts_ms <= bar_ts and order.status == "open":
                 self._arrive(order, c, i, bar_ts)
@@ -301,7 +302,7 @@ class Engine:
     def close_bar(self, symbol: str, c: Candles, i: int) -> None:
         """Resting orders fill where the bar traded through them; then liquidations."""
         queue = self._open[symbol]
-        bar_ts = int(c.ts[i])
+        bar_ts = c.ts_list()[i]
         if queue:
             high_f, low_f = float(c.high[i]), float(c.low[i])
             exact: tuple[Decimal, Decimal] | None = None  # high and low as Decimals, on need

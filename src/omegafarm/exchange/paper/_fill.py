@@ -17,13 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from omegafarm.exchange.paper._book import Book
+from omegafarm.exchange.paper._book import Book, constants
 from omegafarm.exchange.paper._book import book_at as depth_book_at
 from omegafarm.exchange.paper._source import Candles, MarketSpec
 from omegafarm.exchange.paper._state import ZERO, Side, ceil_to, dec, floor_to
 from omegafarm.exchange.paper.config import BookSettings
-
-_BPS = Decimal(10_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +58,7 @@ def book_at(
     """The book a taker order meets under ``settings.fill`` (see the module docstring)."""
     if settings.fill == "book" and not settings.slippage_bps:  # the depth book as it is
         return depth_book_at(candles, stop, mid, spec, settings)
-    slip = dec(settings.slippage_bps) / _BPS
+    slip = constants(settings)[4]  # == dec(settings.slippage_bps) / 10_000, made once
     if settings.fill == "none":  # no statistics needed: the open itself (plus any slippage)
         return QuotedBook(dec(mid), ZERO, ZERO, spec.amount_step, spec.price_tick, slip, True)
     book = depth_book_at(candles, stop, mid, spec, settings)

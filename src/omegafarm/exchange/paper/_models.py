@@ -16,8 +16,14 @@ from omegafarm.exchange.paper._state import Order as PaperOrder
 _ZERO_FEE_RATE = None
 
 
+_ZERO_Q = Decimal(repr(0.0))  # what a zero is seen as through a float: Decimal('0.0')
+_MINUS_ZERO_Q = Decimal(repr(-0.0))
+
+
 def q(value: Decimal) -> Decimal:
     """``value`` as the float ccxt would report, back as a Decimal (its shortest repr)."""
+    if not value:  # a zero of any exponent: the same two answers every time
+        return _MINUS_ZERO_Q if value.is_signed() else _ZERO_Q
     return Decimal(repr(float(value)))
 
 

@@ -19,9 +19,8 @@ step instead of playing them one by one. Both ways reach the same cursors and ou
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
 from typing import Protocol
-
-import numpy as np
 
 from omegafarm.exchange.paper._source import Candles, MarketSource
 
@@ -72,8 +71,8 @@ class BarSchedule:
         self.intrabar = intrabar
         self._next: dict[str, int] = {}  # per symbol: the first bar not yet closed
         for symbol in source.specs:
-            c = source.candles(symbol, now_ms)
-            self._next[symbol] = int(np.searchsorted(c.ts, now_ms - tf_ms, "right"))
+            ts = source.candles(symbol, now_ms).ts_list()
+            self._next[symbol] = bisect_right(ts, now_ms - tf_ms)
         self._opened = dict(self._next)  # the first bar not yet opened (_next or _next + 1)
 
     def closed(self, symbol: str) -> int:
@@ -89,28 +88,50 @@ class BarSchedule:
         number of bars closed."""
         if ts_ms < self.now_ms:
             raise ValueError(f"the paper clock only moves forward ({ts_ms} < {self.now_ms})")
+        if len(self._next) == 1:
+            return self._advance_one(next(iter(self._next)), ts_ms, events)
         closed = 0
         heap: list[Event] = []
         for rank, symbol in enumerate(self._next):
             closed += self._schedule(heap, rank, symbol, ts_ms, events)
         while heap:
             at_ms, kind, rank, symbol = heapq.heappop(heap)
-            c = self.source.candles(symbol, ts_ms)
-            self.now_ms = max(self.now_ms, at_ms)
-            if kind == _OPEN:
-                i = self._opened[symbol]
-                events.open_bar(symbol, c, i)
-                self._opened[symbol] = i + 1
-            elif kind == _ARRIVAL:
-                events.arrive_intrabar(symbol, c, self._next[symbol], at_ms)
-            else:
-                i = self._next[symbol]
-                events.close_bar(symbol, c, i)
-                self._next[symbol] = i + 1
-                closed += 1
+            closed += self._play(symbol, kind, at_ms, ts_ms, events)
             closed += self._schedule(heap, rank, symbol, ts_ms, events)
         self.now_ms = ts_ms
         return closed
+
+    def _advance_one(self, symbol: str, ts_ms: int, events: BarEvents) -> int:
+        """``advance_to`` for a source of one symbol (every backtest): the queue would never
+        hold more than that symbol's next event, so its events are played without one."""
+        closed = 0
+        while True:
+            if self.fast and events.idle(symbol):
+                closed += self._jump(symbol, ts_ms)
+                break
+            due = self._due(symbol, ts_ms, events)
+            if due is None:
+                break
+            closed += self._play(symbol, due[1], due[0], ts_ms, events)
+        self.now_ms = ts_ms
+        return closed
+
+    def _play(self, symbol: str, kind: int, at_ms: int, ts_ms: int, events: BarEvents) -> int:
+        """Play one event of ``symbol`` at ``at_ms``; returns the bars it closed (0 or 1)."""
+        c = self.source.candles(symbol, ts_ms)
+        self.now_ms = max(self.now_ms, at_ms)
+        if kind == _OPEN:
+            i = self._opened[symbol]
+            events.open_bar(symbol, c, i)
+            self._opened[symbol] = i + 1
+            return 0
+        if kind == _ARRIVAL:
+            events.arrive_intrabar(symbol, c, self._next[symbol], at_ms)
+            return 0
+        i = self._next[symbol]
+        events.close_bar(symbol, c, i)
+        self._next[symbol] = i + 1
+        return 1
 
     def _schedule(
         self, heap: list[Event], rank: int, symbol: str, ts_ms: int, events: BarEvents
@@ -119,7 +140,9 @@ class BarSchedule:
         filled), jump its remaining bars; returns the bars closed by a jump."""
         if self.fast and events.idle(symbol):
             return self._jump(symbol, ts_ms)
-        self._push_due(heap, rank, symbol, ts_ms, events)
+        due = self._due(symbol, ts_ms, events)
+        if due is not None:
+            heapq.heappush(heap, (due[0], due[1], rank, symbol))
         return 0
 
     def _jump(self, symbol: str, ts_ms: int) -> int:
@@ -128,33 +151,28 @@ class BarSchedule:
 
         Events of different symbols interleave only through money, and an idle symbol moves
         none, so skipping its events leaves every other symbol's outcome unchanged."""
-        ts = self.source.candles(symbol, ts_ms).ts
+        ts = self.source.candles(symbol, ts_ms).ts_list()
         i = self._next[symbol]
-        nxt = max(i, int(ts.searchsorted(ts_ms - self.tf_ms, "right")))
+        nxt = max(i, bisect_right(ts, ts_ms - self.tf_ms))
         self._next[symbol] = nxt
-        opened = nxt < ts.shape[0] and int(ts[nxt]) < ts_ms
+        opened = nxt < len(ts) and ts[nxt] < ts_ms
         self._opened[symbol] = max(self._opened[symbol], nxt + 1 if opened else nxt)
         return nxt - i
 
-    def _push_due(
-        self, heap: list[Event], rank: int, symbol: str, ts_ms: int, events: BarEvents
-    ) -> None:
-        """Queue the symbol's next event if it is due by ``ts_ms``: the open of its next bar
-        (due once the clock is past it), an intrabar arrival inside its open bar, or the
-        close of its open bar (due at its close)."""
+    def _due(self, symbol: str, ts_ms: int, events: BarEvents) -> tuple[int, int] | None:
+        """The symbol's next event (time, kind) if it is due by ``ts_ms``: the open of its
+        next bar (due once the clock is past it), an intrabar arrival inside its open bar, or
+        the close of its open bar (due at its close)."""
         i = self._next[symbol]
-        c = self.source.candles(symbol, ts_ms)
-        if i >= len(c):
-            return
-        bar_ts = int(c.ts[i])
+        ts = self.source.candles(symbol, ts_ms).ts_list()
+        if i >= len(ts):
+            return None
+        bar_ts = ts[i]
         if self._opened[symbol] > i:
             end = bar_ts + self.tf_ms
             if self.intrabar:
                 at = events.next_arrival(symbol, bar_ts)
                 if at is not None and at < end and at <= ts_ms:
-                    heapq.heappush(heap, (max(at, self.now_ms), _ARRIVAL, rank, symbol))
-                    return
-            if end <= ts_ms:
-                heapq.heappush(heap, (end, _CLOSE, rank, symbol))
-        elif bar_ts < ts_ms:
-            heapq.heappush(heap, (bar_ts, _OPEN, rank, symbol))
+                    return max(at, self.now_ms), _ARRIVAL
+            return (end, _CLOSE) if end <= ts_ms else None
+        return (bar_ts, _OPEN) if bar_ts < ts_ms else None

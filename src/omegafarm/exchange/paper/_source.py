@@ -11,7 +11,7 @@ leaking it. ``ReplaySource`` reads real candles from CSV or Parquet files named
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,7 +51,8 @@ class MarketSpec:
 
 @dataclass(slots=True)
 class Candles:
-    """Bars of one symbol, oldest first, as parallel numpy arrays."""
+    """Bars of one symbol, oldest first, as parallel numpy arrays (never changed once built:
+    a source that grows builds a new record)."""
 
     ts: I64
     open: F64
@@ -59,9 +60,19 @@ class Candles:
     low: F64
     close: F64
     volume: F64
+    # the open times as Python ints, made on first use: the schedule bisects them and reads
+    # single bars (a list index costs a tenth of a numpy scalar read and its conversion)
+    _ts_list: list[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
+
+    def ts_list(self) -> list[int]:
+        """The open times as Python ints (made once per record)."""
+        found = self._ts_list
+        if found is None:
+            found = self._ts_list = self.ts.tolist()
+        return found
 
     def as_matrix(self, start: int, stop: int) -> F64:
         """Rows ``start:stop`` as an (n, 6) float64 matrix in ccxt's OHLCV column order."""
