@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +20,44 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
+
+# ------------------------------------------------------------- how many xdist workers (-n auto)
+# pyproject's addopts say `-n auto --dist loadgroup`; xdist asks this hook what "auto" means.
+# The whole suite or a folder: WORKERS processes (measured on 2 cores: the tests mostly wait on
+# subprocesses, servers and leases, so 3 beat 2; the tests that must not share the machine are
+# grouped, see xdist_group). Files or single tests: no workers (no start-up of 3 interpreters
+# for a 2-second run). `-n N` on the command line, or PYTEST_XDIST_AUTO_NUM_WORKERS, decide.
+WORKERS = 3
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    args = [a for a in config.args if not a.startswith("-")] or ["."]
+    paths = [Path(config.invocation_params.dir, a.split("::")[0]) for a in args]
+    return WORKERS if any(p.is_dir() for p in paths) else 0
+
+
+# ------------------------------------------------- a failed test's leftovers stay its own errors
+# pytest keeps a failed test's traceback (sys.last_*) until the next test's call, so what the
+# failure left unclosed (a Redis connection, a running subprocess) is collected, and reported
+# as an unraisable ResourceWarning (an error: filterwarnings = error), in some later, unrelated
+# test. Collect it at the failed test's own teardown instead: it is reported there.
+# OMEGA_TEST_GC=1 collects after every test: the way to find which test leaks a resource.
+_GC_EVERY_TEST = os.environ.get("OMEGA_TEST_GC") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _leftovers_reported_by_their_test() -> Iterator[None]:
+    """Torn down after the test's other function fixtures, before pytest's unraisable check."""
+    yield
+    failed = getattr(sys, "last_value", None) is not None  # set by this test's call if it raised
+    if failed:
+        for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+            if hasattr(sys, name):
+                delattr(sys, name)
+    if failed or _GC_EVERY_TEST:
+        gc.collect()
 
 
 @pytest.fixture(autouse=True)

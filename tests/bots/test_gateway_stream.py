@@ -21,15 +21,25 @@ from omegafarm.exchange.paper import PaperSettings
 from omegafarm.exchange.testing_stream import LoopbackBinanceStream, execution_report
 from omegafarm.store import RedisClient
 from omegafarm.store import keys as _names
+from tests.exchange import test_stream_binance
 from tests.exchange._binance import HOUR_MS, MiniBinance, btc_usdt_market
 from tests.exchange._replay import replay_service
-from tests.exchange.test_stream_binance import NOW_BAR, _bar, _binance, _row
+from tests.exchange.test_stream_binance import NOW_BAR, _bar, _binance, _row, now_bar
 from tests.integration._farm import wait_for
 
 SETTINGS = FarmSettings(lease_ttl_s=2.0, poll_interval_s=0.05, reconcile_interval_s=0,
                         history_bars=50)  # fmt: skip
 LIMIT = {"kind": "place", "symbol": "BTC/USDT", "side": "buy", "type": "limit",
          "amount": "0.01", "price": "50000", "bot_id": "b1", "token": 1}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _now_bar_of_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``NOW_BAR`` (here and in the venue's bars) is the hour forming when the test runs, not
+    when the suite was collected: a run may cross the hour."""
+    bar = now_bar()
+    monkeypatch.setattr(f"{__name__}.NOW_BAR", bar)
+    monkeypatch.setattr(test_stream_binance, "NOW_BAR", bar)
 
 
 async def _updates(redis: RedisClient, bot: str = "b1") -> list[OrderUpdate]:

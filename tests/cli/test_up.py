@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -135,11 +136,16 @@ def test_after_kill_9_the_next_up_starts_cleanly_with_one_server(data_dir: Path)
 
 def test_orphan_server_of_a_killed_run_is_stopped_at_start(data_dir: Path) -> None:
     # An orphan that outlived its parent (e.g. started by an older version): a server on our
-    # data dir whose supervisor is gone. Start one by hand from the written config.
-    first = Up(data_dir)
-    first.proc.send_signal(signal.SIGINT)
-    first.finish()
-    from omegafarm.store.embedded import server_binary
+    # data dir whose supervisor is gone. Start one by hand from the config an earlier run wrote
+    # (the embedded server's own start, as in `omega up`, without a whole farm around it).
+    from omegafarm.store.embedded import EmbeddedRedis, server_binary
+
+    async def an_earlier_run() -> None:
+        server = EmbeddedRedis(data_dir)
+        await server.start()
+        await server.stop()
+
+    asyncio.run(an_earlier_run())
 
     orphan = subprocess.Popen(
         [str(server_binary()), str(data_dir / "valkey.conf")], start_new_session=True

@@ -20,8 +20,21 @@ from tests.exchange._binance import HOUR_MS, MiniBinance, btc_usdt_market
 from tests.exchange._replay import replay_service
 
 MARKET = ("BTC/USDT", "1h")
-NOW_BAR = int(time.time() * 1000) // HOUR_MS * HOUR_MS  # the hour bar forming now
 REST_ONLY = ("/klines", "/ticker/24hr", "/ticker/price")  # market data asked by REST
+
+
+def now_bar() -> int:
+    """The hour bar forming now."""
+    return int(time.time() * 1000) // HOUR_MS * HOUR_MS
+
+
+NOW_BAR = now_bar()  # set again for every test (below): a run may cross the hour
+
+
+@pytest.fixture(autouse=True)
+def _now_bar_of_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``NOW_BAR`` is the hour forming when the test runs, not when the suite was collected."""
+    monkeypatch.setattr(f"{__name__}.NOW_BAR", now_bar())
 
 
 @dataclass

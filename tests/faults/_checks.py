@@ -8,7 +8,7 @@ from typing import Any
 from omegafarm.bots.worker import Worker
 from omegafarm.exchange import ExchangeService
 from omegafarm.store import RedisClient
-from tests.integration._farm import QUOTE_START, audited_ledgers
+from tests.integration._farm import QUOTE_START, audited_ledgers, wait_for
 
 
 async def true(value: bool) -> bool:
@@ -23,15 +23,20 @@ async def fills_at_least(exchange: ExchangeService, n: int, *, count: bool = Fal
     return filled if count else filled >= n
 
 
-async def assert_subscriptions_exact(workers: list[Worker]) -> None:
-    """The server holds exactly the channels each worker wants."""
+async def assert_subscriptions_exact(workers: list[Worker], timeout_s: float = 15) -> None:
+    """The server holds exactly the channels each worker wants (a worker resubscribes after a
+    reconnect in the background: waited for, with a deadline)."""
     for worker in workers:
         assert worker._sub is not None
         wanted = worker._sub.channels
         assert wanted == set(worker._channels)
         full = [worker.redis.keys.channel(c) for c in sorted(wanted)]
-        counts = dict(await worker.redis._raw.pubsub_numsub(*full))
-        assert all(counts[c.encode()] >= 1 for c in full)
+
+        async def held(worker: Worker = worker, full: list[str] = full) -> bool:
+            counts = dict(await worker.redis._raw.pubsub_numsub(*full))
+            return all(counts[c.encode()] >= 1 for c in full)
+
+        await wait_for(held, timeout_s, f"the server to hold every channel of {worker.id}")
 
 
 async def assert_books_match_the_exchange(

@@ -54,8 +54,6 @@ IDS = [f"b{i:02d}" for i in range(N_BOTS)]
 # every bot places a new order within this long of the slots being served again (a stated
 # bound, generous for a loaded 2-core machine: measured recovery is printed with -s)
 TRADING_AGAIN_S = 60.0
-# /readyz says 503 at most this long after the kill (measured 1.2-2.4 s at a load of 6-12)
-NOTICED_S = 1.5 * TTL_S
 
 
 @dataclass
@@ -108,14 +106,24 @@ async def _orders_by_bot(redis: RedisClient) -> Counter[str]:
 async def _run_farm_through_a_master_kill(tmp_path: Path, *, replicas: int) -> None:
     cluster = ValkeyCluster(tmp_path / "valkey", masters=3, replicas=replicas)
     await asyncio.to_thread(cluster.start)
-    (api_port,) = free_ports(1)
-    config = write_config(tmp_path, cluster.url, "cluster", N_BOTS, api_port=api_port)
     redis = RedisClient(
         RedisSettings(url=SecretStr(cluster.url), farm="cluster", reconnect_max_backoff_s=0.5,
                       socket_timeout_s=1, connect_timeout_s=0.5),
         metrics_registry=CollectorRegistry(),
     )  # fmt: skip
-    await redis.initialize()
+    try:  # the nodes and the client are stopped whatever fails (not left to a later test)
+        await redis.initialize()
+        await _trade_through_a_master_kill(tmp_path, cluster, redis, replicas=replicas)
+    finally:
+        await redis.shutdown()
+        cluster.stop()
+
+
+async def _trade_through_a_master_kill(
+    tmp_path: Path, cluster: ValkeyCluster, redis: RedisClient, *, replicas: int
+) -> None:
+    (api_port,) = free_ports(1)
+    config = write_config(tmp_path, cluster.url, "cluster", N_BOTS, api_port=api_port)
     log = tmp_path / "farm.log"
     procs = [spawn(config, log, "up"), spawn(config, log, "worker", "--lease-ttl", str(TTL_S))]
     readyz = Readyz(api_port).start()
@@ -138,34 +146,44 @@ async def _run_farm_through_a_master_kill(tmp_path: Path, *, replicas: int) -> N
         async def reported(status: int) -> bool:
             return readyz.last == status
 
-        await wait_for(lambda: reported(503), 15, "/readyz 503 once the slots are down")
-        if replicas:  # its replica is promoted; the old master comes back as a replica
-            down_until = await asyncio.to_thread(_down_until, cluster, slot, victim)
-            recovered_at = time.monotonic()
-            await asyncio.to_thread(cluster.restart, victim)
-        else:  # the slots stay down until the node is back on its own files
+        def paused_since() -> float | None:  # the first 503 naming the pause after the kill
+            return next((t for t, s, b in readyz.samples
+                         if t > killed_at and s == 503 and "paused" in b), None)  # fmt: skip
 
-            async def noticed() -> bool:  # a 503 after a lease round: the farm said it
-                return any(s == 503 for t, s, _b in readyz.samples if t > killed_at + NOTICED_S)
+        async def noticed() -> bool:  # a failed lease round, then a health refresh (until then
+            return paused_since() is not None  # only Redis' own check may time out)
 
-            await wait_for(noticed, 15, "/readyz 503 after the farm noticed the kill")
-            down_until = time.monotonic()
+        # a replica's promotion is watched from the kill on: on a loaded machine it may come
+        # before the farm notices (the farm then pauses on its stale slot map, briefly);
+        # without a replica the slots stay down until the node is back on its own files
+        promoted = (
+            asyncio.create_task(asyncio.to_thread(_down_until, cluster, slot, victim))
+            if replicas
+            else None
+        )
+        try:
+            await wait_for(noticed, 30, "/readyz 503 naming the pause after the kill")
+        finally:
+            down_until = await promoted if promoted is not None else time.monotonic()
+        noticed_at = paused_since()
+        assert noticed_at is not None
+        if not replicas:
             await asyncio.to_thread(cluster.restart, victim)  # same dir: nodes.conf + AOF
-            recovered_at = time.monotonic()
+        recovered_at = time.monotonic()
+        if replicas:  # the old master comes back as a replica
+            await asyncio.to_thread(cluster.restart, victim)
         await asyncio.to_thread(cluster.wait_ok, 30)
         if not replicas:
             assert cluster.port_of_slot(slot) == victim
 
-        # health was honest: 503 naming the pause from when the farm noticed (a failed lease
-        # round: TTL/3 plus the client's retries; then a health refresh) for as long as the
-        # slots were down
-        down = readyz.between(killed_at + NOTICED_S, down_until)
+        # health was honest: from when the farm said it paused, 503 for as long as the slots
+        # were down (without a replica they are down until the restart: never an empty window)
+        down = readyz.between(noticed_at, down_until)
         (tmp_path / "readyz.txt").write_text(  # the whole timeline, for a failure's reader
             "\n".join(f"{t - killed_at:7.2f} {s} {b}" for t, s, b in readyz.samples)
         )
-        assert down, "no /readyz sample while the slots were down"
-        assert {status for _t, status, _b in down} == {503}, down
-        assert any("paused" in body for _t, _s, body in down), down[-1]
+        assert down or replicas, "no /readyz sample while the slots were down"
+        assert {status for _t, status, _b in down} <= {503}, down
 
         async def every_bot_ordered_again() -> bool:
             now = await _orders_by_bot(redis)
@@ -187,12 +205,8 @@ async def _run_farm_through_a_master_kill(tmp_path: Path, *, replicas: int) -> N
         readyz.stop()
         for proc in procs:
             terminate(proc)
-    try:
-        report = await audit(redis, IDS)  # exact ledgers, no duplicate, nothing lost
-        assert report["orders"] > sum(before.values()), log.read_text()[-3000:]
-    finally:
-        await redis.shutdown()
-        cluster.stop()
+    report = await audit(redis, IDS)  # exact ledgers, no duplicate, nothing lost
+    assert report["orders"] > sum(before.values()), log.read_text()[-3000:]
 
 
 async def test_a_master_kill_9_on_a_cluster_its_replica_takes_over_nothing_lost_or_doubled(

@@ -14,6 +14,7 @@ import pytest
 
 from omegafarm.exchange.paper.journal import saved_state
 from omegafarm.store import RedisClient
+from omegafarm.store import keys as _names
 from tests.faults._farm_procs import (
     TTL_S,
     at_least,
@@ -90,6 +91,12 @@ async def test_kill_9_of_the_active_gateway_the_standby_takes_over_fenced(
 
         await wait_for(spread, 90, "bots spread over omega up's worker and the other worker")
         await wait_for(lambda: at_least(redis_client, 20), 90, "20 filled orders")
+
+        async def standby_beating() -> bool:  # up, and trying the lease every TTL/3
+            return await redis_client.exists(_names.gateway_heartbeat(standby_id)) == 1
+
+        # a process starts slowly on a loaded machine: the take-over's deadline counts from here
+        await wait_for(standby_beating, 60, "the standby gateway's first round (its heartbeat)")
         kill9(up)  # the active gateway and one worker die together
         before = await filled_orders(redis_client)
 

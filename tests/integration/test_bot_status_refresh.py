@@ -17,6 +17,10 @@ from omegafarm.store import keys as _names
 from tests.integration._farm import bots, farm_settings, paper_exchange, wait_for
 
 pytestmark = pytest.mark.slow
+# the worker's session TTL: renewed every TTL/3, so it lapses (and bots read "starting") only if
+# the event loop stalls for a whole TTL; 0.5 s did on a loaded machine. A status record that
+# expired (the bug) would live 3 TTL: the window below is four such lifetimes without a candle
+TTL_S = 1.0
 
 
 async def test_status_of_one_minute_bots_never_expires_between_candles(
@@ -26,7 +30,7 @@ async def test_status_of_one_minute_bots_never_expires_between_candles(
     await exchange.initialize()
     specs = bots(2)
     await register_bots(redis_client, specs)
-    settings = farm_settings(ttl_s=0.5)  # the worker's session lives 0.5 s, renewed every ~0.17 s
+    settings = farm_settings(ttl_s=TTL_S)
     stop = asyncio.Event()
     gateway = Gateway(redis_client, exchange, settings, {(b.symbol, b.timeframe) for b in specs})
     worker = Worker(redis_client, settings)
@@ -39,7 +43,7 @@ async def test_status_of_one_minute_bots_never_expires_between_candles(
         await wait_for(all_running, 10, "every bot running")
         first = await redis_client.get(_names.status("b00"))
         states: set[str] = set()
-        window_end = time.monotonic() + 4 * 1.5  # four status lifetimes with no candle closing
+        window_end = time.monotonic() + 4 * 3 * TTL_S  # four status lifetimes, <= 1 candle
         while time.monotonic() < window_end:
             states |= {r["state"] for r in await _view.rows(redis_client)}
             await asyncio.sleep(0.05)  # wait-ok: sampling interval of an observation window
