@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+
+import ccxt
+import pytest
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from omegafarm.exchange.paper import PaperSettings
 from omegafarm.exchange.paper.journal import DurablePaperExchange, DurablePaperVenue, saved_state
-from omegafarm.store import RedisClient
+from omegafarm.store import RedisClient, RedisSettings
 
 SETTINGS = PaperSettings(symbols=["BTC/USDT"], clock="manual", warmup_bars=50, perpetuals=False)
 
@@ -57,3 +64,39 @@ async def test_a_restored_exchange_pushes_to_the_new_stream_when_the_old_one_clo
         await new.close()
 
     assert [(o.client_order_id, o.status) for o in changed] == [("p-1", "canceled")]
+
+
+async def test_a_driver_that_fails_unwatched_is_logged_when_it_fails_not_by_the_collector(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The durable exchange's Redis client goes away while nobody watches the stream (a term
+    # that ended without closing it): the driver's failure is logged as it happens, and the
+    # task's exception does not surface later as asyncio's "never retrieved", at whatever
+    # moment (and in whatever test or command) the collector happens to run.
+    client = RedisClient(
+        RedisSettings(url=SecretStr(redis_url), farm="push-fail"),
+        metrics_registry=CollectorRegistry(),
+    )
+    await client.initialize()
+    venue = DurablePaperVenue(await DurablePaperExchange.open(SETTINGS, client))
+    stream = venue.open_stream()
+    watcher = asyncio.create_task(stream.watch_orders())
+    await asyncio.sleep(0)  # wait-ok: one turn, so the watcher starts the driver
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+    driver = stream._driver  # the task under test
+    assert driver is not None
+    unhandled: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: unhandled.append(ctx))
+    await client.shutdown()
+    with pytest.raises(ccxt.ExchangeNotAvailable):  # its save fails too, after telling the stream
+        await venue.exchange.create_order(
+            "BTC/USDT", "market", "buy", 0.01, params={"clientOrderId": "p-2"}
+        )
+    await asyncio.wait_for(asyncio.wait({driver}), timeout=5)
+    del driver, stream, venue, watcher
+    gc.collect()
+
+    assert "paper_push_stopped" in capsys.readouterr().out
+    assert unhandled == []

@@ -16,6 +16,8 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+import structlog
+
 from omegafarm.exchange.models import Order, Ticker
 from omegafarm.exchange.paper._models import order_model
 from omegafarm.exchange.paper._state import Order as EngineOrder
@@ -25,6 +27,16 @@ if TYPE_CHECKING:
     from omegafarm.exchange.paper.venue import PaperVenue
 
 MarketKey = tuple[str, str]
+
+_log = structlog.get_logger("omegafarm.exchange.paper")
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    # The driver's error reaches every watcher through ``_ensure_driver`` and is logged where it
+    # happens; a stream nobody watches any more must not leave it to the collector's
+    # "Task exception was never retrieved", logged at a random later moment.
+    if not task.cancelled():
+        task.exception()
 
 
 class PaperStream:
@@ -56,6 +68,7 @@ class PaperStream:
             driver.result()  # raises what stopped it (translated): the stream reconnects
         if self._driver is None:
             self._driver = asyncio.create_task(self._drive(), name="paper-push")
+            self._driver.add_done_callback(_retrieved)
 
     async def _drive(self) -> None:
         venue = self._venue
@@ -74,6 +87,7 @@ class PaperStream:
                     self._ready["ohlcv"].set()
                     self._ready["tickers"].set()
         except Exception as exc:
+            _log.warning("paper_push_stopped", error=f"{type(exc).__name__}: {exc}")
             for event in self._ready.values():
                 event.set()  # every watcher wakes and raises
             raise venue.translate(exc, "settle", None, ()) from exc
