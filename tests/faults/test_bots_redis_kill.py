@@ -37,7 +37,7 @@ from tests.integration._farm import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]  # one at a time
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("farm")]  # one farm at a time
 TTL_S = 2.0
 
 

@@ -26,7 +26,7 @@ from tests.integration._farm import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]  # one at a time
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("farm")]  # one farm at a time
 
 
 async def _true(value: bool) -> bool:

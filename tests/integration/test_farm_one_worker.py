@@ -23,7 +23,7 @@ from tests.integration._farm import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("farm")]  # one farm at a time
 
 
 async def test_twenty_bots_share_one_account_and_every_fill_reconciles(
