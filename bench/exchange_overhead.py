@@ -83,24 +83,28 @@ async def paired(first: Any, second: Any, calls: int) -> tuple[float, float, flo
     return spent[0] / calls, spent[1] / calls, cpu[0] / calls, cpu[1] / calls
 
 
+def make_sides(url: str) -> tuple[Any, ExchangeService]:
+    """Raw ccxt and our (not yet started) service, both aimed at the loopback server ``url``."""
+    raw = ccxt_async.binance({"enableRateLimit": False, "apiKey": "k", "secret": "s"})
+    raw.set_markets([raw.safe_market_structure(MARKET)])
+    raw.urls["api"] = rewrite_urls(raw.urls["api"], url)
+    settings = ExchangeSettings(
+        exchange_id="binance",
+        api_base_url=url,
+        load_markets_on_start=False,
+        ohlcv_cache_path=Path(tempfile.mkdtemp()) / "c.sqlite",
+    )
+    limiter = LocalRateLimiter(BucketSpec(1e-9, 1e9))  # real code path, never waits
+    return raw, ExchangeService(settings, rate_limiter=limiter)
+
+
 async def main(calls: int, rounds: int) -> dict[str, Any]:
     body, source = ticker_body()
-    markets = [MARKET]
     async with LoopbackExchangeServer(body) as server:
-        raw = ccxt_async.binance({"enableRateLimit": False, "apiKey": "k", "secret": "s"})
-        raw.set_markets([raw.safe_market_structure(m) for m in markets])
-        raw.urls["api"] = rewrite_urls(raw.urls["api"], server.url)
-        settings = ExchangeSettings(
-            exchange_id="binance",
-            api_base_url=server.url,
-            load_markets_on_start=False,
-            ohlcv_cache_path=Path(tempfile.mkdtemp()) / "c.sqlite",
-        )
-        limiter = LocalRateLimiter(BucketSpec(1e-9, 1e9))  # real code path, never waits
-        service = ExchangeService(settings, rate_limiter=limiter)
+        raw, service = make_sides(server.url)
         async with service:
             client = service.get_exchange_client()
-            client.set_markets([client.safe_market_structure(m) for m in markets])
+            client.set_markets([client.safe_market_structure(MARKET)])
             for _ in range(30):  # warm up connections and caches
                 await raw.fetch_ticker("BTC/USDT")
                 await service.fetch_ticker("BTC/USDT")

@@ -38,25 +38,11 @@ def _callgrind(*args: str) -> None:
 
 async def child(mode: str, calls: int) -> None:
     """Under callgrind: set up both sides, warm up, count ``calls`` calls of ``mode`` only."""
-    import ccxt.async_support as ccxt_async
-
-    from omegafarm.exchange import ExchangeService, ExchangeSettings
-    from omegafarm.exchange.client import rewrite_urls
-    from omegafarm.exchange.ratelimit import BucketSpec, LocalRateLimiter
     from omegafarm.exchange.testing import LoopbackExchangeServer
 
     body, _ = timed.ticker_body()
     async with LoopbackExchangeServer(body) as server:
-        raw = ccxt_async.binance({"enableRateLimit": False, "apiKey": "k", "secret": "s"})
-        raw.set_markets([raw.safe_market_structure(timed.MARKET)])
-        raw.urls["api"] = rewrite_urls(raw.urls["api"], server.url)
-        settings = ExchangeSettings(
-            exchange_id="binance",
-            api_base_url=server.url,
-            load_markets_on_start=False,
-            ohlcv_cache_path=Path(tempfile.mkdtemp()) / "c.sqlite",
-        )
-        service = ExchangeService(settings, rate_limiter=LocalRateLimiter(BucketSpec(1e-9, 1e9)))
+        raw, service = timed.make_sides(server.url)
         async with service:
             client = service.get_exchange_client()
             client.set_markets([client.safe_market_structure(timed.MARKET)])
