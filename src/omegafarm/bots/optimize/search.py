@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -170,7 +172,9 @@ def run_search(
     worker = f"{socket.gethostname()}-{os.getpid()}"
     try:
         while len(counted(study)) < config.trials:
-            trial = study.ask()
+            trial, interrupted = _ask(study)
+            if interrupted:  # Ctrl-C while the storage made it: it is ours to fail below
+                raise KeyboardInterrupt
             slots = [t.number for t in counted(study)]
             if trial.number not in slots[: config.trials]:
                 trial.set_user_attr("surplus", True)
@@ -189,6 +193,24 @@ def run_search(
                 study.tell(trial, state=TrialState.FAIL)
         return SearchSummary(ran, True, time.perf_counter() - started)
     return SearchSummary(ran, False, time.perf_counter() - started)
+
+
+def _ask(study: Study) -> tuple[Trial, bool]:
+    """``study.ask()`` with Ctrl-C held back until the new trial is known here: one that came
+    while the storage was creating it left that trial RUNNING for ever (nobody held it to fail
+    it). True when Ctrl-C came meanwhile (the caller fails the trial and stops)."""
+    if threading.current_thread() is not threading.main_thread():
+        return study.ask(), False
+    came: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):  # Ctrl-C ignored (or not ours to handle)
+        return study.ask(), False
+    signal.signal(signal.SIGINT, lambda signum, _frame: came.append(signum))
+    try:
+        trial = study.ask()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return trial, bool(came)
 
 
 def _evaluate(
