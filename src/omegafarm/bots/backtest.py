@@ -328,7 +328,8 @@ class Backtest:
     def run(self, progress: ProgressFn | None = None) -> BacktestResult:
         """Replay every bar of the range; returns the report."""
         trader, c, i0, i1 = self.trader, self.candles, self.i0, self.i1
-        cols = [x[i0:i1].tolist() for x in (c.ts, c.open, c.high, c.low, c.close, c.volume)]
+        cols = [c.ts_list()[i0:i1]]  # the open times: the engine's list, made at its set-up
+        cols += [x[i0:i1].tolist() for x in (c.open, c.high, c.low, c.close, c.volume)]
         # every bar's Candle, built in C as it is needed (a named tuple from a row of floats)
         candles: Iterator[Candle] = map(_new_tuple, repeat(Candle), zip(*cols, strict=True))
         self.feed.reveal(i0)

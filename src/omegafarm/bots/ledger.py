@@ -62,6 +62,44 @@ class OrderUpdate:
     ts_ms: int
     reason: str | None = None
 
+    # Written out, not generated: a frozen dataclass's own __init__ sets each field through
+    # object.__setattr__ (3.6 us for these 14; this is 1.3 us), and a backtest makes two or
+    # three of these per order and one per poll of a resting order. Same parameters, same
+    # defaults (a test compares them with the fields); the dataclass still gives eq, hash, repr.
+    def __init__(
+        self,
+        client_order_id: str,
+        order_id: str | None,
+        symbol: str,
+        side: Side,
+        type: str,
+        status: str,
+        amount: Decimal,
+        filled: Decimal,
+        cost: Decimal,
+        fee: Decimal,
+        fee_currency: str | None,
+        price: Decimal | None,
+        ts_ms: int,
+        reason: str | None = None,
+    ) -> None:
+        self.__dict__.update(
+            client_order_id=client_order_id,
+            order_id=order_id,
+            symbol=symbol,
+            side=side,
+            type=type,
+            status=status,
+            amount=amount,
+            filled=filled,
+            cost=cost,
+            fee=fee,
+            fee_currency=fee_currency,
+            price=price,
+            ts_ms=ts_ms,
+            reason=reason,
+        )
+
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
@@ -78,6 +116,26 @@ class Fill:
     cost: Decimal
     fee: Decimal
     ts_ms: int
+
+    def __init__(  # written out for speed, as OrderUpdate's
+        self,
+        client_order_id: str,
+        side: Side,
+        amount: Decimal,
+        price: Decimal,
+        cost: Decimal,
+        fee: Decimal,
+        ts_ms: int,
+    ) -> None:
+        self.__dict__.update(
+            client_order_id=client_order_id,
+            side=side,
+            amount=amount,
+            price=price,
+            cost=cost,
+            fee=fee,
+            ts_ms=ts_ms,
+        )
 
 
 @dataclass

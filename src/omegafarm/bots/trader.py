@@ -37,6 +37,24 @@ class PlaceOrder:
     amount: Decimal
     price: Decimal | None
 
+    def __init__(  # written out for speed, as ledger.OrderUpdate's (one per order)
+        self,
+        client_order_id: str,
+        symbol: str,
+        side: Side,
+        type: str,
+        amount: Decimal,
+        price: Decimal | None,
+    ) -> None:
+        self.__dict__.update(
+            client_order_id=client_order_id,
+            symbol=symbol,
+            side=side,
+            type=type,
+            amount=amount,
+            price=price,
+        )
+
 
 @dataclass(frozen=True)
 class CancelOrder:

@@ -18,9 +18,9 @@ prices of a fill can be checked by hand.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from decimal import Decimal
 from operator import mul, sub
+from typing import NamedTuple
 
 from omegafarm.exchange.paper._source import Candles, MarketSpec
 from omegafarm.exchange.paper._state import ZERO, Side, ceil_to, dec, floor_to
@@ -31,23 +31,32 @@ _TWO = Decimal(2)
 _MAX_LEVELS = 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class Book:
-    """One snapshot of the simulated book around ``mid``."""
+class Book(NamedTuple):
+    """One snapshot of the simulated book around ``mid`` (a named tuple: immutable, and built
+    at the cost of a tuple, once per order on a backtest's hot path).
+
+    A fill model (:mod:`._fill`) may add a fixed extra cost per fill (``slip``, relative) and,
+    with ``flat``, take the depth away: every level is the best level and an order of any
+    size fills there. With neither, the prices are the depth book's formulas above (adding a
+    zero ``slip`` changes neither a value nor its exponent: the sum already starts at 1)."""
 
     mid: Decimal
     half_spread: Decimal
     gap: Decimal
     level_qty: Decimal
     tick: Decimal
+    slip: Decimal = ZERO
+    flat: bool = False
 
     def ask(self, level: int) -> Decimal:
         """Price of ask level ``level`` (0 is the best ask)."""
-        return ceil_to(self.mid * (1 + self.half_spread + level * self.gap), self.tick)
+        step = 0 if self.flat else level
+        return ceil_to(self.mid * (1 + self.half_spread + self.slip + step * self.gap), self.tick)
 
     def bid(self, level: int) -> Decimal:
         """Price of bid level ``level`` (0 is the best bid); never below one tick."""
-        price = floor_to(self.mid * (1 - self.half_spread - level * self.gap), self.tick)
+        step = 0 if self.flat else level
+        price = floor_to(self.mid * (1 - self.half_spread - self.slip - step * self.gap), self.tick)
         return max(price, self.tick)
 
     def levels(self, side: Side, count: int) -> list[tuple[Decimal, Decimal]]:
@@ -59,12 +68,18 @@ class Book:
         self, side: Side, amount: Decimal, limit: Decimal | None = None
     ) -> tuple[Decimal, Decimal]:
         """Take up to ``amount`` from the book (not past ``limit``): (filled, cost)."""
-        price_of = self.ask if side == "buy" else self.bid
+        buy = side == "buy"
+        price_of = self.ask if buy else self.bid
+        if self.flat:  # one price for any size
+            price = price_of(0)
+            if limit is not None and (price > limit if buy else price < limit):
+                return ZERO, ZERO
+            return amount, amount * price
         filled = cost = ZERO
         level = 0
         while filled < amount and level < _MAX_LEVELS:
             price = price_of(level)
-            if limit is not None and (price > limit if side == "buy" else price < limit):
+            if limit is not None and (price > limit if buy else price < limit):
                 break
             qty = min(self.level_qty, amount - filled)
             filled += qty
@@ -110,10 +125,11 @@ def book_stats(candles: Candles, stop: int, window_bars: int) -> tuple[float, fl
     return sigma, vbar
 
 
-def book_at(
+def book_terms(
     candles: Candles, stop: int, mid: float, spec: MarketSpec, settings: BookSettings
-) -> Book:
-    """The book around ``mid`` shaped by bars ``[stop - window, stop)`` of ``candles``."""
+) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """(mid, half spread, gap, level qty) of the depth book around ``mid`` shaped by bars
+    ``[stop - window, stop)`` of ``candles``."""
     sigma, vbar = book_stats(candles, stop, settings.window_bars)
     floor, spread_mult, level_mult, level_share, _ = constants(settings)
     mid_d = dec(mid)
@@ -121,4 +137,12 @@ def book_at(
     spread = max(floor, spread_mult * sigma_d)
     gap = max(level_mult * sigma_d, spec.price_tick / mid_d)
     qty = max(spec.amount_step, floor_to(level_share * Decimal(repr(vbar)), spec.amount_step))
-    return Book(mid_d, spread / _TWO, gap, qty, spec.price_tick)
+    return mid_d, spread / _TWO, gap, qty
+
+
+def book_at(
+    candles: Candles, stop: int, mid: float, spec: MarketSpec, settings: BookSettings
+) -> Book:
+    """The depth book around ``mid`` shaped by bars ``[stop - window, stop)`` of ``candles``."""
+    mid_d, half_spread, gap, qty = book_terms(candles, stop, mid, spec, settings)
+    return Book(mid_d, half_spread, gap, qty, spec.price_tick)

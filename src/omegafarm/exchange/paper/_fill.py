@@ -14,60 +14,26 @@ less). Limit orders keep their limit: a model only moves the price a taker order
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
-
-from omegafarm.exchange.paper._book import Book, constants
-from omegafarm.exchange.paper._book import book_at as depth_book_at
+from omegafarm.exchange.paper._book import Book, book_terms, constants
 from omegafarm.exchange.paper._source import Candles, MarketSpec
-from omegafarm.exchange.paper._state import ZERO, Side, ceil_to, dec, floor_to
+from omegafarm.exchange.paper._state import ZERO, dec
 from omegafarm.exchange.paper.config import BookSettings
-
-
-@dataclass(frozen=True, slots=True)
-class QuotedBook(Book):
-    """A book with a fixed extra cost per fill (``slip``) and, when ``flat``, no depth: every
-    level is the best level and an order of any size fills there."""
-
-    slip: Decimal = ZERO
-    flat: bool = False
-
-    def ask(self, level: int) -> Decimal:
-        step = 0 if self.flat else level
-        return ceil_to(self.mid * (1 + self.half_spread + self.slip + step * self.gap), self.tick)
-
-    def bid(self, level: int) -> Decimal:
-        step = 0 if self.flat else level
-        price = floor_to(self.mid * (1 - self.half_spread - self.slip - step * self.gap), self.tick)
-        return max(price, self.tick)
-
-    def walk(
-        self, side: Side, amount: Decimal, limit: Decimal | None = None
-    ) -> tuple[Decimal, Decimal]:
-        if not self.flat:
-            return Book.walk(self, side, amount, limit)
-        price = self.ask(0) if side == "buy" else self.bid(0)
-        if limit is not None and (price > limit if side == "buy" else price < limit):
-            return ZERO, ZERO
-        return amount, amount * price
 
 
 def book_at(
     candles: Candles, stop: int, mid: float, spec: MarketSpec, settings: BookSettings
 ) -> Book:
     """The book a taker order meets under ``settings.fill`` (see the module docstring)."""
-    if settings.fill == "book" and not settings.slippage_bps:  # the depth book as it is
-        return depth_book_at(candles, stop, mid, spec, settings)
+    fill = settings.fill
     slip = constants(settings)[4]  # == dec(settings.slippage_bps) / 10_000, made once
-    if settings.fill == "none":  # no statistics needed: the open itself (plus any slippage)
-        return QuotedBook(dec(mid), ZERO, ZERO, spec.amount_step, spec.price_tick, slip, True)
-    book = depth_book_at(candles, stop, mid, spec, settings)
-    if settings.fill == "book":
+    if fill == "none":  # no statistics needed: the open itself (plus any slippage)
+        return Book(dec(mid), ZERO, ZERO, spec.amount_step, spec.price_tick, slip, True)
+    mid_d, half_spread, gap, qty = book_terms(candles, stop, mid, spec, settings)
+    if fill == "book":  # the depth book as it is, or plus a fixed slippage
         if not slip:
-            return book
-        return QuotedBook(book.mid, book.half_spread, book.gap, book.level_qty, book.tick, slip)
-    half_spread = book.half_spread if settings.fill == "spread" else ZERO
-    return QuotedBook(book.mid, half_spread, ZERO, book.level_qty, book.tick, slip, flat=True)
+            return Book(mid_d, half_spread, gap, qty, spec.price_tick)
+        return Book(mid_d, half_spread, gap, qty, spec.price_tick, slip)
+    return Book(mid_d, half_spread, ZERO, qty, spec.price_tick, slip, True)  # spread: no depth
 
 
 def describe(settings: BookSettings) -> str:

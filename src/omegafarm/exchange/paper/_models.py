@@ -20,11 +20,26 @@ _ZERO_Q = Decimal(repr(0.0))  # what a zero is seen as through a float: Decimal(
 _MINUS_ZERO_Q = Decimal(repr(-0.0))
 
 
+# The last conversions by the identity of the Decimal converted (kept in the value, so its id
+# cannot be reused while the entry lives): an order's amount and limit price are converted at
+# every report of it (when placed, on each poll, when filled), and these objects never change.
+# Identity, not value: hashing a new Decimal costs a third of converting it.
+_Q_SEEN: dict[int, tuple[Decimal, Decimal]] = {}
+_Q_SEEN_SIZE = 256
+
+
 def q(value: Decimal) -> Decimal:
     """``value`` as the float ccxt would report, back as a Decimal (its shortest repr)."""
     if not value:  # a zero of any exponent: the same two answers every time
         return _MINUS_ZERO_Q if value.is_signed() else _ZERO_Q
-    return Decimal(repr(float(value)))
+    found = _Q_SEEN.get(id(value))
+    if found is not None and found[0] is value:
+        return found[1]
+    out = Decimal(repr(float(value)))
+    if len(_Q_SEEN) >= _Q_SEEN_SIZE:
+        _Q_SEEN.clear()
+    _Q_SEEN[id(value)] = (value, out)
+    return out
 
 
 def trade_model(fill: Fill, order_type: str) -> Trade:

@@ -35,9 +35,24 @@ def round_to(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(ROUND_HALF_UP) * step
 
 
+# Recent conversions by value: a bar's open is usually the last close an order was priced
+# at, and order sizes repeat (a repr and a parse cost twenty dict look-ups). Zeros are not
+# kept (0.0 and -0.0 are one key but two Decimals), nor NaN (never equal to itself).
+_DEC_MEMO: dict[float, Decimal] = {}
+_DEC_MEMO_SIZE = 4096
+
+
 def dec(value: float) -> Decimal:
     """A float as the Decimal of its shortest repr (``0.1`` → ``Decimal('0.1')``)."""
-    return Decimal(repr(float(value)))
+    x = float(value)
+    found = _DEC_MEMO.get(x)
+    if found is None:
+        found = Decimal(repr(x))
+        if x and x == x:
+            if len(_DEC_MEMO) >= _DEC_MEMO_SIZE:
+                _DEC_MEMO.clear()
+            _DEC_MEMO[x] = found
+    return found
 
 
 @dataclass(frozen=True, slots=True)
