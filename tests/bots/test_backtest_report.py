@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from omegafarm.bots.backtest import BacktestConfig, run_backtest
 from omegafarm.bots.grid import parse_grid, run_grid
 from omegafarm.bots.strategies import SmaCross
+from omegafarm.bots.strategy import Candle
 from omegafarm.cli import app
 from omegafarm.core.errors import ConfigError
 from omegafarm.exchange.paper import BookSettings
@@ -269,3 +270,41 @@ def test_the_file_is_loaded_once_and_indicators_shared_across_runs(eth_btc: Path
         first.strategy.slow.values,  # type: ignore[attr-defined]
         second.strategy.slow.values,  # type: ignore[attr-defined]
     )
+
+
+class _SellsWhatItLacksThenCancels(SmaCross):
+    """On one bar: a limit sell the account cannot cover (refused), cancelled at once."""
+
+    def on_candle(self, candle: Candle) -> None:
+        if self.candles.stop == 50:
+            cid = self.sell(1_000_000.0, limit=candle.close * 2)
+            assert cid is not None
+            self.cancel(cid)  # queued behind the sell, while it is still pending
+
+
+def test_cancel_of_an_order_the_exchange_refused_is_a_no_op_not_a_crash(eth_btc: Path) -> None:
+    # found on LTC_BTC-5m with fib_retracement: OrderNotFound from the paper exchange
+    result = run_backtest(BacktestConfig(strategy=_SellsWhatItLacksThenCancels, data=eth_btc,
+                                         to_ms=START + DAY))  # fmt: skip
+    assert result.orders == 1
+    assert [r.side for r in result.rejections] == ["sell"]
+    assert "insufficient" in result.rejections[0].reason
+
+
+def test_a_report_with_several_open_orders_does_not_depend_on_the_hash_seed(
+    ohlcv_dir: Path,
+) -> None:
+    # open orders used to be polled in the order of a set of strings (a new order in every
+    # process): fib_retracement on LTC/BTC gave 9 trades or crashed, by the seed
+    reports = []
+    for seed in ("0", "4"):
+        out = subprocess.run(
+            [sys.executable, "-m", "omegafarm", "backtest", "--strategy", "fib_retracement",
+             "--data", str(ohlcv_dir / "LTC_BTC-5m.csv"), "--capital", "1", "--fill", "book",
+             "--json"],
+            env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True,
+            check=True, timeout=120,
+        )  # fmt: skip
+        reports.append(json.loads(out.stdout))
+    assert reports[0] == reports[1]
+    assert reports[0]["orders"] == 88 and reports[0]["rejected"] == 1

@@ -360,11 +360,23 @@ class Backtest:
         on_candle, tf_ms, n = trader.candle, self.tf_ms, self.i1 - self.i0
         for i, candle in enumerate(candles, i0):
             self._now_ms = candle.ts_ms + tf_ms
-            if ledger.has_open_orders:  # the engine has work only while an order is working
+            # the engine has work only while an order is working (ledger.has_open_orders,
+            # read without a call: this runs every bar)
+            if ledger._open:
                 self._poll()
-            feed.stop = i + 1  # feed.reveal(i + 1), inlined: this runs every bar
+            feed.stop = i + 1  # feed.reveal(i + 1), inlined
             feed.version += 1
-            on_candle(candle)
+            # Trader.candle checks a halt, the daily loss limit and the stop-loss before it
+            # calls the strategy; with none of them set (most bars of most runs) that call is
+            # all it does, so it is made here without Trader.candle's own frame
+            if (
+                trader.halted
+                or trader.brackets.stop_loss is not None
+                or trader.limits.max_daily_loss is not None
+            ):
+                on_candle(candle)
+            else:
+                trader.strategy.on_candle(candle)
             if trader.outbox:
                 self._execute()
             if progress is not None and (i - i0) % every == 0:
@@ -418,6 +430,11 @@ class Backtest:
 
     def _cancel(self, cmd: CancelOrder) -> None:
         self._cancels.add(cmd.client_order_id)
+        known = self.trader.ledger.orders.get(cmd.client_order_id)
+        if known is not None and known.order_id is None and known.status == "rejected":
+            # asked for while the order was still pending, and the exchange then refused it:
+            # there is nothing to cancel (the exchange never knew it; asking it raised)
+            return
         order = self.venue.cancel_record(cmd.order_id or "", cmd.symbol, cmd.client_order_id)
         self._update(update_from_paper(order))
 

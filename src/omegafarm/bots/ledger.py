@@ -192,7 +192,10 @@ class Ledger:
     wins: int = 0  # closed trades with pnl > 0 (net of fees)
     finished: dict[str, tuple[Decimal, Decimal, Decimal]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    _open: set[str] = field(default_factory=set, repr=False)
+    # the open orders' client ids, oldest first: a dict, not a set (a set of strings iterates
+    # in an order that changes with every process's hash seed, and the backtest polls the
+    # open orders in this order: its report must not depend on the process)
+    _open: dict[str, None] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.cash and not self.orders:
@@ -201,7 +204,7 @@ class Ledger:
 
     def reindex(self) -> None:
         """Rebuild the index of open orders (after ``orders`` was replaced)."""
-        self._open = {k for k, o in self.orders.items() if o.is_open}
+        self._open = dict.fromkeys(k for k, o in self.orders.items() if o.is_open)
         for cid in self.orders:
             self._issue(cid)
 
@@ -259,7 +262,7 @@ class Ledger:
             self.orders[cid] = update
             self._issue(cid)
             if update.is_open:
-                self._open.add(cid)
+                self._open[cid] = None
             else:
                 self._finish(update)
 
@@ -279,9 +282,9 @@ class Ledger:
         self.orders[cid] = update
         is_open = update.status in OPEN_STATUSES
         if is_open:
-            self._open.add(cid)
+            self._open[cid] = None
         else:
-            self._open.discard(cid)
+            self._open.pop(cid, None)
         fill = self._fill(update, prev.filled, prev.cost, prev.fee)
         if not is_open:
             self._finish(update)
@@ -484,7 +487,7 @@ class Ledger:
                 self.finished[order.client_order_id] = (order.filled, order.cost, order.fee)
         while len(self.finished) > RECENT_FINISHED:
             del self.finished[next(iter(self.finished))]
-        self._open = {k for k, o in self.orders.items() if o.is_open}
+        self._open = dict.fromkeys(k for k, o in self.orders.items() if o.is_open)
 
 
 def order_of_event(event: dict[str, Any]) -> OrderUpdate:

@@ -127,7 +127,10 @@ class Trader:
         self.strategy.on_stop()
 
     def candle(self, candle: Candle) -> None:
-        """A candle closed (already visible in the feed): stops, risk, then the strategy."""
+        """A candle closed (already visible in the feed): stops, risk, then the strategy.
+
+        (The backtest's bar loop calls the strategy directly when no halt, daily loss limit or
+        stop-loss is set: a check added here must be added to its condition too.)"""
         if self.halted:
             return
         if self.limits.max_daily_loss is not None:

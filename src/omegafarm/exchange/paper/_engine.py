@@ -110,7 +110,8 @@ class Engine:
 
     def last_price(self, source_symbol: str) -> float:
         """Close of the last closed bar (the open of the first bar before any has closed)."""
-        c, n = self.candles(source_symbol)
+        schedule = self.schedule  # self.candles(), without two calls (once per order)
+        c, n = self.source.candles(source_symbol, schedule.now_ms), schedule.closed(source_symbol)
         return float(c.close[n - 1]) if n else float(c.open[0])
 
     def book(self, market: PaperMarket) -> Book:
@@ -123,7 +124,7 @@ class Engine:
         is immutable and depends only on closed bars, the mid and the settings)."""
         if not self.settings.fast_path:
             return book_at(c, stop, mid, market.spec, self.settings.book)
-        key = (market.source_symbol, stop, mid)
+        key = (market.spec.symbol, stop, mid)  # the source symbol
         found = self._books.get(key)
         if found is None:
             if len(self._books) >= _BOOK_CACHE_SIZE:
@@ -157,7 +158,7 @@ class Engine:
                     f"paper: a limit order on {market.symbol} needs a price > 0"
                 )
             limit = max(round_to(dec(price), spec.price_tick), spec.price_tick)
-        ref = limit if limit is not None else dec(self.last_price(market.source_symbol))
+        ref = limit if limit is not None else dec(self.last_price(spec.symbol))
         if spec.min_cost is not None and qty * ref < spec.min_cost:
             raise ccxt.InvalidOrder(
                 f"paper: cost {qty * ref} of {market.symbol} is below the minimum {spec.min_cost}"
@@ -189,7 +190,7 @@ class Engine:
         self.orders[order.id] = order
         if client_id is not None:
             self.by_client_id[client_id] = order
-        self._open[market.source_symbol].append(order)
+        self._open[spec.symbol].append(order)
         if self.listener is not None:  # the push wakes: this order's arrival is an event
             self.listener(order)
         return order
@@ -222,9 +223,9 @@ class Engine:
     def _end(self, order: Order, status: OrderStatus, reason: str | None) -> None:
         order.status = status
         order.reason = reason
-        order.last_update_ts_ms = max(self.now_ms, order.last_trade_ts_ms or 0)
+        order.last_update_ts_ms = max(self.schedule.now_ms, order.last_trade_ts_ms or 0)
         self.account.release(order)
-        queue = self._open[order.market.source_symbol]
+        queue = self._open[order.market.spec.symbol]
         if order in queue:
             queue.remove(order)
         if self.listener is not None:

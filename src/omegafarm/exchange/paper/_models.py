@@ -32,13 +32,14 @@ def q(value: Decimal) -> Decimal:
     """``value`` as the float ccxt would report, back as a Decimal (its shortest repr)."""
     if not value:  # a zero of any exponent: the same two answers every time
         return _MINUS_ZERO_Q if value.is_signed() else _ZERO_Q
-    found = _Q_SEEN.get(id(value))
+    key = id(value)
+    found = _Q_SEEN.get(key)
     if found is not None and found[0] is value:
         return found[1]
     out = Decimal(repr(float(value)))
     if len(_Q_SEEN) >= _Q_SEEN_SIZE:
         _Q_SEEN.clear()
-    _Q_SEEN[id(value)] = (value, out)
+    _Q_SEEN[key] = (value, out)
     return out
 
 
