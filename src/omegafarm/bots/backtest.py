@@ -358,6 +358,8 @@ class Backtest:
         """The bar loop of ``run``."""
         trader, feed, ledger = self.trader, self.feed, self.trader.ledger
         on_candle, tf_ms, n = trader.candle, self.tf_ms, self.i1 - self.i0
+        # what Trader.candle checks (below): the trader keeps these objects for its life
+        strategy, brackets, limits = trader.strategy, trader.brackets, trader.limits
         for i, candle in enumerate(candles, i0):
             self._now_ms = candle.ts_ms + tf_ms
             # the engine has work only while an order is working (ledger.has_open_orders,
@@ -369,14 +371,10 @@ class Backtest:
             # Trader.candle checks a halt, the daily loss limit and the stop-loss before it
             # calls the strategy; with none of them set (most bars of most runs) that call is
             # all it does, so it is made here without Trader.candle's own frame
-            if (
-                trader.halted
-                or trader.brackets.stop_loss is not None
-                or trader.limits.max_daily_loss is not None
-            ):
+            if trader.halted or brackets.stop_loss is not None or limits.max_daily_loss is not None:
                 on_candle(candle)
             else:
-                trader.strategy.on_candle(candle)
+                strategy.on_candle(candle)
             if trader.outbox:
                 self._execute()
             if progress is not None and (i - i0) % every == 0:
