@@ -307,7 +307,7 @@ class Ledger:
         self, update: OrderUpdate, filled: Decimal, cost: Decimal, fee: Decimal
     ) -> Fill | None:
         qty = update.filled - filled
-        if qty <= 0:
+        if qty <= ZERO:  # Decimal zeros here: no int converted per comparison
             return None
         paid = update.cost - cost
         fill = Fill(update.client_order_id, update.side, qty, paid / qty, paid,
@@ -351,13 +351,13 @@ class Ledger:
 
     def _move(self, signed: Decimal, price: Decimal, fee: Decimal, ts_ms: int) -> None:
         pos = self.position
-        if pos == 0 or (pos > 0) == (signed > 0):  # open or add
+        if pos == ZERO or (pos > ZERO) == (signed > ZERO):  # open or add
             new = pos + signed
             self.avg_price = (self.avg_price * abs(pos) + price * abs(signed)) / abs(new)
             self.position = new
             trade = self.open_trade
             if trade is None:
-                side: Literal["long", "short"] = "long" if signed > 0 else "short"
+                side: Literal["long", "short"] = "long" if signed > ZERO else "short"
                 trade = Trade(side, ts_ms, price, abs(signed))
                 self.trades.append(trade)
             else:
@@ -367,7 +367,7 @@ class Ledger:
             trade.pnl -= fee
             return
         closing = min(abs(signed), abs(pos))
-        direction = Decimal(1) if pos > 0 else Decimal(-1)
+        direction = Decimal(1) if pos > ZERO else Decimal(-1)
         gain = (price - self.avg_price) * closing * direction
         self.realized_pnl += gain
         share = fee * closing / abs(signed)
@@ -377,20 +377,20 @@ class Ledger:
             trade.fee += share
             trade._exit_cost += price * closing
             trade._exit_amount += closing
-        self.position = pos + (closing if pos < 0 else -closing)
-        if self.position == 0:
+        self.position = pos + (closing if pos < ZERO else -closing)
+        if self.position == ZERO:
             self.avg_price = ZERO
             if trade is not None:
                 trade.exit_ts_ms = ts_ms
                 trade.exit_price = trade._exit_cost / trade._exit_amount
                 self._close(trade)
         rest = abs(signed) - closing
-        if rest > 0:  # a flip: the remainder opens the next trade
-            self._move(rest if signed > 0 else -rest, price, fee - share, ts_ms)
+        if rest > ZERO:  # a flip: the remainder opens the next trade
+            self._move(rest if signed > ZERO else -rest, price, fee - share, ts_ms)
 
     def _close(self, trade: Trade) -> None:
         self.closed_trades += 1
-        self.wins += trade.pnl > 0
+        self.wins += trade.pnl > ZERO
         if not self.history:
             self.trades.remove(trade)
             self.events.append({"kind": "trade", **asdict(trade)})

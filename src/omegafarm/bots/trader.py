@@ -161,7 +161,7 @@ class Trader:
         b = self.brackets
         if fill is not None:
             entry = b.entries.pop(update.client_order_id, None)
-            if entry is not None and self.ledger.position != 0:
+            if entry is not None and self.ledger.position != ZERO:
                 b.stop_loss = entry[0] if entry[0] is not None else b.stop_loss
                 if entry[1] is not None:
                     b.take_profit = entry[1]
@@ -187,7 +187,7 @@ class Trader:
     ) -> str | None:
         """Queue an order after the risk checks; None (and no order) when refused."""
         qty = amount if isinstance(amount, Decimal) else Decimal(repr(float(amount)))
-        if self.halted or qty <= 0:
+        if self.halted or qty <= ZERO:
             return None
         reason = self._refusal(side, qty)
         if reason is not None:
@@ -213,12 +213,12 @@ class Trader:
         """Market order back to flat (once; the take-profit order is cancelled first)."""
         b = self.brackets
         pos = self.ledger.position
-        if pos == 0 or b.closing is not None:
+        if pos == ZERO or b.closing is not None:
             return None
         if b.tp_order is not None:
             self.cancel(b.tp_order)
         cid = self._next_id()
-        side: Side = "sell" if pos > 0 else "buy"
+        side: Side = "sell" if pos > ZERO else "buy"
         self.ledger.register(self._pending(cid, side, "market", abs(pos), None))
         self.outbox.append(PlaceOrder(cid, self.ledger.symbol, side, "market", abs(pos), None))
         b.closing = cid
@@ -320,7 +320,7 @@ class Trader:
     def _sync_take_profit(self, *, force: bool = False) -> None:
         b = self.brackets
         pos = self.ledger.position
-        if pos == 0:
+        if pos == ZERO:
             b.stop_loss = b.take_profit = None
             if b.tp_order is not None:
                 self.cancel(b.tp_order)
@@ -333,7 +333,7 @@ class Trader:
         b.tp_order = None
         if b.take_profit is None or b.closing is not None:
             return
-        side: Side = "sell" if pos > 0 else "buy"
+        side: Side = "sell" if pos > ZERO else "buy"
         cid = self._next_id()
         price = Decimal(repr(float(b.take_profit)))
         self.ledger.register(self._pending(cid, side, "limit", abs(pos), price))

@@ -18,7 +18,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 from omegafarm.exchange.paper import _ccxt as ccxt
-from omegafarm.exchange.paper._state import ZERO, Fill, Order, PaperMarket, Position, Side, Wallet
+from omegafarm.exchange.paper._state import (
+    ONE,
+    ZERO,
+    Fill,
+    Order,
+    PaperMarket,
+    Position,
+    Side,
+    Wallet,
+)
 
 
 class Account:
@@ -71,7 +80,7 @@ class Account:
     def spot_cost(self, order: Order, qty: Decimal, price: Decimal, fee_rate: Decimal) -> Decimal:
         """What a spot fill takes from the reserve currency."""
         if order.side == "buy":
-            return qty * price * (1 + fee_rate)
+            return qty * price * (ONE + fee_rate)
         return qty
 
     def settle_spot(self, order: Order, fill: Fill) -> None:

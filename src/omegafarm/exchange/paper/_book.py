@@ -23,7 +23,7 @@ from operator import mul, sub
 from typing import NamedTuple
 
 from omegafarm.exchange.paper._source import Candles, MarketSpec
-from omegafarm.exchange.paper._state import ZERO, Side, ceil_to, dec, floor_to
+from omegafarm.exchange.paper._state import ONE, ZERO, Side, ceil_to, dec, floor_to
 from omegafarm.exchange.paper.config import BookSettings
 
 _TEN_THOUSAND = Decimal(10_000)
@@ -51,12 +51,13 @@ class Book(NamedTuple):
     def ask(self, level: int) -> Decimal:
         """Price of ask level ``level`` (0 is the best ask)."""
         step = 0 if self.flat else level
-        return ceil_to(self.mid * (1 + self.half_spread + self.slip + step * self.gap), self.tick)
+        return ceil_to(self.mid * (ONE + self.half_spread + self.slip + step * self.gap), self.tick)
 
     def bid(self, level: int) -> Decimal:
         """Price of bid level ``level`` (0 is the best bid); never below one tick."""
         step = 0 if self.flat else level
-        price = floor_to(self.mid * (1 - self.half_spread - self.slip - step * self.gap), self.tick)
+        below = ONE - self.half_spread - self.slip - step * self.gap
+        price = floor_to(self.mid * below, self.tick)
         return max(price, self.tick)
 
     def levels(self, side: Side, count: int) -> list[tuple[Decimal, Decimal]]:

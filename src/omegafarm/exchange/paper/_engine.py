@@ -35,6 +35,7 @@ from omegafarm.exchange.paper._intrabar import intrabar_price
 from omegafarm.exchange.paper._schedule import BarSchedule
 from omegafarm.exchange.paper._source import Candles, MarketSource, timeframe_ms
 from omegafarm.exchange.paper._state import (
+    ONE,
     ZERO,
     Fill,
     Order,
@@ -198,11 +199,11 @@ class Engine:
     def _reservation(self, order: Order, ref: Decimal) -> Decimal:
         market, settings = order.market, self.settings
         if order.type == "market":
-            ref = ref * (1 + settings.market_buffer)
+            ref = ref * (ONE + settings.market_buffer)
         if not market.swap:
             if order.side == "sell":
                 return order.amount
-            return order.amount * ref * (1 + settings.taker_fee)
+            return order.amount * ref * (ONE + settings.taker_fee)
         if order.reduce_only and not self._closable(order):
             raise ccxt.InvalidOrder(
                 f"paper: reduce-only {order.side} on {market.symbol}: no position"
@@ -329,7 +330,7 @@ class Engine:
         order.arrived = True
         book = self._book_at(order.market, c, i, float(c.open[i]) if mid is None else mid)
         want = self._takeable(order)
-        if want <= 0:
+        if want <= ZERO:  # a Decimal zero: no int to convert per order
             self._end(order, "canceled", "reduce-only order has nothing to reduce")
             return
         if order.type == "market":
@@ -357,7 +358,7 @@ class Engine:
         if not through:
             return budget
         qty = min(self._takeable(order), floor_to(budget, order.market.spec.amount_step))
-        if qty <= 0:
+        if qty <= ZERO:
             return budget
         self._fill(order, qty, qty * order.price, "maker", ts)
         return budget - qty
@@ -400,7 +401,7 @@ class Engine:
         order.cost += cost
         order.fee += fill.fee
         order.last_trade_ts_ms = order.last_update_ts_ms = ts
-        if order.remaining <= 0:
+        if order.remaining <= ZERO:
             self._end(order, "closed", None)
         elif self.listener is not None:
             self.listener(order)

@@ -74,6 +74,7 @@ class BarSchedule:
             ts = source.candles(symbol, now_ms).ts_list()
             self._next[symbol] = bisect_right(ts, now_ms - tf_ms)
         self._opened = dict(self._next)  # the first bar not yet opened (_next or _next + 1)
+        self._only = next(iter(self._next)) if len(self._next) == 1 else None  # one symbol
 
     def closed(self, symbol: str) -> int:
         """How many bars of ``symbol`` are closed."""
@@ -88,8 +89,8 @@ class BarSchedule:
         number of bars closed."""
         if ts_ms < self.now_ms:
             raise ValueError(f"the paper clock only moves forward ({ts_ms} < {self.now_ms})")
-        if len(self._next) == 1:
-            return self._advance_one(next(iter(self._next)), ts_ms, events)
+        if self._only is not None:
+            return self._advance_one(self._only, ts_ms, events)
         closed = 0
         heap: list[Event] = []
         for rank, symbol in enumerate(self._next):

@@ -18,6 +18,7 @@ OrderType = Literal["market", "limit"]
 OrderStatus = Literal["open", "closed", "canceled", "rejected"]
 TimeInForce = Literal["GTC", "IOC", "FOK", "PO"]
 ZERO = Decimal(0)
+ONE = Decimal(1)  # 1 + x with it is 1 + x with an int, without converting the int each time
 
 
 def floor_to(value: Decimal, step: Decimal) -> Decimal:
