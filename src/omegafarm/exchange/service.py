@@ -138,15 +138,20 @@ class ExchangeService(BaseService[ExchangeSettings]):
             self._refresher.start()
 
     async def _on_shutdown(self) -> None:
-        if self._refresher is not None:
-            await self._refresher.stop()
-            self._refresher = None
-        if self._venue is not None:
-            await self._venue.close()
-        self._venue = None
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
+        """Each part is released even when an earlier one failed or the stop was cancelled."""
+        try:
+            if self._refresher is not None:
+                await self._refresher.stop()
+                self._refresher = None
+        finally:
+            try:
+                if self._venue is not None:
+                    await self._venue.close()
+                self._venue = None
+            finally:
+                if self._cache is not None:
+                    self._cache.close()
+                    self._cache = None
 
     async def fence_writes(self, lease_key: str, value: str | None) -> None:
         """The farm's gateway lease changed: a venue that keeps state of its own (the durable
