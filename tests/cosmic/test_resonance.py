@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -81,3 +81,21 @@ def test_any_finite_series_gives_probabilities_or_not_measurable(x: np.ndarray) 
             assert np.isfinite(r.power_ratio)
         else:
             assert r.reason
+
+
+_BLIP = np.ones(200)
+_BLIP[50] = 1.0 + 3e-12  # flat when scaled by 1000 but "measured" unscaled, before the fix
+
+
+@settings(max_examples=30, deadline=None)
+@given(arrays(np.float64, st.integers(0, 300), elements=st.floats(1.0, 1e6)), st.floats(1e-3, 1e3))
+@example(_BLIP, 1000.0)
+def test_scaling_prices_by_a_positive_constant_changes_nothing(x: np.ndarray, c: float) -> None:
+    refs = {"10m": 600.0, "1h": 3600.0}
+    a = calculate_resonance(x, 60.0, refs, n_surrogates=19)
+    b = calculate_resonance(x * c, 60.0, refs, n_surrogates=19)
+    assert [(r.label, r.measurable, r.reason) for r in a] == [
+        (r.label, r.measurable, r.reason) for r in b
+    ]
+    for r, q in zip(a, b, strict=True):
+        assert r.power_ratio == pytest.approx(q.power_ratio, rel=1e-6, nan_ok=True)

@@ -240,6 +240,35 @@ async def test_start_fails_cleanly_when_markets_cannot_load(tmp_path: Path) -> N
     assert len(server.requests) >= 2  # retried once (binance loads markets from 3 endpoints)
 
 
+async def test_a_start_cancelled_while_loading_markets_leaves_no_session_open(
+    tmp_path: Path,
+) -> None:
+    asked, release = asyncio.Event(), asyncio.Event()
+
+    async def hang(_request: RecordedRequest) -> Reply:
+        asked.set()
+        await release.wait()
+        return Reply("{}")
+
+    async with LoopbackExchangeServer(handler=hang) as server:
+        settings = _settings(
+            tmp_path, exchange_id="binance", api_base_url=server.url, load_markets_on_start=True
+        )
+        service = ExchangeService(settings, sleep=_no_wait)
+        starting = asyncio.create_task(service.initialize())
+        await asyncio.wait_for(asked.wait(), timeout=10)
+        venue = service._venue
+        assert venue is not None
+        session = getattr(venue.client, "session", None)
+        assert session is not None and not session.closed  # the request is in flight
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        release.set()
+    assert service.state == "failed"
+    assert session.closed
+
+
 async def test_paper_candles_follow_the_paper_clock_not_the_wall_clock(tmp_path: Path) -> None:
     paper = PaperSettings(clock="manual", start_ts_ms=1_704_067_200_000, warmup_bars=100)
     service = ExchangeService(_settings(tmp_path, paper=paper))

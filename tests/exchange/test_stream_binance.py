@@ -10,11 +10,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from omegafarm.exchange import ExchangeService, Order, Ticker
-from omegafarm.exchange.stream import Candles, MarketStream, StreamHandlers, TrackedOrder
+from omegafarm.exchange.ccxt_stream import CcxtStream
+from omegafarm.exchange.stream import (
+    Candles,
+    MarketStream,
+    StreamHandlers,
+    StreamSettings,
+    TrackedOrder,
+)
 from omegafarm.exchange.testing_stream import LoopbackBinanceStream, execution_report
 from tests.exchange._binance import HOUR_MS, MiniBinance, btc_usdt_market
 from tests.exchange._replay import replay_service
@@ -221,3 +229,50 @@ async def test_a_dropped_stream_goes_to_rest_fills_the_gap_once_and_comes_back(
         assert _drops(ex) - drops_before == 1  # the Prometheus counter, orders kind
     finally:
         await stream.close()
+
+
+async def _connected(ex: ExchangeService, ws: LoopbackBinanceStream) -> tuple[MarketStream, Any]:
+    """A stream whose ccxt.pro client is connected, and that client's aiohttp session."""
+    ccxt_stream = ex.venue.open_stream()
+    assert isinstance(ccxt_stream, CcxtStream)
+    stream = MarketStream(
+        "binance", ex, ccxt_stream, Inbox().handlers(), markets={MARKET},
+        now_ms=ex.venue.now_ms, timeframe_ms=ex.venue.timeframe_ms,
+        settings=StreamSettings(poll_interval_s=0.1, settle_s=0.2, backoff_max_s=0.4),
+    )  # fmt: skip
+    stream.start({MARKET: NOW_BAR - 3 * HOUR_MS})
+    await ws.wait_subscribed(["btcusdt@kline_1h", "btcusdt@ticker", "user"])
+    session = getattr(ccxt_stream.client, "session", None)
+    assert session is not None and not session.closed
+    return stream, session
+
+
+async def test_a_close_cancelled_while_its_loops_end_still_closes_the_ccxt_session(
+    wired: tuple[MiniBinance, LoopbackBinanceStream, ExchangeService],
+) -> None:
+    # a gateway term cancelled again while its feed closes: close() used to skip the venue
+    _, ws, ex = wired
+    stream, session = await _connected(ex, ws)
+    closing = asyncio.create_task(stream.close())
+    await asyncio.sleep(0)  # one step: close() now waits for its loops to end
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert session.closed
+
+
+async def test_a_close_cancelled_at_every_step_still_closes_the_ccxt_session(
+    wired: tuple[MiniBinance, LoopbackBinanceStream, ExchangeService],
+) -> None:
+    # ccxt closes its WebSockets first, its session after: cancelled in between, never that
+    _, ws, ex = wired
+    stream, session = await _connected(ex, ws)
+    closing = asyncio.create_task(stream.close())
+    steps = 0
+    while not closing.done():
+        await asyncio.sleep(0)  # one step of close(), then cancel whatever it awaits
+        closing.cancel()
+        steps += 1
+    assert steps > 1  # it was cancelled more than once, inside ccxt's close too
+    assert closing.cancelled()
+    assert session.closed

@@ -20,6 +20,12 @@ from omegafarm.core.errors import ValidationError
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+# Moves below this fraction of the price level are no moves: float64 rounding of scaled prices
+# and of their logs (which grows with |log price|) reaches ~1e-15, so a threshold near it made
+# a near-flat series' result depend on the price scale. Relative to the level: scale-free. No
+# real market quotes this finely (a 0.01 tick at 100,000 is 1e-7).
+FLAT_TOLERANCE = 1e-8
+
 COLUMNS: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume")
 _ALIASES: dict[str, tuple[str, ...]] = {
     "timestamp": ("timestamp", "timestamp_ms", "ts_ms", "time", "date"),

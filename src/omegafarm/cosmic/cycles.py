@@ -32,7 +32,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from omegafarm.core.errors import ValidationError
-from omegafarm.cosmic._ohlcv import FloatArray, as_price_array
+from omegafarm.cosmic._ohlcv import FLAT_TOLERANCE, FloatArray, as_price_array
 
 _CHUNK_WINDOWS = 4096
 _MAX_SPECTRA = 65_536
@@ -84,10 +84,12 @@ def window_spectra(
 ) -> tuple[FloatArray, FloatArray]:
     """Real and imaginary spectra of the windows ending at bars ``W-1, W-1+step, ...`` (rows).
 
-    From ``_FLOAT32_FROM`` windows on, the product runs in float32 on each window minus its
-    first value (computed in float64): the detrend removes that constant anyway, the values
-    left are local moves, and float32 halves the time of the one expensive step. Relative
-    periods differ from float64 by under 1e-5 relative (see the tests).
+    Each window is taken minus its first value (in float64): the detrend removes that constant
+    anyway, and the values left are the window's local moves, so rounding is relative to the
+    window (as the incremental tracker does it) rather than to a far-away value of the series.
+    From ``_FLOAT32_FROM`` windows on, the product runs in float32 on those local moves:
+    float32 halves the time of the one expensive step. Relative periods differ from float64
+    by under 1e-5 relative (see the tests).
     """
     views = sliding_window_view(x, basis.window)[::step]
     k = basis.freqs.shape[0]
@@ -97,8 +99,8 @@ def window_spectra(
     out = np.empty((views.shape[0], 2 * k), dtype=dtype)
     for s in range(0, views.shape[0], _CHUNK_WINDOWS):
         chunk = views[s : s + _CHUNK_WINDOWS]
-        local = (chunk - chunk[:, :1]).astype(dtype) if single else np.ascontiguousarray(chunk)
-        np.matmul(local, matrix, out=out[s : s + _CHUNK_WINDOWS])
+        local = chunk - chunk[:, :1]  # exact for nearby values (Sterbenz); see the docstring
+        np.matmul(local.astype(dtype, copy=False), matrix, out=out[s : s + _CHUNK_WINDOWS])
     return out[:, :k].astype(np.float64), out[:, k:].astype(np.float64)
 
 
@@ -133,9 +135,22 @@ class CycleTrack:
     step: int
 
 
+def _is_log(close: FloatArray) -> bool:
+    """Prices are analysed in log (scale-free) when all are positive."""
+    return bool(close.size) and bool((close > 0).all())
+
+
 def _analysed(close: FloatArray) -> FloatArray:
     """Log prices when all positive (scale-free), else the raw series."""
-    return np.log(close) if close.size and bool((close > 0).all()) else close
+    return np.log(close) if _is_log(close) else close
+
+
+def _flat_power(basis: SpectralBasis) -> float:
+    """Spectral power of a cosine of amplitude ``FLAT_TOLERANCE``: a window with less total
+    power, times its level squared, is flat. The level is 1 for log prices (log units are
+    already relative), else the largest absolute value in the window (rounding is relative
+    to it)."""
+    return (0.5 * FLAT_TOLERANCE * basis.coherent_gain) ** 2
 
 
 def _resolve_step(n: int, window: int, step: int | None) -> int:
@@ -155,14 +170,14 @@ def cycle_track(
     step: int | None = None,
 ) -> CycleTrack:
     """Dominant period, strength, phase and amplitude at every bar, from past bars only."""
-    x = _analysed(as_price_array(close, "close"))
+    raw = as_price_array(close, "close")
+    x = _analysed(raw)
     n = x.shape[0]
     basis = spectral_basis(window, min_period, max_period or window / 2.0)
     st = _resolve_step(n, window, step)
     if n < window:
         nan = np.full(n, np.nan)
         return CycleTrack(nan, nan.copy(), nan.copy(), nan.copy(), st)
-    x = x - x[0]  # constants are annihilated by the detrend; this keeps precision
     re, im = window_spectra(x, basis, st)
     power = re * re + im * im
     total = power.sum(axis=1)
@@ -170,9 +185,10 @@ def cycle_track(
     rows = np.arange(re.shape[0])
     peak = power[rows, idx]
     # A window that is flat up to rounding has only rounding noise for a spectrum: its peak
-    # would depend on the price scale. Power below (1e-9 of the window's reach)^2 is no signal.
-    noise_floor = (1e-9 * window * float(np.abs(x).max())) ** 2
-    valid = interior & (total > noise_floor)
+    # would depend on the price scale. The floor is relative to the price level, not to the
+    # series' own moves (a series of 1-ulp blips would clear a floor set by its own reach).
+    level = 1.0 if _is_log(raw) else sliding_window_view(np.abs(raw), window)[::st].max(axis=1)
+    valid = interior & (total > _flat_power(basis) * level**2)
     nan_or_0 = np.where(valid, 0.0, np.nan)  # NaN marks "no interior peak" in every output
     with np.errstate(divide="ignore", invalid="ignore"):
         compact = {
@@ -397,7 +413,8 @@ def predict_cycles(
         return _empty_analysis(track, n, alpha, f"too short: need {window + window // 2} bars")
     x = _analysed(x_raw)
     seg = x[-max(test_bars, window + window // 2) :]
-    if float(np.ptp(seg)) <= 1e-12 * max(1.0, float(np.abs(seg).max())):
+    level = 1.0 if _is_log(x_raw) else float(np.abs(seg).max())
+    if float(np.ptp(seg)) <= FLAT_TOLERANCE * level:
         return _empty_analysis(track, n, alpha, "flat series: no cycle to measure")
     basis = spectral_basis(window, min_period, max_period or window / 2.0)
     obs, ratio, max_null = _red_noise_test(seg, basis, n_surrogates, np.random.default_rng(seed))
@@ -483,7 +500,8 @@ class CycleTracker:
         power = [a * a + b * b for a, b in zip(re, im, strict=True)]
         total = sum(power)
         i = max(range(k), key=power.__getitem__)
-        if total <= 0 or not 0 < i < k - 1:
+        level = 1.0 if self._log else max(abs(float(v)) for v in seg)
+        if total <= _flat_power(basis) * level * level or not 0 < i < k - 1:
             return CycleState(math.nan, math.nan, math.nan, math.nan)
         tiny = np.finfo(np.float64).tiny
         la, lb, lc = (math.log(power[j] + tiny) for j in (i - 1, i, i + 1))

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from omegafarm.core.errors import ValidationError
-from omegafarm.cosmic._ohlcv import FloatArray, as_price_array
+from omegafarm.cosmic._ohlcv import FLAT_TOLERANCE, FloatArray, as_price_array
 from omegafarm.cosmic.pivots import Pivots, ZigZagConfig, find_pivots
 
 FIB_RATIOS: tuple[float, ...] = (0.382, 0.5, 0.618, 1.618, 2.618)
@@ -217,9 +217,11 @@ def persistence(
     if close.size < 3:
         return _NAN_PERSISTENCE, _NAN_PERSISTENCE
     positive = bool((close > 0).all())
-    returns = np.diff(np.log(close)) if positive else np.diff(close)
+    # log of the ratio, not a difference of logs: that rounds at ~1e-16 whatever the price
+    # level, where log(price) rounds at ~1e-16 * |log(price)|
+    returns = np.log(close[1:] / close[:-1]) if positive else np.diff(close)
     # rounding noise is not a return: snap it to zero, then work in units of the return sd
-    tol = 1e-12 if positive else 1e-12 * float(np.abs(close).max())
+    tol = FLAT_TOLERANCE if positive else FLAT_TOLERANCE * float(np.abs(close).max())
     returns = np.where(np.abs(returns) < tol, 0.0, returns)
     scales = _scales(returns.size)
     sd = float(returns.std())

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from omegafarm.core.errors import ValidationError
-from omegafarm.cosmic._ohlcv import FloatArray, as_price_array
+from omegafarm.cosmic._ohlcv import FLAT_TOLERANCE, FloatArray, as_price_array
 
 SCHUMANN_HZ = 7.83
 _MIN_BARS = 32
@@ -165,8 +165,11 @@ def calculate_resonance(
         if (why := _measurability(f, sample_period_s, n))
     ]
     todo = [(label, f) for label, f in refs if not _measurability(f, sample_period_s, n)]
-    y = np.log(x) if bool((x > 0).all()) else x
-    if todo and float(np.ptp(y)) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+    positive = bool((x > 0).all())
+    y = np.log(x) if positive else x
+    # flat relative to the price level (log units are relative already): scale-free
+    level = 1.0 if positive else float(np.abs(x).max(initial=0.0))
+    if todo and float(np.ptp(y)) <= FLAT_TOLERANCE * level:
         results += [
             ResonanceResult(lb, f, 1.0 / f, 1.0 / (f * sample_period_s), False, "flat series")
             for lb, f in todo

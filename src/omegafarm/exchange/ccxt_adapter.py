@@ -21,6 +21,7 @@ from omegafarm.exchange.client import (
     build_ccxt_stream_client,
     ccxt_class,
     ccxt_pro_class,
+    close_ccxt_client,
 )
 from omegafarm.exchange.errors import ExchangeCallError, NotSupportedError, redact, where
 from omegafarm.exchange.models import (
@@ -56,6 +57,7 @@ class CcxtVenue:
     shares_market_data = True
     uses_credentials = True
     limits_orders = True
+    answers_in_process = False
 
     def __init__(
         self,
@@ -305,8 +307,8 @@ class CcxtVenue:
         return nz.order(raw, self._c("cancel_order"))
 
     async def close(self) -> None:
-        """Close the client's HTTP session."""
-        await self._client.close()
+        """Close the client's HTTP session (even when cancelled: ``close_ccxt_client``)."""
+        await close_ccxt_client(self._client)
 
 
 def published_interval_ms(exchange_id: str) -> float:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from omegafarm.exchange import normalize as nz
+from omegafarm.exchange.client import close_ccxt_client
 from omegafarm.exchange.errors import ExchangeCallError
 from omegafarm.exchange.models import Order, Ticker
 from omegafarm.exchange.stream import Candles, StreamKind
@@ -156,6 +157,12 @@ class CcxtStream:
             self._order_marks = {k: v for k, v in self._order_marks.items() if k in live}
         return out
 
+    @property
+    def client(self) -> object:
+        """The ccxt.pro exchange object itself."""
+        client: object = self._client
+        return client
+
     async def close(self) -> None:
-        """Close ccxt's sockets and session."""
-        await self._client.close()
+        """Close ccxt's sockets and session (even when cancelled: ``close_ccxt_client``)."""
+        await close_ccxt_client(self._client)

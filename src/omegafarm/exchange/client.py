@@ -10,6 +10,7 @@ endpoint without query string, ccxt's cost; never parameters, headers or error m
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from typing import Any
 
 import ccxt
 import ccxt.async_support as ccxt_async
+import structlog
 from opentelemetry.trace import SpanKind
 
 from omegafarm.core.errors import ConfigError
@@ -31,11 +33,15 @@ USED_WEIGHT_HEADERS: dict[str, tuple[float, float]] = {"x-mbx-used-weight-1m": (
 _HOST = re.compile(r"^[a-z]+://[^/]+", re.IGNORECASE)
 _classes: dict[type[Any], type[Any]] = {}
 _TRACER = "omegafarm.exchange.ccxt"
+CLOSE_TIMEOUT_S = 5.0  # longest a ccxt close may take before its sockets are simply dropped
+_log = structlog.get_logger("omegafarm.exchange.client")
 __all__ = [
+    "CLOSE_TIMEOUT_S",
     "build_ccxt_client",
     "build_ccxt_stream_client",
     "ccxt_class",
     "ccxt_pro_class",
+    "close_ccxt_client",
     "order_bucket",
     "rewrite_urls",
     "weight_bucket",
@@ -329,3 +335,25 @@ def build_ccxt_stream_client(
     if stream_base_url:
         client.urls["api"]["ws"] = rewrite_urls(client.urls["api"]["ws"], stream_base_url)
     return client
+
+
+async def close_ccxt_client(client: Any, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+    """ccxt's ``close()``, bounded, and its aiohttp session closed whatever happens in it.
+
+    Why: ccxt closes its WebSocket clients first and its HTTP session after. A close cancelled
+    in between (a gateway stopped while its stream was closing), failed or stuck (aiohttp's
+    WebSocket close waits, without a timeout, for a reader task that may be gone) never
+    reached the session: "Unclosed client session" and its sockets stayed open. Here the
+    session is closed in a ``finally``, and aiohttp closes the connector (every socket, the
+    WebSockets' too) before its first await, so a further cancel cannot undo that either.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            await client.close()
+    except TimeoutError:
+        _log.warning("ccxt_close_timed_out", exchange=str(client.id), timeout_s=timeout_s)
+    finally:
+        session = getattr(client, "session", None)
+        if session is not None and not session.closed:
+            client.session = None
+            await session.close()

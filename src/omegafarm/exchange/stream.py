@@ -246,15 +246,20 @@ class MarketStream:
         )  # fmt: skip
 
     async def close(self) -> None:
-        """Stop the loops and close the venue's connections (idempotent)."""
+        """Stop the loops and close the venue's connections (idempotent).
+
+        The connections are closed even when this is cancelled while the loops end (a
+        gateway's term cancelled again while its feed closes): they used to stay open."""
         self._closed.set()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        if self._venue is not None:
-            with contextlib.suppress(Exception):  # closing a broken socket may fail: it is gone
-                await self._venue.close()
+        try:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            self._tasks = []
+            if self._venue is not None:
+                with contextlib.suppress(Exception):  # a broken socket may fail: it is gone
+                    await self._venue.close()
 
     def health(self) -> tuple[bool, str]:
         """(degraded, reason): degraded while a stream is down and its kind is polled by REST."""
