@@ -332,7 +332,15 @@ class Backtest:
         self.trader = Trader(
             "bt", self.strategy, ledger, self.feed, config.limits, now_ms=lambda: self._now_ms
         )
-        self._now_ms = int(ts[self.i0])
+        # the open time of the bar being played (its close is now): a bar's own int, stored
+        # each bar without making a new one (see _now_ms)
+        self._bar_ts = int(ts[self.i0]) - self.tf_ms
+
+    @property
+    def _now_ms(self) -> int:
+        """The simulated now: the close of the bar being played (the first bar's open before
+        the first bar)."""
+        return self._bar_ts + self.tf_ms
 
     def run(self, progress: ProgressFn | None = None) -> BacktestResult:
         """Replay every bar of the range; returns the report."""
@@ -368,11 +376,11 @@ class Backtest:
     ) -> None:
         """The bar loop of ``run``."""
         trader, feed, ledger = self.trader, self.feed, self.trader.ledger
-        on_candle, tf_ms, n = trader.candle, self.tf_ms, self.i1 - self.i0
+        on_candle, n = trader.candle, self.i1 - self.i0
         # what Trader.candle checks (below): the trader keeps these objects for its life
         strategy, brackets, limits = trader.strategy, trader.brackets, trader.limits
         for i, candle in enumerate(candles, i0):
-            self._now_ms = candle.ts_ms + tf_ms
+            self._bar_ts = candle.ts_ms
             # the engine has work only while an order is working (ledger.has_open_orders,
             # read without a call: this runs every bar)
             if ledger._open:
