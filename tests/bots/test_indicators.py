@@ -70,3 +70,39 @@ def test_windows_holding_a_non_finite_value_are_nan_and_the_rest_unchanged(bad: 
     assert np.isnan(out[50:55]).all()
     assert np.array_equal(out[55:], ref[55:])
     assert np.array_equal(out[4:50], ref[4:50])
+
+
+@pytest.mark.parametrize("n", [1, 5, 30])
+def test_a_live_average_extended_bar_by_bar_equals_a_recompute_over_the_buffer(n: int) -> None:
+    # a live feed (a small buffer that fills and drops its oldest rows, prices over many
+    # binades, a NaN close, a repeated candle): the windowed average computed over the new
+    # bars only is, at every bar and every index, the recompute over the whole buffer
+    from omegafarm.bots.feed import Indicator
+
+    rng = np.random.default_rng(n)
+    closes = np.exp(rng.normal(0, 3, 400))
+    closes[150] = np.nan
+    start = np.column_stack([np.arange(40.0), *(np.ones(40),) * 3, closes[:40], np.ones(40)])
+    feed = CandleFeed(start, capacity=60)
+    live = Indicator(feed, sma, ("close", n), {})
+    assert live._window == n  # extended, not recomputed
+    for i in range(40, 400):
+        row = [float(i), 1.0, 1.0, 1.0, float(closes[i]), 1.0]
+        assert feed.append(row)
+        assert not feed.append(row)  # a repeat changes nothing
+        if i % 7 == 0:
+            continue  # some bars are not read at once: two or more new ones next time
+        expected = sma(feed.close, n)
+        np.testing.assert_array_equal(live.values, expected)
+        assert live[-1] == expected[-1] or (np.isnan(live[-1]) and np.isnan(expected[-1]))
+        a2, a1 = live.last2()
+        np.testing.assert_array_equal([a2, a1], expected[-2:])
+    assert feed.dropped > 0  # the buffer was regrown (rows dropped) along the way
+
+
+def test_an_average_of_a_given_array_is_recomputed_not_extended() -> None:
+    from omegafarm.bots.feed import Indicator
+
+    feed = CandleFeed(np.ones((10, 6)))
+    assert Indicator(feed, sma, (np.arange(10.0), 3), {})._window is None
+    assert Indicator(feed, sma, ("close",), {"n": 4})._window == 4

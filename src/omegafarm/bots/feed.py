@@ -5,7 +5,10 @@ number of closed bars visible) forward bar by bar, so reading ``feed.close`` is 
 view and never shows a bar that has not closed. A live bot appends each closed candle to a
 bounded buffer. Indicators are computed by a *causal* function (output ``i`` depends only on
 inputs ``0..i``): a backtest computes it once over the full history and reveals it bar by bar
-(the trick that makes backtesting.py fast), a live bot recomputes it after every append.
+(the trick that makes backtesting.py fast), a live bot recomputes it after every append. An
+indicator whose output ``i`` depends only on the last ``w`` inputs (a *window*: ``sma``, see
+:func:`window_of`) is extended instead: a live append computes it over the last ``w`` bars only
+(the same values: each is a function of its own window), not over the whole buffer again.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class CandleFeed:
         self._cols = [np.ascontiguousarray(data[:, k]) for k in range(6)]
         self.stop = data.shape[0] if not full else 0
         self.version = 0
+        self.dropped = 0  # rows dropped from the front (a live buffer that grew full)
 
     # ----------------------------------------------------------------- columns (views)
     @property
@@ -107,6 +111,7 @@ class CandleFeed:
             keep = min(self.stop, self.capacity - 1)
             size = max(self.capacity, 16)
             self._cols = [_regrow(c[self.stop - keep : self.stop], size) for c in self._cols]
+            self.dropped += self.stop - keep
             self.stop = keep
         for k in range(6):
             self._cols[k][self.stop] = row[k]
@@ -122,6 +127,22 @@ def _regrow(tail: F64, size: int) -> F64:
 
 
 IndicatorFn = Callable[..., Any]
+# fn -> (args, kwargs) -> its window w (output i depends on inputs i-w+1..i only), or None
+_WINDOWS: dict[IndicatorFn, Callable[[tuple[Any, ...], dict[str, Any]], int | None]] = {}
+
+
+def window_of(fn: IndicatorFn, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
+    """The window of ``fn`` called with these arguments (None: unknown, recompute it all)."""
+    rule = _WINDOWS.get(fn)
+    if rule is None or any(not isinstance(a, str | int | float) for a in (*args, *kwargs.values())):
+        return None  # an array argument is not a column of the feed: recompute it all
+    try:
+        w = rule(args, kwargs)
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
+    return w if w is not None and w >= 1 else None
+
+
 _MEMO: dict[tuple[Any, ...], tuple[F64, list[float]]] = {}
 _MEMO_MAX_VALUES = 4_000_000  # ~130 MB (array + list of floats); then start again
 
@@ -129,13 +150,19 @@ _MEMO_MAX_VALUES = 4_000_000  # ~130 MB (array + list of floats); then start aga
 class Indicator:
     """A causal indicator over a feed: ``ind[-1]`` is its value at the latest closed bar."""
 
-    __slots__ = ("_args", "_feed", "_fn", "_kwargs", "_list", "_values", "_version")
+    __slots__ = ("_args", "_end", "_feed", "_fn", "_kwargs", "_list", "_live", "_values",
+                 "_version", "_window")  # fmt: skip
 
     def __init__(self, feed: CandleFeed, fn: IndicatorFn, args: tuple[Any, ...], kwargs: Any):
         self._feed, self._fn, self._args, self._kwargs = feed, fn, args, kwargs
         self._version = -1
         self._values: F64 = np.empty(0)
         self._list: list[float] | None = None
+        # live and windowed: the visible values as floats, extended bar by bar (_end: the
+        # feed's dropped + stop they were computed up to)
+        self._window = None if feed.full else window_of(fn, args, dict(kwargs))
+        self._live: list[float] | None = None
+        self._end = 0
         if feed.full:
             self._values, self._list = self._precomputed()
             self._version = -2  # never recomputed
@@ -164,10 +191,37 @@ class Indicator:
         return np.asarray(self._fn(*args, **self._kwargs), dtype=np.float64)
 
     def _refresh(self) -> F64:
+        if self._window is not None:
+            return np.asarray(self._extend(), dtype=np.float64)
         if self._version != -2 and self._version != self._feed.version:
             self._values = self._compute(full=False)
             self._version = self._feed.version
         return self._values
+
+    def _extend(self) -> list[float]:
+        """Live windowed values, up to date: the new bars' values computed over their windows
+        only (the bars the buffer dropped are dropped here too, and the first ``w - 1`` kept
+        are NaN, as a recompute over the buffer gives), or all of them when that cannot be."""
+        feed, w = self._feed, self._window or 1
+        live = self._live
+        if live is not None and self._version == feed.version:
+            return live
+        start, end = feed.dropped, feed.dropped + feed.stop
+        old_start = self._end - len(live) if live is not None else 0
+        new = end - self._end
+        if live is None or new < 0 or start < old_start or start > self._end or new + w > feed.stop:
+            live = self._compute(full=False).tolist()
+        else:
+            if start > old_start:
+                del live[: start - old_start]
+                live[: w - 1] = [math.nan] * min(w - 1, len(live))
+            if new:
+                args = [feed.column(a)[feed.stop - new - w + 1 :] if isinstance(a, str) else a
+                        for a in self._args]  # fmt: skip
+                tail = np.asarray(self._fn(*args, **self._kwargs), dtype=np.float64)
+                live.extend(tail[-new:].tolist())
+        self._live, self._end, self._version = live, end, feed.version
+        return live
 
     def __getitem__(self, k: int) -> float:
         """Value ``k`` bars back from now (``-1`` = latest); NaN before the data starts."""
@@ -177,12 +231,19 @@ class Indicator:
             return math.nan
         if self._list is not None:
             return self._list[i]
+        if self._window is not None:
+            return self._extend()[i]
         return float(self._refresh()[i])
 
     def last2(self) -> tuple[float, float]:
         """(previous, latest) values; NaN where a bar does not exist yet."""
         stop = self._feed.stop
-        values = self._list if self._list is not None else self._refresh().tolist()
+        if self._list is not None:
+            values = self._list
+        elif self._window is not None:
+            values = self._extend()
+        else:
+            values = self._refresh().tolist()
         if stop >= 2:
             return values[stop - 2], values[stop - 1]
         return math.nan, (values[0] if stop == 1 else math.nan)
@@ -242,6 +303,8 @@ def sma(x: F64, n: int) -> F64:
 
 
 _MIN_NORMAL = float(np.finfo(np.float64).tiny)
+# each output is the mean of its own n inputs (NaN masking is per window too)
+_WINDOWS[sma] = lambda args, kwargs: int(kwargs["n"] if "n" in kwargs else args[1])
 
 
 def _mask_non_finite(out: F64, finite: npt.NDArray[np.bool_], n: int) -> F64:
