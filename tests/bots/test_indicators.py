@@ -106,3 +106,31 @@ def test_an_average_of_a_given_array_is_recomputed_not_extended() -> None:
     feed = CandleFeed(np.ones((10, 6)))
     assert Indicator(feed, sma, (np.arange(10.0), 3), {})._window is None
     assert Indicator(feed, sma, ("close",), {"n": 4})._window == 4
+
+
+def test_a_short_series_takes_the_python_path_with_the_same_values() -> None:
+    # every kind of float the two paths could disagree on: many binades, signs, subnormals,
+    # zeros of both signs, huge values, non-finite ones; each compared with the numpy path
+    from omegafarm.bots import feed as feed_module
+
+    rng = np.random.default_rng(11)
+    for trial in range(600):
+        m = int(rng.integers(1, feed_module._SHORT + 1))
+        n = int(rng.integers(1, m + 1))
+        kind = trial % 5
+        if kind == 0:
+            v = rng.normal(0, 1, m) * 10.0 ** int(rng.integers(-300, 300))
+        elif kind == 1:
+            v = np.exp(rng.normal(0, 50, m)) * rng.choice([-1, 1], m)
+        elif kind == 2:
+            v = rng.choice([5e-324, 1e-310, -2e-320, 0.0, -0.0, 1e308, 3.0, 2.0**60], m)
+        elif kind == 3:
+            v = rng.choice([np.nan, np.inf, -np.inf, 1.5], m)
+        else:
+            v = rng.normal(100, 1, m)
+            v[rng.integers(0, m)] = rng.choice([np.nan, np.inf, -np.inf])
+        short = sma(v, n)
+        numpy_path = sma(np.concatenate((np.ones(feed_module._SHORT), v)), n)[-m:]
+        numpy_path[: n - 1] = np.nan  # those windows reach into the padding
+        assert np.array_equal(short, numpy_path, equal_nan=True), (trial, n)
+        assert np.array_equal(np.signbit(short), np.signbit(numpy_path)), (trial, n)

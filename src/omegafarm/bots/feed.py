@@ -266,11 +266,17 @@ def sma(x: F64, n: int) -> F64:
     two (exactly), windows are summed as integers (in int64 when every window's sum fits, as
     Python integers otherwise), and each mean is one correctly
     rounded integer division: equal means give equal floats, and rounding never reverses an
-    order, so a crossover is found exactly when the true averages cross.
+    order, so a crossover is found exactly when the true averages cross. A short series (a
+    live bot's new bar with its window: see :class:`Indicator`) is summed in plain Python
+    integers at the scale of its finest fraction (:func:`_short_means`): the same values, without
+    a dozen numpy calls' overhead.
     """
     x = np.asarray(x, dtype=np.float64)
     out = np.full(x.shape[0], np.nan)
     if n <= 0 or x.shape[0] < n:
+        return out
+    if x.shape[0] <= _SHORT:
+        out[n - 1 :] = _short_means(x.tolist(), n)
         return out
     finite = np.isfinite(x)
     clean = np.where(finite, x, 0.0)
@@ -303,6 +309,32 @@ def sma(x: F64, n: int) -> F64:
 
 
 _MIN_NORMAL = float(np.finfo(np.float64).tiny)
+_SHORT = 64  # series up to this long take the pure Python path
+
+
+def _short_means(x: list[float], n: int) -> list[float]:
+    """The correctly rounded mean of every window of ``n`` in ``x`` (NaN where a window holds
+    a non-finite value): each float as an exact integer multiple of 2**-j (j: the largest
+    binary exponent of their fractions), window sums as integers, one correctly rounded integer
+    division each (as :func:`sma`'s other paths)."""
+    ratios = [v.as_integer_ratio() if v - v == 0 else (0, 0) for v in x]  # (0, 0): not finite
+    bits = max(den.bit_length() for _, den in ratios)  # the scale 2**(bits - 1)
+    prefix, bad = [0], [0]
+    total = nonfinite = 0
+    for num, den in ratios:
+        if den:
+            total += num << (bits - den.bit_length())
+        else:
+            nonfinite += 1
+        prefix.append(total)
+        bad.append(nonfinite)
+    scale = n << max(0, bits - 1)
+    return [
+        math.nan if bad[i + n] != bad[i] else (prefix[i + n] - prefix[i]) / scale
+        for i in range(len(x) - n + 1)
+    ]
+
+
 # each output is the mean of its own n inputs (NaN masking is per window too)
 _WINDOWS[sma] = lambda args, kwargs: int(kwargs["n"] if "n" in kwargs else args[1])
 
