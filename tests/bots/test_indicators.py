@@ -72,20 +72,26 @@ def test_windows_holding_a_non_finite_value_are_nan_and_the_rest_unchanged(bad: 
     assert np.array_equal(out[4:50], ref[4:50])
 
 
+@pytest.mark.parametrize("extreme", [False, True])
 @pytest.mark.parametrize("n", [1, 5, 30])
-def test_a_live_average_extended_bar_by_bar_equals_a_recompute_over_the_buffer(n: int) -> None:
+def test_a_live_average_extended_bar_by_bar_equals_a_recompute_over_the_buffer(
+    n: int, extreme: bool
+) -> None:
     # a live feed (a small buffer that fills and drops its oldest rows, prices over many
-    # binades, a NaN close, a repeated candle): the windowed average computed over the new
-    # bars only is, at every bar and every index, the recompute over the whole buffer
+    # binades or extreme ones: subnormal, huge, both signs; a NaN close, a repeated candle):
+    # the windowed average computed over the new bars only is, at every bar and every index,
+    # the recompute over the whole buffer
     from omegafarm.bots.feed import Indicator
 
     rng = np.random.default_rng(n)
     closes = np.exp(rng.normal(0, 3, 400))
+    if extreme:
+        closes = rng.choice([5e-324, -1e-310, 1e-300, 0.0, -0.0, 1e300, -3.5, 100.25], 400)
     closes[150] = np.nan
     start = np.column_stack([np.arange(40.0), *(np.ones(40),) * 3, closes[:40], np.ones(40)])
     feed = CandleFeed(start, capacity=60)
     live = Indicator(feed, sma, ("close", n), {})
-    assert live._window == n  # extended, not recomputed
+    assert live._window == n and live._step is not None  # extended, not recomputed
     for i in range(40, 400):
         row = [float(i), 1.0, 1.0, 1.0, float(closes[i]), 1.0]
         assert feed.append(row)

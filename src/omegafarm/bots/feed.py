@@ -13,6 +13,7 @@ indicator whose output ``i`` depends only on the last ``w`` inputs (a *window*: 
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 from collections.abc import Callable, Iterable
@@ -150,8 +151,8 @@ _MEMO_MAX_VALUES = 4_000_000  # ~130 MB (array + list of floats); then start aga
 class Indicator:
     """A causal indicator over a feed: ``ind[-1]`` is its value at the latest closed bar."""
 
-    __slots__ = ("_args", "_end", "_feed", "_fn", "_kwargs", "_list", "_live", "_values",
-                 "_version", "_window")  # fmt: skip
+    __slots__ = ("_args", "_end", "_feed", "_fn", "_kwargs", "_list", "_live", "_step",
+                 "_values", "_version", "_window")  # fmt: skip
 
     def __init__(self, feed: CandleFeed, fn: IndicatorFn, args: tuple[Any, ...], kwargs: Any):
         self._feed, self._fn, self._args, self._kwargs = feed, fn, args, kwargs
@@ -163,6 +164,12 @@ class Indicator:
         self._window = None if feed.full else window_of(fn, args, dict(kwargs))
         self._live: list[float] | None = None
         self._end = 0
+        # sma of a column: the next value from the window's running exact sum (one new bar)
+        self._step = (
+            _SlidingMean(self._window, args[0])
+            if self._window is not None and fn is sma and args and isinstance(args[0], str)
+            else None
+        )
         if feed.full:
             self._values, self._list = self._precomputed()
             self._version = -2  # never recomputed
@@ -209,13 +216,18 @@ class Indicator:
         start, end = feed.dropped, feed.dropped + feed.stop
         old_start = self._end - len(live) if live is not None else 0
         new = end - self._end
+        step = self._step
         if live is None or new < 0 or start < old_start or start > self._end or new + w > feed.stop:
             live = self._compute(full=False).tolist()
+            if step is not None:
+                step.reset(feed.column(step.column)[max(0, feed.stop - w) :].tolist())
         else:
             if start > old_start:
                 del live[: start - old_start]
                 live[: w - 1] = [math.nan] * min(w - 1, len(live))
-            if new:
+            if step is not None:  # the new bars' windows are in the buffer (new + w <= stop)
+                live.extend(map(step.push, feed.column(step.column)[feed.stop - new :].tolist()))
+            elif new:
                 args = [feed.column(a)[feed.stop - new - w + 1 :] if isinstance(a, str) else a
                         for a in self._args]  # fmt: skip
                 tail = np.asarray(self._fn(*args, **self._kwargs), dtype=np.float64)
@@ -310,6 +322,60 @@ def sma(x: F64, n: int) -> F64:
 
 _MIN_NORMAL = float(np.finfo(np.float64).tiny)
 _SHORT = 64  # series up to this long take the pure Python path
+
+
+class _SlidingMean:
+    """The correctly rounded mean of the last ``n`` values pushed (NaN until there are ``n``,
+    and while one of them is not finite): :func:`sma`'s value at each new bar, from a running
+    exact sum (integers at the finest binary scale seen, see :func:`_short_means`) instead of
+    the window summed again."""
+
+    __slots__ = ("bad", "bits", "column", "n", "total", "window")
+
+    def __init__(self, n: int, column: str) -> None:
+        self.n, self.column = n, column
+        self.window: collections.deque[tuple[int, int] | None] = collections.deque()
+        self.total, self.bits, self.bad = 0, 1, 0  # the sum is total / 2**(bits - 1)
+
+    def reset(self, values: list[float]) -> None:
+        """Start again from these values (the last ``n`` at most: the newest window)."""
+        self.window.clear()
+        self.total, self.bits, self.bad = 0, 1, 0
+        for v in values[-self.n :]:
+            self.push(v)
+
+    def push(self, v: float) -> float:
+        """Add a value (the oldest leaves past ``n``) and return the window's mean."""
+        if v - v == 0:  # finite
+            num, den = v.as_integer_ratio()
+            b = den.bit_length()
+            if b > self.bits:
+                self.total <<= b - self.bits
+                self.bits = b
+            self.total += num << (self.bits - b)
+            self.window.append((num, b))
+        else:
+            self.bad += 1
+            self.window.append(None)
+        if len(self.window) > self.n:
+            old = self.window.popleft()
+            if old is None:
+                self.bad -= 1
+            else:
+                self.total -= old[0] << (self.bits - old[1])
+            if self.bits > _FINE_BITS:  # a very fine value may have left: rescale (exact)
+                self._rescale()
+        if len(self.window) < self.n or self.bad:
+            return math.nan
+        return self.total / (self.n << (self.bits - 1))
+
+    def _rescale(self) -> None:
+        kept = [x for x in self.window if x is not None]
+        self.bits = max((b for _, b in kept), default=1)
+        self.total = sum(num << (self.bits - b) for num, b in kept)
+
+
+_FINE_BITS = 128  # beyond this scale the running sum is rescaled to its window's finest
 
 
 def _short_means(x: list[float], n: int) -> list[float]:
