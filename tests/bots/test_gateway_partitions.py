@@ -74,7 +74,7 @@ async def test_three_gateways_share_the_partitions_and_run_each_command_once_in_
 ) -> None:
     exchange = paper_exchange(tmp_path)  # in memory, shared: stands for an exchange's API
     await exchange.initialize()
-    assert not exchange.venue_in_process
+    assert not exchange.venue_fenced
     settings = FarmSettings(lease_ttl_s=1.0, poll_interval_s=0.05, reconcile_interval_s=0,
                             gateway_partitions=6)  # fmt: skip
     gateways = [Gateway(redis_client, exchange, settings, set(), gateway_id=f"g{i}")
@@ -305,7 +305,7 @@ async def test_on_the_paper_exchange_every_partition_lives_with_the_primary(
     second_ex = _durable_paper(tmp_path, redis_client, "b")
     await first_ex.initialize()
     await second_ex.initialize()
-    assert first_ex.venue_in_process and second_ex.venue_in_process
+    assert first_ex.venue_fenced and second_ex.venue_fenced
     settings = FarmSettings(lease_ttl_s=1.0, poll_interval_s=0.05, reconcile_interval_s=0)
     first = Gateway(redis_client, first_ex, settings, set(), gateway_id="ga")
     second = Gateway(redis_client, second_ex, settings, set(), gateway_id="gb")

@@ -17,7 +17,7 @@ from omegafarm.exchange.paper import PaperSettings
 from omegafarm.exchange.paper.journal import DurablePaperExchange
 from omegafarm.store import RedisClient
 from omegafarm.store import keys as _names
-from tests.integration._farm import SYMBOLS, audited_ledgers, wait_for
+from tests.integration._farm import SYMBOLS, audited_ledgers, commands_done, wait_for
 
 QUOTE_START = Decimal(1_000_000)
 TTL_S = 2.0
@@ -150,19 +150,19 @@ async def true(value: bool) -> bool:
 
 
 async def stop_all_and_settle(redis: RedisClient, ids: list[str]) -> None:
-    """Stop every bot and wait until none holds a lease and no gateway partition has an open
-    order left (the farm idle: what :func:`audit` needs)."""
+    """Stop every bot and wait until none holds a lease, the gateways executed every command
+    and no partition has an open order left (the farm idle: what :func:`audit` needs)."""
     for bot_id in ids:
         await redis.set(_names.desired(bot_id), "stopped")
 
     async def released() -> bool:
         return set((await bot_holders(redis, ids)).values()) == {None}
 
-    async def no_open_orders() -> bool:
-        return await open_orders(redis) == 0
+    async def idle() -> bool:  # every command executed (see settled), then nothing open
+        return await commands_done(redis) and await open_orders(redis) == 0
 
     await wait_for(released, 30, "every bot stopped")
-    await wait_for(no_open_orders, 30, "no open orders left at the gateway")
+    await wait_for(idle, 30, "commands done, no open orders left at the gateway")
 
 
 async def gateway_holder(redis: RedisClient) -> str | None:

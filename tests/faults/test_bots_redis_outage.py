@@ -23,6 +23,7 @@ from tests.integration._farm import (
     bots,
     farm_settings,
     paper_exchange,
+    settled,
     wait_for,
 )
 
@@ -86,7 +87,7 @@ async def _trade_through_an_outage(
             await gw_redis.set(_names.desired(spec.id), "stopped")
         # settling (not what is tested): deadlines that hold on a loaded machine
         await wait_for(lambda: _true(not worker.bots), 30, "bots stopped")
-        await wait_for(lambda: _true(not gateway._open), 30, "no open orders")
+        await wait_for(lambda: settled(gw_redis, gateway), 30, "commands done, no open orders")
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -33,6 +33,7 @@ from tests.integration._farm import (
     bots,
     farm_settings,
     paper_exchange,
+    settled,
     wait_for,
 )
 
@@ -105,7 +106,7 @@ async def test_every_bot_trades_again_after_a_sentinel_failover_without_losing_a
         for spec in specs:
             await gw_redis.set(_names.desired(spec.id), "stopped")
         await wait_for(lambda: true(not running()), 15, "bots stopped")
-        await wait_for(lambda: true(not gateway._open), 15, "no open orders")
+        await wait_for(lambda: settled(gw_redis, gateway), 15, "commands done, no open orders")
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -22,6 +22,7 @@ from tests.integration._farm import (
     bots,
     farm_settings,
     paper_exchange,
+    settled,
     wait_for,
 )
 
@@ -94,7 +95,7 @@ async def test_killed_worker_bots_move_within_the_lease_ttl_without_duplicates_o
 
         # settling (not what is tested): deadlines that hold on a loaded machine
         await wait_for(all_released, 30, "every bot stopped")
-        await wait_for(lambda: _true(not gateway._open), 30, "no open orders")
+        await wait_for(lambda: settled(redis_client, gateway), 30, "commands done, no open orders")
     finally:
         for proc in procs.values():
             if proc.returncode is None:

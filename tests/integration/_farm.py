@@ -60,6 +60,22 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout_s: float, what:
         await asyncio.sleep(0.05)  # wait-ok: the poll interval of a condition check with a deadline
 
 
+async def commands_done(redis: RedisClient) -> bool:
+    """Every command the bots sent was executed by a gateway (read and acknowledged)."""
+    for p in range(int(await redis.get(_names.GATEWAY_PARTITIONS) or 0)):
+        if await redis.stream_backlog(_names.partition_commands(p), _names.GATEWAY_GROUP):
+            return False
+    return True
+
+
+async def settled(redis: RedisClient, gateway: Any) -> bool:
+    """The farm is idle once its bots stopped: every command executed and no order open at
+    the gateway. No open order alone is not enough: an order whose command the gateway has
+    not read yet is not open there either, and is placed (and filled) after the audit read
+    the bots' ledgers."""
+    return await commands_done(redis) and not gateway._open
+
+
 async def audited_ledgers(redis: RedisClient, ids: list[str]) -> dict[str, Ledger]:
     """Each bot's saved ledger plus every update in its stream (replay is idempotent), with
     ``orders`` holding every order: the open ones of the hot state and the finished ones of

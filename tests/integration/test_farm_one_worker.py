@@ -20,6 +20,7 @@ from tests.integration._farm import (
     bots,
     farm_settings,
     paper_exchange,
+    settled,
     wait_for,
 )
 
@@ -54,7 +55,7 @@ async def test_twenty_bots_share_one_account_and_every_fill_reconciles(
             await redis_client.set(_names.desired(spec.id), "stopped")
         await _view.control_changed(redis_client)  # as `omega bots stop` does: workers re-read
         await wait_for(lambda: _true(not worker.bots), 10, "bots stopped")
-        await wait_for(lambda: _true(not gateway._open), 10, "no open orders at the gateway")
+        await wait_for(lambda: settled(redis_client, gateway), 10, "commands done, no open orders")
     finally:
         stop_worker.set()
         stop_gw.set()

@@ -46,3 +46,24 @@ async def test_stream_range_reads_history_in_order(redis_client: RedisClient) ->
     tail = await redis_client.stream_range("equity", start=ids[3])
     assert [m.id for m in tail] == ids[3:]
     assert len(await redis_client.stream_range("equity", count=2)) == 2
+
+
+async def test_the_backlog_counts_unread_and_unacknowledged_entries(
+    redis_client: RedisClient,
+) -> None:
+    assert await redis_client.stream_backlog("cmds", "gw") == 0  # no stream yet
+    await redis_client.stream_group("cmds", "gw")
+    for n in range(3):
+        await redis_client.stream_add("cmds", n)
+    before = await redis_client.stream_backlog("cmds", "gw")
+    read = await redis_client.stream_read("cmds", "gw", "a", count=2, block_ms=None)
+    after_read = await redis_client.stream_backlog("cmds", "gw")
+    await redis_client.stream_ack("cmds", "gw", read[0].id)
+    after_ack = await redis_client.stream_backlog("cmds", "gw")
+    await redis_client.stream_ack("cmds", "gw", read[1].id)
+    rest = await redis_client.stream_read("cmds", "gw", "a", block_ms=None)
+    await redis_client.stream_ack("cmds", "gw", *(m.id for m in rest))
+
+    assert (before, after_read, after_ack) == (3, 3, 2)  # read but not acked still counts
+    assert await redis_client.stream_backlog("cmds", "gw") == 0
+    assert await redis_client.stream_backlog("cmds", "other") == 0  # no such group

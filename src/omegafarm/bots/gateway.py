@@ -214,7 +214,7 @@ class Gateway:
 
     async def _fair_share(self) -> int:
         """How many partitions this gateway should hold now."""
-        if self.exchange.venue_in_process:  # one process owns the venue: all or nothing
+        if self.exchange.venue_fenced:  # one process owns the venue: all or nothing
             ready = self._primary is not None and self._primary.ready
             return self.partition_count if ready else 0
         live = self.live_gateways  # read by this round's beat
@@ -353,7 +353,7 @@ class Gateway:
         term.done.set()
         if lost:
             _log.warning("gateway_lease_lost", gateway=self.id, token=term.lease.token)
-        if self.exchange.venue_in_process:
+        if self.exchange.venue_fenced:
             for p in list(self.partitions):
                 self._end_partition(p, release=True)
         self._spawn(self._after_primary(term, lost))

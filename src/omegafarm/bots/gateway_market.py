@@ -235,8 +235,7 @@ class MarketFeed:
         if ended is not None and _not_newer(update_from_order(order, cid), ended):
             return False  # ended and told: nothing to wait for
         if record is None or (seen is None and not waited):
-            self._early[cid] = (time.monotonic(), order)
-            self._early.move_to_end(cid)
+            self._keep_early(cid, order)
             self._wake.set()
             while len(self._early) > EARLY_KEEP:
                 self._early.popitem(last=False)
@@ -252,13 +251,33 @@ class MarketFeed:
         self.orders_published += 1
         return True
 
+    def _keep_early(self, cid: str, order: Order) -> None:
+        """Hold an update of an order not yet told: the newest per order (a REST answer read
+        before a fill must not replace the pushed fill it is older than)."""
+        held = self._early.get(cid)
+        if held is not None:
+            kept = update_from_order(held[1], cid)
+            if _not_newer(update_from_order(order, cid), (kept.filled, kept.status)):
+                order = held[1]
+        self._early[cid] = (time.monotonic(), order)
+        self._early.move_to_end(cid)
+
     async def _resolve_early(self) -> None:
         """Updates that came before their order was tracked and told: deliver or forget them
-        (a tracked order never told is delivered after ``EARLY_GRACE_S``: say, taken over)."""
+        (a tracked order never told is delivered after ``EARLY_GRACE_S``: say, taken over).
+
+        Each entry is read when its turn comes, not from a copy taken at the start: delivering
+        one waits on Redis, and an entry replaced meanwhile (an order's "open" by its fill) was
+        otherwise delivered as it was and the newer update dropped with it, leaving the order
+        open at its bot for ever."""
         if not self._early:
             return
         now = time.monotonic()
-        for cid, (at, order) in list(self._early.items()):
+        for cid in list(self._early):
+            held = self._early.get(cid)
+            if held is None:  # delivered meanwhile (a later update of the same order)
+                continue
+            at, order = held
             record = self.gw.orders.open.get(cid)
             if record is not None and (record.told is not None or now - at >= EARLY_GRACE_S):
                 del self._early[cid]

@@ -54,7 +54,7 @@ _SPAN_FIELDS = {"omega.bot_id": "bot_id", "omega.command": "kind",
 # look for commands left pending (a transient failure, 5 s idle) every RECLAIM_EVERY_S.
 COMMAND_BLOCK_MS = 1_000
 RECLAIM_EVERY_S = 5.0
-QUIET_ORDER_S = 10.0  # the primary's safety look at silent open orders (paper venue only)
+QUIET_ORDER_S = 10.0  # the primary's safety look at silent open orders (venues in process)
 PUSH_MISSED_WARN_S = 600.0  # health warns this long after the quiet look found a missed push
 ENDED_KEEP = 10_000  # ended orders remembered (newest): a late, older update of one is dropped
 _ENDED = frozenset({"closed", "canceled", "rejected", "expired"})
@@ -366,19 +366,19 @@ class OrderDesk:
             await self._poll_open_orders()
 
     async def _check_quiet_orders(self) -> None:
-        """The primary's fallback on a venue in this process (the paper exchange: a look is a
-        memory read, no request): an open order nothing was heard of for ``QUIET_ORDER_S`` is
-        looked up once; a change found so was missed by the push, and is counted
-        (``push_missed``) and logged (``gateway_push_missed``). On a ccxt venue the order
-        stream, its gap fills by client order id and the periodic reconciliation are the only
-        sources (no REST while the stream is up).
+        """The primary's fallback on a venue answering in this process (every paper exchange,
+        durable or not: a look is a memory read, no request): an open order nothing was heard
+        of for ``QUIET_ORDER_S`` is looked up once; a change found so was missed by the push,
+        and is counted (``push_missed``) and logged (``gateway_push_missed``). On a ccxt venue
+        the order stream, its gap fills by client order id and the periodic reconciliation are
+        the only sources (no REST while the stream is up).
 
         Why it stays: the gap it was added for (an order of the restored book ending without a
         push after a restart) was a stream of the ended term closing after the new term's
         stream opened and clearing the engine's only listener (fixed in the paper push); the
         look costs nothing on the paper venue and a non-zero count says at once if a push is
         missed again."""
-        if not self.exchange.venue_in_process:
+        if not self.exchange.answers_in_process:
             return
         now = time.monotonic()
         if now - self._quiet_checked_at < self.quiet_order_s:

@@ -57,6 +57,7 @@ class CcxtVenue:
     shares_market_data = True
     uses_credentials = True
     limits_orders = True
+    answers_in_process = False
 
     def __init__(
         self,

@@ -166,12 +166,20 @@ class ExchangeService(BaseService[ExchangeSettings]):
             await client.take_over()
 
     @property
-    def venue_in_process(self) -> bool:
-        """True when the venue's state lives in this process (the durable paper exchange): then
-        only the process holding the gateway lease may execute orders. A ccxt venue's state is
-        the exchange's own, so any number of processes may send it orders."""
+    def venue_fenced(self) -> bool:
+        """True when the venue keeps state of its own that the gateway lease fences (the
+        durable paper exchange): then only the process holding the lease may execute orders. A
+        ccxt venue's state is the exchange's own, so any number of processes may send it
+        orders; the plain paper exchange is one process's own simulation."""
         client: Any = self._venue.client if self._venue is not None else None
         return getattr(client, "fence", None) is not None
+
+    @property
+    def answers_in_process(self) -> bool:
+        """True when the venue answers in this process (the paper exchange, durable or not):
+        an order look-up is a memory read, so the gateway's safety look at quiet orders is
+        free. False for a ccxt venue, where every look-up is a rate-limited request."""
+        return self.venue.answers_in_process
 
     def get_exchange_client(self) -> Any:
         """The underlying ccxt (or paper) exchange object, for what the service does not wrap."""

@@ -3,10 +3,10 @@
 Two adapters implement it: :class:`~omegafarm.exchange.ccxt_adapter.CcxtVenue` (any ccxt
 exchange, over the network) and :class:`~omegafarm.exchange.paper.PaperVenue` (the simulated
 exchange, in process). What differs between them is said once, as attributes of the venue
-(``rate_interval_ms``, ``shares_market_data``, ``uses_credentials``, ``limits_orders``), and the
-one factory (:mod:`~omegafarm.exchange.factory`) is the only code that looks at ``exchange_id``
-to choose: nothing else asks whether the exchange is "paper". This module imports no adapter,
-so the adapters can import it without a cycle.
+(``rate_interval_ms``, ``shares_market_data``, ``uses_credentials``, ``limits_orders``,
+``answers_in_process``), and the one factory (:mod:`~omegafarm.exchange.factory`) is the only
+code that looks at ``exchange_id`` to choose: nothing else asks whether the exchange is
+"paper". This module imports no adapter, so the adapters can import it without a cycle.
 
 Errors: a venue raises whatever its library raises; :meth:`Venue.translate` turns that into
 our :mod:`~omegafarm.exchange.errors` tree (the call pipeline asks it, once per failure).
@@ -58,6 +58,9 @@ class Venue(Protocol):
     """Whether API keys are looked up in the vault."""
     limits_orders: bool
     """Whether orders draw on the account's order bucket of the rate limiter."""
+    answers_in_process: bool
+    """Whether the venue answers in this process: looking an order up is a memory read (no
+    request, no rate weight), so a safety look costs nothing."""
 
     @property
     def stream_kinds(self) -> frozenset[StreamKind]:

@@ -52,6 +52,7 @@ class PaperVenue:
     shares_market_data = False  # each process simulates its own market
     uses_credentials = False
     limits_orders = False
+    answers_in_process = True
 
     def __init__(self, exchange: PaperExchange) -> None:
         self.exchange = exchange
