@@ -115,6 +115,7 @@ async def test_the_farm_lists_its_running_bots(bot_farm: Farm) -> None:
     assert farm["workers"] == 1 and farm["bots_here"] == ["sma_btc", "sma_eth"]
     assert farm["silent_bots"] == []
     assert Decimal(farm["equity"]) > 0
+    assert isinstance(farm["gateway"]["commands_waiting"], int)  # executed at once here
     repairs = farm["gateway"]["repairs"]  # what the gateway repaired on its own: nothing here
     assert (repairs["push_missed"], repairs["push_missed_recent"]) == (0, 0)
     assert {"stale_updates_dropped", "stream_recovered", "last_push_missed_ms"} <= set(repairs)

@@ -5,7 +5,7 @@ drop are filled by REST by client order id, and nothing polls ``fetch_order`` me
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -328,6 +328,31 @@ async def test_a_fill_that_replaces_an_early_update_while_the_queue_is_delivered
     assert await _last_told(redis_client, "b1-30") == "closed"
     assert await _last_told(redis_client, "b1-31") == "closed"  # was "open", the fill lost
     assert "b1-31" not in gateway._open and not market._early
+
+
+async def test_commands_not_executed_yet_are_counted_until_the_gateway_runs_them(
+    redis_client: RedisClient, paper: ExchangeService
+) -> None:
+    """The farm status' ``commands_waiting``: what the bots sent and no gateway executed."""
+    gateway = Gateway(redis_client, paper, SETTINGS, {("BTC/USDT", "1m")}, gateway_id="gw")
+    idle = await gateway.commands_waiting()
+    for n in (50, 51):  # sent while no gateway runs
+        await redis_client.stream_add(_commands(gateway), {**LIMIT, "cid": f"b1-{n}"})
+    waiting = await gateway.commands_waiting()
+    stop = asyncio.Event()
+    task = asyncio.create_task(gateway.run(stop))
+    try:
+        await wait_for(lambda: _has(redis_client, "b1-51", "open"), 10, "both executed")
+        await wait_for(lambda: _zero(gateway.commands_waiting()), 10, "nothing waiting")
+    finally:
+        stop.set()
+        await task
+
+    assert (idle, waiting) == (0, 2)
+
+
+async def _zero(count: Awaitable[int]) -> bool:
+    return await count == 0
 
 
 async def test_the_early_queue_keeps_the_newest_update_of_an_order(

@@ -80,3 +80,25 @@ def test_tracker_and_batch_agree_on_what_is_flat(level: float, move: float, flat
 def test_flat_or_too_short_input_is_empty_not_an_exception(n: int, level: float) -> None:
     assert predict_cycles(np.full(n, level), window=64).is_empty
     assert predict_cycles(np.full(n + 200, level), window=64).is_empty
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(192, 600),
+    st.floats(-5.0, 5.0),
+    st.floats(1e-6, 1e-2) | st.floats(-1e-2, -1e-6),
+    st.booleans(),
+)
+@example(2000, 0.0, 1e-3, True)  # exp(0.001 t): "cycle of 12.3 bars, 1e-14 % of price", p 0.005
+@example(600, 0.5, 1.0, False)  # an exact line: surrogates without power, power ratio 0/0
+def test_a_straight_line_is_empty_not_a_cycle_of_rounding_noise(
+    n: int, start: float, slope: float, log_prices: bool
+) -> None:
+    t = np.arange(n, dtype=np.float64)
+    # log prices: exponential growth; otherwise a signed series (analysed raw) crossing zero
+    x = np.exp(start + slope * t) if log_prices else slope * (t - n * (0.5 + start / 20.0))
+    result = predict_cycles(x, n_surrogates=19)
+    assert result.is_empty
+    assert not result.significant
+    assert result.p_value == 1.0
+    assert "straight line" in result.message

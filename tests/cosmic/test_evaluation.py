@@ -18,6 +18,7 @@ from omegafarm.cosmic.evaluation import (
     LookAheadError,
     MarketSignals,
     Signal,
+    _row,  # the row builder, fed exact outcomes
     audit_by_truncation,
     cycle_rows,
     evaluate_candles,
@@ -234,3 +235,16 @@ def test_the_table_does_not_change_when_prices_are_scaled(walks: dict[str, np.nd
 def test_bad_settings_are_validation_errors(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         EvalSettings(**bad)
+
+
+@pytest.mark.parametrize("n_signals", [1, 5])
+def test_a_baseline_that_never_hit_gives_no_p_value_of_zero(n_signals: int) -> None:
+    """Every signal won and none of 40 baseline placements did: strong evidence, never a
+    certainty (a null rate of exactly 0 gave p = 0, and Holm keeps 0 at 0)."""
+    net, base = np.full(n_signals, 0.01), np.full(40, -0.01)
+    row = _row("test", "kind", net, base, FAST, seed=1)
+    rows = finalize([row])
+
+    assert 0.0 < row.p_value <= 1.0
+    assert 0.0 < rows[0].p_adjusted <= 1.0
+    assert row.baseline_hit_rate == 0.0  # the table still shows what was seen

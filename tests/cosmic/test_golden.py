@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from omegafarm.cosmic.golden import FIB_NUMBERS, analyze_golden_ratio, time_projections
 from omegafarm.cosmic.pivots import ZigZagConfig
@@ -58,3 +61,33 @@ def test_too_short_input_is_empty(n: int) -> None:
     result = analyze_golden_ratio(np.linspace(1, 2, n))
     assert result.is_empty
     assert result.projections == ()
+
+
+def _two_spikes() -> np.ndarray:
+    """100 ones, 2.0 at bars 47 and 72: two swing ratios, but none of 9 matched random walks
+    (almost all steps 0) forms one, so the p-value was 0/0 = NaN."""
+    x = np.ones(100)
+    x[[47, 72]] = 2.0
+    return x
+
+
+def test_no_random_walk_forming_a_ratio_gives_p_one_not_nan() -> None:
+    result = analyze_golden_ratio(_two_spikes(), zigzag=PCT, n_surrogates=9)
+    assert not result.is_empty
+    for evidence in (result.price, result.time):
+        assert evidence.n_null == 0
+        assert evidence.p_value == 1.0
+        assert np.isnan(evidence.null_mean)
+
+
+@settings(max_examples=20, deadline=None)
+@given(arrays(np.float64, st.integers(0, 300), elements=st.floats(1.0, 1e4)))
+@example(_two_spikes())
+def test_evidence_p_values_are_probabilities_whenever_there_is_a_ratio(x: np.ndarray) -> None:
+    result = analyze_golden_ratio(x, zigzag=PCT, n_surrogates=9)
+    if result.is_empty:
+        assert np.isnan(result.price.p_value)
+        return
+    for evidence in (result.price, result.time):
+        assert 0.0 < evidence.p_value <= 1.0
+        assert 0 <= evidence.n_null <= 9

@@ -82,6 +82,46 @@ def test_bad_tolerance_is_a_validation_error() -> None:
         calculate_harmony(np.ones(10), tolerance=0.0)
 
 
+def _two_spikes() -> np.ndarray:
+    """Found by hypothesis: 300 ones, 2.0 at bars 98 and 285. Its swings form two ratios,
+    but none of the 9 matched random walks forms one (their steps are almost all 0)."""
+    x = np.ones(300)
+    x[[98, 285]] = 2.0
+    return x
+
+
+def test_no_random_walk_forming_a_ratio_gives_p_one_not_nan() -> None:
+    result = calculate_harmony(_two_spikes(), zigzag=PCT, n_surrogates=9)
+    assert result.n_ratios == 2
+    assert result.n_null == 0
+    assert result.p_value == 1.0  # (1 + 0) / (1 + 0): no evidence, was 0/0 = NaN
+    assert np.isnan(result.null_mean)
+    assert np.isnan(result.z_score)
+
+
+def test_n_null_counts_the_random_walks_that_formed_a_ratio() -> None:
+    result = calculate_harmony(_two_spikes(), zigzag=PCT, n_surrogates=199)
+    assert 0 < result.n_null < 199
+    assert result.hit_rate == 0.0
+    assert result.p_value == 1.0  # every walk that formed a ratio hit at least as often
+    planted = calculate_harmony(fibonacci_zigzag(), zigzag=PCT, n_surrogates=99)
+    assert planted.n_null == 99
+    assert 0.0 < planted.p_value <= 1.0
+
+
+def test_a_finite_exponent_with_no_finite_shuffle_keeps_its_value_and_gets_p_one() -> None:
+    x = np.ones(222)
+    x[167:] *= 2.0
+    x[211:] *= 2.0
+    # the one shuffle puts both jumps where every DFA block is flat: no exponent for it
+    _, dfa = persistence(x, n_surrogates=1, rng=np.random.default_rng(1))
+    assert np.isfinite(dfa.value)  # was dropped: every field NaN
+    assert dfa.p_value == 1.0
+    assert np.isnan(dfa.null_mean)
+    assert np.isnan(dfa.ci_low)
+    assert np.isnan(dfa.ci_high)
+
+
 @settings(max_examples=20, deadline=None)
 @given(
     arrays(np.float64, st.integers(0, 300), elements=st.floats(1.0, 1e4)),
@@ -89,6 +129,7 @@ def test_bad_tolerance_is_a_validation_error() -> None:
 )
 # moves of 1e-11: rounding-level in log prices; the Hurst exponent moved by 3e-6 with the scale
 @example(np.array([1.0 + 1e-11 * ((7 * i) % 5) for i in range(100)]), 100.0)
+@example(_two_spikes(), 1.0)  # no random walk formed a ratio: the p-value was NaN
 def test_harmony_is_finite_and_scale_free(x: np.ndarray, c: float) -> None:
     a = calculate_harmony(x, zigzag=PCT, n_surrogates=9)
     b = calculate_harmony(x * c, zigzag=PCT, n_surrogates=9)

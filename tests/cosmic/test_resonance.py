@@ -72,8 +72,27 @@ def test_bad_sample_period_or_reference_is_a_validation_error() -> None:
         calculate_resonance(_walk(5), FIVE_MIN_S, [-1.0])
 
 
+_GROWTH = np.exp(0.001 * np.arange(2000))
+
+
+@pytest.mark.parametrize(
+    "x", [_GROWTH, np.arange(2000) - 1000.0, np.full(2000, -3.0)], ids=["exp", "line", "flat"]
+)
+def test_a_straight_line_is_not_measurable_nothing_is_left_after_the_detrend(
+    x: np.ndarray,
+) -> None:
+    for r in calculate_resonance(x, 60.0, {"10m": 600.0, "1h": 3600.0}, n_surrogates=19):
+        assert not r.measurable  # was tested on float rounding
+        assert not r.significant
+        assert r.reason in {"flat series", STRAIGHT}
+
+
+STRAIGHT = "not measurable: a straight line, nothing is left after the linear detrend"
+
+
 @settings(max_examples=30, deadline=None)
 @given(arrays(np.float64, st.integers(0, 300), elements=st.floats(1.0, 1e6)))
+@example(_GROWTH[:300])
 def test_any_finite_series_gives_probabilities_or_not_measurable(x: np.ndarray) -> None:
     for r in calculate_resonance(x, 60.0, {"10m": 600.0, "1h": 3600.0}, n_surrogates=19):
         if r.measurable:

@@ -189,7 +189,16 @@ async def _trade_through_a_master_kill(
             now = await _orders_by_bot(redis)
             return all(now[b] > before[b] for b in IDS)
 
-        await wait_for(every_bot_ordered_again, TRADING_AGAIN_S, "every bot to order again")
+        try:
+            await wait_for(every_bot_ordered_again, TRADING_AGAIN_S, "every bot to order again")
+        except AssertionError:  # for the failure's reader: who is stuck, and what the farm said
+            now = await _orders_by_bot(redis)
+            late = [b for b in IDS if now[b] <= before[b]]
+            print("bots without a new order:", late, "holders:", await bot_holders(redis, late))
+            for bot_id in late:
+                print(bot_id, "status:", await redis.get(_names.status(bot_id)))
+            print("farm log (tail):\n" + log.read_text()[-6000:])
+            raise
         trading_at = time.monotonic()
         await wait_for(lambda: reported(200), 30, "/readyz 200 again")
         print(  # measured (load-dependent; -s shows it): the numbers of docs/store.md

@@ -5,11 +5,15 @@ number of closed bars visible) forward bar by bar, so reading ``feed.close`` is 
 view and never shows a bar that has not closed. A live bot appends each closed candle to a
 bounded buffer. Indicators are computed by a *causal* function (output ``i`` depends only on
 inputs ``0..i``): a backtest computes it once over the full history and reveals it bar by bar
-(the trick that makes backtesting.py fast), a live bot recomputes it after every append.
+(the trick that makes backtesting.py fast), a live bot recomputes it after every append. An
+indicator whose output ``i`` depends only on the last ``w`` inputs (a *window*: ``sma``, see
+:func:`window_of`) is extended instead: a live append computes it over the last ``w`` bars only
+(the same values: each is a function of its own window), not over the whole buffer again.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 from collections.abc import Callable, Iterable
@@ -47,6 +51,7 @@ class CandleFeed:
         self._cols = [np.ascontiguousarray(data[:, k]) for k in range(6)]
         self.stop = data.shape[0] if not full else 0
         self.version = 0
+        self.dropped = 0  # rows dropped from the front (a live buffer that grew full)
 
     # ----------------------------------------------------------------- columns (views)
     @property
@@ -107,6 +112,7 @@ class CandleFeed:
             keep = min(self.stop, self.capacity - 1)
             size = max(self.capacity, 16)
             self._cols = [_regrow(c[self.stop - keep : self.stop], size) for c in self._cols]
+            self.dropped += self.stop - keep
             self.stop = keep
         for k in range(6):
             self._cols[k][self.stop] = row[k]
@@ -122,6 +128,22 @@ def _regrow(tail: F64, size: int) -> F64:
 
 
 IndicatorFn = Callable[..., Any]
+# fn -> (args, kwargs) -> its window w (output i depends on inputs i-w+1..i only), or None
+_WINDOWS: dict[IndicatorFn, Callable[[tuple[Any, ...], dict[str, Any]], int | None]] = {}
+
+
+def window_of(fn: IndicatorFn, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
+    """The window of ``fn`` called with these arguments (None: unknown, recompute it all)."""
+    rule = _WINDOWS.get(fn)
+    if rule is None or any(not isinstance(a, str | int | float) for a in (*args, *kwargs.values())):
+        return None  # an array argument is not a column of the feed: recompute it all
+    try:
+        w = rule(args, kwargs)
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
+    return w if w is not None and w >= 1 else None
+
+
 _MEMO: dict[tuple[Any, ...], tuple[F64, list[float]]] = {}
 _MEMO_MAX_VALUES = 4_000_000  # ~130 MB (array + list of floats); then start again
 
@@ -129,13 +151,25 @@ _MEMO_MAX_VALUES = 4_000_000  # ~130 MB (array + list of floats); then start aga
 class Indicator:
     """A causal indicator over a feed: ``ind[-1]`` is its value at the latest closed bar."""
 
-    __slots__ = ("_args", "_feed", "_fn", "_kwargs", "_list", "_values", "_version")
+    __slots__ = ("_args", "_end", "_feed", "_fn", "_kwargs", "_list", "_live", "_step",
+                 "_values", "_version", "_window")  # fmt: skip
 
     def __init__(self, feed: CandleFeed, fn: IndicatorFn, args: tuple[Any, ...], kwargs: Any):
         self._feed, self._fn, self._args, self._kwargs = feed, fn, args, kwargs
         self._version = -1
         self._values: F64 = np.empty(0)
         self._list: list[float] | None = None
+        # live and windowed: the visible values as floats, extended bar by bar (_end: the
+        # feed's dropped + stop they were computed up to)
+        self._window = None if feed.full else window_of(fn, args, dict(kwargs))
+        self._live: list[float] | None = None
+        self._end = 0
+        # sma of a column: the next value from the window's running exact sum (one new bar)
+        self._step = (
+            _SlidingMean(self._window, args[0])
+            if self._window is not None and fn is sma and args and isinstance(args[0], str)
+            else None
+        )
         if feed.full:
             self._values, self._list = self._precomputed()
             self._version = -2  # never recomputed
@@ -164,10 +198,42 @@ class Indicator:
         return np.asarray(self._fn(*args, **self._kwargs), dtype=np.float64)
 
     def _refresh(self) -> F64:
+        if self._window is not None:
+            return np.asarray(self._extend(), dtype=np.float64)
         if self._version != -2 and self._version != self._feed.version:
             self._values = self._compute(full=False)
             self._version = self._feed.version
         return self._values
+
+    def _extend(self) -> list[float]:
+        """Live windowed values, up to date: the new bars' values computed over their windows
+        only (the bars the buffer dropped are dropped here too, and the first ``w - 1`` kept
+        are NaN, as a recompute over the buffer gives), or all of them when that cannot be."""
+        feed, w = self._feed, self._window or 1
+        live = self._live
+        if live is not None and self._version == feed.version:
+            return live
+        start, end = feed.dropped, feed.dropped + feed.stop
+        old_start = self._end - len(live) if live is not None else 0
+        new = end - self._end
+        step = self._step
+        if live is None or new < 0 or start < old_start or start > self._end or new + w > feed.stop:
+            live = self._compute(full=False).tolist()
+            if step is not None:
+                step.reset(feed.column(step.column)[max(0, feed.stop - w) :].tolist())
+        else:
+            if start > old_start:
+                del live[: start - old_start]
+                live[: w - 1] = [math.nan] * min(w - 1, len(live))
+            if step is not None:  # the new bars' windows are in the buffer (new + w <= stop)
+                live.extend(map(step.push, feed.column(step.column)[feed.stop - new :].tolist()))
+            elif new:
+                args = [feed.column(a)[feed.stop - new - w + 1 :] if isinstance(a, str) else a
+                        for a in self._args]  # fmt: skip
+                tail = np.asarray(self._fn(*args, **self._kwargs), dtype=np.float64)
+                live.extend(tail[-new:].tolist())
+        self._live, self._end, self._version = live, end, feed.version
+        return live
 
     def __getitem__(self, k: int) -> float:
         """Value ``k`` bars back from now (``-1`` = latest); NaN before the data starts."""
@@ -177,12 +243,19 @@ class Indicator:
             return math.nan
         if self._list is not None:
             return self._list[i]
+        if self._window is not None:
+            return self._extend()[i]
         return float(self._refresh()[i])
 
     def last2(self) -> tuple[float, float]:
         """(previous, latest) values; NaN where a bar does not exist yet."""
         stop = self._feed.stop
-        values = self._list if self._list is not None else self._refresh().tolist()
+        if self._list is not None:
+            values = self._list
+        elif self._window is not None:
+            values = self._extend()
+        else:
+            values = self._refresh().tolist()
         if stop >= 2:
             return values[stop - 2], values[stop - 1]
         return math.nan, (values[0] if stop == 1 else math.nan)
@@ -205,11 +278,17 @@ def sma(x: F64, n: int) -> F64:
     two (exactly), windows are summed as integers (in int64 when every window's sum fits, as
     Python integers otherwise), and each mean is one correctly
     rounded integer division: equal means give equal floats, and rounding never reverses an
-    order, so a crossover is found exactly when the true averages cross.
+    order, so a crossover is found exactly when the true averages cross. A short series (a
+    live bot's new bar with its window: see :class:`Indicator`) is summed in plain Python
+    integers at the scale of its finest fraction (:func:`_short_means`): the same values, without
+    a dozen numpy calls' overhead.
     """
     x = np.asarray(x, dtype=np.float64)
     out = np.full(x.shape[0], np.nan)
     if n <= 0 or x.shape[0] < n:
+        return out
+    if x.shape[0] <= _SHORT:
+        out[n - 1 :] = _short_means(x.tolist(), n)
         return out
     finite = np.isfinite(x)
     clean = np.where(finite, x, 0.0)
@@ -242,6 +321,88 @@ def sma(x: F64, n: int) -> F64:
 
 
 _MIN_NORMAL = float(np.finfo(np.float64).tiny)
+_SHORT = 64  # series up to this long take the pure Python path
+
+
+class _SlidingMean:
+    """The correctly rounded mean of the last ``n`` values pushed (NaN until there are ``n``,
+    and while one of them is not finite): :func:`sma`'s value at each new bar, from a running
+    exact sum (integers at the finest binary scale seen, see :func:`_short_means`) instead of
+    the window summed again."""
+
+    __slots__ = ("bad", "bits", "column", "n", "total", "window")
+
+    def __init__(self, n: int, column: str) -> None:
+        self.n, self.column = n, column
+        self.window: collections.deque[tuple[int, int] | None] = collections.deque()
+        self.total, self.bits, self.bad = 0, 1, 0  # the sum is total / 2**(bits - 1)
+
+    def reset(self, values: list[float]) -> None:
+        """Start again from these values (the last ``n`` at most: the newest window)."""
+        self.window.clear()
+        self.total, self.bits, self.bad = 0, 1, 0
+        for v in values[-self.n :]:
+            self.push(v)
+
+    def push(self, v: float) -> float:
+        """Add a value (the oldest leaves past ``n``) and return the window's mean."""
+        if v - v == 0:  # finite
+            num, den = v.as_integer_ratio()
+            b = den.bit_length()
+            if b > self.bits:
+                self.total <<= b - self.bits
+                self.bits = b
+            self.total += num << (self.bits - b)
+            self.window.append((num, b))
+        else:
+            self.bad += 1
+            self.window.append(None)
+        if len(self.window) > self.n:
+            old = self.window.popleft()
+            if old is None:
+                self.bad -= 1
+            else:
+                self.total -= old[0] << (self.bits - old[1])
+            if self.bits > _FINE_BITS:  # a very fine value may have left: rescale (exact)
+                self._rescale()
+        if len(self.window) < self.n or self.bad:
+            return math.nan
+        return self.total / (self.n << (self.bits - 1))
+
+    def _rescale(self) -> None:
+        kept = [x for x in self.window if x is not None]
+        self.bits = max((b for _, b in kept), default=1)
+        self.total = sum(num << (self.bits - b) for num, b in kept)
+
+
+_FINE_BITS = 128  # beyond this scale the running sum is rescaled to its window's finest
+
+
+def _short_means(x: list[float], n: int) -> list[float]:
+    """The correctly rounded mean of every window of ``n`` in ``x`` (NaN where a window holds
+    a non-finite value): each float as an exact integer multiple of 2**-j (j: the largest
+    binary exponent of their fractions), window sums as integers, one correctly rounded integer
+    division each (as :func:`sma`'s other paths)."""
+    ratios = [v.as_integer_ratio() if v - v == 0 else (0, 0) for v in x]  # (0, 0): not finite
+    bits = max(den.bit_length() for _, den in ratios)  # the scale 2**(bits - 1)
+    prefix, bad = [0], [0]
+    total = nonfinite = 0
+    for num, den in ratios:
+        if den:
+            total += num << (bits - den.bit_length())
+        else:
+            nonfinite += 1
+        prefix.append(total)
+        bad.append(nonfinite)
+    scale = n << max(0, bits - 1)
+    return [
+        math.nan if bad[i + n] != bad[i] else (prefix[i + n] - prefix[i]) / scale
+        for i in range(len(x) - n + 1)
+    ]
+
+
+# each output is the mean of its own n inputs (NaN masking is per window too)
+_WINDOWS[sma] = lambda args, kwargs: int(kwargs["n"] if "n" in kwargs else args[1])
 
 
 def _mask_non_finite(out: F64, finite: npt.NDArray[np.bool_], n: int) -> F64:

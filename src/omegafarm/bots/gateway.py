@@ -273,6 +273,18 @@ class Gateway:
         """Commands executed by this gateway."""
         return self.orders.commands_done
 
+    async def commands_waiting(self) -> int:
+        """Commands the bots sent that no gateway has executed yet, over every partition (read
+        and not acknowledged, or not read yet): a farm whose gateways fall behind shows it."""
+        count = self.partition_count or await farm_partitions(
+            self.redis, self.settings.gateway_partitions
+        )
+        total = 0
+        for p in range(count):
+            stream = _names.partition_commands(p)
+            total += await self.redis.stream_backlog(stream, _names.GATEWAY_GROUP)
+        return total
+
     @property
     def dropped_stale(self) -> int:
         """Commands dropped for a stale lease token (fencing)."""

@@ -229,6 +229,7 @@ class Leases:
         self._session: bool | None = None  # known once connected
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._save_keys: dict[str, list[str]] = {}  # bot id -> its keys in a batched save
 
     @property
     def session(self) -> bool:
@@ -376,9 +377,14 @@ class Leases:
         for item in batch:
             bot, w = item.lease.bot_id, item.write
             messages = w.messages if channel else []
-            keys += [k.key(_names.lease(bot)), k.key(_names.bot_state(bot)),
-                     k.stream(_names.bot_events(bot)), k.key(_names.status(bot)),
-                     k.stream(_names.equity(bot))]  # fmt: skip
+            bot_keys = self._save_keys.get(bot)
+            if bot_keys is None:  # the same five keys at every save: named once per bot
+                bot_keys = self._save_keys[bot] = [
+                    k.key(_names.lease(bot)), k.key(_names.bot_state(bot)),
+                    k.stream(_names.bot_events(bot)), k.key(_names.status(bot)),
+                    k.stream(_names.equity(bot)),
+                ]  # fmt: skip
+            keys += bot_keys
             args += [item.lease.value, w.state, w.status or b"", w.sample or b"",
                      str(len(w.events)), *w.events, str(len(messages)), *messages]  # fmt: skip
         script = self.redis.script(_FENCED_SAVE_MANY, name="bot_save")

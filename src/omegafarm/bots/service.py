@@ -192,6 +192,7 @@ class BotFarmService(BaseService[FarmSettings]):
             "gateway": None if self.gateway is None else {
                 "markets": len(self.gateway.markets),
                 "commands_done": self.gateway.commands_done,
+                "commands_waiting": await self.gateway.commands_waiting(),
                 "dropped_stale": self.gateway.dropped_stale,
                 "id": self.gateway.id,
                 "role": "active" if self.gateway.lease is not None else "standby",

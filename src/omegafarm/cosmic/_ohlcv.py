@@ -26,6 +26,22 @@ IntArray = npt.NDArray[np.int64]
 # real market quotes this finely (a 0.01 tick at 100,000 is 1e-7).
 FLAT_TOLERANCE = 1e-8
 
+
+def is_straight_line(y: FloatArray, level: float) -> bool:
+    """True when ``y`` minus its least-squares line moves by at most ``FLAT_TOLERANCE * level``.
+
+    The spectral tests detrend linearly first, so of such a series (a steady trend, e.g.
+    exponential growth in log prices) only float rounding is left, and a test on rounding
+    measures the arithmetic, not the market: a pure exponential was a "significant cycle of
+    12 bars, amplitude 1e-14 % of price", and an exact line left red-noise surrogates with no
+    power at all (power ratio 0/0).
+    """
+    t = np.arange(y.shape[0], dtype=np.float64) - (y.shape[0] - 1) / 2.0
+    centred = y - y.mean()
+    resid = centred - (centred @ t) / float(t @ t) * t
+    return float(np.ptp(resid)) <= FLAT_TOLERANCE * level
+
+
 COLUMNS: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume")
 _ALIASES: dict[str, tuple[str, ...]] = {
     "timestamp": ("timestamp", "timestamp_ms", "ts_ms", "time", "date"),

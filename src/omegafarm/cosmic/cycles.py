@@ -32,7 +32,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from omegafarm.core.errors import ValidationError
-from omegafarm.cosmic._ohlcv import FLAT_TOLERANCE, FloatArray, as_price_array
+from omegafarm.cosmic._ohlcv import FLAT_TOLERANCE, FloatArray, as_price_array, is_straight_line
 
 _CHUNK_WINDOWS = 4096
 _MAX_SPECTRA = 65_536
@@ -416,6 +416,8 @@ def predict_cycles(
     level = 1.0 if _is_log(x_raw) else float(np.abs(seg).max())
     if float(np.ptp(seg)) <= FLAT_TOLERANCE * level:
         return _empty_analysis(track, n, alpha, "flat series: no cycle to measure")
+    if is_straight_line(seg, level):
+        return _empty_analysis(track, n, alpha, "a straight line: no cycle to measure")
     basis = spectral_basis(window, min_period, max_period or window / 2.0)
     obs, ratio, max_null = _red_noise_test(seg, basis, n_surrogates, np.random.default_rng(seed))
     peaks = _significant_peaks(obs, ratio, max_null, basis)

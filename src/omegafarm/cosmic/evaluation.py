@@ -184,12 +184,19 @@ def _ci(values: FloatArray, n_resamples: int, rng: np.random.Generator) -> tuple
 def _edge_p_value(
     hits: FloatArray, base_hits: FloatArray, n_resamples: int, rng: np.random.Generator
 ) -> float:
-    """One-sided p of mean(hits) > mean(base_hits): max(block bootstrap, exact binomial)."""
+    """One-sided p of mean(hits) > mean(base_hits): max(block bootstrap, exact binomial).
+
+    The binomial's null rate is the baseline's, except that a rate seen as exactly 0 or 1 on
+    ``m`` placements is taken as half an event away (0.5/m): ``m`` draws cannot show that a
+    rate is 0, and a null rate of 0 made any hit "impossible by chance" (p = 0, kept at 0 by
+    Holm). Every other rate is k/m >= 1/m and is used as it is."""
     n, base_rate = hits.size, float(base_hits.mean())
     observed = float(hits.mean()) - base_rate
     from scipy.stats import binom  # here: scipy.stats costs ~1 s at import
 
-    p_binom = float(binom.sf(int(hits.sum()) - 1, n, base_rate))
+    half = 0.5 / base_hits.size
+    null_rate = min(max(base_rate, half), 1.0 - half)
+    p_binom = float(binom.sf(int(hits.sum()) - 1, n, null_rate))
     if n < 2 or base_hits.size < 2:
         return p_binom
     diff = _boot_means(hits, n_resamples, rng) - _boot_means(base_hits, n_resamples, rng)

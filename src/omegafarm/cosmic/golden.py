@@ -62,7 +62,8 @@ class RatioEvidence:
     hit_rate: float
     null_mean: float
     z_score: float
-    p_value: float
+    p_value: float  # 1.0 when no random walk formed a ratio (n_null 0); NaN: no ratio here
+    n_null: int = 0  # random walks that formed a ratio in this dimension
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,6 @@ def analyze_golden_ratio(
         (fib_hit_rate(successive_ratios(lengths), ratios, tolerance), null_p),
         (fib_hit_rate(successive_ratios(durations), ratios, tolerance), null_t),
     ):
-        mean, _, z, p = surrogate_p_value(observed, null)
-        evidence.append(RatioEvidence(observed, mean, z, p))
+        t = surrogate_p_value(observed, null)
+        evidence.append(RatioEvidence(observed, t.null_mean, t.z_score, t.p_value, t.n_null))
     return GoldenAnalysis(table, evidence[0], evidence[1], projections, last_bar)

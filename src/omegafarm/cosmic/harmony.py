@@ -7,6 +7,8 @@ ratios near 0.618 — the question is whether the real series does so *more ofte
 built the same way: random walks with the series' own (demeaned, bootstrapped) log returns, put
 through the *same* pivot detector, so the detector's own preferences are in the baseline.
 Batchelor and Ramyar found no excess in a century of the Dow; we report what we find here.
+A walk that forms no ratio has no hit rate: the p-value is taken over the walks that do, and is
+1 (no evidence, not 0/0) when none does (see :func:`surrogate_p_value`).
 
 Next to it, two persistence measures of the log returns, each with a 95 % interval and a
 p-value against shuffled returns (shuffling keeps the return distribution, destroys memory):
@@ -61,6 +63,7 @@ class HarmonyResult:
     dfa: Persistence
     ratios: tuple[float, ...] = FIB_RATIOS
     tolerance: float = 0.03
+    n_null: int = 0  # random walks that formed a ratio (p = 1 when none did)
 
     @property
     def is_empty(self) -> bool:
@@ -117,15 +120,35 @@ def null_hit_rates(
     return np.asarray(price_rates), np.asarray(time_rates)
 
 
-def surrogate_p_value(observed: float, null: FloatArray) -> tuple[float, float, float, float]:
-    """(null mean, null sd, z-score, one-sided p) of ``observed`` against finite null draws."""
+@dataclass(frozen=True)
+class SurrogateTest:
+    """An observed statistic against the surrogates on which it could be evaluated."""
+
+    null_mean: float  # NaN when no surrogate could be evaluated
+    null_sd: float
+    z_score: float
+    p_value: float  # never NaN for a finite observation: 1.0 when n_null is 0
+    n_null: int  # surrogates with a finite statistic (the others formed no ratio)
+
+
+def surrogate_p_value(observed: float, null: FloatArray) -> SurrogateTest:
+    """One-sided Monte Carlo test of ``observed`` against the finite null draws.
+
+    ``p = (1 + #{null >= observed}) / (1 + n_null)``: under the null the observation is one
+    more exchangeable draw, so its rank among the draws where the statistic exists is uniform;
+    a surrogate that formed no ratio has no statistic and is left out of both counts. With no
+    such surrogate the observation is its own only draw and ``p = 1``: no evidence, never 0/0.
+    A non-finite observation is no finding: every field NaN and ``n_null`` 0.
+    """
     null = null[np.isfinite(null)]
-    if null.size == 0 or not math.isfinite(observed):
-        return math.nan, math.nan, math.nan, math.nan
+    if not math.isfinite(observed):
+        return SurrogateTest(math.nan, math.nan, math.nan, math.nan, 0)
+    p = (1.0 + float((null >= observed).sum())) / (null.size + 1.0)
+    if null.size == 0:
+        return SurrogateTest(math.nan, math.nan, math.nan, p, 0)
     mean, sd = float(null.mean()), float(null.std(ddof=1)) if null.size > 1 else 0.0
     z = (observed - mean) / sd if sd > 0 else 0.0
-    p = (1.0 + float((null >= observed).sum())) / (null.size + 1.0)
-    return mean, sd, z, p
+    return SurrogateTest(mean, sd, z, p, int(null.size))
 
 
 def calculate_harmony(
@@ -153,10 +176,11 @@ def calculate_harmony(
         )
     hit = fib_hit_rate(observed, ratios, tolerance)
     null, _ = null_hit_rates(close, config, ratios, tolerance, n_surrogates, rng)
-    mean, sd, z, p = surrogate_p_value(hit, null)
+    t = surrogate_p_value(hit, null)
     return HarmonyResult(
-        len(lengths), int(observed.size), hit, mean, sd, z, p, hurst, dfa, ratios, tolerance
-    )
+        len(lengths), int(observed.size), hit, t.null_mean, t.null_sd, t.z_score, t.p_value,
+        hurst, dfa, ratios, tolerance, t.n_null,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------- persistence
@@ -234,10 +258,13 @@ def persistence(
     for fn in (rescaled_range, dfa_fluctuation):
         slopes = _slope(scales, fn(both, scales))
         obs, null = float(slopes[0]), slopes[1:][np.isfinite(slopes[1:])]
-        if not math.isfinite(obs) or null.size < 2:
+        if not math.isfinite(obs):
             out.append(_NAN_PERSISTENCE)
             continue
-        sd, mean = float(null.std(ddof=1)), float(null.mean())
+        # shuffles whose blocks are all flat have no exponent and are left out; with fewer
+        # than two there is no interval, and with none p = 1 (see surrogate_p_value)
+        sd = float(null.std(ddof=1)) if null.size > 1 else math.nan
+        mean = float(null.mean()) if null.size else math.nan
         p = (1.0 + float((np.abs(null - mean) >= abs(obs - mean)).sum())) / (null.size + 1.0)
         out.append(Persistence(obs, obs - 1.96 * sd, obs + 1.96 * sd, mean, p))
     return out[0], out[1]

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from omegafarm.core.errors import ValidationError
-from omegafarm.cosmic._ohlcv import FLAT_TOLERANCE, FloatArray, as_price_array
+from omegafarm.cosmic._ohlcv import FLAT_TOLERANCE, FloatArray, as_price_array, is_straight_line
 
 SCHUMANN_HZ = 7.83
 _MIN_BARS = 32
@@ -169,9 +169,14 @@ def calculate_resonance(
     y = np.log(x) if positive else x
     # flat relative to the price level (log units are relative already): scale-free
     level = 1.0 if positive else float(np.abs(x).max(initial=0.0))
+    why = ""
     if todo and float(np.ptp(y)) <= FLAT_TOLERANCE * level:
+        why = "flat series"
+    elif todo and is_straight_line(y, level):
+        why = "not measurable: a straight line, nothing is left after the linear detrend"
+    if why:
         results += [
-            ResonanceResult(lb, f, 1.0 / f, 1.0 / (f * sample_period_s), False, "flat series")
+            ResonanceResult(lb, f, 1.0 / f, 1.0 / (f * sample_period_s), False, why)
             for lb, f in todo
         ]
         todo = []

@@ -130,8 +130,9 @@ class StreamCommands(CallPath):
 
     async def stream_backlog(self, stream: str, group: str) -> int:
         """How many entries ``group`` has not finished: read but not acknowledged, plus not
-        read yet (0 when neither the stream nor the group exists). What a consumer still owes,
-        e.g. the gateway's commands not yet executed."""
+        read yet. What a consumer still owes, e.g. the gateway's commands not yet executed. A
+        group not created yet owes every entry (groups start at the first: ``stream_group``);
+        no stream owes nothing."""
         key = self.keys.stream(stream)
         try:
             groups: Any = await self._call("xinfo_groups", self._raw.xinfo_groups(key))
@@ -150,7 +151,7 @@ class StreamCommands(CallPath):
             last = last.decode() if isinstance(last, bytes) else str(last)
             unread = await self.stream_range(stream, start=f"({last}")
             return int(info["pending"]) + len(unread)
-        return 0
+        return len(await self.stream_range(stream))
 
 
 def _entries(entries: list[Any]) -> list[StreamMessage]:

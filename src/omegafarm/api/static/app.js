@@ -153,7 +153,7 @@ async function loadFarm() {
     const rows = await api("GET", "/api/v1/bots");
     for (const b of rows) state.bots[b.id] = b;
     const words = Object.entries(farm.states || {}).map(([k, v]) => `${v} ${k}`).join(", ");
-    $("#farm-status").textContent = `${farm.bots} bots (${words || "none"}) on ${farm.workers ?? 0} worker${farm.workers === 1 ? "" : "s"}${farm.paused ? " — paused: Redis unreachable" : ""}`;
+    $("#farm-status").textContent = `${farm.bots} bots (${words || "none"}) on ${farm.workers ?? 0} worker${farm.workers === 1 ? "" : "s"}${farm.paused ? " — paused: Redis unreachable" : ""}${farm.gateway?.commands_waiting ? ` — ${farm.gateway.commands_waiting} command${farm.gateway.commands_waiting === 1 ? "" : "s"} waiting for the gateway` : ""}`;
     await Promise.all(rows.map((b) => loadCurve(b.id)));
   } catch (e) { $("#farm-status").textContent = e.message; }
   renderKpis();
