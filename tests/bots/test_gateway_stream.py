@@ -416,6 +416,9 @@ async def test_a_missed_paper_push_is_found_counted_and_reported_in_health(
         gateway.orders.quiet_order_s = 0.3  # look soon (10 s in a farm)
         engine.advance()  # the next bar opens: the order fills, unheard
         await wait_for(lambda: _has(redis_client, "b1-3", "closed"), 10, "the fill found")
+        # the look counts what it found once its publication returns, just after the bot's
+        # stream has the fill: wait for the count, not only for the fill
+        await wait_for(lambda: _true(gateway.orders.push_missed >= 1), 10, "the repair counted")
         health = gateway.health()
         repairs = gateway.repairs()
     finally:
