@@ -40,7 +40,9 @@ from omegafarm.exchange.paper import BookSettings, ReplaySource, SyntheticSource
 N_BARS = 100_000
 FAST, SLOW, FEE = 10, 30, 0.001
 START_MS = 1_704_067_200_000
-ROUNDS = 5  # interleaved rounds; each engine's best run counts
+ROUNDS = 10  # interleaved rounds; each engine's best run counts (5 were too few here: the
+# same deterministic run's CPU time varies by up to 30 % on this VM, so the best of 5 moved
+# the ratio by about +-10 % between runs; 10 rounds about halve that spread)
 
 
 def make_candles(folder: Path) -> Path:
