@@ -254,7 +254,7 @@ async def test_a_close_cancelled_while_its_loops_end_still_closes_the_ccxt_sessi
     _, ws, ex = wired
     stream, session = await _connected(ex, ws)
     closing = asyncio.create_task(stream.close())
-    await asyncio.sleep(0)  # one step: close() now waits for its loops to end
+    await stream._closed.wait()  # close() has begun: it now waits for its loops to end
     closing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await closing
@@ -268,11 +268,18 @@ async def test_a_close_cancelled_at_every_step_still_closes_the_ccxt_session(
     _, ws, ex = wired
     stream, session = await _connected(ex, ws)
     closing = asyncio.create_task(stream.close())
-    steps = 0
-    while not closing.done():
-        await asyncio.sleep(0)  # one step of close(), then cancel whatever it awaits
-        closing.cancel()
-        steps += 1
+    loop, ended, steps = asyncio.get_running_loop(), asyncio.Event(), 0
+    closing.add_done_callback(lambda _: ended.set())
+
+    def cancel_again() -> None:  # at every turn of the loop: cancel whatever close() awaits
+        nonlocal steps
+        if not closing.done():
+            closing.cancel()
+            steps += 1
+            loop.call_soon(cancel_again)
+
+    loop.call_soon(cancel_again)
+    await ended.wait()
     assert steps > 1  # it was cancelled more than once, inside ccxt's close too
     assert closing.cancelled()
     assert session.closed

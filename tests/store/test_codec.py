@@ -74,3 +74,11 @@ def test_stored_json_is_plain_json_readable_by_other_tools() -> None:
 
     encoded = codec.encode({"symbol": "BTC/USDT", "last": 1.5})
     assert json.loads(encoded) == {"symbol": "BTC/USDT", "last": 1.5}
+
+
+def test_decimals_tagged_ahead_encode_to_the_same_bytes() -> None:
+    record = {"equity": Decimal("10.50"), "pnl": Decimal("-0E-8"), "n": 3, "x": 1.5, "s": "a"}
+    tagged = codec.tag_decimals(record)
+    assert codec.encode(tagged) == codec.encode(record)
+    decoded = codec.decode(codec.encode(tagged))
+    assert decoded == record and str(decoded["equity"]) == "10.50"  # exponent kept

@@ -309,6 +309,7 @@ class Leases:
 
     async def release(self, lease: Lease) -> bool:
         """Give a lease back (only if we still hold it)."""
+        self._save_keys.pop(lease.bot_id, None)  # its keys are named again if it comes back
         return bool(await self._eval(_RELEASE, [_names.lease(lease.bot_id)], [lease.value]))
 
     async def fenced_set(self, lease: Lease, key: str, encoded: bytes) -> bool:

@@ -40,7 +40,7 @@ from omegafarm.bots.strategy import Candle, Tick
 from omegafarm.bots.trader import Brackets, CancelOrder, Command, PlaceOrder, RiskLimits, Trader
 from omegafarm.core.errors import OmegaError, ServiceError
 from omegafarm.core.tracing import inject, start_span
-from omegafarm.store import RedisClient, encode
+from omegafarm.store import RedisClient, encode, tag_decimals
 from omegafarm.store import keys as _names
 
 _TRACER = "omegafarm.bots.live"
@@ -217,10 +217,10 @@ class LiveBot:
         commands = trader.drain()
         events = trader.ledger.drain_events()
         status, sample = self._status_record()
-        # the status record's Decimals as the codec writes them, converted once for the three
-        # records that carry them (status, feed row, equity sample): the same bytes
-        tagged = _tagged(status)
-        tagged_sample = None if sample is None else _tagged(sample)
+        # the status record's Decimals converted once for the three records that carry them
+        # (status, feed row, equity sample): the same bytes
+        tagged = tag_decimals(status)
+        tagged_sample = None if sample is None else tag_decimals(sample)
         write = BotWrite(
             encode(self.snapshot()), [encode(e) for e in events], encode(tagged),
             self.leases.status_ttl_ms, None if tagged_sample is None else encode(tagged_sample),
@@ -325,14 +325,6 @@ class LiveBot:
         if self._peak > 0:
             self._max_dd = max(self._max_dd, 1.0 - equity / self._peak)
         return self._max_dd
-
-
-def _tagged(record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with its Decimal values as the codec's tagged objects (``{"$dec": "1.5"}``,
-    what :func:`omegafarm.store.encode` writes for a Decimal): encoding it gives the same
-    bytes, without a call back into Python per Decimal, and the conversion is shared by every
-    record that carries the same values."""
-    return {k: {"$dec": str(v)} if type(v) is Decimal else v for k, v in record.items()}
 
 
 def _command(cmd: Command) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from omegafarm._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from omegafarm.store.client import RedisClient
-    from omegafarm.store.codec import decode, encode
+    from omegafarm.store.codec import decode, encode, tag_decimals
     from omegafarm.store.config import RedisSettings
     from omegafarm.store.embedded import EmbeddedRedis, ServerAddress, default_data_dir
     from omegafarm.store.errors import StoreConfigurationError, StoreFailoverError
@@ -29,6 +29,7 @@ else:
             "omegafarm.store.codec": (
                 "decode",
                 "encode",
+                "tag_decimals",
             ),
             "omegafarm.store.config": ("RedisSettings",),
             "omegafarm.store.embedded": (
@@ -71,4 +72,5 @@ __all__ = [
     "decode",
     "default_data_dir",
     "encode",
+    "tag_decimals",
 ]

@@ -23,9 +23,20 @@ from omegafarm.core.errors import StoreError
 _RAW = b"\x00"
 
 
+def _decimal(value: Decimal) -> dict[str, str]:
+    return {"$dec": str(value)}
+
+
+def tag_decimals(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with its Decimal values already in their encoded form: :func:`encode` gives
+    the same bytes for both, without a call back into Python per Decimal, so a record encoded
+    several times (or whose values several records share) converts them once."""
+    return {k: _decimal(v) if type(v) is Decimal else v for k, v in record.items()}
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return {"$dec": str(value)}
+        return _decimal(value)
     if isinstance(value, datetime):
         return {"$dt": value.isoformat()}
     if isinstance(value, date):
