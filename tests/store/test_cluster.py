@@ -127,13 +127,28 @@ async def test_pubsub_reaches_a_subscriber_on_another_node(
     assert len({cluster.port_of_slot(_slot_of(client.keys.channel(c))) for c in channels}) > 1
     sub = client.subscription()
     await sub.subscribe(*channels)
-    for c in channels:  # PUBLISH is cluster-wide whatever node the subscriber is on
-        await client.publish(c, c)
-    await client.publish_many(channels[0], ["batch-1", "batch-2"])  # no pipelined PUBLISH
-    got = [await sub.get(timeout_s=5) for _ in range(len(channels) + 2)]
-    assert sorted(str(m.data) for m in got if m is not None) == sorted(
-        [*channels, "batch-1", "batch-2"]
-    )
+    # PUBLISH is cluster-wide whatever node the subscriber is on: the node that takes it
+    # forwards it over the cluster bus. Pub/sub is fire-and-forget, and a bus link that a busy
+    # node reset (a PONG later than half of cluster-node-timeout) drops what is forwarded
+    # meanwhile (seen once in CI: 3 of 8 lost). So a message not seen after a round is
+    # published again; every channel, on whichever node, must get through.
+    wanted = {c: c for c in channels} | {"batch-1": channels[0], "batch-2": channels[0]}
+    seen: set[str] = set()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while seen != set(wanted) and loop.time() < deadline:
+        for text, channel in wanted.items():
+            if text not in seen and not text.startswith("batch"):
+                await client.publish(channel, text)
+        if not {"batch-1", "batch-2"} <= seen:
+            await client.publish_many(channels[0], ["batch-1", "batch-2"])  # no pipelined PUBLISH
+        round_end = loop.time() + 2
+        while seen != set(wanted) and (left := round_end - loop.time()) > 0:
+            message = await sub.get(timeout_s=left)
+            if message is not None:
+                assert wanted[str(message.data)] == message.channel
+                seen.add(str(message.data))
+    assert seen == set(wanted)
     await sub.close()
 
 
