@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyCluster]:
-    servers = ValkeyCluster(tmp_path_factory.mktemp("cluster"))
+    # nothing is killed here: a long node timeout keeps a busy machine from resetting links
+    servers = ValkeyCluster(tmp_path_factory.mktemp("cluster"), node_timeout_ms=15_000)
     try:
         yield servers.start()
     finally:
