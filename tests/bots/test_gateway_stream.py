@@ -132,6 +132,8 @@ async def test_a_streamed_fill_reaches_the_bot_and_nothing_polls_the_order(
     assert message is not None and message.data["candle"][0] == NOW_BAR - 2 * HOUR_MS
     history = await redis_client.get(_names.history("BTC/USDT", "1h"))
     assert history[-1][0] == NOW_BAR - 2 * HOUR_MS  # never the bar still forming
+    # the candle before it rides along: a worker that lost a message sees the hole
+    assert message.data["prev"] == history[-2][0]
     assert gateway.health()[1] is False  # not degraded
     assert "b1-1" not in gateway._open
 

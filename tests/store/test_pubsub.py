@@ -141,3 +141,33 @@ async def test_reconnect_subscribes_exactly_the_channels_wanted_after_an_outage(
     finally:
         await client.shutdown()
         servers.stop()
+
+
+async def test_a_reconnect_redis_py_makes_by_itself_is_counted(
+    redis_client: RedisClient, redis_url: str
+) -> None:
+    """A killed connection is reconnected and re-subscribed inside redis-py's read, so no
+    error reaches the subscription; what was published meanwhile is lost all the same, so
+    ``reconnects`` must count it (the farm's workers then catch up from Redis)."""
+    from redis.asyncio import from_url
+
+    from tests.integration._farm import wait_for
+
+    sub = redis_client.subscription()
+    await sub.subscribe("k")
+    killer = from_url(redis_url)
+    try:
+        assert await killer.client_kill_filter(_type="pubsub") >= 1
+    finally:
+        await killer.aclose()
+
+    async def counted() -> bool:
+        await sub.get(timeout_s=0.1)  # redis-py notices the break on a read
+        return sub.reconnects == 1
+
+    await wait_for(counted, 15, "the reconnect counted")
+    await redis_client.publish("k", "after")
+    got = await sub.get(timeout_s=5)
+    assert got is not None and got.data == "after"
+    assert sub.reconnects == 1  # one break, one count
+    await sub.close()

@@ -191,8 +191,11 @@ class MarketFeed:
         await self.gw.redis.set(_names.history(*key), history)
         self._history[key] = history
         sent_ms = int(time.time() * 1000)  # workers measure candle-to-decision from here
-        payloads = [{"symbol": batch.symbol, "tf": batch.timeframe, "candle": r,
-                     "sent_ms": sent_ms} for r in rows]  # fmt: skip
+        # "prev": the candle before each one, so a worker whose subscription lost a message
+        # (pub/sub is at-most-once) sees the hole and fills it from the history key
+        prevs = [last, *(r[0] for r in rows[:-1])]
+        payloads = [{"symbol": batch.symbol, "tf": batch.timeframe, "candle": r, "prev": p,
+                     "sent_ms": sent_ms} for r, p in zip(rows, prevs, strict=True)]  # fmt: skip
         await self.gw.redis.publish_many(_names.candles(*key), payloads)
         self.candles_published += len(rows)
 

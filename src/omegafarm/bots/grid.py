@@ -184,9 +184,12 @@ def _execute(
     def on_term(signum: int, frame: object) -> None:
         raise GridStopped
 
-    pool = ctx.Pool(n_workers, initializer=_init_worker)
+    # before the fork: a SIGTERM that comes while the pool starts stops the grid too (a
+    # worker forked meanwhile dies with us: PR_SET_PDEATHSIG, or its ppid check)
     signal.signal(signal.SIGTERM, on_term)
+    pool = None
     try:
+        pool = ctx.Pool(n_workers, initializer=_init_worker)
         keys = list(todo)
         configs = [todo[k] for k in keys]
         chunk = max(1, min(8, len(configs) // (n_workers * 8)))
@@ -194,10 +197,12 @@ def _execute(
             yield keys[k], row
         pool.close()
     except BaseException:
-        pool.terminate()  # SIGTERM to every worker now; they die before we return
+        if pool is not None:
+            pool.terminate()  # SIGTERM to every worker now; they die before we return
         raise
     finally:
-        pool.join()
+        if pool is not None:
+            pool.join()
         signal.signal(signal.SIGTERM, previous)
 
 

@@ -56,6 +56,18 @@ class FeedRewoundError(ServiceError):
     bot is restarted on the market's new history instead of ignoring every candle."""
 
 
+def _fill_feed(feed: CandleFeed, history: list[list[float]], before_ms: float) -> int:
+    """Append the candles of ``history`` newer than the feed's newest and older than
+    ``before_ms``; how many."""
+    last = float(feed.ts_ms[-1]) if feed.stop else -1.0
+    added = 0
+    for row in history:
+        if last < row[0] < before_ms and feed.append(row):
+            last = row[0]
+            added += 1
+    return added
+
+
 def _split(symbol: str) -> tuple[str, str]:
     base, _, quote = symbol.partition("/")
     return base, quote.split(":", 1)[0]
@@ -69,6 +81,7 @@ class LiveBot:
         self.trader: Trader | None = None
         self.consumer = f"{leases.worker_id}"
         self.commands_sent = 0
+        self.candles_filled = 0  # candles it missed and took from the market's history
         self._sampled = -1
         self._peak, self._max_dd = 0.0, 0.0
         self._status: dict[str, Any] | None = None  # the last status record written
@@ -155,10 +168,23 @@ class LiveBot:
         return self.trader
 
     # ----------------------------------------------------------------- events
-    async def on_candle(self, row: list[float]) -> None:
-        """A closed candle of the bot's symbol arrived."""
+    def last_candle_ms(self) -> float:
+        """Time of the newest candle in the bot's feed (-1: none yet)."""
+        feed = self._t.feed
+        return float(feed.ts_ms[-1]) if feed.stop else -1.0
+
+    async def on_candle(self, row: list[float], backfill: list[list[float]] | None = None) -> None:
+        """A closed candle of the bot's symbol arrived.
+
+        ``backfill`` (the market's history, oldest first) is given when the bot missed
+        candles before this one: those between its newest and ``row`` join its feed first,
+        so its indicators are computed over every bar. Only ``row`` is decided on: a missed
+        candle is market data, not a late signal to act on.
+        """
         async with self._lock:
             trader = self._t
+            if backfill:
+                self.candles_filled += _fill_feed(trader.feed, backfill, row[0])
             if not trader.feed.append(row):
                 feed = trader.feed
                 if feed.stop and row[0] < feed.ts_ms[-1]:  # not a repeat: the market rewound

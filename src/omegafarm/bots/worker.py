@@ -137,6 +137,8 @@ class Worker:
         self.supervisor = Supervisor("worker", metrics_registry=metrics_registry)
         self.last_candle_ms: dict[str, int] = {}  # bot id -> when its last candle arrived
         self.latency = LatencyWindow()  # candle sent -> bot decided, per heartbeat
+        self.candles_filled = 0  # candles bots missed (lost pub/sub) and took from the history
+        self._catch_up = False  # candles may have been lost: bots catch up on the history
         self._sub: Subscription | None = None
         self._channels: dict[str, list[str]] = {}
         self._dirty: set[str] = set()  # bots whose update stream should be read now
@@ -193,6 +195,7 @@ class Worker:
                 if self.paused:
                     self.paused, self.pause_reason = False, ""
                     self._wake(self.bots)  # wake-ups sent while Redis was away are lost
+                    self._catch_up = True  # and candles
                     _log.info("worker_resumed", worker=self.id)
             except StoreError as exc:
                 if not isinstance(exc, TransientError):
@@ -250,6 +253,7 @@ class Worker:
             "candles": {b: self.last_candle_ms.get(b, now_ms) for b in self.bots},
             "silent": self.silent_bots(now_ms),
             "latency": self.latency.take(),
+            "candles_filled": self.candles_filled,
         }
 
     def silent_bots(self, now_ms: int | None = None) -> dict[str, float]:
@@ -304,7 +308,7 @@ class Worker:
         worker's heartbeat says the same thing round after round."""
         beat = self.heartbeat()
         said = (beat["state"], beat["reason"], beat["candles"], sorted(beat["silent"]),
-                beat["latency"])  # fmt: skip
+                beat["latency"], beat["candles_filled"])  # fmt: skip
         if not full and said == self._beat_said:
             return b""
         self._beat_said = said
@@ -473,6 +477,10 @@ class Worker:
                 self._wake(self.bots)
                 self._control_moved = True
                 self._kick.set()
+                self._catch_up = True  # and candles
+            if self._catch_up:
+                self._catch_up = False
+                await self._catch_up_candles()
             if message is None:
                 continue
             if message.channel.startswith("wake:"):
@@ -482,16 +490,75 @@ class Worker:
                 self._control_moved = True
                 self._kick.set()
                 continue
-            # every bot of the channel at once: their saves join in one script (bots/lease.py)
-            drops: dict[str, bool] = {}
             bot_ids = list(self._channels.get(message.channel, []))
-            await asyncio.gather(*(self._on_market(b, message.channel, message.data, drops)
-                                   for b in bot_ids))  # fmt: skip
-            for bot_id, release in drops.items():
-                await self._drop(bot_id, release=release)
+            backfill = None
+            prev = message.data.get("prev") if message.channel.startswith("md:") else None
+            if prev is not None:  # the candle before it: a bot whose feed lacks it missed some
+                missed = self._behind(bot_ids, float(prev))
+                if missed:
+                    backfill = await self._history_of(message.channel, missed, "a lost message")
+            await self._dispatch(message.channel, message.data, bot_ids, backfill)
+
+    async def _dispatch(
+        self, channel: str, data: Any, bot_ids: list[str], backfill: list[list[float]] | None
+    ) -> None:
+        """Every bot of the channel at once: their saves join in one script (bots/lease.py)."""
+        drops: dict[str, bool] = {}
+        await asyncio.gather(*(self._on_market(b, channel, data, drops, backfill)
+                               for b in bot_ids))  # fmt: skip
+        for bot_id, release in drops.items():
+            await self._drop(bot_id, release=release)
+
+    def _behind(self, bot_ids: list[str], candle_ms: float) -> list[str]:
+        """The bots (still here) whose newest candle is older than ``candle_ms``."""
+        bots = self.bots
+        return [b for b in bot_ids if b in bots and bots[b].last_candle_ms() < candle_ms]
+
+    async def _history_of(
+        self, channel: str, bot_ids: list[str], cause: str
+    ) -> list[list[float]] | None:
+        """The market history of a candle channel, read once for the bots that missed
+        candles (logged: a repair, never silent); None if Redis cannot give it now (the next
+        candle or reconnect tries again)."""
+        spec = self.bots[bot_ids[0]].spec
+        try:
+            history = await self.redis.get(_names.history(spec.symbol, spec.timeframe))
+        except OmegaError as exc:
+            _log.warning("candles_missed_unfilled", worker=self.id, channel=channel,
+                         bots=len(bot_ids), cause=cause, error=str(exc))  # fmt: skip
+            return None
+        self._say_missed(channel, len(bot_ids), cause)
+        return list(history or [])
+
+    def _say_missed(self, channel: str, bots: int, cause: str) -> None:
+        _log.warning("candles_missed", worker=self.id, channel=channel, bots=bots, cause=cause,
+                     repair="filled from the market history")  # fmt: skip
+
+    async def _catch_up_candles(self) -> None:
+        """After the subscription reconnected (or Redis came back) candles published meanwhile
+        are lost: the bots of each market that are behind its history's newest candle get it,
+        with what they missed before it (one history read per market)."""
+        for channel, bot_ids in list(self._channels.items()):
+            if not channel.startswith("md:") or not (ids := [b for b in bot_ids if b in self.bots]):
+                continue
+            spec = self.bots[ids[0]].spec
+            try:
+                history = list(await self.redis.get(_names.history(spec.symbol, spec.timeframe))
+                               or [])  # fmt: skip
+            except OmegaError:
+                self._catch_up = True  # try again at the next message
+                continue
+            if behind := self._behind(ids, float(history[-1][0])) if history else []:
+                self._say_missed(channel, len(behind), "reconnected")
+                await self._dispatch(channel, {"candle": history[-1]}, behind, history)
 
     async def _on_market(
-        self, bot_id: str, channel: str, data: Any, drops: dict[str, bool]
+        self,
+        bot_id: str,
+        channel: str,
+        data: Any,
+        drops: dict[str, bool],
+        backfill: list[list[float]] | None = None,
     ) -> None:
         """One bot's candle or ticker; a bot to drop is put in ``drops`` (id -> release)."""
         bot = self.bots.get(bot_id)
@@ -502,7 +569,9 @@ class Worker:
             self.last_candle_ms[bot_id] = int(time.time() * 1000)
         try:
             if candle:
-                await bot.on_candle(list(data["candle"]))
+                filled = bot.candles_filled
+                await bot.on_candle(list(data["candle"]), backfill)
+                self.candles_filled += bot.candles_filled - filled
                 self.latency.record(data.get("sent_ms"), time.time() * 1000)
             else:
                 await bot.on_tick(data)

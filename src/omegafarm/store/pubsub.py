@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import types
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
@@ -209,6 +210,7 @@ class Subscription:
         """Under the lock: (connect and) subscribe/unsubscribe until active == wanted."""
         if self._pubsub is None:
             self._pubsub = self._redis_factory().pubsub()
+            self._count_own_reconnects(self._pubsub)
             self._active = set()
         pubsub = self._pubsub
         while self._active != self._channels:  # the wanted set may change while we await
@@ -219,6 +221,23 @@ class Subscription:
             if gone:
                 await pubsub.unsubscribe(*(self._keys.channel(c) for c in sorted(gone)))
             self._active = (self._active | new) - gone
+
+    def _count_own_reconnects(self, pubsub: PubSub) -> None:
+        """Count the reconnects redis-py makes by itself too: on a quick server restart or a
+        killed connection it reconnects inside a read and subscribes again, so no error
+        reaches us, yet what was published meanwhile is lost all the same. Its hook for that
+        is the pubsub's ``on_connect``, which this wraps for this one pubsub: a connection
+        made while the pubsub already holds channels is a reconnect."""
+        resubscribe = pubsub.on_connect
+
+        async def on_connect(_pubsub: PubSub, connection: Any) -> None:
+            if pubsub.channels:
+                self.reconnects += 1
+                _log.info("subscription_restored", channels=sorted(self._channels), by="redis-py")
+            await resubscribe(connection)
+
+        # a bound method: redis-py keeps connect callbacks as weak methods
+        setattr(pubsub, "on_connect", types.MethodType(on_connect, pubsub))  # noqa: B010
 
     async def _drop(self) -> None:
         async with self._lock:
