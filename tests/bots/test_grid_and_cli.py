@@ -85,3 +85,19 @@ def test_cli_backtest_user_errors_exit_2_with_one_line(args: list[str], ohlcv_di
     )
     assert result.exit_code == 2
     assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_cli_backtest_table_says_how_many_trades_are_closed_and_open(ohlcv_dir: Path) -> None:
+    """The metric ``trades`` counts closed trades; the table also lists one still open at the
+    end (sma_cross on NXT/BTC ends long): its title says both."""
+    import re
+
+    result = CliRunner().invoke(
+        app, ["backtest", "--strategy", "sma_cross", "--data", str(ohlcv_dir / "NXT_BTC-5m.csv"),
+              "--capital", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    closed = re.search(r"│ trades\s+│ (\d+)", result.stdout)
+    title = re.search(r"trades \((\d+) closed, (\d+) open\)", result.stdout)
+    assert closed and title, result.stdout[:2000]
+    assert title.groups() == (closed.group(1), "1")

@@ -170,7 +170,9 @@ def _render(report: dict[str, Any], chart: Path | None) -> None:
     console.print(table)
     trades = report["trades"]
     heads = ("side", "entry_time", "entry_price", "exit_time", "exit_price", "amount", "pnl")
-    shown = Table(title=f"trades ({len(trades)})")
+    still_open = sum(1 for t in trades if t["exit_time"] is None)  # the metric counts closed ones
+    counts = f"{len(trades) - still_open} closed, {still_open} open" if still_open else len(trades)
+    shown = Table(title=f"trades ({counts})")
     for head in heads:
         shown.add_column(head, justify="right", no_wrap=True)
     for t in trades[-20:]:
