@@ -3,8 +3,11 @@ never re-filled by a verification that raced with a revocation."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegafarm.security import Principal, Role
 from omegafarm.security._cache import CredentialCache
+from omegafarm.store import RedisClient
 
 ALICE = Principal("alice", Role.TRADER, "token", "aaaaaaaaaaaa")
 BOB = Principal("bob", Role.VIEWER, "session", "bbbbbbbbbbbb")
@@ -59,3 +62,45 @@ def test_a_cache_that_is_not_subscribed_answers_nothing() -> None:
     cache.put("omg_a", ALICE, None, cache.generation)
     cache.enabled = False
     assert cache.get("omg_a", 0) is None
+
+
+async def test_the_cache_is_emptied_when_redis_py_reconnects_its_subscription_by_itself(
+    tmp_path: Path, redis_client: RedisClient, redis_url: str
+) -> None:
+    """A revocation published while the invalidation subscription was reconnecting is lost.
+    redis-py reconnects a killed connection inside a read, with no error to see; the cache
+    must be emptied all the same, not kept until its TTL (300 s here)."""
+    from prometheus_client import CollectorRegistry
+    from redis.asyncio import from_url
+
+    from omegafarm.security import SecurityService
+    from tests.api.conftest import fast_security_settings
+    from tests.integration._farm import wait_for
+
+    security = SecurityService(
+        fast_security_settings(tmp_path, credential_cache_ttl_s=300),
+        redis=redis_client,
+        metrics_registry=CollectorRegistry(),
+    )
+    await security.initialize()
+    try:
+        cache = security.credential_cache
+
+        async def subscribed() -> bool:  # the cache is on once the listener runs
+            return cache.enabled
+
+        await wait_for(subscribed, 15, "the credential cache on")
+        cache.put("omg_a", ALICE, None, cache.generation)
+        assert cache.get("omg_a", now_ms=0) == ALICE
+        killer = from_url(redis_url)
+        try:
+            assert await killer.client_kill_filter(_type="pubsub") >= 1
+        finally:
+            await killer.aclose()
+
+        async def emptied() -> bool:
+            return cache.get("omg_a", now_ms=0) is None
+
+        await wait_for(emptied, 15, "the credential cache emptied after the reconnect")
+    finally:
+        await security.shutdown()
