@@ -54,8 +54,8 @@ class Market:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def farm(redis_client: RedisClient) -> AsyncIterator[tuple[Worker, Market]]:
-    """A worker running the bot on a 20-candle history."""
+async def farm(redis_client: RedisClient, redis_url: str) -> AsyncIterator[tuple[Worker, Market]]:
+    """A worker running the bot on a 20-candle history, subscribed to its candles."""
     market = Market(redis_client, [_candle(i) for i in range(20)])
     await redis_client.set(_names.history(BOT.symbol, BOT.timeframe), market.history)
     await register_bots(redis_client, [BOT])
@@ -63,11 +63,18 @@ async def farm(redis_client: RedisClient) -> AsyncIterator[tuple[Worker, Market]
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
 
-    async def subscribed() -> bool:
-        bot = worker.bots.get(BOT.id)
-        return bot is not None and bot.trader is not None and bool(worker._channels)
+    channel = redis_client.keys.channel(_names.candles(BOT.symbol, BOT.timeframe))
+    server = from_url(redis_url)
 
-    await wait_for(subscribed, 20, "the bot running and its worker subscribed")
+    async def subscribed() -> bool:  # as the server sees it: a candle sent now is heard
+        bot = worker.bots.get(BOT.id)
+        listeners = dict(await server.pubsub_numsub(channel)).get(channel.encode(), 0)
+        return bot is not None and bot.trader is not None and int(listeners) > 0
+
+    try:
+        await wait_for(subscribed, 20, "the bot running and its worker subscribed")
+    finally:
+        await server.aclose()
     yield worker, market
     stop.set()
     await task
@@ -79,11 +86,15 @@ def _feed_times(worker: Worker) -> list[int]:
     return [int(t) for t in trader.feed.ts_ms]
 
 
-async def _fed_up_to(worker: Worker, i: int) -> None:
-    async def there() -> bool:
-        return bool(_feed_times(worker)) and _feed_times(worker)[-1] == T0 + i * TF_MS
+async def _fed_up_to(worker: Worker, i: int, *, filled: int = 0) -> None:
+    """Candle ``i`` is in the bot's feed and the worker counted ``filled`` (the worker counts
+    once the bot's event is saved, a moment after the feed has the candle)."""
 
-    await wait_for(there, 15, f"candle {i} in the bot's feed")
+    async def there() -> bool:
+        times = _feed_times(worker)
+        return bool(times) and times[-1] == T0 + i * TF_MS and worker.candles_filled >= filled
+
+    await wait_for(there, 15, f"candle {i} in the bot's feed, {filled} filled")
 
 
 async def test_candles_lost_before_a_published_one_are_filled_from_the_history(
@@ -96,7 +107,7 @@ async def test_candles_lost_before_a_published_one_are_filled_from_the_history(
     await market.close(21, publish=False)  # lost: the subscription was reconnecting
     await market.close(22, publish=False)
     await market.close(23)
-    await _fed_up_to(worker, 23)
+    await _fed_up_to(worker, 23, filled=2)
     assert _feed_times(worker) == [T0 + i * TF_MS for i in range(24)]  # every bar, in order
     assert worker.candles_filled == 2
     assert worker.heartbeat()["candles_filled"] == 2  # told to the farm
@@ -115,6 +126,6 @@ async def test_a_reconnected_worker_catches_up_without_waiting_for_the_next_cand
         assert await killer.client_kill_filter(_type="pubsub") >= 1
     finally:
         await killer.aclose()
-    await _fed_up_to(worker, 22)  # no candle 23 is ever sent: the catch-up brought 22
+    await _fed_up_to(worker, 22, filled=1)  # no candle 23 is ever sent: the catch-up did it
     assert _feed_times(worker) == [T0 + i * TF_MS for i in range(23)]
     assert worker.candles_filled == 1  # 21 filled; 22 was delivered as the newest
