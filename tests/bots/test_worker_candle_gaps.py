@@ -22,6 +22,7 @@ from omegafarm.bots.service import register_bots
 from omegafarm.bots.worker import Worker
 from omegafarm.store import RedisClient
 from omegafarm.store import keys as _names
+from tests._redis import kill_pubsub_connections
 from tests.integration._farm import wait_for
 
 pytestmark = pytest.mark.slow
@@ -121,11 +122,7 @@ async def test_a_reconnected_worker_catches_up_without_waiting_for_the_next_cand
     await _fed_up_to(worker, 20)
     await market.close(21, publish=False)  # published while the connection was down
     await market.close(22, publish=False)
-    killer = from_url(redis_url)  # the worker's pub/sub connection breaks; redis-py
-    try:  # reconnects it by itself inside a read
-        assert await killer.client_kill_filter(_type="pubsub") >= 1
-    finally:
-        await killer.aclose()
+    await kill_pubsub_connections(redis_url)  # the worker's pub/sub connection breaks
     await _fed_up_to(worker, 22, filled=1)  # no candle 23 is ever sent: the catch-up did it
     assert _feed_times(worker) == [T0 + i * TF_MS for i in range(23)]
     assert worker.candles_filled == 1  # 21 filled; 22 was delivered as the newest

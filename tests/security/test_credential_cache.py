@@ -71,9 +71,9 @@ async def test_the_cache_is_emptied_when_redis_py_reconnects_its_subscription_by
     redis-py reconnects a killed connection inside a read, with no error to see; the cache
     must be emptied all the same, not kept until its TTL (300 s here)."""
     from prometheus_client import CollectorRegistry
-    from redis.asyncio import from_url
 
     from omegafarm.security import SecurityService
+    from tests._redis import kill_pubsub_connections
     from tests.api.conftest import fast_security_settings
     from tests.integration._farm import wait_for
 
@@ -92,11 +92,7 @@ async def test_the_cache_is_emptied_when_redis_py_reconnects_its_subscription_by
         await wait_for(subscribed, 15, "the credential cache on")
         cache.put("omg_a", ALICE, None, cache.generation)
         assert cache.get("omg_a", now_ms=0) == ALICE
-        killer = from_url(redis_url)
-        try:
-            assert await killer.client_kill_filter(_type="pubsub") >= 1
-        finally:
-            await killer.aclose()
+        await kill_pubsub_connections(redis_url)
 
         async def emptied() -> bool:
             return cache.get("omg_a", now_ms=0) is None

@@ -495,8 +495,8 @@ class Worker:
             prev = message.data.get("prev") if message.channel.startswith("md:") else None
             if prev is not None:  # the candle before it: a bot whose feed lacks it missed some
                 missed = self._behind(bot_ids, float(prev))
-                if missed:
-                    backfill = await self._history_of(message.channel, missed, "a lost message")
+                if missed and (backfill := await self._market_history(message.channel, missed)):
+                    self._say_missed(message.channel, len(missed), "a lost message")
             await self._dispatch(message.channel, message.data, bot_ids, backfill)
 
     async def _dispatch(
@@ -514,21 +514,18 @@ class Worker:
         bots = self.bots
         return [b for b in bot_ids if b in bots and bots[b].last_candle_ms() < candle_ms]
 
-    async def _history_of(
-        self, channel: str, bot_ids: list[str], cause: str
-    ) -> list[list[float]] | None:
-        """The market history of a candle channel, read once for the bots that missed
-        candles (logged: a repair, never silent); None if Redis cannot give it now (the next
-        candle or reconnect tries again)."""
+    async def _market_history(self, channel: str, bot_ids: list[str]) -> list[list[float]] | None:
+        """The market history of the candle channel of ``bot_ids`` (one read for them all);
+        None if Redis cannot give it now: logged, and a catch-up is tried again at the loop's
+        next turn."""
         spec = self.bots[bot_ids[0]].spec
         try:
-            history = await self.redis.get(_names.history(spec.symbol, spec.timeframe))
+            return list(await self.redis.get(_names.history(spec.symbol, spec.timeframe)) or [])
         except OmegaError as exc:
             _log.warning("candles_missed_unfilled", worker=self.id, channel=channel,
-                         bots=len(bot_ids), cause=cause, error=str(exc))  # fmt: skip
+                         bots=len(bot_ids), error=str(exc))  # fmt: skip
+            self._catch_up = True
             return None
-        self._say_missed(channel, len(bot_ids), cause)
-        return list(history or [])
 
     def _say_missed(self, channel: str, bots: int, cause: str) -> None:
         _log.warning("candles_missed", worker=self.id, channel=channel, bots=bots, cause=cause,
@@ -541,14 +538,8 @@ class Worker:
         for channel, bot_ids in list(self._channels.items()):
             if not channel.startswith("md:") or not (ids := [b for b in bot_ids if b in self.bots]):
                 continue
-            spec = self.bots[ids[0]].spec
-            try:
-                history = list(await self.redis.get(_names.history(spec.symbol, spec.timeframe))
-                               or [])  # fmt: skip
-            except OmegaError:
-                self._catch_up = True  # try again at the next message
-                continue
-            if behind := self._behind(ids, float(history[-1][0])) if history else []:
+            history = await self._market_history(channel, ids)
+            if history and (behind := self._behind(ids, float(history[-1][0]))):
                 self._say_missed(channel, len(behind), "reconnected")
                 await self._dispatch(channel, {"candle": history[-1]}, behind, history)
 
